@@ -1,0 +1,162 @@
+package api
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strconv"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/unisse/unisse/engine/protocol"
+)
+
+type batchRequest struct {
+	Commands []json.RawMessage `json:"commands"`
+	Parallel bool              `json:"parallel"`
+}
+
+type batchCommand struct {
+	method Method
+	req    any
+	perr   *protocol.Error // set when the command itself is invalid (null, unknown method)
+}
+
+// serveBatch handles /api/batch: {"commands":[{"<method>":{…}},…]} →
+// {"replies":[{"<method>":{…}}|{"error":{…}},…]} in command order. Every
+// command is decoded before any runs, so a body that does not decode as a
+// whole is 400 with no side effects, as in Centrifugo. Commands run one after
+// another even with "parallel": true (Centrifugo runs them concurrently, so
+// their relative order is unspecified there; sequential is one valid order).
+func (h *Handler) serveBatch(dst []byte, body []byte) Response {
+	var br batchRequest
+	if err := decode(body, &br); err != nil {
+		return badRequest
+	}
+	cmds := make([]batchCommand, len(br.Commands))
+	for i, raw := range br.Commands {
+		raw = bytes.TrimSpace(raw)
+		if len(raw) == 0 || string(raw) == "null" {
+			cmds[i].perr = protocol.ErrorBadRequest
+			continue
+		}
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &fields); err != nil {
+			return badRequest
+		}
+		m, params := firstKnownCommand(fields)
+		if m == MethodUnknown {
+			cmds[i].perr = protocol.ErrorNotFound
+			continue
+		}
+		req, err := decodeCommand(m, params)
+		if err != nil {
+			return badRequest
+		}
+		cmds[i] = batchCommand{method: m, req: req}
+	}
+	if len(cmds) == 0 {
+		return Response{Status: 200, ContentType: "application/json", Body: append(dst, '{', '}')}
+	}
+	dst = append(dst, `{"replies":[`...)
+	for i := range cmds {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		c := &cmds[i]
+		if c.perr == nil {
+			mark := len(dst)
+			dst = append(dst, '{', '"')
+			dst = append(dst, c.method.String()...)
+			dst = append(dst, '"', ':')
+			var perr *protocol.Error
+			if dst, perr = h.execute(dst, c.method, c.req); perr == nil {
+				dst = append(dst, '}')
+				continue
+			}
+			c.perr = perr
+			dst = dst[:mark]
+		}
+		dst = append(dst, `{"error":`...)
+		dst = appendError(dst, c.perr)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, ']', '}')
+	return Response{Status: 200, ContentType: "application/json", Body: dst}
+}
+
+// firstKnownCommand picks the command of a batch element: the first method (in
+// the protocol's field order) present with a non-null value.
+func firstKnownCommand(fields map[string]json.RawMessage) (Method, []byte) {
+	for m := MethodPublish; m <= MethodRPC; m++ {
+		if p, ok := fields[m.String()]; ok && string(bytes.TrimSpace(p)) != "null" {
+			return m, p
+		}
+	}
+	return MethodUnknown, nil
+}
+
+type legacyCommand struct {
+	ID     uint32          `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+}
+
+// serveLegacy handles POST to the bare prefix: a stream of
+// {"id"?,"method"?,"params"} objects (newline-delimited); replies are joined by
+// '\n'. A missing method means publish; an unknown method makes the whole
+// request 400, as Centrifugo's legacy handler does.
+func (h *Handler) serveLegacy(dst []byte, body []byte) Response {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type decoded struct {
+		id     uint32
+		method Method
+		req    any
+	}
+	var cmds []decoded
+	for {
+		var lc legacyCommand
+		err := dec.Decode(&lc)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return badRequest
+		}
+		m := MethodPublish
+		if lc.Method != "" {
+			m = MethodByName([]byte(lc.Method))
+			if m == MethodUnknown || m == MethodBatch {
+				return badRequest
+			}
+		}
+		req, err := decodeCommand(m, lc.Params)
+		if err != nil {
+			return badRequest
+		}
+		cmds = append(cmds, decoded{lc.ID, m, req})
+	}
+	if len(cmds) == 0 {
+		return badRequest
+	}
+	for i, c := range cmds {
+		if i > 0 {
+			dst = append(dst, '\n')
+		}
+		dst = append(dst, '{')
+		if c.id != 0 {
+			dst = append(dst, `"id":`...)
+			dst = strconv.AppendUint(dst, uint64(c.id), 10)
+			dst = append(dst, ',')
+		}
+		mark := len(dst)
+		dst = append(dst, `"result":`...)
+		var perr *protocol.Error
+		if dst, perr = h.execute(dst, c.method, c.req); perr != nil {
+			dst = append(dst[:mark], `"error":`...)
+			dst = appendError(dst, perr)
+		}
+		dst = append(dst, '}')
+	}
+	return Response{Status: 200, ContentType: "application/json", Body: dst}
+}

@@ -1,0 +1,431 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/unisse/unisse/engine/protocol"
+)
+
+// Handler serves API requests against an Executor.
+type Handler struct {
+	exec           Executor
+	key            string
+	insecure       bool
+	transportError bool // http_api.error_mode = "transport"
+}
+
+// Config is what the handler needs from the server configuration.
+type Config struct {
+	Key       string // http_api.key; empty and not Insecure means every call is 401
+	Insecure  bool   // http_api.insecure: no key check
+	ErrorMode string // http_api.error_mode: "" or "transport"
+}
+
+// NewHandler returns a handler executing commands on exec.
+func NewHandler(exec Executor, cfg Config) *Handler {
+	return &Handler{exec: exec, key: cfg.Key, insecure: cfg.Insecure, transportError: cfg.ErrorMode == "transport"}
+}
+
+// Authorized checks the API key the way Centrifugo does: the X-API-Key header;
+// else "Authorization: apikey <key>" (scheme case-insensitive); else the
+// api_key query parameter, which is also consulted when X-API-Key is present but
+// wrong. apiKeyQuery is the decoded api_key parameter (nil when absent).
+// Safe from any goroutine; allocation-free.
+func (h *Handler) Authorized(xAPIKey, authorization, apiKeyQuery []byte) bool {
+	if h.insecure {
+		return true
+	}
+	if h.key == "" {
+		return false
+	}
+	if len(xAPIKey) > 0 && string(xAPIKey) == h.key {
+		return true
+	}
+	if len(xAPIKey) == 0 && len(authorization) > 7 {
+		if scheme, key, ok := bytes.Cut(authorization, []byte(" ")); ok && asciiEqualFold(scheme, "apikey") && string(key) == h.key {
+			return true
+		}
+	}
+	return apiKeyQuery != nil && string(apiKeyQuery) == h.key
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Response is what the engine writes back.
+type Response struct {
+	Status      int
+	ContentType string // "" for empty bodies
+	Body        []byte
+}
+
+var (
+	badRequest = Response{Status: 400, ContentType: "text/plain; charset=utf-8", Body: []byte("Bad Request\n")}
+	// errDecode marks a body that does not decode: HTTP 400, never an error object.
+	errDecode = errors.New("api: cannot decode request body")
+)
+
+// Serve runs method m with body and returns the reply; its Body is appended to
+// dst. transportHeader is true when the request carried
+// "X-Centrifugo-Error-Mode: transport". It may block as long as the Executor.
+func (h *Handler) Serve(dst []byte, m Method, body []byte, transportHeader bool) Response {
+	switch m {
+	case MethodLegacy:
+		return h.serveLegacy(dst, body)
+	case MethodBatch:
+		return h.serveBatch(dst, body)
+	}
+	start := len(dst)
+	out, perr, err := h.run(append(dst, `{"result":`...), m, body)
+	if err != nil {
+		return badRequest
+	}
+	if perr != nil {
+		if h.transportError || transportHeader {
+			return Response{Status: protocol.TransportStatus(perr), ContentType: "application/json", Body: appendError(dst[:start], perr)}
+		}
+		out = append(dst[:start], `{"error":`...)
+		out = appendError(out, perr)
+		return Response{Status: 200, ContentType: "application/json", Body: append(out, '}')}
+	}
+	return Response{Status: 200, ContentType: "application/json", Body: append(out, '}')}
+}
+
+func appendError(dst []byte, e *protocol.Error) []byte {
+	dst = append(dst, `{"code":`...)
+	dst = strconv.AppendUint(dst, uint64(e.Code), 10)
+	dst = append(dst, `,"message":`...)
+	dst = protocol.AppendString(dst, e.Message)
+	return append(dst, '}')
+}
+
+// run decodes params for m, executes it and appends its result object to dst.
+// err is set only when params do not decode (→ HTTP 400).
+func (h *Handler) run(dst []byte, m Method, params []byte) (out []byte, perr *protocol.Error, err error) {
+	req, err := decodeCommand(m, params)
+	if err != nil {
+		return dst, nil, err
+	}
+	out, perr = h.execute(dst, m, req)
+	return out, perr, nil
+}
+
+// decodeCommand decodes the params of one command into its request type.
+func decodeCommand(m Method, params []byte) (any, error) {
+	var req any
+	switch m {
+	case MethodPublish:
+		req = new(PublishRequest)
+	case MethodBroadcast:
+		req = new(BroadcastRequest)
+	case MethodSubscribe:
+		req = new(SubscribeRequest)
+	case MethodUnsubscribe:
+		req = new(UnsubscribeRequest)
+	case MethodDisconnect:
+		req = new(DisconnectRequest)
+	case MethodRefresh:
+		req = new(RefreshRequest)
+	case MethodPresence, MethodPresenceStats, MethodHistoryRemove:
+		req = new(ChannelRequest)
+	case MethodHistory:
+		req = new(HistoryRequest)
+	case MethodChannels:
+		req = new(ChannelsRequest)
+	case MethodInfo:
+		req = new(InfoRequest)
+	case MethodRPC:
+		req = new(RPCRequest)
+	default:
+		return nil, errDecode
+	}
+	if err := decode(params, req); err != nil {
+		return nil, err
+	}
+	// Raw JSON fields are forwarded verbatim to clients: check them strictly.
+	switch r := req.(type) {
+	case *PublishRequest:
+		if !validRaw(r.Data) {
+			return nil, errDecode
+		}
+	case *BroadcastRequest:
+		if !validRaw(r.Data) {
+			return nil, errDecode
+		}
+	case *SubscribeRequest:
+		if !validRaw(r.Data) || !validRaw(r.Info) {
+			return nil, errDecode
+		}
+	case *RefreshRequest:
+		if !validRaw(r.Info) {
+			return nil, errDecode
+		}
+	}
+	return req, nil
+}
+
+// execute runs one decoded command and appends its result object to dst.
+func (h *Handler) execute(dst []byte, m Method, req any) ([]byte, *protocol.Error) {
+	switch r := req.(type) {
+	case *PublishRequest:
+		pub, perr := publication(r.Channel, r.Data, r.B64Data, r.Tags, r.IdempotencyKey, r.SkipHistory)
+		if perr != nil {
+			return dst, perr
+		}
+		res, perr := h.exec.Publish(&pub)
+		if perr != nil {
+			return dst, perr
+		}
+		return appendPublishResult(dst, res), nil
+
+	case *BroadcastRequest:
+		if len(r.Channels) == 0 || (len(r.Data) == 0 && r.B64Data == "") {
+			return dst, protocol.ErrorBadRequest
+		}
+		dst = append(dst, `{"responses":[`...)
+		for i, ch := range r.Channels {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			pub, perr := publication(ch, r.Data, r.B64Data, r.Tags, r.IdempotencyKey, r.SkipHistory)
+			var res PublishResult
+			if perr == nil {
+				res, perr = h.exec.Publish(&pub)
+			}
+			if perr != nil {
+				dst = append(dst, `{"error":`...)
+				dst = appendError(dst, perr)
+				dst = append(dst, '}')
+				continue
+			}
+			dst = append(dst, `{"result":`...)
+			dst = appendPublishResult(dst, res)
+			dst = append(dst, '}')
+		}
+		return append(dst, ']', '}'), nil
+
+	case *SubscribeRequest:
+		if r.Channel == "" {
+			return dst, protocol.ErrorBadRequest
+		}
+		if perr := h.exec.Subscribe(r); perr != nil {
+			return dst, perr
+		}
+		return append(dst, '{', '}'), nil
+
+	case *UnsubscribeRequest:
+		if perr := h.exec.Unsubscribe(r); perr != nil {
+			return dst, perr
+		}
+		return append(dst, '{', '}'), nil
+
+	case *DisconnectRequest:
+		if perr := h.exec.Disconnect(r); perr != nil {
+			return dst, perr
+		}
+		return append(dst, '{', '}'), nil
+
+	case *RefreshRequest:
+		if perr := h.exec.Refresh(r); perr != nil {
+			return dst, perr
+		}
+		return append(dst, '{', '}'), nil
+
+	case *ChannelRequest:
+		if r.Channel == "" {
+			return dst, protocol.ErrorBadRequest
+		}
+		switch m {
+		case MethodPresence:
+			infos, perr := h.exec.Presence(r.Channel)
+			if perr != nil {
+				return dst, perr
+			}
+			dst = append(dst, `{"presence":{`...)
+			for i := range infos {
+				if i > 0 {
+					dst = append(dst, ',')
+				}
+				dst = protocol.AppendString(dst, infos[i].Client)
+				dst = append(dst, ':')
+				dst = protocol.AppendClientInfo(dst, &infos[i])
+			}
+			return append(dst, '}', '}'), nil
+		case MethodPresenceStats:
+			st, perr := h.exec.PresenceStats(r.Channel)
+			if perr != nil {
+				return dst, perr
+			}
+			dst = append(dst, `{"num_clients":`...)
+			dst = strconv.AppendInt(dst, int64(st.NumClients), 10)
+			dst = append(dst, `,"num_users":`...)
+			dst = strconv.AppendInt(dst, int64(st.NumUsers), 10)
+			return append(dst, '}'), nil
+		default: // MethodHistoryRemove
+			if perr := h.exec.HistoryRemove(r.Channel); perr != nil {
+				return dst, perr
+			}
+			return append(dst, '{', '}'), nil
+		}
+
+	case *HistoryRequest:
+		if r.Channel == "" {
+			return dst, protocol.ErrorBadRequest
+		}
+		res, perr := h.exec.History(r)
+		if perr != nil {
+			return dst, perr
+		}
+		dst = append(dst, `{"publications":[`...)
+		for i := range res.Publications {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = protocol.AppendPublication(dst, &res.Publications[i])
+		}
+		dst = append(dst, `],"epoch":`...)
+		dst = protocol.AppendString(dst, res.Epoch)
+		dst = append(dst, `,"offset":`...)
+		dst = strconv.AppendUint(dst, res.Offset, 10)
+		return append(dst, '}'), nil
+
+	case *ChannelsRequest:
+		type entry struct {
+			name string
+			n    int
+		}
+		var list []entry
+		perr := h.exec.Channels(r.Pattern, func(ch string, n int) { list = append(list, entry{ch, n}) })
+		if perr != nil {
+			return dst, perr
+		}
+		slices.SortFunc(list, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+		dst = append(dst, `{"channels":{`...)
+		for i, e := range list {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = protocol.AppendString(dst, e.name)
+			dst = append(dst, `:{"num_clients":`...)
+			dst = strconv.AppendInt(dst, int64(e.n), 10)
+			dst = append(dst, '}')
+		}
+		return append(dst, '}', '}'), nil
+
+	case *InfoRequest:
+		nodes, perr := h.exec.Info()
+		if perr != nil {
+			return dst, perr
+		}
+		return appendInfo(dst, nodes), nil
+
+	case *RPCRequest:
+		if r.Method == "" {
+			return dst, protocol.ErrorBadRequest
+		}
+		// No RPC proxy in unisse: every method is unknown, as in a Centrifugo
+		// without rpc proxies configured.
+		return dst, protocol.ErrorNotFound
+	}
+	return dst, protocol.ErrorNotFound
+}
+
+// decode unmarshals a JSON object strictly enough for the API: the body must be
+// one JSON value (an empty body is an error, as in Centrifugo).
+func decode(b []byte, v any) error {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return errDecode
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %w", errDecode, err)
+	}
+	return nil
+}
+
+// publication validates one publish target and payload.
+func publication(ch string, data json.RawMessage, b64 string, tags map[string]string, key string, skipHistory bool) (Publication, *protocol.Error) {
+	if ch == "" {
+		return Publication{}, protocol.ErrorBadRequest
+	}
+	p := Publication{Channel: ch, Tags: tags, IdempotencyKey: key, SkipHistory: skipHistory}
+	switch {
+	case b64 != "":
+		raw, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			return Publication{}, protocol.ErrorBadRequest
+		}
+		p.Data = raw
+		p.NotJSON = !validRaw(raw) || len(raw) == 0
+	case len(data) > 0:
+		p.Data = data
+	default:
+		return Publication{}, protocol.ErrorBadRequest
+	}
+	return p, nil
+}
+
+func appendPublishResult(dst []byte, r PublishResult) []byte {
+	if r.Offset == 0 && r.Epoch == "" {
+		return append(dst, '{', '}')
+	}
+	dst = append(dst, `{"offset":`...)
+	dst = strconv.AppendUint(dst, r.Offset, 10)
+	dst = append(dst, `,"epoch":`...)
+	dst = protocol.AppendString(dst, r.Epoch)
+	return append(dst, '}')
+}
+
+func appendInfo(dst []byte, nodes []NodeInfo) []byte {
+	dst = append(dst, `{"nodes":[`...)
+	for i := range nodes {
+		n := &nodes[i]
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"uid":`...)
+		dst = protocol.AppendString(dst, n.UID)
+		dst = append(dst, `,"name":`...)
+		dst = protocol.AppendString(dst, n.Name)
+		dst = append(dst, `,"version":`...)
+		dst = protocol.AppendString(dst, n.Version)
+		dst = append(dst, `,"num_clients":`...)
+		dst = strconv.AppendInt(dst, int64(n.NumClients), 10)
+		dst = append(dst, `,"num_users":`...)
+		dst = strconv.AppendInt(dst, int64(n.NumUsers), 10)
+		dst = append(dst, `,"num_channels":`...)
+		dst = strconv.AppendInt(dst, int64(n.NumChannels), 10)
+		dst = append(dst, `,"uptime":`...)
+		dst = strconv.AppendInt(dst, n.Uptime, 10)
+		dst = append(dst, `,"metrics":{"interval":60,"items":`...)
+		items, _ := json.Marshal(n.Metrics) // sorted keys; /api/info is rare
+		if n.Metrics == nil {
+			items = []byte("{}")
+		}
+		dst = append(dst, items...)
+		dst = append(dst, `},"num_subs":`...)
+		dst = strconv.AppendInt(dst, int64(n.NumSubs), 10)
+		dst = append(dst, '}')
+	}
+	return append(dst, ']', '}')
+}

@@ -1,0 +1,87 @@
+package engine
+
+import (
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/unisse/unisse/engine/api"
+	"github.com/unisse/unisse/httpparse"
+)
+
+// serveAPI runs one server API request. Publishes run right here on the loop
+// (they only enqueue); everything that waits for other loops runs on a
+// goroutine and the reply comes back through AsyncWrite, while later pipelined
+// requests wait in the input buffer. It reports whether the reply is already
+// written (false: the connection is awaiting an off-loop reply).
+func (s *Server) serveAPI(cs *conn, req *httpparse.Request, m api.Method, body []byte, keepAlive bool) bool {
+	l := cs.loop
+	if !req.IsPost() {
+		l.out = appendEmptyResponse(l.out[:0], 405, nil, !keepAlive, req.IsHead())
+		_, _ = cs.c.Write(l.out)
+		return true
+	}
+	var keyQuery []byte
+	if q, found := httpparse.AppendQuery(l.tmp[:0], req.RawQuery(), "api_key"); found {
+		keyQuery = q
+	}
+	if !s.api.Authorized(req.Header("X-API-Key"), req.Header("Authorization"), keyQuery) {
+		l.out = appendEmptyResponse(l.out[:0], 401, nil, !keepAlive, false)
+		_, _ = cs.c.Write(l.out)
+		return true
+	}
+	transport := asciiEqualFold(req.Header("X-Centrifugo-Error-Mode"), "transport")
+	s.metrics.apiCommands.Inc()
+	if api.Inline(m) {
+		res := s.api.Serve(l.apiOut[:0], m, body, transport)
+		l.apiOut = res.Body[:0]
+		l.out = appendAPIResponse(l.out[:0], res, !keepAlive)
+		_, _ = cs.c.Write(l.out)
+		return true
+	}
+	// Off the loop: the body must outlive the input buffer.
+	bodyCopy := append([]byte(nil), body...)
+	cs.state = stateAwaiting
+	go func() {
+		res := s.api.Serve(nil, m, bodyCopy, transport)
+		out := appendAPIResponse(nil, res, !keepAlive)
+		_ = cs.c.AsyncWrite(out, func(gnet.Conn, error) error {
+			s.resume(cs, keepAlive)
+			return nil
+		})
+	}()
+	return false
+}
+
+// resume continues a connection after an off-loop reply was written: the next
+// pipelined request, or close. On cs's loop.
+func (s *Server) resume(cs *conn, keepAlive bool) {
+	if cs.state != stateAwaiting {
+		return // closed meanwhile
+	}
+	cs.state = stateReading
+	if s.afterResponse(cs, keepAlive) {
+		s.serveInput(cs)
+	}
+}
+
+func appendAPIResponse(dst []byte, r api.Response, closeConn bool) []byte {
+	if len(r.Body) == 0 && r.ContentType == "" {
+		return appendEmptyResponse(dst, r.Status, nil, closeConn, false)
+	}
+	return appendBodyResponse(dst, r.Status, r.ContentType, r.Status == 400 && r.ContentType != "application/json", r.Body, false, closeConn)
+}
+
+func asciiEqualFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}

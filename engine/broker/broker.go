@@ -1,0 +1,55 @@
+package broker
+
+import "time"
+
+// Publication is what a broker carries for one channel.
+type Publication struct {
+	Data   []byte            // raw JSON (or raw bytes when NotJSON)
+	Tags   map[string]string // optional
+	Info   []byte            // raw ClientInfo JSON of a client-side publisher; nil from the API
+	Offset uint64            // position in the channel's history stream; 0 without history
+	// NotJSON marks data that is not a JSON document (from b64data); JSON
+	// clients cannot receive it.
+	NotJSON bool
+}
+
+// StreamPosition is a place in a channel's history stream.
+type StreamPosition struct {
+	Offset uint64
+	Epoch  string
+}
+
+// PublishOptions are the per-publication settings.
+type PublishOptions struct {
+	// HistorySize and HistoryTTL enable history for the channel when both > 0.
+	HistorySize int
+	HistoryTTL  time.Duration
+	// HistoryMetaTTL bounds how long a stream's epoch and offset survive after
+	// its last publication (0: broker default).
+	HistoryMetaTTL time.Duration
+	// IdempotencyKey suppresses a repeat of the same publication within
+	// IdempotentResultTTL (0: 5 minutes, Centrifugo's default).
+	IdempotencyKey      string
+	IdempotentResultTTL time.Duration
+	// SkipHistory delivers without appending to history.
+	SkipHistory bool
+}
+
+// Handler receives the publications to deliver to this node's subscribers.
+type Handler interface {
+	// HandlePublication is called once per accepted publication. pub and its
+	// slices must not be modified or retained after the call returns.
+	HandlePublication(channel string, pub *Publication, sp StreamPosition)
+}
+
+// Broker accepts publications and delivers them to Handler.
+type Broker interface {
+	// Run attaches the handler; call it once before the first Publish.
+	Run(h Handler) error
+	// Publish accepts a publication for channel and returns its stream
+	// position (zero without history). A publication suppressed by its
+	// idempotency key returns the first one's position and is not delivered.
+	Publish(channel string, pub *Publication, opts PublishOptions) (StreamPosition, error)
+	// Close releases the broker's resources.
+	Close() error
+}

@@ -1,0 +1,295 @@
+package engine
+
+import (
+	"errors"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/unisse/unisse/engine/auth"
+	"github.com/unisse/unisse/engine/protocol"
+	"github.com/unisse/unisse/httpparse"
+	"github.com/unisse/unisse/sse"
+)
+
+// connectFailure is why a connect was refused: a disconnect sent as is, or an
+// error that is first mapped to a disconnect (or an HTTP response).
+type connectFailure struct {
+	disconnect protocol.Disconnect
+	err        *protocol.Error // nil when disconnect applies
+}
+
+func failWith(d protocol.Disconnect) *connectFailure { return &connectFailure{disconnect: d} }
+func failErr(e *protocol.Error) *connectFailure      { return &connectFailure{err: e} }
+
+// serveConnect handles a request to the uni_sse endpoint: method and body
+// checks, the connect request, authentication and subscriptions, then either
+// the stream's headers with the connect push, or a refusal. Only on cs's loop.
+func (s *Server) serveConnect(cs *conn, req *httpparse.Request, body []byte, cors *cors) {
+	l := cs.loop
+	keepAlive := req.KeepAlive()
+	if !req.IsGet() && !req.IsPost() {
+		l.out = appendEmptyResponse(l.out[:0], 405, cors, !keepAlive, req.IsHead())
+		_, _ = cs.c.Write(l.out)
+		return
+	}
+	var raw []byte
+	if req.IsPost() {
+		if len(body) == 0 {
+			s.badConnectRequest(cs, cors, keepAlive)
+			return
+		}
+		raw = body
+	} else {
+		// A cf_connect that fails to percent-decode is dropped, as Go's
+		// url.Values does, so the request counts as empty.
+		l.tmp, _ = httpparse.AppendQuery(l.tmp[:0], req.RawQuery(), "cf_connect")
+		raw = l.tmp
+	}
+	var creq protocol.ConnectRequest
+	if len(raw) > 0 {
+		var err error
+		if creq, err = protocol.DecodeConnectRequest(raw); err != nil {
+			s.badConnectRequest(cs, cors, keepAlive)
+			return
+		}
+	}
+	chunked := req.ProtoMinor() == 1
+	res, fail := s.connect(l, cs, &creq)
+	if fail != nil {
+		s.refuseConnect(cs, fail, cors, keepAlive, chunked)
+		return
+	}
+	s.startStream(cs, res, cors, !keepAlive, chunked)
+}
+
+func (s *Server) badConnectRequest(cs *conn, cors *cors, keepAlive bool) {
+	l := cs.loop
+	l.out = appendEmptyResponse(l.out[:0], 400, cors, !keepAlive, false)
+	_, _ = cs.c.Write(l.out)
+}
+
+// connectChannel is one server-side subscription being set up.
+type connectChannel struct {
+	name   string
+	result protocol.SubscribeResult
+}
+
+// connect authenticates the request and subscribes cs to its channels, in
+// Centrifugo's order of checks (PROTOCOL.md §2.7). On success cs holds its
+// identity and subscriptions and the connect push body is returned.
+func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*protocol.ConnectResult, *connectFailure) {
+	o := &s.opts.Client
+	now := time.Now()
+	var creds auth.Credentials
+	switch {
+	case creq.Token != "":
+		var err error
+		creds, err = s.verifier.VerifyConnectToken(creq.Token, now)
+		switch {
+		case err == nil:
+		case errors.Is(err, auth.ErrTokenExpired):
+			return nil, failErr(protocol.ErrorTokenExpired)
+		case errors.Is(err, auth.ErrInvalidInfo):
+			return nil, failErr(protocol.ErrorInternal)
+		default:
+			return nil, failWith(protocol.DisconnectInvalidToken)
+		}
+		if creds.UserID == "" && o.DisallowAnonymousConnectionTokens {
+			return nil, failErr(protocol.ErrorPermissionDenied)
+		}
+	case o.Insecure || o.AllowAnonymousConnectWithoutToken:
+		// Anonymous user "".
+	default:
+		return nil, failWith(protocol.DisconnectBadRequest) // client credentials not found
+	}
+
+	res := &protocol.ConnectResult{Version: Version, Ping: uint32(o.PingInterval / time.Second)}
+	var closeAt int64
+	if creds.ExpireAt > 0 && !o.Insecure {
+		ttl := creds.ExpireAt - now.Unix()
+		if ttl <= 0 {
+			return nil, failErr(protocol.ErrorExpired)
+		}
+		res.Expires, res.TTL = true, uint32(ttl)
+		closeAt = now.Add(time.Duration(ttl)*time.Second + o.ExpiredCloseDelay).UnixNano()
+	}
+
+	// Server-side channels from the token: the subs claim wins over channels.
+	chans := l.connectChans[:0]
+	if creds.Subs != nil {
+		for ch, sc := range creds.Subs {
+			if _, ok := s.ns.Lookup(ch); !ok {
+				return nil, failErr(protocol.ErrorInternal)
+			}
+			data, err := sc.SubscribeData()
+			if err != nil {
+				return nil, failErr(protocol.ErrorInternal)
+			}
+			chans = append(chans, connectChannel{name: ch, result: protocol.SubscribeResult{Data: data}})
+		}
+		slices.SortFunc(chans, func(a, b connectChannel) int { return strings.Compare(a.name, b.name) })
+	} else {
+		for _, ch := range creds.Channels {
+			if _, ok := s.ns.Lookup(ch); !ok {
+				return nil, failErr(protocol.ErrorInternal)
+			}
+			if !hasChannel(chans, ch) {
+				chans = append(chans, connectChannel{name: ch})
+			}
+		}
+	}
+
+	// Channels the client asks for in its connect request, when the
+	// namespace allows it; silently skipped otherwise, as in Centrifugo.
+	if len(creq.Subs) > 0 {
+		names := l.names[:0]
+		for ch := range creq.Subs {
+			names = append(names, ch)
+		}
+		slices.Sort(names)
+		for _, ch := range names {
+			if hasChannel(chans, ch) {
+				continue
+			}
+			nsOpts, ok := s.ns.Lookup(ch)
+			if !ok {
+				return nil, failWith(protocol.DisconnectBadRequest)
+			}
+			if s.ns.IsPrivate(ch) || !s.ns.Valid(ch, nsOpts) {
+				continue
+			}
+			allowed := o.Insecure ||
+				(nsOpts.AllowSubscribeForClient && (creds.UserID != "" || nsOpts.AllowSubscribeForAnonymous)) ||
+				(nsOpts.AllowUserLimitedChannels && s.userLimited(ch, creds.UserID))
+			if allowed {
+				chans = append(chans, connectChannel{name: ch})
+			}
+		}
+		clear(names)
+		l.names = names[:0]
+	}
+	if len(chans) > o.ChannelLimit {
+		l.connectChans = chans[:0]
+		return nil, failWith(protocol.DisconnectChannelLimit)
+	}
+
+	newUUID(&cs.client)
+	newUUID(&cs.session)
+	res.Client, res.Session = cs.client, cs.session
+	if o.ConnectIncludeServerTime {
+		res.Time = now.UnixMilli()
+	}
+	cs.user = creds.UserID
+	cs.info = creds.Info
+	cs.closeAt = closeAt
+	if len(chans) > 0 {
+		cs.subs = make([]subscription, 0, len(chans))
+		res.Subs = make([]protocol.ChannelResult, len(chans))
+		for i := range chans {
+			ch, idx := s.hub.Subscribe(chans[i].name, l.idx, cs)
+			cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
+			res.Subs[i] = protocol.ChannelResult{Channel: chans[i].name, Result: chans[i].result}
+		}
+	}
+	clear(chans)
+	l.connectChans = chans[:0]
+	return res, nil
+}
+
+// userLimited reports whether ch is limited to user with the user boundary,
+// e.g. "dialog#alice,bob" for user "bob".
+func (s *Server) userLimited(ch, user string) bool {
+	if user == "" {
+		return false
+	}
+	b := s.opts.Channel.UserBoundary
+	_, users, ok := strings.Cut(ch, b)
+	return ok && slices.Contains(strings.Split(users, ","), user)
+}
+
+// startStream writes the stream head and the connect push and registers cs as
+// streaming: in its loop's lists, with its first ping due after a random delay
+// in [ping/2, ping), as Centrifugo staggers pings.
+func (s *Server) startStream(cs *conn, res *protocol.ConnectResult, cors *cors, closeConn, chunked bool) {
+	l := cs.loop
+	cs.chunked = chunked
+	l.out = appendStreamHead(l.out[:0], cors, closeConn, chunked)
+	l.tmp = protocol.AppendConnectPush(l.tmp[:0], res)
+	l.out = sse.AppendEvent(l.out, l.tmp, chunked)
+	cs.state = stateStreaming
+	cs.readDeadline = 0
+	l.addStream(cs)
+	s.numClients.Add(1)
+	s.metrics.connects.Inc()
+	if _, err := cs.c.Write(l.out); err != nil {
+		return // gnet closed the connection; OnClose undid the registration
+	}
+	now := l.wheel.tick
+	ping := s.pingTicks()
+	cs.nextPing = now + ping/2 + rand.Int64N(ping-ping/2)
+	s.scheduleStream(l, cs, now)
+}
+
+// refuseConnect answers a failed connect: by default a 200 stream carrying
+// one disconnect push and the end of the response; with
+// uni_sse.connect_code_to_http_response a plain HTTP error instead.
+func (s *Server) refuseConnect(cs *conn, f *connectFailure, cors *cors, keepAlive, chunked bool) {
+	l := cs.loop
+	if t := &s.opts.UniSSE.ConnectCodeToHTTPResponse; t.Enabled {
+		code, text := f.disconnect.Code, f.disconnect.Reason
+		if f.err != nil {
+			code, text = f.err.Code, f.err.Message
+		}
+		status, body := 500, "Internal Server Error"
+		for _, tr := range t.Transforms {
+			if tr.Code == code {
+				status, body = tr.To.StatusCode, tr.To.Body
+				if body == "" {
+					body = text
+				}
+				break
+			}
+		}
+		l.out = appendConnectHTTPError(l.out[:0], status, cors, body, !keepAlive)
+		_, _ = cs.c.Write(l.out)
+		return
+	}
+	d := f.disconnect
+	if f.err != nil {
+		d = s.disconnectForError(f.err)
+	}
+	l.out = appendStreamHead(l.out[:0], cors, !keepAlive, chunked)
+	l.out = appendDisconnectEvent(l.out, d, chunked)
+	if chunked {
+		l.out = append(l.out, sse.Terminator...)
+	}
+	cs.state = stateClosing
+	if _, err := cs.c.Write(l.out); err == nil {
+		_ = cs.c.Close()
+	}
+}
+
+// disconnectForError maps a connect error to the disconnect a unidirectional
+// client gets: client.connect_code_to_unidirectional_disconnect first, then
+// Centrifugo's defaults.
+func (s *Server) disconnectForError(e *protocol.Error) protocol.Disconnect {
+	if t := &s.opts.Client.ConnectCodeToUnidirectionalDisconnect; t.Enabled {
+		for _, tr := range t.Transforms {
+			if tr.Code == e.Code {
+				return protocol.Disconnect{Code: tr.To.Code, Reason: tr.To.Reason}
+			}
+		}
+	}
+	return protocol.DefaultDisconnectForError(e)
+}
+
+func hasChannel(list []connectChannel, ch string) bool {
+	for i := range list {
+		if list[i].name == ch {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,184 @@
+package engine
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/unisse/unisse/engine/protocol"
+	"github.com/unisse/unisse/sse"
+)
+
+var disconnectShutdown = protocol.DisconnectShutdown
+
+// OnOpen sets up a new connection: no buffer, no timer object, one wheel slot
+// for its read deadline (gnet.EventHandler; on the connection's loop).
+func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	l := s.loopFor(c)
+	cs := &conn{c: c, loop: l, wheelSlot: -1, streamIdx: -1}
+	if s.internalPort != 0 {
+		if a, ok := c.LocalAddr().(*net.TCPAddr); ok && a.Port == s.internalPort {
+			cs.internal = true
+		}
+	}
+	c.SetContext(cs)
+	s.armReadDeadline(l, cs)
+	s.metrics.accepted.Inc()
+	return nil, gnet.None
+}
+
+// armReadDeadline gives a connection waiting for a request read_timeout to
+// deliver it whole (Centrifugo's HTTP server: ReadTimeout, and the same for an
+// idle keep-alive connection).
+func (s *Server) armReadDeadline(l *loop, cs *conn) {
+	ticks := int64(s.opts.Unisse.ReadTimeout / tickInterval)
+	if ticks <= 0 {
+		ticks = 1
+	}
+	cs.readDeadline = l.wheel.tick + ticks
+	l.wheel.schedule(cs, cs.readDeadline)
+}
+
+// OnTraffic handles input (gnet.EventHandler; on the connection's loop).
+func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
+	cs, ok := c.Context().(*conn)
+	if !ok {
+		return gnet.Close
+	}
+	switch cs.state {
+	case stateReading:
+		s.serveInput(cs)
+	case stateAwaiting:
+		// An API reply is being prepared off the loop; keep the input for
+		// later, within bounds.
+		if c.InboundBuffered() > s.maxBuffered() {
+			_ = c.Close()
+		}
+	default:
+		// Streaming connections send nothing we act on (Centrifugo ignores
+		// further requests on them too); drop it so it cannot pile up.
+		_, _ = c.Discard(-1)
+	}
+	return gnet.None
+}
+
+// maxBuffered is the most input a connection may have buffered at once.
+func (s *Server) maxBuffered() int {
+	return s.opts.Unisse.MaxRequestHeadSize + max(s.opts.Unisse.APIMaxRequestBodySize, s.opts.UniSSE.MaxRequestBodySize)
+}
+
+// OnClose forgets a connection (gnet.EventHandler; on its loop, possibly
+// re-entrantly from inside a Write that failed).
+func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
+	cs, ok := c.Context().(*conn)
+	if !ok {
+		return gnet.None
+	}
+	l := cs.loop
+	wasStreaming := cs.streamIdx >= 0
+	cs.state = stateClosed
+	l.wheel.remove(cs)
+	l.q.Drop(&cs.pending)
+	if wasStreaming {
+		s.unsubscribeAll(l, cs)
+		l.removeStream(cs)
+		s.numClients.Add(-1)
+	}
+	if err != nil && s.log.Enabled(nil, slog.LevelDebug) {
+		s.log.Debug("connection closed", "err", err)
+	}
+	return gnet.None
+}
+
+// unsubscribeAll removes cs from every channel it is subscribed to.
+func (s *Server) unsubscribeAll(l *loop, cs *conn) {
+	for i := range cs.subs {
+		s.unsubscribeAt(l, cs, i)
+	}
+	clear(cs.subs)
+	cs.subs = cs.subs[:0]
+}
+
+// unsubscribeAt removes the hub entry of cs.subs[i] (the caller fixes cs.subs).
+func (s *Server) unsubscribeAt(l *loop, cs *conn, i int) {
+	sub := cs.subs[i]
+	moved, ok := s.hub.Unsubscribe(sub.ch, l.idx, int(sub.idx))
+	if !ok {
+		return
+	}
+	for j := range moved.subs {
+		if moved.subs[j].ch == sub.ch {
+			moved.subs[j].idx = sub.idx
+			break
+		}
+	}
+}
+
+// sweepOp is the per-tick work of a loop: fire due timers.
+func sweepOp(l *loop) {
+	s := l.srv
+	now := s.tickNow()
+	for _, c := range l.wheel.advance(now) {
+		s.onTimer(l, c, now)
+	}
+	l.flushDirty()
+}
+
+// onTimer handles a connection whose wheel slot came due.
+func (s *Server) onTimer(l *loop, c *conn, now int64) {
+	switch c.state {
+	case stateReading, stateAwaiting:
+		if c.readDeadline != 0 && now >= c.readDeadline {
+			c.state = stateClosing
+			_ = c.c.Close()
+			return
+		}
+		l.wheel.schedule(c, c.readDeadline)
+	case stateStreaming:
+		if c.closeAt > 0 && time.Now().UnixNano() >= c.closeAt {
+			l.finish(c, protocol.DisconnectExpired)
+			return
+		}
+		if now >= c.nextPing {
+			l.push(c, sse.Ping)
+			c.nextPing = now + s.pingTicks()
+		}
+		s.scheduleStream(l, c, now)
+	}
+}
+
+// scheduleStream puts a streaming connection in the wheel for its next ping
+// or its expiry close, whichever is first.
+func (s *Server) scheduleStream(l *loop, c *conn, now int64) {
+	at := c.nextPing
+	if c.closeAt > 0 {
+		// Round up so the connection is not visited a tick early.
+		left := c.closeAt - time.Now().UnixNano()
+		if ticks := now + (left+int64(tickInterval)-1)/int64(tickInterval); ticks < at {
+			at = ticks
+		}
+	}
+	l.wheel.schedule(c, at)
+}
+
+func (s *Server) pingTicks() int64 {
+	t := int64(s.opts.Client.PingInterval / tickInterval)
+	if t <= 0 {
+		t = 1
+	}
+	return t
+}
+
+func uuidString(u [16]byte) string { return string(protocol.AppendUUID(nil, u)) }
+
+// gnetLogger routes gnet's logs to slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Info("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: fatal: " + fmt.Sprintf(f, a...)) }

@@ -1,0 +1,19 @@
+// Package hub owns the map from channel name to subscribers.
+//
+// Channels are spread over shards by a hash of their name, each shard behind its
+// own RWMutex, so subscribes on different loops and concurrent publishes rarely
+// meet on a lock. Inside a channel, subscribers are grouped by event loop: the
+// list for loop i is appended to, swap-removed from and iterated only by loop i,
+// without any lock. The shard lock guards only the map and the per-loop counts,
+// which is what Broadcast needs to decide which loops to wake: one task per
+// loop that has subscribers, never one per subscriber.
+//
+// Concurrency contract:
+//   - Subscribe, Unsubscribe and Subscribers(loop) run on the subscriber's own
+//     event loop (the loop index passed in).
+//   - Broadcast, Lookup, Channels, NumChannels are safe from any goroutine.
+//
+// Lock order: a shard lock may be held while the deliver callback of Broadcast
+// takes an event loop's inbox lock; nothing takes a shard lock while holding an
+// inbox lock (see engine/LOCKS.md).
+package hub

@@ -1,0 +1,325 @@
+package engine
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/unisse/unisse/engine/hub"
+	"github.com/unisse/unisse/engine/protocol"
+	"github.com/unisse/unisse/httpparse"
+	"github.com/unisse/unisse/sse"
+)
+
+// maxFramesPerPass bounds how many shared frames a loop queues before it
+// flushes: enough to coalesce a burst into one write per connection, small
+// enough that the pending arena (one entry per frame per subscriber) stays a
+// few megabytes even for a channel with tens of thousands of subscribers.
+const maxFramesPerPass = 16
+
+// item is one unit of work posted to a loop: a frame to fan out to a channel's
+// subscribers on this loop, or an operation to run on the loop.
+type item struct {
+	ch      *hub.Channel[*conn]
+	frame   *sse.Frame
+	notJSON bool        // publication data is not JSON: disconnect subscribers with 3506
+	op      func(*loop) // run on the loop (API operations, sweeps, shutdown)
+}
+
+// loop is unisse's state for one gnet event loop. Fields under "inbox" are
+// shared with other goroutines under mu; everything else belongs to the loop
+// goroutine.
+type loop struct {
+	srv *Server
+	idx int
+	el  gnet.EventLoop
+
+	// inbox
+	mu        sync.Mutex
+	inbox     []item
+	scheduled bool // a drain task is queued on the loop
+
+	// loop-owned
+	spare        []item
+	q            sse.Queue
+	dirty        []*conn
+	out          []byte            // response scratch
+	apiOut       []byte            // API reply body scratch
+	tmp          []byte            // decoding scratch (cf_connect, lower-cased origin)
+	body         []byte            // decoded chunked request bodies
+	req          httpparse.Request // shared by the loop's connections: a head is parsed once, when complete
+	targets      []*conn
+	names        []string         // connect scratch
+	connectChans []connectChannel // connect scratch
+	streams      []*conn
+	users        map[string]*conn // head of each user's list of streaming conns
+	wheel        wheel
+
+	// counters, read by /metrics from another goroutine
+	framesQueued atomic.Uint64
+	writes       atomic.Uint64
+}
+
+func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
+	l := &loop{srv: srv, idx: idx, el: el, users: make(map[string]*conn)}
+	l.wheel.init(srv.tickNow())
+	return l
+}
+
+// post queues it for the loop and wakes the loop if no drain is queued yet.
+// Under load many posts share one wake-up and one drain, which is where
+// coalescing comes from. Safe from any goroutine.
+func (l *loop) post(it item) {
+	l.mu.Lock()
+	l.inbox = append(l.inbox, it)
+	wake := !l.scheduled
+	l.scheduled = true
+	l.mu.Unlock()
+	if wake {
+		// gnet's Execute allocates its task (a closure and a queue node);
+		// it happens once per wake-up, not per publication or subscriber.
+		if err := l.el.Execute(context.Background(), l); err != nil {
+			l.srv.log.Debug("loop execute failed", "loop", l.idx, "err", err)
+		}
+	}
+}
+
+// Run drains the inbox on the loop (it implements gnet.Runnable).
+func (l *loop) Run(context.Context) error {
+	l.mu.Lock()
+	items := l.inbox
+	l.inbox = l.spare[:0]
+	l.scheduled = false
+	l.mu.Unlock()
+
+	frames := 0
+	batchStart := 0
+	for i := range items {
+		it := &items[i]
+		if it.op != nil {
+			// Operations see every frame posted before them delivered.
+			l.flushDirty()
+			l.releaseFrames(items[batchStart:i])
+			batchStart = i + 1
+			frames = 0
+			it.op(l)
+			continue
+		}
+		if it.notJSON {
+			l.disconnectSubscribers(it.ch, protocol.DisconnectInappropriateProtocol)
+			continue
+		}
+		l.fanOut(it.ch, it.frame)
+		if frames++; frames == maxFramesPerPass {
+			l.flushDirty()
+			l.releaseFrames(items[batchStart : i+1])
+			batchStart = i + 1
+			frames = 0
+		}
+	}
+	l.flushDirty()
+	l.releaseFrames(items[batchStart:])
+	clear(items)
+	l.spare = items[:0]
+	return nil
+}
+
+// releaseFrames drops the loop's reference on every frame in items: by now
+// each has been written or copied into the connections' outbound buffers.
+func (l *loop) releaseFrames(items []item) {
+	for i := range items {
+		if f := items[i].frame; f != nil {
+			f.Release()
+			items[i].frame = nil
+		}
+	}
+}
+
+// fanOut queues f to every streaming subscriber of ch on this loop.
+func (l *loop) fanOut(ch *hub.Channel[*conn], f *sse.Frame) {
+	subs := ch.Subscribers(l.idx)
+	n := 0
+	for _, c := range subs {
+		if c.state != stateStreaming {
+			continue
+		}
+		if l.q.Push(&c.pending, f, c.chunked) {
+			l.dirty = append(l.dirty, c)
+		}
+		n++
+	}
+	l.framesQueued.Add(uint64(n))
+}
+
+// push queues f for one connection (pings, pushes to a single client).
+func (l *loop) push(c *conn, f *sse.Frame) {
+	if c.state != stateStreaming {
+		return
+	}
+	if l.q.Push(&c.pending, f, c.chunked) {
+		l.dirty = append(l.dirty, c)
+	}
+	l.framesQueued.Add(1)
+}
+
+// flushDirty writes everything queued, one write per connection, then resets
+// the queue. A write may close a connection re-entrantly (gnet runs OnClose
+// inside Write on a hard error); OnClose never touches l.dirty, so iterating
+// it here is safe.
+func (l *loop) flushDirty() {
+	limit := l.srv.opts.Client.QueueMaxSize
+	for i, c := range l.dirty {
+		l.dirty[i] = nil
+		if c.state != stateStreaming {
+			l.q.Drop(&c.pending)
+			continue
+		}
+		err := l.q.Flush(&c.pending, c.c, c.chunked, limit)
+		l.writes.Add(1)
+		if err == sse.ErrSlow {
+			l.srv.metrics.slowDisconnects.Inc()
+			l.finish(c, protocol.DisconnectSlow)
+		}
+	}
+	l.dirty = l.dirty[:0]
+	l.q.Reset()
+}
+
+// flushConn writes whatever is queued for c now, ahead of a direct write.
+func (l *loop) flushConn(c *conn) {
+	if c.pending.Empty() {
+		return
+	}
+	err := l.q.Flush(&c.pending, c.c, c.chunked, l.srv.opts.Client.QueueMaxSize)
+	l.writes.Add(1)
+	if err == sse.ErrSlow {
+		l.srv.metrics.slowDisconnects.Inc()
+		l.finish(c, protocol.DisconnectSlow)
+	}
+}
+
+// finish ends a streaming connection: queued frames first, then the
+// disconnect push and the end of the chunked response, then a close. Only on
+// the loop.
+func (l *loop) finish(c *conn, d protocol.Disconnect) {
+	if c.state != stateStreaming {
+		return
+	}
+	if d != protocol.DisconnectSlow {
+		l.flushConn(c)
+		if c.state != stateStreaming {
+			return
+		}
+	} else {
+		l.q.Drop(&c.pending)
+	}
+	c.state = stateClosing
+	out := appendDisconnectEvent(l.out[:0], d, c.chunked)
+	if c.chunked {
+		out = append(out, sse.Terminator...)
+	}
+	l.out = out
+	if _, err := c.c.Write(out); err == nil {
+		_ = c.c.Close()
+	}
+}
+
+// writeEvent sends one push to c right away, after anything queued for it.
+func (l *loop) writeEvent(c *conn, json []byte) {
+	l.flushConn(c)
+	if c.state != stateStreaming {
+		return
+	}
+	l.out = sse.AppendEvent(l.out[:0], json, c.chunked)
+	_, _ = c.c.Write(l.out)
+	l.writes.Add(1)
+}
+
+// disconnectSubscribers ends the stream of every subscriber of ch on this loop.
+func (l *loop) disconnectSubscribers(ch *hub.Channel[*conn], d protocol.Disconnect) {
+	// finish closes asynchronously, so the list does not change under us; copy
+	// anyway so this never depends on that.
+	l.targets = append(l.targets[:0], ch.Subscribers(l.idx)...)
+	for _, c := range l.targets {
+		l.finish(c, d)
+	}
+	clear(l.targets)
+}
+
+// addStream registers a connection that just started streaming.
+func (l *loop) addStream(c *conn) {
+	c.streamIdx = int32(len(l.streams))
+	l.streams = append(l.streams, c)
+	head := l.users[c.user]
+	c.userNext = head
+	c.userPrev = nil
+	if head != nil {
+		head.userPrev = c
+	}
+	l.users[c.user] = c
+}
+
+// removeStream undoes addStream.
+func (l *loop) removeStream(c *conn) {
+	if c.streamIdx < 0 {
+		return
+	}
+	last := len(l.streams) - 1
+	moved := l.streams[last]
+	l.streams[c.streamIdx] = moved
+	moved.streamIdx = c.streamIdx
+	l.streams[last] = nil
+	l.streams = l.streams[:last]
+	c.streamIdx = -1
+
+	if c.userPrev != nil {
+		c.userPrev.userNext = c.userNext
+	} else if c.userNext != nil {
+		l.users[c.user] = c.userNext
+	} else {
+		delete(l.users, c.user)
+	}
+	if c.userNext != nil {
+		c.userNext.userPrev = c.userPrev
+	}
+	c.userNext, c.userPrev = nil, nil
+}
+
+// find appends to l.targets the streaming connections matching a selector:
+// user (all of the user's connections), optionally narrowed to one client id
+// or session. With user empty and no client/session it selects anonymous
+// connections; with user empty and a client or session, it searches all.
+func (l *loop) find(user, client, session string) []*conn {
+	l.targets = l.targets[:0]
+	var cid, sid [16]byte
+	var hasC, hasS bool
+	if client != "" {
+		if cid, hasC = protocol.ParseUUID(client); !hasC {
+			return l.targets
+		}
+	}
+	if session != "" {
+		if sid, hasS = protocol.ParseUUID(session); !hasS {
+			return l.targets
+		}
+	}
+	match := func(c *conn) bool {
+		return c.state == stateStreaming && (!hasC || c.client == cid) && (!hasS || c.session == sid)
+	}
+	if user == "" && (hasC || hasS) {
+		for _, c := range l.streams {
+			if match(c) {
+				l.targets = append(l.targets, c)
+			}
+		}
+		return l.targets
+	}
+	for c := l.users[user]; c != nil; c = c.userNext {
+		if match(c) {
+			l.targets = append(l.targets, c)
+		}
+	}
+	return l.targets
+}

@@ -1,0 +1,89 @@
+package engine
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// metricsSet holds the server's counters. They live in their own
+// VictoriaMetrics set (not the global one) so that several servers in one
+// process — tests — do not share numbers.
+type metricsSet struct {
+	set             *metrics.Set
+	accepted        *metrics.Counter
+	connects        *metrics.Counter
+	publications    *metrics.Counter
+	apiCommands     *metrics.Counter
+	slowDisconnects *metrics.Counter
+}
+
+func newMetrics(s *Server) *metricsSet {
+	set := metrics.NewSet()
+	m := &metricsSet{
+		set:             set,
+		accepted:        set.NewCounter("unisse_tcp_connections_accepted_total"),
+		connects:        set.NewCounter(`unisse_client_connections_accepted_total{transport="uni_sse"}`),
+		publications:    set.NewCounter("unisse_publications_total"),
+		apiCommands:     set.NewCounter(`unisse_api_commands_total{protocol="http"}`),
+		slowDisconnects: set.NewCounter(`unisse_client_disconnects_total{code="3008"}`),
+	}
+	set.NewGauge("unisse_client_connections", func() float64 { return float64(s.numClients.Load()) })
+	set.NewGauge("unisse_channels", func() float64 { return float64(s.hub.NumChannels()) })
+	// Events queued and writes made: their ratio is how many events share a
+	// write(2), the figure that decides CPU per delivered message.
+	set.NewGauge("unisse_transport_events_total", func() float64 {
+		var n uint64
+		for _, l := range *s.known.Load() {
+			n += l.framesQueued.Load()
+		}
+		return float64(n)
+	})
+	set.NewGauge("unisse_transport_writes_total", func() float64 {
+		var n uint64
+		for _, l := range *s.known.Load() {
+			n += l.writes.Load()
+		}
+		return float64(n)
+	})
+	return m
+}
+
+// snapshot returns counter values for /api/info's metrics items.
+func (m *metricsSet) snapshot() map[string]float64 {
+	out := make(map[string]float64)
+	var buf bytes.Buffer
+	m.set.WritePrometheus(&buf)
+	for _, line := range bytes.Split(buf.Bytes(), []byte("\n")) {
+		if len(line) == 0 || line[0] == '#' {
+			continue
+		}
+		i := bytes.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscan(string(line[i+1:]), &v); err == nil {
+			out[string(line[:i])] = v
+		}
+	}
+	return out
+}
+
+// serveMetrics answers /metrics in Prometheus text format. Rendering reads
+// /proc for process metrics, so it runs off the loop.
+func (s *Server) serveMetrics(cs *conn, head, keepAlive bool) {
+	cs.state = stateAwaiting
+	go func() {
+		var buf bytes.Buffer
+		s.metrics.set.WritePrometheus(&buf)
+		metrics.WriteProcessMetrics(&buf)
+		out := appendBodyResponse(nil, 200, "text/plain; version=0.0.4; charset=utf-8", false, buf.Bytes(), head, !keepAlive)
+		_ = cs.c.AsyncWrite(out, func(gnet.Conn, error) error {
+			s.resume(cs, keepAlive)
+			return nil
+		})
+	}()
+}

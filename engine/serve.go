@@ -1,0 +1,288 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/unisse/unisse/engine/api"
+	"github.com/unisse/unisse/engine/internal/bytesconv"
+	"github.com/unisse/unisse/httpparse"
+)
+
+// findHeadEnd returns the length of the request head at the start of buf
+// (through the blank line), or -1 and how far it is safe to resume scanning.
+// The loop's parser is shared by all its connections, so each connection keeps
+// only this resume offset between packets and the full parse runs once, when
+// the head is complete.
+func findHeadEnd(buf []byte, from int) (end, resume int) {
+	for i := from; ; {
+		j := bytes.IndexByte(buf[i:], '\n')
+		if j < 0 {
+			return -1, max(len(buf)-2, 0)
+		}
+		i += j + 1
+		switch {
+		case i < len(buf) && buf[i] == '\n':
+			return i + 1, 0
+		case i+1 < len(buf) && buf[i] == '\r' && buf[i+1] == '\n':
+			return i + 2, 0
+		case i >= len(buf)-1:
+			return -1, max(i-1, 0)
+		}
+	}
+}
+
+// skipEmptyLines drops the CRLFs a client may send before a request line
+// (RFC 9112 §2.2), so that they are not mistaken for the end of a head.
+func skipEmptyLines(c gnet.Conn, buf []byte) []byte {
+	n := 0
+	for n < len(buf) && (buf[n] == '\r' || buf[n] == '\n') {
+		n++
+	}
+	if n > 0 {
+		_, _ = c.Discard(n)
+		return buf[n:]
+	}
+	return buf
+}
+
+// serveInput serves every complete request buffered on cs, in order
+// (pipelining), until one needs more bytes, goes off the loop, or starts a
+// stream. Only on cs's loop.
+func (s *Server) serveInput(cs *conn) {
+	l := cs.loop
+	c := cs.c
+	for cs.state == stateReading {
+		buf, _ := c.Peek(-1)
+		buf = skipEmptyLines(c, buf)
+		if len(buf) == 0 {
+			return
+		}
+		headLen, resume := findHeadEnd(buf, int(cs.scanned))
+		if headLen < 0 {
+			if len(buf) >= s.opts.Unisse.MaxRequestHeadSize {
+				s.protocolError(cs, httpparse.ErrHeadTooLarge)
+				return
+			}
+			cs.scanned = int32(resume)
+			return
+		}
+		cs.scanned = 0
+		if headLen > s.opts.Unisse.MaxRequestHeadSize {
+			s.protocolError(cs, httpparse.ErrHeadTooLarge)
+			return
+		}
+		req := &l.req
+		req.Reset()
+		if _, err := req.ParseHead(buf[:headLen], httpparse.Limits{MaxHeadSize: s.opts.Unisse.MaxRequestHeadSize}); err != nil {
+			s.protocolError(cs, err)
+			return
+		}
+		if !s.serveRequest(cs, req, buf, headLen) {
+			return
+		}
+	}
+}
+
+// protocolError answers a request we cannot parse the way Go's net/http does,
+// and closes.
+func (s *Server) protocolError(cs *conn, err error) {
+	status := httpparse.Status(err)
+	if status == 0 {
+		status = 400
+	}
+	l := cs.loop
+	l.out = appendProtocolError(l.out[:0], status)
+	cs.state = stateClosing
+	if _, werr := cs.c.Write(l.out); werr == nil {
+		_ = cs.c.Close()
+	}
+}
+
+// route is where a request goes.
+type route uint8
+
+const (
+	routeNotFound route = iota
+	routeConnect
+	routeAPI
+	routeHealth
+	routeMetrics
+)
+
+func (s *Server) routeOf(cs *conn, path []byte) (route, api.Method) {
+	o := &s.opts
+	external := !cs.internal
+	serveInternal := s.internalPort == 0 || cs.internal
+	if external && o.UniSSE.Enabled && string(path) == o.UniSSE.HandlerPrefix {
+		return routeConnect, api.MethodUnknown
+	}
+	if serveInternal || o.HTTPAPI.External {
+		if m := api.Route(o.HTTPAPI.HandlerPrefix, path); m != api.MethodUnknown {
+			return routeAPI, m
+		}
+	}
+	if serveInternal {
+		if o.Health.Enabled && string(path) == o.Health.HandlerPrefix {
+			return routeHealth, api.MethodUnknown
+		}
+		if o.Prometheus.Enabled && string(path) == o.Prometheus.HandlerPrefix {
+			return routeMetrics, api.MethodUnknown
+		}
+	}
+	return routeNotFound, api.MethodUnknown
+}
+
+// serveRequest serves the parsed request whose head is buf[:headLen]. It
+// reports whether the connection is ready for the next request now.
+func (s *Server) serveRequest(cs *conn, req *httpparse.Request, buf []byte, headLen int) bool {
+	l := cs.loop
+	rt, method := s.routeOf(cs, req.Path())
+
+	bodyLimit := s.opts.Unisse.APIMaxRequestBodySize
+	if rt == routeConnect {
+		bodyLimit = s.opts.UniSSE.MaxRequestBodySize
+	}
+	var cors cors
+	if rt == routeConnect {
+		s.checkOrigin(l, req, &cors)
+	}
+	body, bodyLen, ok := s.readBody(cs, req, buf, headLen, bodyLimit, &cors, rt == routeConnect)
+	if !ok {
+		return false
+	}
+	consumed := headLen + bodyLen
+	keepAlive := req.KeepAlive()
+
+	switch rt {
+	case routeConnect:
+		s.serveConnect(cs, req, body, &cors)
+		if cs.state != stateReading {
+			// Streaming (or closing after a failed connect): the request bytes
+			// are done with; anything after them is ignored.
+			_, _ = cs.c.Discard(-1)
+			return false
+		}
+	case routeAPI:
+		if !s.serveAPI(cs, req, method, body, keepAlive) {
+			_, _ = cs.c.Discard(consumed)
+			return false
+		}
+	case routeHealth:
+		l.out = appendBodyResponse(l.out[:0], 200, "application/json", false, []byte("{}"), req.IsHead(), !keepAlive)
+		_, _ = cs.c.Write(l.out)
+	case routeMetrics:
+		s.serveMetrics(cs, req.IsHead(), keepAlive)
+		_, _ = cs.c.Discard(consumed)
+		return false
+	default:
+		l.out = appendNotFound(l.out[:0], req.IsHead(), !keepAlive)
+		_, _ = cs.c.Write(l.out)
+	}
+	_, _ = cs.c.Discard(consumed)
+	return s.afterResponse(cs, keepAlive)
+}
+
+// afterResponse re-arms a keep-alive connection for its next request or closes
+// it. It reports whether the connection is ready for the next request.
+func (s *Server) afterResponse(cs *conn, keepAlive bool) bool {
+	if cs.state != stateReading {
+		return false
+	}
+	if !keepAlive {
+		cs.state = stateClosing
+		_ = cs.c.Close()
+		return false
+	}
+	s.armReadDeadline(cs.loop, cs)
+	return true
+}
+
+// readBody returns the request body once it is all buffered. ok=false means
+// the caller must stop: either more bytes are needed (the connection stays in
+// stateReading and OnTraffic will call again) or an error response was sent.
+func (s *Server) readBody(cs *conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *cors, connect bool) (body []byte, consumed int, ok bool) {
+	l := cs.loop
+	rest := buf[headLen:]
+	tooLarge := func() {
+		// As Go's MaxBytesReader path in Centrifugo: 413, empty body,
+		// Connection: close (CORS headers on the connect endpoint).
+		var cp *cors
+		if connect {
+			cp = cr
+		}
+		l.out = appendEmptyResponse(l.out[:0], 413, cp, true, false)
+		cs.state = stateClosing
+		if _, err := cs.c.Write(l.out); err == nil {
+			_ = cs.c.Close()
+		}
+	}
+	switch {
+	case req.Chunked():
+		b, n, err := httpparse.ChunkedBody(l.body[:0], rest, limit)
+		switch {
+		case errors.Is(err, httpparse.ErrIncomplete):
+			if len(buf) > s.maxBuffered() {
+				tooLarge()
+			}
+			return nil, 0, false
+		case errors.Is(err, httpparse.ErrBodyTooLarge):
+			tooLarge()
+			return nil, 0, false
+		case err != nil:
+			s.protocolError(cs, err)
+			return nil, 0, false
+		}
+		l.body = b
+		return b, n, true
+	case req.ContentLength() > 0:
+		n := req.ContentLength()
+		if n > int64(limit) {
+			tooLarge()
+			return nil, 0, false
+		}
+		if int64(len(rest)) < n {
+			return nil, 0, false // wait for the rest of the body
+		}
+		return rest[:n], int(n), true
+	}
+	return nil, 0, true
+}
+
+// checkOrigin applies client.allowed_origins to the request's Origin.
+func (s *Server) checkOrigin(l *loop, req *httpparse.Request, c *cors) {
+	origin := req.Header("Origin")
+	c.origin = origin
+	switch {
+	case origin == nil:
+		c.allowed = true // no Origin: not a cross-origin browser request
+	case s.anyOrig:
+		c.allowed = true
+	default:
+		l.tmp = appendLower(l.tmp[:0], origin)
+		o := bytesconv.UnsafeString(l.tmp)
+		for _, g := range s.origins {
+			if g.Match(o) {
+				c.allowed = true
+				break
+			}
+		}
+	}
+	if c.allowed {
+		if h := req.Header("Access-Control-Request-Headers"); len(h) > 0 && string(h) != "null" {
+			c.allowHeaders = h
+		}
+	}
+}
+
+func appendLower(dst, b []byte) []byte {
+	for _, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}

@@ -1,0 +1,303 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gobwas/glob"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/unisse/unisse/engine/api"
+	"github.com/unisse/unisse/engine/auth"
+	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/config"
+	"github.com/unisse/unisse/engine/hub"
+	"github.com/unisse/unisse/engine/namespace"
+)
+
+// tickInterval is the resolution of pings, expiry and read deadlines: one
+// ticker for the whole server posts a sweep to every loop at this rate.
+const tickInterval = 100 * time.Millisecond
+
+// Version is what unisse reports in the connect push and /api/info.
+var Version = "0.1.0 unisse"
+
+// Server is a running unisse node: gnet event loops serving uni_sse streams
+// and the server API, a hub of channels, and a broker.
+type Server struct {
+	gnet.BuiltinEventEngine
+
+	opts     config.Options
+	log      *slog.Logger
+	hub      *hub.Hub[*conn]
+	broker   broker.Broker
+	verifier *auth.Verifier
+	ns       *namespace.Resolver
+	api      *api.Handler
+	origins  []glob.Glob
+	anyOrig  bool
+	uid      string
+	metrics  *metricsSet
+
+	addrs        []string
+	externalPort int
+	internalPort int // 0: everything on the external port
+
+	numLoops int
+	loopsMu  sync.Mutex
+	loops    []*loop                  // by index; nil until the loop's first connection
+	loopOf   map[gnet.EventLoop]*loop // guarded by loopsMu
+	known    atomic.Pointer[[]*loop]  // snapshot of discovered loops, for broadcasters
+
+	tickStart  time.Time
+	startedAt  time.Time
+	numClients atomic.Int64
+	stopping   atomic.Bool
+
+	eng     gnet.Engine
+	booted  chan struct{}
+	stopped chan error
+}
+
+// Option configures a Server.
+type Option func(*Server)
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
+
+// WithBroker replaces the in-memory broker.
+func WithBroker(b broker.Broker) Option { return func(s *Server) { s.broker = b } }
+
+// New validates opts and builds a server; Start runs it.
+func New(opts config.Options, options ...Option) (*Server, error) {
+	s := &Server{opts: opts, log: slog.Default(), booted: make(chan struct{}), stopped: make(chan error, 1)}
+	for _, o := range options {
+		o(s)
+	}
+	if s.broker == nil {
+		s.broker = broker.NewMemory()
+	}
+	var err error
+	var vopts []auth.Option
+	if opts.Client.InsecureSkipTokenSignatureVerify {
+		vopts = append(vopts, auth.WithSkipSignatureVerify())
+	}
+	if s.verifier, err = auth.NewVerifier(opts.Client.Token, vopts...); err != nil {
+		return nil, fmt.Errorf("engine: client.token: %w", err)
+	}
+	if s.ns, err = namespace.New(opts.Channel); err != nil {
+		return nil, fmt.Errorf("engine: channel: %w", err)
+	}
+	for _, o := range opts.Client.AllowedOrigins {
+		if o == "*" {
+			s.anyOrig = true
+			continue
+		}
+		g, err := glob.Compile(lowerASCII(o))
+		if err != nil {
+			return nil, fmt.Errorf("engine: client.allowed_origins %q: %w", o, err)
+		}
+		s.origins = append(s.origins, g)
+	}
+	s.api = api.NewHandler(s, api.Config{Key: opts.HTTPAPI.Key, Insecure: opts.HTTPAPI.Insecure, ErrorMode: opts.HTTPAPI.ErrorMode})
+	s.numLoops = opts.Unisse.EventLoops
+	if s.numLoops <= 0 {
+		s.numLoops = runtime.NumCPU()
+	}
+	s.hub = hub.New[*conn](s.numLoops)
+	s.loops = make([]*loop, s.numLoops)
+	s.loopOf = make(map[gnet.EventLoop]*loop, s.numLoops)
+	empty := []*loop{}
+	s.known.Store(&empty)
+	s.metrics = newMetrics(s)
+
+	s.externalPort = opts.HTTPServer.Port
+	s.addrs = []string{"tcp://" + net.JoinHostPort(opts.HTTPServer.Address, strconv.Itoa(opts.HTTPServer.Port))}
+	if opts.HTTPServer.InternalPort != "" {
+		p, err := strconv.Atoi(opts.HTTPServer.InternalPort)
+		if err != nil {
+			return nil, fmt.Errorf("engine: http_server.internal_port %q: %w", opts.HTTPServer.InternalPort, err)
+		}
+		if p != opts.HTTPServer.Port {
+			s.internalPort = p
+			addr := opts.HTTPServer.InternalAddress
+			if addr == "" {
+				addr = opts.HTTPServer.Address
+			}
+			s.addrs = append(s.addrs, "tcp://"+net.JoinHostPort(addr, strconv.Itoa(p)))
+		}
+	}
+	var u [16]byte
+	newUUID(&u)
+	s.uid = uuidString(u)
+	if err := s.broker.Run(s); err != nil {
+		return nil, fmt.Errorf("engine: broker: %w", err)
+	}
+	return s, nil
+}
+
+// Start runs the event loops in the background and returns once they accept
+// connections, or with the error that stopped them from starting.
+func (s *Server) Start() error {
+	s.tickStart = time.Now()
+	s.startedAt = s.tickStart
+	go func() {
+		err := gnet.Rotate(s, s.addrs,
+			gnet.WithNumEventLoop(s.numLoops),
+			gnet.WithReusePort(true),
+			gnet.WithTicker(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithReadBufferCap(16<<10), // per loop; requests are small
+			gnet.WithWriteBufferCap(64<<10),
+			gnet.WithLogger(gnetLogger{s.log}),
+		)
+		s.stopped <- err
+	}()
+	select {
+	case <-s.booted:
+		return nil
+	case err := <-s.stopped:
+		if err == nil {
+			err = errors.New("engine stopped before it started")
+		}
+		return fmt.Errorf("engine: start: %w", err)
+	}
+}
+
+// Stop ends every stream with disconnect 3001 "shutdown", then stops the
+// loops. It returns when the engine has stopped or ctx is done.
+func (s *Server) Stop(ctx context.Context) error {
+	if !s.stopping.CompareAndSwap(false, true) {
+		return nil
+	}
+	s.onAllLoops(ctx, func(l *loop) {
+		l.targets = append(l.targets[:0], l.streams...)
+		for _, c := range l.targets {
+			l.finish(c, disconnectShutdown)
+		}
+		clear(l.targets)
+	})
+	err := s.eng.Stop(ctx)
+	select {
+	case runErr := <-s.stopped:
+		if err == nil {
+			err = runErr
+		}
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	if cerr := s.broker.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// NumClients is the number of open uni_sse streams.
+func (s *Server) NumClients() int { return int(s.numClients.Load()) }
+
+// OnBoot records the engine handle (gnet.EventHandler).
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	close(s.booted)
+	return gnet.None
+}
+
+// OnTick refreshes the Date header and asks every loop to run its timer sweep.
+// It runs on gnet's ticker goroutine, never on a loop.
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	refreshDate(time.Now())
+	for _, l := range *s.known.Load() {
+		l.post(item{op: sweepOp})
+	}
+	return tickInterval, gnet.None
+}
+
+// tickNow is the current tick number since start.
+func (s *Server) tickNow() int64 { return int64(time.Since(s.tickStart) / tickInterval) }
+
+// loopFor returns unisse's state for c's event loop, creating it on first sight
+// (gnet offers no way to enumerate loops, only to reach them through conns).
+func (s *Server) loopFor(c gnet.Conn) *loop {
+	el := c.EventLoop()
+	s.loopsMu.Lock()
+	defer s.loopsMu.Unlock()
+	if l := s.loopOf[el]; l != nil {
+		return l
+	}
+	idx := len(s.loopOf)
+	if idx >= s.numLoops {
+		// More loops than configured cannot happen with WithNumEventLoop;
+		// fail loudly rather than index out of range later.
+		panic("engine: more event loops than configured")
+	}
+	l := newLoop(s, idx, el)
+	s.loopOf[el] = l
+	s.loops[idx] = l
+	known := make([]*loop, 0, idx+1)
+	for _, x := range s.loops {
+		if x != nil {
+			known = append(known, x)
+		}
+	}
+	s.known.Store(&known)
+	return l
+}
+
+// onAllLoops runs fn on every loop that has ever had a connection and waits
+// for all of them (or ctx). Never call it on a loop: it blocks.
+func (s *Server) onAllLoops(ctx context.Context, fn func(*loop)) bool {
+	loops := *s.known.Load()
+	var wg sync.WaitGroup
+	wg.Add(len(loops))
+	for _, l := range loops {
+		l.post(item{op: func(l *loop) {
+			defer wg.Done()
+			fn(l)
+			l.flushDirty()
+		}})
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// opTimeout bounds how long an API operation waits for the loops.
+const opTimeout = 5 * time.Second
+
+func (s *Server) onAllLoopsTimeout(fn func(*loop)) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	return s.onAllLoops(ctx, fn)
+}
+
+func newUUID(u *[16]byte) {
+	_, _ = rand.Read(u[:])
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+}
+
+func lowerASCII(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}

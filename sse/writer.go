@@ -1,0 +1,112 @@
+package sse
+
+import "errors"
+
+// Sink is where a connection's bytes go. gnet.Conn satisfies it: Write sends
+// what the socket takes now and copies the rest into the connection's outbound
+// buffer; OutboundBuffered reports how much is waiting there.
+type Sink interface {
+	Write(p []byte) (int, error)
+	OutboundBuffered() int
+}
+
+// ErrSlow means a connection's outstanding bytes would pass its cap. Nothing
+// was written; the caller disconnects the client with 3008 "slow".
+var ErrSlow = errors.New("sse: client too slow, write queue over limit")
+
+// Pending is one connection's queue of frames not yet written. The zero value is
+// an empty queue; embed it in the connection. It costs 12 bytes and no buffer.
+type Pending struct {
+	head, tail int32 // 1-based indexes into Queue.entries; 0 = empty
+	bytes      int32 // total bytes of the queued frames (as they will be written)
+}
+
+// Empty reports whether nothing is queued.
+func (p *Pending) Empty() bool { return p.head == 0 }
+
+// Bytes is the number of bytes queued.
+func (p *Pending) Bytes() int { return int(p.bytes) }
+
+// Queue is an event loop's arena of queued frame references, shared by all the
+// loop's connections: each Pending is a linked list threaded through it. It is
+// emptied with Reset after every pass in which all Pendings were flushed, so it
+// stays as large as the busiest pass and never allocates in steady state.
+type Queue struct {
+	entries []entry
+	scratch []byte // coalescing buffer for flushes of several frames
+}
+
+type entry struct {
+	frame *Frame
+	next  int32
+}
+
+// Push queues f behind whatever p already holds. chunked selects which bytes of
+// the frame will be written (and counted). It reports whether p was empty
+// before, so the caller can put the connection on its dirty list exactly once.
+// Only on the owning loop.
+func (q *Queue) Push(p *Pending, f *Frame, chunked bool) (wasEmpty bool) {
+	q.entries = append(q.entries, entry{frame: f})
+	idx := int32(len(q.entries))
+	wasEmpty = p.head == 0
+	if wasEmpty {
+		p.head = idx
+	} else {
+		q.entries[p.tail-1].next = idx
+	}
+	p.tail = idx
+	p.bytes += int32(len(f.Bytes(chunked)))
+	return wasEmpty
+}
+
+// Flush writes everything p holds to s in a single Write and empties p. If the
+// bytes already waiting in s plus those queued exceed limit, it writes nothing,
+// drops what was queued and returns ErrSlow. A Write error is returned as is
+// (gnet has then already closed the connection). Only on the owning loop.
+func (q *Queue) Flush(p *Pending, s Sink, chunked bool, limit int) error {
+	if p.head == 0 {
+		return nil
+	}
+	e := &q.entries[p.head-1]
+	n := int(p.bytes)
+	single := e.next == 0
+	p.head, p.tail, p.bytes = 0, 0, 0
+	if s.OutboundBuffered()+n > limit {
+		return ErrSlow
+	}
+	if single {
+		// The common case when the loop keeps up: one frame, written straight
+		// from the shared bytes with no copy.
+		_, err := s.Write(e.frame.Bytes(chunked))
+		return err
+	}
+	// Several frames arrived since the last flush: coalesce them into one
+	// write(2), which is what makes a busy loop cheap per event.
+	buf := q.scratch[:0]
+	for {
+		buf = append(buf, e.frame.Bytes(chunked)...)
+		if e.next == 0 {
+			break
+		}
+		e = &q.entries[e.next-1]
+	}
+	q.scratch = buf
+	_, err := s.Write(buf)
+	return err
+}
+
+// Drop empties p without writing (the connection is going away).
+func (q *Queue) Drop(p *Pending) { p.head, p.tail, p.bytes = 0, 0, 0 }
+
+// Reset forgets all queued references. Call it once every Pending threaded
+// through q has been flushed or dropped. Only on the owning loop.
+func (q *Queue) Reset() {
+	clear(q.entries) // drop frame pointers so recycled frames are not pinned
+	q.entries = q.entries[:0]
+	if cap(q.scratch) > maxScratch {
+		q.scratch = nil // a burst to one slow client should not pin megabytes
+	}
+}
+
+// maxScratch is the largest coalescing buffer a loop keeps between passes.
+const maxScratch = 1 << 20
