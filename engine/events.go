@@ -17,6 +17,9 @@ var disconnectShutdown = protocol.DisconnectShutdown
 // OnOpen sets up a new connection: no buffer, no timer object, one wheel slot
 // for its read deadline (gnet.EventHandler; on the connection's loop).
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if _, ok := c.Context().(kickContext); ok {
+		return nil, gnet.None
+	}
 	l := s.loopFor(c)
 	cs := &conn{c: c, loop: l, wheelSlot: -1, streamIdx: -1}
 	if s.internalPort != 0 {
@@ -46,6 +49,11 @@ func (s *Server) armReadDeadline(l *loop, cs *conn) {
 func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	cs, ok := c.Context().(*conn)
 	if !ok {
+		if k, ok := c.Context().(kickContext); ok {
+			_, _ = c.Discard(-1)
+			k.l.drain()
+			return gnet.None
+		}
 		return gnet.Close
 	}
 	switch cs.state {
@@ -75,6 +83,9 @@ func (s *Server) maxBuffered() int {
 func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	cs, ok := c.Context().(*conn)
 	if !ok {
+		if k, ok := c.Context().(kickContext); ok {
+			k.l.stopKick()
+		}
 		return gnet.None
 	}
 	l := cs.loop
@@ -83,7 +94,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	l.wheel.remove(cs)
 	l.q.Drop(&cs.pending)
 	if wasStreaming {
-		s.unsubscribeAll(l, cs)
+		l.unsubscribeClosed(cs)
 		l.removeStream(cs)
 		s.numClients.Add(-1)
 	}

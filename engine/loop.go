@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 
@@ -12,12 +11,6 @@ import (
 	"github.com/unisse/unisse/httpparse"
 	"github.com/unisse/unisse/sse"
 )
-
-// maxFramesPerPass bounds how many shared frames a loop queues before it
-// flushes: enough to coalesce a burst into one write per connection, small
-// enough that the pending arena (one entry per frame per subscriber) stays a
-// few megabytes even for a channel with tens of thousands of subscribers.
-const maxFramesPerPass = 16
 
 // item is one unit of work posted to a loop: a frame to fan out to a channel's
 // subscribers on this loop, or an operation to run on the loop.
@@ -39,10 +32,16 @@ type loop struct {
 	// inbox
 	mu        sync.Mutex
 	inbox     []item
-	scheduled bool // a drain task is queued on the loop
+	scheduled bool // the loop has work queued or in progress and will drain it
+
+	// kick is the write end of a socket pair whose other end is registered
+	// with this loop: writing a byte wakes the loop through its poller, like an
+	// I/O event, without gnet's per-task allocations (see drain.go).
+	kickFD int
+	kickOn atomic.Bool
 
 	// loop-owned
-	spare        []item
+	drainState
 	q            sse.Queue
 	dirty        []*conn
 	out          []byte            // response scratch
@@ -66,91 +65,6 @@ func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
 	l := &loop{srv: srv, idx: idx, el: el, users: make(map[string]*conn)}
 	l.wheel.init(srv.tickNow())
 	return l
-}
-
-// post queues it for the loop and wakes the loop if no drain is queued yet.
-// Under load many posts share one wake-up and one drain, which is where
-// coalescing comes from. Safe from any goroutine.
-func (l *loop) post(it item) {
-	l.mu.Lock()
-	l.inbox = append(l.inbox, it)
-	wake := !l.scheduled
-	l.scheduled = true
-	l.mu.Unlock()
-	if wake {
-		// gnet's Execute allocates its task (a closure and a queue node);
-		// it happens once per wake-up, not per publication or subscriber.
-		if err := l.el.Execute(context.Background(), l); err != nil {
-			l.srv.log.Debug("loop execute failed", "loop", l.idx, "err", err)
-		}
-	}
-}
-
-// Run drains the inbox on the loop (it implements gnet.Runnable).
-func (l *loop) Run(context.Context) error {
-	l.mu.Lock()
-	items := l.inbox
-	l.inbox = l.spare[:0]
-	l.scheduled = false
-	l.mu.Unlock()
-
-	frames := 0
-	batchStart := 0
-	for i := range items {
-		it := &items[i]
-		if it.op != nil {
-			// Operations see every frame posted before them delivered.
-			l.flushDirty()
-			l.releaseFrames(items[batchStart:i])
-			batchStart = i + 1
-			frames = 0
-			it.op(l)
-			continue
-		}
-		if it.notJSON {
-			l.disconnectSubscribers(it.ch, protocol.DisconnectInappropriateProtocol)
-			continue
-		}
-		l.fanOut(it.ch, it.frame)
-		if frames++; frames == maxFramesPerPass {
-			l.flushDirty()
-			l.releaseFrames(items[batchStart : i+1])
-			batchStart = i + 1
-			frames = 0
-		}
-	}
-	l.flushDirty()
-	l.releaseFrames(items[batchStart:])
-	clear(items)
-	l.spare = items[:0]
-	return nil
-}
-
-// releaseFrames drops the loop's reference on every frame in items: by now
-// each has been written or copied into the connections' outbound buffers.
-func (l *loop) releaseFrames(items []item) {
-	for i := range items {
-		if f := items[i].frame; f != nil {
-			f.Release()
-			items[i].frame = nil
-		}
-	}
-}
-
-// fanOut queues f to every streaming subscriber of ch on this loop.
-func (l *loop) fanOut(ch *hub.Channel[*conn], f *sse.Frame) {
-	subs := ch.Subscribers(l.idx)
-	n := 0
-	for _, c := range subs {
-		if c.state != stateStreaming {
-			continue
-		}
-		if l.q.Push(&c.pending, f, c.chunked) {
-			l.dirty = append(l.dirty, c)
-		}
-		n++
-	}
-	l.framesQueued.Add(uint64(n))
 }
 
 // push queues f for one connection (pings, pushes to a single client).

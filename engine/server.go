@@ -242,6 +242,7 @@ func (s *Server) loopFor(c gnet.Conn) *loop {
 		panic("engine: more event loops than configured")
 	}
 	l := newLoop(s, idx, el)
+	l.startKick()
 	s.loopOf[el] = l
 	s.loops[idx] = l
 	known := make([]*loop, 0, idx+1)

@@ -4,7 +4,18 @@ import "time"
 
 // Options is the whole server configuration. Field names follow Centrifugo v6's
 // JSON keys (the json tags), so a Centrifugo config file loads unchanged. Defaults
-// live in Default(); file, environment and flags all fill this one struct.
+// live in Default(); file, environment and flags all fill this one struct (see Load).
+//
+// Every leaf's dotted key (e.g. "client.token.hmac_secret_key") is also its flag name
+// and, upper-cased with '.' → '_', its environment variable after the UNISSE_ (or
+// CENTRIFUGO_) prefix.
+//
+// Durations: in the JSON file a string in Go syntax ("25s", "300ms", "1h30m") or a
+// bare number, which is nanoseconds (Centrifugo decodes it the same way; almost
+// always a mistake, and Validate catches the usual cases). In env and flags only
+// the Go syntax ("0" is allowed, "25" is not).
+//
+// Options is a plain value: copy it freely; it is read-only after Load by convention.
 type Options struct {
 	HTTPServer HTTPServer `json:"http_server"`
 	Client     Client     `json:"client"`
@@ -32,28 +43,38 @@ type HTTPServer struct {
 	// InternalAddress binds the internal port; empty means Address.
 	InternalAddress string `json:"internal_address"`
 	// InternalPort, when set, serves the API, health and metrics instead of Port.
-	// A string, as in Centrifugo.
+	// A string, as in Centrifugo; Validate requires a number in 1..65535 that differs
+	// from Port unless InternalAddress differs from Address.
 	InternalPort string `json:"internal_port"`
 }
 
 // Token configures connection JWT verification.
 type Token struct {
-	HMACSecretKey                   string `json:"hmac_secret_key"`
+	// HMACSecretKey verifies HS256/384/512 tokens.
+	HMACSecretKey string `json:"hmac_secret_key"`
+	// HMACPreviousSecretKey is also accepted until HMACPreviousSecretKeyValidUntil (key rotation).
 	HMACPreviousSecretKey           string `json:"hmac_previous_secret_key"`
 	HMACPreviousSecretKeyValidUntil int64  `json:"hmac_previous_secret_key_valid_until"` // Unix seconds
-	RSAPublicKey                    string `json:"rsa_public_key"`                       // PEM
-	ECDSAPublicKey                  string `json:"ecdsa_public_key"`                     // PEM
-	JWKSPublicEndpoint              string `json:"jwks_public_endpoint"`
-	Audience                        string `json:"audience"`
-	AudienceRegex                   string `json:"audience_regex"`
-	Issuer                          string `json:"issuer"`
-	IssuerRegex                     string `json:"issuer_regex"`
-	UserIDClaim                     string `json:"user_id_claim"`
+	RSAPublicKey                    string `json:"rsa_public_key"`                       // PEM, RS256/384/512
+	ECDSAPublicKey                  string `json:"ecdsa_public_key"`                     // PEM, ES256/384/512
+	// JWKSPublicEndpoint is a URL to fetch verification keys from.
+	JWKSPublicEndpoint string `json:"jwks_public_endpoint"`
+	// Audience, when set, must equal a token's aud (string or one array element).
+	Audience string `json:"audience"`
+	// AudienceRegex, when set, must match the aud; Validate compiles it (Go regexp).
+	AudienceRegex string `json:"audience_regex"`
+	// Issuer, when set, must equal a token's iss.
+	Issuer string `json:"issuer"`
+	// IssuerRegex, when set, must match the iss; Validate compiles it (Go regexp).
+	IssuerRegex string `json:"issuer_regex"`
+	// UserIDClaim names the claim holding the user ID instead of sub; must match ^[a-zA-Z_]+$.
+	UserIDClaim string `json:"user_id_claim"`
 }
 
 // DisconnectTransform maps a connect error code to a disconnect push.
+// Validate requires Code and To.Code to be non-zero and To.Reason to be ASCII.
 type DisconnectTransform struct {
-	Code uint32 `json:"code"`
+	Code uint32 `json:"code"` // connect error code, e.g. 109 (token expired)
 	To   struct {
 		Code   uint32 `json:"code"`
 		Reason string `json:"reason"`
@@ -62,34 +83,51 @@ type DisconnectTransform struct {
 
 // ConnectCodeToDisconnect is client.connect_code_to_unidirectional_disconnect.
 type ConnectCodeToDisconnect struct {
-	Enabled    bool                  `json:"enabled"`
+	Enabled bool `json:"enabled"`
+	// Transforms is not a flag; in env it is JSON, e.g.
+	// UNISSE_CLIENT_CONNECT_CODE_TO_UNIDIRECTIONAL_DISCONNECT_TRANSFORMS='[{"code":109,"to":{"code":4109}}]'.
 	Transforms []DisconnectTransform `json:"transforms"`
 }
 
 // PersonalChannel is client.subscribe_to_user_personal_channel.
 type PersonalChannel struct {
-	Enabled                  bool   `json:"enabled"`
+	// Enabled subscribes every connection to "#<user>" (in PersonalChannelNamespace, if set).
+	Enabled bool `json:"enabled"`
+	// PersonalChannelNamespace must name a configured namespace when set.
 	PersonalChannelNamespace string `json:"personal_channel_namespace"`
-	SingleConnection         bool   `json:"single_connection"`
+	// SingleConnection keeps one connection per user; needs presence in that namespace.
+	SingleConnection bool `json:"single_connection"`
 }
 
 // Client holds per-connection behaviour.
 type Client struct {
-	Token                                 Token                   `json:"token"`
-	Insecure                              bool                    `json:"insecure"`
-	InsecureSkipTokenSignatureVerify      bool                    `json:"insecure_skip_token_signature_verify"`
-	AllowAnonymousConnectWithoutToken     bool                    `json:"allow_anonymous_connect_without_token"`
-	DisallowAnonymousConnectionTokens     bool                    `json:"disallow_anonymous_connection_tokens"`
-	AllowedOrigins                        []string                `json:"allowed_origins"`
-	PingInterval                          time.Duration           `json:"ping_interval"`       // default 25s
-	PongTimeout                           time.Duration           `json:"pong_timeout"`        // default 8s; must be < PingInterval
-	ExpiredCloseDelay                     time.Duration           `json:"expired_close_delay"` // default 25s
-	StaleCloseDelay                       time.Duration           `json:"stale_close_delay"`   // default 10s
-	ChannelLimit                          int                     `json:"channel_limit"`       // default 128
-	UserConnectionLimit                   int                     `json:"user_connection_limit"`
-	ConnectionLimit                       int                     `json:"connection_limit"`
-	ConnectionRateLimit                   int                     `json:"connection_rate_limit"`
-	QueueMaxSize                          int                     `json:"queue_max_size"` // default 1048576
+	Token Token `json:"token"`
+	// Insecure: no token needed, every channel allowed, token expiry ignored.
+	Insecure bool `json:"insecure"`
+	// InsecureSkipTokenSignatureVerify skips the JWT signature check only.
+	InsecureSkipTokenSignatureVerify bool `json:"insecure_skip_token_signature_verify"`
+	// AllowAnonymousConnectWithoutToken accepts a connect without token as user "".
+	AllowAnonymousConnectWithoutToken bool `json:"allow_anonymous_connect_without_token"`
+	// DisallowAnonymousConnectionTokens rejects tokens with an empty sub (3507).
+	DisallowAnonymousConnectionTokens bool `json:"disallow_anonymous_connection_tokens"`
+	// AllowedOrigins are gobwas/glob patterns matched against the lower-cased Origin.
+	// Env: space-separated (as Centrifugo); flag: comma-separated (CSV quoting for globs with ',').
+	AllowedOrigins []string `json:"allowed_origins"`
+	// PingInterval: default 25s; negative disables pings; 0 means the library default 25s.
+	PingInterval time.Duration `json:"ping_interval"`
+	// PongTimeout: default 8s; negative disables the check; 0 means the library default 10s.
+	// Must be < PingInterval when both are enabled (unused by uni_sse clients).
+	PongTimeout       time.Duration `json:"pong_timeout"`
+	ExpiredCloseDelay time.Duration `json:"expired_close_delay"` // default 25s; grace after token expiry before 3005
+	StaleCloseDelay   time.Duration `json:"stale_close_delay"`   // default 10s
+	ChannelLimit      int           `json:"channel_limit"`       // default 128; max server-side subs per connection (3505)
+	// UserConnectionLimit, ConnectionLimit and ConnectionRateLimit: 0 means unlimited.
+	UserConnectionLimit int `json:"user_connection_limit"`
+	ConnectionLimit     int `json:"connection_limit"`
+	ConnectionRateLimit int `json:"connection_rate_limit"`
+	// QueueMaxSize is the per-connection write queue in bytes; over it → 3008. Default 1048576; must be > 0.
+	QueueMaxSize int `json:"queue_max_size"`
+	// ConnectIncludeServerTime adds "time" (Unix ms) to the connect push.
 	ConnectIncludeServerTime              bool                    `json:"connect_include_server_time"`
 	HistoryMaxPublicationLimit            int                     `json:"history_max_publication_limit"`  // default 300
 	RecoveryMaxPublicationLimit           int                     `json:"recovery_max_publication_limit"` // default 300
@@ -97,26 +135,40 @@ type Client struct {
 	ConnectCodeToUnidirectionalDisconnect ConnectCodeToDisconnect `json:"connect_code_to_unidirectional_disconnect"`
 }
 
-// ChannelOptions are the per-namespace options.
+// ChannelOptions are the per-namespace options (also channel.without_namespace).
 type ChannelOptions struct {
-	HistorySize                int           `json:"history_size"`
-	HistoryTTL                 time.Duration `json:"history_ttl"`
-	HistoryMetaTTL             time.Duration `json:"history_meta_ttl"`
-	ForceRecovery              bool          `json:"force_recovery"`
-	ForceRecoveryMode          string        `json:"force_recovery_mode"` // "stream" (default) or "cache"
-	AutoCacheRecover           bool          `json:"auto_cache_recover"`
-	ForcePositioning           bool          `json:"force_positioning"`
-	Presence                   bool          `json:"presence"`
-	JoinLeave                  bool          `json:"join_leave"`
-	ForcePushJoinLeave         bool          `json:"force_push_join_leave"`
-	AllowSubscribeForClient    bool          `json:"allow_subscribe_for_client"`
-	AllowSubscribeForAnonymous bool          `json:"allow_subscribe_for_anonymous"`
-	AllowUserLimitedChannels   bool          `json:"allow_user_limited_channels"`
-	ChannelRegex               string        `json:"channel_regex"`
-	PublicationDataFormat      string        `json:"publication_data_format"`
+	// HistorySize and HistoryTTL enable history only together (both 0 or both > 0).
+	// HistoryTTL has second precision.
+	HistorySize int           `json:"history_size"`
+	HistoryTTL  time.Duration `json:"history_ttl"`
+	// HistoryMetaTTL keeps stream offset/epoch; 0 means channel.history_meta_ttl.
+	// Must be >= HistoryTTL; second precision.
+	HistoryMetaTTL time.Duration `json:"history_meta_ttl"`
+	// ForceRecovery recovers missed publications on resubscribe; needs history.
+	ForceRecovery     bool   `json:"force_recovery"`
+	ForceRecoveryMode string `json:"force_recovery_mode"` // "" or "stream" (default) or "cache"
+	// AutoCacheRecover needs ForceRecovery and ForceRecoveryMode "cache".
+	AutoCacheRecover bool `json:"auto_cache_recover"`
+	// ForcePositioning exposes stream positions and checks for gaps; unisse requires history for it.
+	ForcePositioning bool `json:"force_positioning"`
+	Presence         bool `json:"presence"`
+	JoinLeave        bool `json:"join_leave"`
+	// ForcePushJoinLeave is needed for uni clients to receive join/leave.
+	ForcePushJoinLeave bool `json:"force_push_join_leave"`
+	// AllowSubscribeForClient lets authenticated clients subscribe via connect "subs".
+	AllowSubscribeForClient bool `json:"allow_subscribe_for_client"`
+	// AllowSubscribeForAnonymous lets anonymous clients subscribe via connect "subs".
+	AllowSubscribeForAnonymous bool `json:"allow_subscribe_for_anonymous"`
+	// AllowUserLimitedChannels allows "chan#user1,user2" channels for listed users.
+	AllowUserLimitedChannels bool `json:"allow_user_limited_channels"`
+	// ChannelRegex, when set, must match the channel name (after the namespace); Go regexp.
+	ChannelRegex string `json:"channel_regex"`
+	// PublicationDataFormat: "" (JSON), "json", "json_object" or "binary".
+	PublicationDataFormat string `json:"publication_data_format"`
 }
 
-// Namespace is one entry of channel.namespaces.
+// Namespace is one entry of channel.namespaces. Name must match ^[-a-zA-Z0-9_.]{2,}$
+// and be unique.
 type Namespace struct {
 	Name           string `json:"name"`
 	ChannelOptions `json:",squash"`
@@ -124,24 +176,36 @@ type Namespace struct {
 
 // Channel holds naming rules and namespaces.
 type Channel struct {
-	WithoutNamespace  ChannelOptions `json:"without_namespace"`
-	Namespaces        []Namespace    `json:"namespaces"`
-	NamespaceBoundary string         `json:"namespace_boundary"` // default ":"
-	PrivatePrefix     string         `json:"private_prefix"`     // default "$"
-	UserBoundary      string         `json:"user_boundary"`      // default "#"
-	MaxLength         int            `json:"max_length"`         // default 255
+	// WithoutNamespace applies to channels without a namespace prefix.
+	WithoutNamespace ChannelOptions `json:"without_namespace"`
+	// Namespaces is not a flag. In env it is a JSON array, or (as Centrifugo) a
+	// space-separated list of names whose options then come from
+	// UNISSE_CHANNEL_NAMESPACES_<NAME>_<OPTION> variables.
+	Namespaces        []Namespace `json:"namespaces"`
+	NamespaceBoundary string      `json:"namespace_boundary"` // default ":"
+	PrivatePrefix     string      `json:"private_prefix"`     // default "$"
+	UserBoundary      string      `json:"user_boundary"`      // default "#"
+	MaxLength         int         `json:"max_length"`         // default 255
+	// HistoryMetaTTL is the default ChannelOptions.HistoryMetaTTL: how long a
+	// stream's offset and epoch outlive its last publication. Default 720h (Centrifugo's).
+	// Added by the config package: a Centrifugo key the broker needs for recovery.
+	HistoryMetaTTL time.Duration `json:"history_meta_ttl"`
 }
 
 // HTTPAPI is the server API.
 type HTTPAPI struct {
+	// Key is the API key; empty and not Insecure means every API call is 401.
 	Key           string `json:"key"`
-	HandlerPrefix string `json:"handler_prefix"` // default "/api"
-	Insecure      bool   `json:"insecure"`
-	External      bool   `json:"external"`
-	ErrorMode     string `json:"error_mode"` // "" or "transport"
+	HandlerPrefix string `json:"handler_prefix"` // default "/api"; must start with "/"
+	// Insecure serves the API without a key.
+	Insecure bool `json:"insecure"`
+	// External also serves the API on the external port when InternalPort is set.
+	External  bool   `json:"external"`
+	ErrorMode string `json:"error_mode"` // "" or "transport"
 }
 
 // HTTPResponseTransform maps a connect error code to a plain HTTP response.
+// Validate requires Code != 0 and To.StatusCode in 100..999.
 type HTTPResponseTransform struct {
 	Code uint32 `json:"code"`
 	To   struct {
@@ -152,39 +216,44 @@ type HTTPResponseTransform struct {
 
 // ConnectCodeToHTTPResponse is uni_sse.connect_code_to_http_response.
 type ConnectCodeToHTTPResponse struct {
-	Enabled    bool                    `json:"enabled"`
+	Enabled bool `json:"enabled"`
+	// Transforms is not a flag; in env it is a JSON array.
 	Transforms []HTTPResponseTransform `json:"transforms"`
 }
 
 // UniSSE is the /connection/uni_sse endpoint.
 type UniSSE struct {
 	Enabled                   bool                      `json:"enabled"`               // default true in unisse (Centrifugo: false)
-	HandlerPrefix             string                    `json:"handler_prefix"`        // default "/connection/uni_sse"
-	MaxRequestBodySize        int                       `json:"max_request_body_size"` // default 65536
+	HandlerPrefix             string                    `json:"handler_prefix"`        // default "/connection/uni_sse"; must start with "/"
+	MaxRequestBodySize        int                       `json:"max_request_body_size"` // default 65536; must be > 0
 	ConnectCodeToHTTPResponse ConnectCodeToHTTPResponse `json:"connect_code_to_http_response"`
 }
 
 // Health is the /health endpoint.
 type Health struct {
 	Enabled       bool   `json:"enabled"`        // default true in unisse (Centrifugo: false)
-	HandlerPrefix string `json:"handler_prefix"` // default "/health"
+	HandlerPrefix string `json:"handler_prefix"` // default "/health"; must start with "/"
 }
 
 // Prometheus is the /metrics endpoint.
 type Prometheus struct {
 	Enabled       bool   `json:"enabled"`
-	HandlerPrefix string `json:"handler_prefix"` // default "/metrics"
+	HandlerPrefix string `json:"handler_prefix"` // default "/metrics"; must start with "/"
 }
 
 // Node names this server in /api/info.
 type Node struct {
+	// Name; empty means "<hostname>_<port>" as Centrifugo (computed by the server, not here).
 	Name string `json:"name"`
 }
 
-// Log sets the log level: none, trace, debug, info (default), warn, error.
+// Log configures logging.
 type Log struct {
+	// Level: none, trace, debug, info (default), warn, error. Not validated here:
+	// Centrifugo falls back to info for an unknown level.
 	Level string `json:"level"`
-	File  string `json:"file"`
+	// File, when set, receives the log instead of stdout.
+	File string `json:"file"`
 }
 
 // UsageStats is accepted for compatibility; unisse sends no usage stats.
@@ -192,22 +261,23 @@ type UsageStats struct {
 	Disabled bool `json:"disabled"`
 }
 
-// Engine selects the broker: "memory" (default) or "redis".
+// Engine selects the broker. Only "memory" (default) is accepted today; "redis"
+// is reserved and Validate rejects it until its keys (engine.redis.*) exist here.
 type Engine struct {
 	Type string `json:"type"`
 }
 
 // Unisse holds unisse-only settings.
 type Unisse struct {
-	// EventLoops is the number of gnet event loops; 0 means one per CPU.
+	// EventLoops is the number of gnet event loops; 0 means one per CPU. Must be >= 0.
 	EventLoops int `json:"event_loops"`
-	// MaxRequestHeadSize caps request line + headers; larger → 431. Default 1 MiB + 4 KiB (Go's net/http).
+	// MaxRequestHeadSize caps request line + headers; larger → 431. Default 1 MiB + 4 KiB (Go's net/http). Must be > 0.
 	MaxRequestHeadSize int `json:"max_request_head_size"`
-	// APIMaxRequestBodySize caps server API bodies; larger → 413. Default 16 MiB.
+	// APIMaxRequestBodySize caps server API bodies; larger → 413. Default 16 MiB. Must be > 0.
 	APIMaxRequestBodySize int `json:"api_max_request_body_size"`
 	// ReadTimeout bounds the time to receive a whole request (and idle keep-alive
-	// time between API requests). Default 30s, as Centrifugo's HTTP server.
+	// time between API requests). Default 30s, as Centrifugo's HTTP server. Must be > 0.
 	ReadTimeout time.Duration `json:"read_timeout"`
-	// ShutdownTimeout bounds graceful stop. Default 10s.
+	// ShutdownTimeout bounds graceful stop. Default 10s. Must be > 0.
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
 }

@@ -1,0 +1,61 @@
+package config
+
+import "time"
+
+// Default returns the embedded defaults: Centrifugo v6's defaults, except that
+// uni_sse.enabled and health.enabled are true (unisse serves them out of the box),
+// plus unisse's own limits. This is the only place defaults are written down;
+// Load starts from it and the flag help shows it.
+//
+// Safe from any goroutine; every call returns a fresh value.
+func Default() Options {
+	return Options{
+		HTTPServer: HTTPServer{
+			Port: 8000,
+		},
+		Client: Client{
+			PingInterval:                25 * time.Second,
+			PongTimeout:                 8 * time.Second,
+			ExpiredCloseDelay:           25 * time.Second,
+			StaleCloseDelay:             10 * time.Second,
+			ChannelLimit:                128,
+			QueueMaxSize:                1048576,
+			HistoryMaxPublicationLimit:  300,
+			RecoveryMaxPublicationLimit: 300,
+		},
+		Channel: Channel{
+			NamespaceBoundary: ":",
+			PrivatePrefix:     "$",
+			UserBoundary:      "#",
+			MaxLength:         255,
+			HistoryMetaTTL:    720 * time.Hour,
+		},
+		HTTPAPI: HTTPAPI{
+			HandlerPrefix: "/api",
+		},
+		UniSSE: UniSSE{
+			Enabled:            true,
+			HandlerPrefix:      "/connection/uni_sse",
+			MaxRequestBodySize: 65536,
+		},
+		Health: Health{
+			Enabled:       true,
+			HandlerPrefix: "/health",
+		},
+		Prometheus: Prometheus{
+			HandlerPrefix: "/metrics",
+		},
+		Log: Log{
+			Level: "info",
+		},
+		Engine: Engine{
+			Type: "memory",
+		},
+		Unisse: Unisse{
+			MaxRequestHeadSize:    1<<20 + 4096,
+			APIMaxRequestBodySize: 16 << 20,
+			ReadTimeout:           30 * time.Second,
+			ShutdownTimeout:       10 * time.Second,
+		},
+	}
+}
