@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/unisse/unisse/engine/auth"
+	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/namespace"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/httpparse"
 	"github.com/unisse/unisse/sse"
@@ -73,6 +75,7 @@ func (s *Server) badConnectRequest(cs *conn, cors *cors, keepAlive bool) {
 // connectChannel is one server-side subscription being set up.
 type connectChannel struct {
 	name   string
+	opts   *namespace.Options
 	result protocol.SubscribeResult
 }
 
@@ -120,23 +123,25 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 	chans := l.connectChans[:0]
 	if creds.Subs != nil {
 		for ch, sc := range creds.Subs {
-			if _, ok := s.ns.Lookup(ch); !ok {
+			nsOpts, ok := s.ns.Lookup(ch)
+			if !ok {
 				return nil, failErr(protocol.ErrorInternal)
 			}
 			data, err := sc.SubscribeData()
 			if err != nil {
 				return nil, failErr(protocol.ErrorInternal)
 			}
-			chans = append(chans, connectChannel{name: ch, result: protocol.SubscribeResult{Data: data}})
+			chans = append(chans, connectChannel{name: ch, opts: nsOpts, result: protocol.SubscribeResult{Data: data}})
 		}
 		slices.SortFunc(chans, func(a, b connectChannel) int { return strings.Compare(a.name, b.name) })
 	} else {
 		for _, ch := range creds.Channels {
-			if _, ok := s.ns.Lookup(ch); !ok {
+			nsOpts, ok := s.ns.Lookup(ch)
+			if !ok {
 				return nil, failErr(protocol.ErrorInternal)
 			}
 			if !hasChannel(chans, ch) {
-				chans = append(chans, connectChannel{name: ch})
+				chans = append(chans, connectChannel{name: ch, opts: nsOpts})
 			}
 		}
 	}
@@ -164,7 +169,7 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 				(nsOpts.AllowSubscribeForClient && (creds.UserID != "" || nsOpts.AllowSubscribeForAnonymous)) ||
 				(nsOpts.AllowUserLimitedChannels && s.userLimited(ch, creds.UserID))
 			if allowed {
-				chans = append(chans, connectChannel{name: ch})
+				chans = append(chans, connectChannel{name: ch, opts: nsOpts})
 			}
 		}
 		clear(names)
@@ -188,14 +193,51 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 		cs.subs = make([]subscription, 0, len(chans))
 		res.Subs = make([]protocol.ChannelResult, len(chans))
 		for i := range chans {
-			ch, idx := s.hub.Subscribe(chans[i].name, l.idx, cs)
-			cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
+			if err := s.subscribe(l, cs, chans[i].name, chans[i].opts, &chans[i].result); err != nil {
+				s.log.Error("subscribe at connect failed", "channel", chans[i].name, "err", err)
+				s.unsubscribeAll(l, cs)
+				clear(chans)
+				l.connectChans = chans[:0]
+				return nil, failErr(protocol.ErrorInternal)
+			}
 			res.Subs[i] = protocol.ChannelResult{Channel: chans[i].name, Result: chans[i].result}
 		}
 	}
 	clear(chans)
 	l.connectChans = chans[:0]
 	return res, nil
+}
+
+// subscribe adds cs to channel in the hub. For a positioned channel
+// (force_recovery or force_positioning) it does so atomically with reading
+// the stream position, which it reports in res, so the connection gets every
+// publication after that position and none before. On cs's loop.
+func (s *Server) subscribe(l *loop, cs *conn, channel string, o *namespace.Options, res *protocol.SubscribeResult) error {
+	add := func() {
+		ch, idx := s.hub.Subscribe(channel, l.idx, cs)
+		cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
+	}
+	if !positioned(o) {
+		add()
+		return nil
+	}
+	return s.broker.WithPosition(channel, historyOptions(o), func(pos broker.StreamPosition) {
+		add()
+		res.Recoverable = o.ForceRecovery
+		res.Epoch = pos.Epoch
+		res.Offset = pos.Offset
+		res.Positioned = true
+	})
+}
+
+// positioned reports whether subscribers of the namespace track their stream
+// position (Centrifugo: force_recovery or force_positioning, with history).
+func positioned(o *namespace.Options) bool {
+	return o.HasHistory() && (o.ForceRecovery || o.ForcePositioning)
+}
+
+func historyOptions(o *namespace.Options) broker.PublishOptions {
+	return broker.PublishOptions{HistorySize: o.HistorySize, HistoryTTL: o.HistoryTTL, HistoryMetaTTL: o.HistoryMetaTTL}
 }
 
 // userLimited reports whether ch is limited to user with the user boundary,

@@ -93,15 +93,20 @@ func (s *Server) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 		}
 		data = d
 	}
-	push := protocol.AppendSubscribePush(nil, r.Channel, &protocol.SubscribePush{Data: data})
 	if !s.onAllLoopsTimeout(func(l *loop) {
 		for _, c := range l.find(r.User, r.Client, r.Session) {
 			if c.subscribed(r.Channel) >= 0 {
 				continue
 			}
-			ch, idx := s.hub.Subscribe(r.Channel, l.idx, c)
-			c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
-			l.writeEvent(c, push)
+			var res protocol.SubscribeResult
+			if err := s.subscribe(l, c, r.Channel, nsOpts, &res); err != nil {
+				s.log.Error("api subscribe failed", "channel", r.Channel, "err", err)
+				continue
+			}
+			l.tmp = protocol.AppendSubscribePush(l.tmp[:0], r.Channel, &protocol.SubscribePush{
+				Recoverable: res.Recoverable, Epoch: res.Epoch, Offset: res.Offset, Positioned: res.Positioned, Data: data,
+			})
+			l.writeEvent(c, l.tmp)
 		}
 	}) {
 		return protocol.ErrorInternal

@@ -50,6 +50,13 @@ type Broker interface {
 	// position (zero without history). A publication suppressed by its
 	// idempotency key returns the first one's position and is not delivered.
 	Publish(channel string, pub *Publication, opts PublishOptions) (StreamPosition, error)
+	// WithPosition calls fn with the current position of channel's history
+	// stream (starting a stream, new epoch and offset 0, if there is none),
+	// atomically with respect to publications of the channel: a publication
+	// is either included in the position or delivered after fn returns. The
+	// engine subscribes a connection inside fn, so a positioned subscriber
+	// never misses nor duplicates an offset. fn must not call the broker.
+	WithPosition(channel string, opts PublishOptions, fn func(StreamPosition)) error
 	// Close releases the broker's resources.
 	Close() error
 }

@@ -18,6 +18,7 @@ const memoryShards = 64
 // per channel when the publish options enable them.
 type Memory struct {
 	handler Handler
+	stop    chan struct{}
 	seed    maphash.Seed
 	now     func() time.Time
 	shards  [memoryShards]memShard
@@ -30,6 +31,11 @@ type memShard struct {
 	// rate times the result TTL.
 	results map[idemKey]idemResult
 	sweepAt time.Time
+	// streams are the history streams of the shard's channels. Expired ones
+	// are removed by expireStreams, so memory follows the channels that are
+	// live, not every channel ever published to.
+	streams  map[string]*stream
+	streamAt time.Time
 }
 
 type idemKey struct {
@@ -43,9 +49,10 @@ type idemResult struct {
 
 // NewMemory returns an in-memory broker.
 func NewMemory() *Memory {
-	m := &Memory{seed: maphash.MakeSeed(), now: time.Now}
+	m := &Memory{seed: maphash.MakeSeed(), now: time.Now, stop: make(chan struct{})}
 	for i := range m.shards {
 		m.shards[i].results = make(map[idemKey]idemResult)
+		m.shards[i].streams = make(map[string]*stream)
 	}
 	return m
 }
@@ -56,36 +63,122 @@ func (m *Memory) Run(h Handler) error {
 		return errors.New("broker: nil handler")
 	}
 	m.handler = h
+	go m.sweep()
 	return nil
 }
 
-// Close does nothing for the memory broker.
-func (m *Memory) Close() error { return nil }
+// sweep expires history and idempotency results in the background, so memory
+// is given back even when a shard sees no more publications.
+func (m *Memory) sweep() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+		now := m.now()
+		for i := range m.shards {
+			s := &m.shards[i]
+			s.mu.Lock()
+			m.expireStreams(s, now)
+			m.expireResults(s, now)
+			s.mu.Unlock()
+		}
+	}
+}
+
+// Close stops the background sweep.
+func (m *Memory) Close() error {
+	select {
+	case <-m.stop:
+	default:
+		close(m.stop)
+	}
+	return nil
+}
 
 // Publish delivers pub to the handler unless its idempotency key was seen
-// within the result TTL.
+// within the result TTL. For channels with history it first appends pub to the
+// channel's stream; the shard lock is held until the handler returns, so
+// publications of a channel are delivered in offset order (the handler only
+// queues, it never waits).
 func (m *Memory) Publish(channel string, pub *Publication, opts PublishOptions) (StreamPosition, error) {
+	s := m.shardOf(channel)
+	now := m.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var k idemKey
 	if opts.IdempotencyKey != "" {
-		s := &m.shards[maphash.String(m.seed, channel)%memoryShards]
-		now := m.now()
-		k := idemKey{channel, opts.IdempotencyKey}
-		s.mu.Lock()
 		m.expireResults(s, now)
+		k = idemKey{channel, opts.IdempotencyKey}
 		if r, ok := s.results[k]; ok && now.Before(r.expires) {
-			s.mu.Unlock()
 			return r.pos, nil
 		}
+	}
+	var pos StreamPosition
+	if opts.HistorySize > 0 && opts.HistoryTTL > 0 && !opts.SkipHistory {
+		st := m.streamOf(s, channel, now)
+		pos = st.append(pub, opts, now)
+	}
+	if opts.IdempotencyKey != "" {
 		ttl := opts.IdempotentResultTTL
 		if ttl <= 0 {
 			ttl = DefaultIdempotentResultTTL
 		}
-		// Record before delivering so a concurrent duplicate is suppressed too.
-		var pos StreamPosition
 		s.results[k] = idemResult{pos: pos, expires: now.Add(ttl)}
-		s.mu.Unlock()
 	}
-	m.handler.HandlePublication(channel, pub, StreamPosition{})
-	return StreamPosition{}, nil
+	m.handler.HandlePublication(channel, pub, pos)
+	return pos, nil
+}
+
+// WithPosition calls fn with the current position of channel's stream under
+// the shard lock that Publish holds while appending and delivering, creating
+// the stream (with a new epoch) if it does not exist, as Centrifugo does when a
+// client subscribes to a history channel nobody published to yet.
+func (m *Memory) WithPosition(channel string, opts PublishOptions, fn func(StreamPosition)) error {
+	s := m.shardOf(channel)
+	now := m.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := m.streamOf(s, channel, now)
+	if st.metaExp.IsZero() {
+		st.metaExp = now.Add(metaTTL(opts))
+	}
+	fn(StreamPosition{Offset: st.top, Epoch: st.epoch})
+	return nil
+}
+
+func (m *Memory) shardOf(channel string) *memShard {
+	return &m.shards[maphash.String(m.seed, channel)%memoryShards]
+}
+
+// streamOf returns channel's stream, new if absent or expired. Under s.mu.
+func (m *Memory) streamOf(s *memShard, channel string, now time.Time) *stream {
+	m.expireStreams(s, now)
+	st := s.streams[channel]
+	if st == nil || (!st.metaExp.IsZero() && !now.Before(st.metaExp)) {
+		st = &stream{epoch: newEpoch()}
+		s.streams[channel] = st
+	}
+	return st
+}
+
+// expireStreams trims expired publications and forgets streams whose meta
+// TTL passed, at most once a second per shard. Under s.mu.
+func (m *Memory) expireStreams(s *memShard, now time.Time) {
+	if now.Before(s.streamAt) {
+		return
+	}
+	s.streamAt = now.Add(time.Second)
+	for ch, st := range s.streams {
+		if !st.metaExp.IsZero() && !now.Before(st.metaExp) {
+			delete(s.streams, ch)
+			continue
+		}
+		st.trim(len(st.pubs), now)
+	}
 }
 
 // expireResults drops expired idempotency results, at most once a second per

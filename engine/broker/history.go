@@ -1,0 +1,73 @@
+package broker
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// stream is one channel's history: the publications still within size and
+// TTL, plus the stream's epoch and top offset, which outlive the publications
+// until the meta TTL passes.
+type stream struct {
+	epoch   string
+	top     uint64
+	pubs    []storedPub // oldest first; offsets top-len(pubs)+1 … top
+	metaExp time.Time   // after this the stream is forgotten (new epoch next time)
+}
+
+type storedPub struct {
+	pub     Publication
+	expires time.Time
+}
+
+// epochLetters is the alphabet of epochs (Centrifugo uses 8 random letters).
+const epochLetters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+func newEpoch() string {
+	var b [8]byte
+	for i := range b {
+		b[i] = epochLetters[rand.IntN(len(epochLetters))]
+	}
+	return string(b[:])
+}
+
+// trim drops publications past the size limit or expired at now.
+func (s *stream) trim(size int, now time.Time) {
+	drop := 0
+	if n := len(s.pubs) - size; n > 0 {
+		drop = n
+	}
+	for drop < len(s.pubs) && !now.Before(s.pubs[drop].expires) {
+		drop++
+	}
+	if drop > 0 {
+		clear(s.pubs[:drop])
+		s.pubs = append(s.pubs[:0], s.pubs[drop:]...)
+	}
+}
+
+// append adds pub as the next offset.
+func (s *stream) append(pub *Publication, opts PublishOptions, now time.Time) StreamPosition {
+	s.top++
+	stored := *pub
+	stored.Offset = s.top
+	// The caller's buffers may be reused after Publish returns; history keeps
+	// its own copy.
+	stored.Data = append([]byte(nil), pub.Data...)
+	s.pubs = append(s.pubs, storedPub{pub: stored, expires: now.Add(opts.HistoryTTL)})
+	s.trim(opts.HistorySize, now)
+	s.metaExp = now.Add(metaTTL(opts))
+	pub.Offset = s.top
+	return StreamPosition{Offset: s.top, Epoch: s.epoch}
+}
+
+// DefaultHistoryMetaTTL is how long a stream's epoch and offset survive its
+// last publication when the namespace does not say (Centrifugo: 30 days).
+const DefaultHistoryMetaTTL = 30 * 24 * time.Hour
+
+func metaTTL(opts PublishOptions) time.Duration {
+	if opts.HistoryMetaTTL > 0 {
+		return opts.HistoryMetaTTL
+	}
+	return DefaultHistoryMetaTTL
+}
