@@ -1,0 +1,56 @@
+# unisse — common tasks. `make test` is what CI runs (.ci/run).
+
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+FUZZTIME ?= 30s
+
+.PHONY: all build run test vet fmt-check unit race allocs bench fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/unisse ./cmd/unisse
+	@if [ -f cmd/unisse-bench/main.go ]; then $(GO) build -o $(BIN)/unisse-bench ./cmd/unisse-bench; fi
+
+# Embedded default: memory broker, uni_sse and /health on :8000, generated
+# HMAC secret and API key printed at start-up. Pass ARGS="-c config.json" to
+# use a Centrifugo config file.
+run: build
+	$(BIN)/unisse $(ARGS)
+
+# The full check CI runs: formatting, vet, and every test with the race detector.
+test: fmt-check vet race allocs
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+race:
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# The zero-allocation tests are compiled out under -race (the detector
+# allocates); run them on their own.
+allocs:
+	$(GO) test -count=1 -run 'Alloc' $(PKGS)
+
+# Tests without the race detector (runs the allocation tests too).
+unit:
+	$(GO) test -count=1 $(PKGS)
+
+# Benchmarks beside the code (*_timing_test.go and friends).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+# A short run of every fuzzer; seeds live in testdata/fuzz.
+fuzz:
+	@for pkg in $$($(GO) list $(PKGS)); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+clean:
+	rm -rf $(BIN)

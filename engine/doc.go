@@ -1,0 +1,31 @@
+// Package engine is the unisse server: gnet event loops that speak HTTP/1.1
+// themselves, serve Centrifugo's uni_sse endpoint and server API, and deliver
+// publications to subscribers.
+//
+// Follow a publication from the API to the socket:
+//
+//	serve.go     OnTraffic → httpparse → route (/api/publish)
+//	apiserve.go  → api.Handler.Serve (decode, validate)
+//	executor.go  → Server.Publish → broker.Publish (history, idempotency)
+//	executor.go  → Server.HandlePublication: frame encoded once (sse.Frame),
+//	               hub.Broadcast posts it to each loop with subscribers
+//	drain.go     → on each loop: queue the frame to every subscriber (sse.Queue),
+//	               one write per connection per slice, then yield
+//
+// and a client from connect to stream: serve.go routes to connect.go, which
+// authenticates (engine/auth), subscribes in the hub and writes the headers
+// and the connect push; events.go keeps the connection's timers (pings,
+// expiry, read deadline) in its loop's wheel (wheel.go).
+//
+// Concurrency contract: everything a connection owns (type conn) and every
+// field of a loop except its inbox is touched only on that loop's goroutine.
+// Other goroutines reach a loop only by posting to its inbox (loop.post), which
+// wakes it through a kick socket registered with its poller. API operations
+// that act on connections post an operation to every loop and wait for all of
+// them, so their effect has happened when the API replies. Lock order is in
+// LOCKS.md.
+//
+// Hot path invariants: no goroutine, timer or buffer per idle connection;
+// publish → fan-out → write allocates nothing in steady state (alloc_test.go);
+// a loop never blocks (off-loop work returns through AsyncWrite).
+package engine

@@ -1,0 +1,76 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+)
+
+// stdQuote is the reference: encoding/json with HTML escaping, which is what
+// Centrifugo's encoder produces for the strings the server writes.
+func stdQuote(t testing.TB, s string) string {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(true)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}
+
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{
+		"", "plain", `quote " and \ backslash`, "custom <reason> & more", "a<b>&c é",
+		"x<&>1795640905", "ctl \x00\x01\x1f\x7f", "\b\f\n\r\t", "\u2028\u2029", "Привет, 世界 🎉",
+		"bad utf8 \xff\xfe end", "\xed\xa0\x80 surrogate", "trailing \xe2\x82",
+	} {
+		want := stdQuote(t, s)
+		if got := string(AppendString(nil, s)); got != want {
+			t.Errorf("AppendString(%q) = %s, want %s", s, got, want)
+		}
+		if got := string(AppendString(nil, []byte(s))); got != want {
+			t.Errorf("AppendString([]byte %q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	for _, s := range []string{"", "<>&", "\u2028", "\xff", "é\x00", `"\`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := string(AppendString(nil, s)), stdQuote(t, s); got != want {
+			t.Fatalf("AppendString(%q) = %s, want %s", s, got, want)
+		}
+	})
+}
+
+func TestUUID(t *testing.T) {
+	u := [16]byte{0x3a, 0x91, 0x7a, 0x70, 0x09, 0x4f, 0x44, 0x4b, 0xbb, 0x6f, 0xec, 0x0e, 0xa2, 0xfb, 0xb8, 0xaa}
+	s := string(AppendUUID(nil, u))
+	if s != "3a917a70-094f-444b-bb6f-ec0ea2fbb8aa" {
+		t.Fatalf("AppendUUID = %s", s)
+	}
+	back, ok := ParseUUID(s)
+	if !ok || back != u {
+		t.Fatalf("ParseUUID round trip: %v %v", back, ok)
+	}
+	if upper, ok := ParseUUID("3A917A70-094F-444B-BB6F-EC0EA2FBB8AA"); !ok || upper != u {
+		t.Fatal("ParseUUID must accept upper-case hex")
+	}
+	for _, bad := range []string{"", "3a917a70094f444bbb6fec0ea2fbb8aa", "3a917a70-094f-444b-bb6f-ec0ea2fbb8a", "3a917a70-094f-444b-bb6f-ec0ea2fbb8ag", "3a917a70+094f-444b-bb6f-ec0ea2fbb8aa"} {
+		if _, ok := ParseUUID(bad); ok {
+			t.Errorf("ParseUUID(%q) accepted", bad)
+		}
+	}
+}
+
+func TestRawDataWithoutNewlines(t *testing.T) {
+	in := "{ \"a\" :\n  [1, 2] ,\t\"b\":\"x\"\n}"
+	if got := string(AppendRawDataWithoutNewlines(nil, []byte(in))); got != "{ \"a\" :  [1, 2] ,\t\"b\":\"x\"}" {
+		t.Fatalf("got %q", got)
+	}
+	if got := string(AppendRawDataWithoutNewlines(nil, []byte("{\"a\":1,\r\"b\":2}"))); got != "{\"a\":1,\r\"b\":2}" {
+		t.Fatalf("\\r must be kept: %q", got)
+	}
+}

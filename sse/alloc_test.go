@@ -1,0 +1,42 @@
+//go:build !race
+
+package sse
+
+import "testing"
+
+// countingSink discards writes without allocating.
+type countingSink struct{ n int }
+
+func (s *countingSink) Write(p []byte) (int, error) { s.n += len(p); return len(p), nil }
+func (s *countingSink) OutboundBuffered() int       { return 0 }
+
+// TestFrameAndFlushAllocs: encoding a frame from the warm pool, queueing it
+// to connections, coalescing and flushing allocate nothing.
+func TestFrameAndFlushAllocs(t *testing.T) {
+	var q Queue
+	conns := make([]Pending, 64)
+	var sink countingSink
+	payload := []byte(`{"channel":"news","pub":{"data":{"text":"hello"}}}`)
+	round := func() {
+		f1 := NewFrame()
+		f1.End(append(f1.Begin(), payload...))
+		f2 := NewFrame()
+		f2.End(append(f2.Begin(), payload...))
+		for i := range conns {
+			q.Push(&conns[i], f1, true)
+			q.Push(&conns[i], f2, true)
+		}
+		for i := range conns {
+			if err := q.Flush(&conns[i], &sink, true, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+		}
+		q.Reset()
+		f1.Release()
+		f2.Release()
+	}
+	round()
+	if n := testing.AllocsPerRun(500, round); n != 0 {
+		t.Fatalf("%v allocs per round, want 0", n)
+	}
+}
