@@ -39,7 +39,7 @@ func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
 	sinks := make([]*sinkConn, n)
 	for i := range sinks {
 		sinks[i] = &sinkConn{}
-		cs := &conn{c: sinks[i], loop: l, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+		cs := &conn{c: sinks[i], state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
 		ch, idx := s.hub.Subscribe("news", 0, cs)
 		cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
 		l.addStream(cs)

@@ -13,7 +13,7 @@ import (
 // requests wait in the input buffer. It reports whether the reply is already
 // written (false: the connection is awaiting an off-loop reply).
 func (s *Server) serveAPI(cs *conn, req *httpparse.Request, m api.Method, body []byte, keepAlive bool) bool {
-	l := cs.loop
+	l := s.loops[cs.loopIdx]
 	if !req.IsPost() {
 		l.out = appendEmptyResponse(l.out[:0], 405, nil, !keepAlive, req.IsHead())
 		_, _ = cs.c.Write(l.out)

@@ -34,41 +34,66 @@ type subscription struct {
 }
 
 // conn is everything unisse keeps per TCP connection. It is touched only on its
-// event loop. Kept small on purpose: an idle subscriber costs this struct, its
-// subscriptions and its user string, nothing else (no goroutine, timer or
-// buffer).
+// event loop. Kept small on purpose (176 bytes): an idle subscriber costs this
+// struct, its subscriptions and its user string, nothing else (no goroutine,
+// timer or buffer). Times are loop ticks (tickInterval) in int32: 6.8 years.
 type conn struct {
-	c     gnet.Conn
-	loop  *loop
-	state connState
+	c    gnet.Conn
+	user string
+	subs []subscription
+	// extra holds what few connections have (conn info); nil otherwise.
+	extra   *connExtra
+	pending sse.Pending
 
-	internal bool // accepted on the internal port (API, health, metrics)
-	chunked  bool // response uses chunked transfer encoding (HTTP/1.1)
-
-	// Streaming state.
 	client, session [16]byte
-	user            string
-	info            []byte // conn_info (raw JSON) for join/leave and presence
-	subs            []subscription
-	pending         sse.Pending
-	// closeAt is when the connection is closed with 3005 because its token
-	// expired (Unix ns): expiry plus client.expired_close_delay; 0 = never.
-	closeAt  int64
-	nextPing int64 // loop tick of the next ping
 
 	// Timers: one slot in the loop's wheel, due at the earliest of next ping,
 	// expiry close and read deadline.
 	wheelNext, wheelPrev *conn
-	wheelDue             int64 // tick
-	wheelSlot            int32 // -1 when not scheduled
-	readDeadline         int64 // tick; 0 = none (streaming)
+	userNext, userPrev   *conn // the loop's list of this user's streams
 
-	streamIdx          int32 // index in loop.streams; -1 when not streaming
-	userNext, userPrev *conn
-
-	// Parsing state: how far the loop's parser scanned this connection's
+	nextPing     int32 // tick of the next ping
+	closeAt      int32 // tick at which an expired token closes the stream (3005); 0 = never
+	wheelDue     int32 // tick
+	readDeadline int32 // tick; 0 = none (streaming)
+	streamIdx    int32 // index in loop.streams; -1 when not streaming
+	// scanned is how far the loop's parser scanned this connection's
 	// unfinished head, so a head arriving byte by byte is not rescanned.
 	scanned int32
+
+	wheelSlot int16 // -1 when not scheduled
+	loopIdx   uint8 // index of the event loop in Server.loops
+	state     connState
+	internal  bool // accepted on the internal port (API, health, metrics)
+	chunked   bool // response uses chunked transfer encoding (HTTP/1.1)
+}
+
+// connExtra is the part of a connection's state that most connections do not
+// have, kept out of line so they do not pay for it.
+type connExtra struct {
+	info []byte // conn_info (raw JSON) for join/leave and presence
+}
+
+// info returns the connection's conn_info, nil if none.
+func (c *conn) info() []byte {
+	if c.extra == nil {
+		return nil
+	}
+	return c.extra.info
+}
+
+// setInfo sets conn_info.
+func (c *conn) setInfo(info []byte) {
+	if len(info) == 0 {
+		if c.extra != nil {
+			c.extra.info = nil
+		}
+		return
+	}
+	if c.extra == nil {
+		c.extra = &connExtra{}
+	}
+	c.extra.info = info
 }
 
 // subscribed returns the index in c.subs of the subscription to channel, or -1.

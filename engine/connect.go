@@ -29,7 +29,7 @@ func failErr(e *protocol.Error) *connectFailure      { return &connectFailure{er
 // checks, the connect request, authentication and subscriptions, then either
 // the stream's headers with the connect push, or a refusal. Only on cs's loop.
 func (s *Server) serveConnect(cs *conn, req *httpparse.Request, body []byte, cors *cors) {
-	l := cs.loop
+	l := s.loops[cs.loopIdx]
 	keepAlive := req.KeepAlive()
 	if !req.IsGet() && !req.IsPost() {
 		l.out = appendEmptyResponse(l.out[:0], 405, cors, !keepAlive, req.IsHead())
@@ -67,7 +67,7 @@ func (s *Server) serveConnect(cs *conn, req *httpparse.Request, body []byte, cor
 }
 
 func (s *Server) badConnectRequest(cs *conn, cors *cors, keepAlive bool) {
-	l := cs.loop
+	l := s.loops[cs.loopIdx]
 	l.out = appendEmptyResponse(l.out[:0], 400, cors, !keepAlive, false)
 	_, _ = cs.c.Write(l.out)
 }
@@ -109,14 +109,15 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 	}
 
 	res := &protocol.ConnectResult{Version: Version, Ping: uint32(o.PingInterval / time.Second)}
-	var closeAt int64
+	var closeAt int32
 	if creds.ExpireAt > 0 && !o.Insecure {
 		ttl := creds.ExpireAt - now.Unix()
 		if ttl <= 0 {
 			return nil, failErr(protocol.ErrorExpired)
 		}
 		res.Expires, res.TTL = true, uint32(ttl)
-		closeAt = now.Add(time.Duration(ttl)*time.Second + o.ExpiredCloseDelay).UnixNano()
+		// Centrifugo closes ttl + expired_close_delay after the connect.
+		closeAt = int32(s.ticksAfter(time.Duration(ttl)*time.Second + o.ExpiredCloseDelay))
 	}
 
 	// Server-side channels from the token: the subs claim wins over channels.
@@ -187,7 +188,7 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 		res.Time = now.UnixMilli()
 	}
 	cs.user = creds.UserID
-	cs.info = creds.Info
+	cs.setInfo(creds.Info)
 	cs.closeAt = closeAt
 	if len(chans) > 0 {
 		cs.subs = make([]subscription, 0, len(chans))
@@ -255,7 +256,7 @@ func (s *Server) userLimited(ch, user string) bool {
 // streaming: in its loop's lists, with its first ping due after a random delay
 // in [ping/2, ping), as Centrifugo staggers pings.
 func (s *Server) startStream(cs *conn, res *protocol.ConnectResult, cors *cors, closeConn, chunked bool) {
-	l := cs.loop
+	l := s.loops[cs.loopIdx]
 	cs.chunked = chunked
 	l.out = appendStreamHead(l.out[:0], cors, closeConn, chunked)
 	l.tmp = protocol.AppendConnectPush(l.tmp[:0], res)
@@ -270,7 +271,7 @@ func (s *Server) startStream(cs *conn, res *protocol.ConnectResult, cors *cors, 
 	}
 	now := l.wheel.tick
 	ping := s.pingTicks()
-	cs.nextPing = now + ping/2 + rand.Int64N(ping-ping/2)
+	cs.nextPing = int32(now + ping/2 + rand.Int64N(ping-ping/2))
 	s.scheduleStream(l, cs, now)
 }
 
@@ -278,7 +279,7 @@ func (s *Server) startStream(cs *conn, res *protocol.ConnectResult, cors *cors, 
 // one disconnect push and the end of the response; with
 // uni_sse.connect_code_to_http_response a plain HTTP error instead.
 func (s *Server) refuseConnect(cs *conn, f *connectFailure, cors *cors, keepAlive, chunked bool) {
-	l := cs.loop
+	l := s.loops[cs.loopIdx]
 	if t := &s.opts.UniSSE.ConnectCodeToHTTPResponse; t.Enabled {
 		code, text := f.disconnect.Code, f.disconnect.Reason
 		if f.err != nil {

@@ -21,7 +21,7 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.None
 	}
 	l := s.loopFor(c)
-	cs := &conn{c: c, loop: l, wheelSlot: -1, streamIdx: -1}
+	cs := &conn{c: c, loopIdx: uint8(l.idx), wheelSlot: -1, streamIdx: -1}
 	if s.internalPort != 0 {
 		if a, ok := c.LocalAddr().(*net.TCPAddr); ok && a.Port == s.internalPort {
 			cs.internal = true
@@ -41,8 +41,8 @@ func (s *Server) armReadDeadline(l *loop, cs *conn) {
 	if ticks <= 0 {
 		ticks = 1
 	}
-	cs.readDeadline = l.wheel.tick + ticks
-	l.wheel.schedule(cs, cs.readDeadline)
+	cs.readDeadline = int32(l.wheel.tick + ticks)
+	l.wheel.schedule(cs, int64(cs.readDeadline))
 }
 
 // OnTraffic handles input (gnet.EventHandler; on the connection's loop).
@@ -88,7 +88,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		}
 		return gnet.None
 	}
-	l := cs.loop
+	l := s.loops[cs.loopIdx]
 	wasStreaming := cs.streamIdx >= 0
 	cs.state = stateClosed
 	l.wheel.remove(cs)
@@ -142,20 +142,20 @@ func sweepOp(l *loop) {
 func (s *Server) onTimer(l *loop, c *conn, now int64) {
 	switch c.state {
 	case stateReading, stateAwaiting:
-		if c.readDeadline != 0 && now >= c.readDeadline {
+		if c.readDeadline != 0 && now >= int64(c.readDeadline) {
 			c.state = stateClosing
 			_ = c.c.Close()
 			return
 		}
-		l.wheel.schedule(c, c.readDeadline)
+		l.wheel.schedule(c, int64(c.readDeadline))
 	case stateStreaming:
-		if c.closeAt > 0 && time.Now().UnixNano() >= c.closeAt {
+		if c.closeAt > 0 && now >= int64(c.closeAt) {
 			l.finish(c, protocol.DisconnectExpired)
 			return
 		}
-		if now >= c.nextPing {
+		if now >= int64(c.nextPing) {
 			l.push(c, sse.Ping)
-			c.nextPing = now + s.pingTicks()
+			c.nextPing = int32(now + s.pingTicks())
 		}
 		s.scheduleStream(l, c, now)
 	}
@@ -164,15 +164,17 @@ func (s *Server) onTimer(l *loop, c *conn, now int64) {
 // scheduleStream puts a streaming connection in the wheel for its next ping
 // or its expiry close, whichever is first.
 func (s *Server) scheduleStream(l *loop, c *conn, now int64) {
-	at := c.nextPing
-	if c.closeAt > 0 {
-		// Round up so the connection is not visited a tick early.
-		left := c.closeAt - time.Now().UnixNano()
-		if ticks := now + (left+int64(tickInterval)-1)/int64(tickInterval); ticks < at {
-			at = ticks
-		}
+	at := int64(c.nextPing)
+	if c.closeAt > 0 && int64(c.closeAt) < at {
+		at = int64(c.closeAt)
 	}
 	l.wheel.schedule(c, at)
+}
+
+// ticksAfter converts a delay to the first tick at or after now+d (rounding up,
+// so nothing fires early).
+func (s *Server) ticksAfter(d time.Duration) int64 {
+	return int64((time.Since(s.tickStart) + d + tickInterval - 1) / tickInterval)
 }
 
 func (s *Server) pingTicks() int64 {

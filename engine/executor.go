@@ -177,7 +177,7 @@ func (s *Server) Refresh(r *api.RefreshRequest) *protocol.Error {
 				continue
 			}
 			if len(r.Info) > 0 {
-				c.info = append([]byte(nil), r.Info...)
+				c.setInfo(append([]byte(nil), r.Info...))
 			}
 			var push []byte
 			if r.ExpireAt > 0 {
@@ -186,7 +186,7 @@ func (s *Server) Refresh(r *api.RefreshRequest) *protocol.Error {
 					l.finish(c, protocol.DisconnectExpired)
 					continue
 				}
-				c.closeAt = now.Add(time.Duration(ttl)*time.Second + delay).UnixNano()
+				c.closeAt = int32(s.ticksAfter(time.Duration(ttl)*time.Second + delay))
 				push = protocol.AppendRefreshPush(l.tmp[:0], true, uint32(ttl))
 			} else {
 				c.closeAt = 0
@@ -253,7 +253,7 @@ func (s *Server) channelClients(l *loop, channel string) []api.ClientInfo {
 	var out []api.ClientInfo
 	for _, c := range ch.Subscribers(l.idx) {
 		if c.state == stateStreaming {
-			out = append(out, api.ClientInfo{User: c.user, Client: uuidString(c.client), ConnInfo: c.info})
+			out = append(out, api.ClientInfo{User: c.user, Client: uuidString(c.client), ConnInfo: c.info()})
 		}
 	}
 	return out

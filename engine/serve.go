@@ -52,7 +52,7 @@ func skipEmptyLines(c gnet.Conn, buf []byte) []byte {
 // (pipelining), until one needs more bytes, goes off the loop, or starts a
 // stream. Only on cs's loop.
 func (s *Server) serveInput(cs *conn) {
-	l := cs.loop
+	l := s.loops[cs.loopIdx]
 	c := cs.c
 	for cs.state == stateReading {
 		buf, _ := c.Peek(-1)
@@ -93,7 +93,7 @@ func (s *Server) protocolError(cs *conn, err error) {
 	if status == 0 {
 		status = 400
 	}
-	l := cs.loop
+	l := s.loops[cs.loopIdx]
 	l.out = appendProtocolError(l.out[:0], status)
 	cs.state = stateClosing
 	if _, werr := cs.c.Write(l.out); werr == nil {
@@ -138,7 +138,7 @@ func (s *Server) routeOf(cs *conn, path []byte) (route, api.Method) {
 // serveRequest serves the parsed request whose head is buf[:headLen]. It
 // reports whether the connection is ready for the next request now.
 func (s *Server) serveRequest(cs *conn, req *httpparse.Request, buf []byte, headLen int) bool {
-	l := cs.loop
+	l := s.loops[cs.loopIdx]
 	rt, method := s.routeOf(cs, req.Path())
 
 	bodyLimit := s.opts.Unisse.APIMaxRequestBodySize
@@ -196,7 +196,7 @@ func (s *Server) afterResponse(cs *conn, keepAlive bool) bool {
 		_ = cs.c.Close()
 		return false
 	}
-	s.armReadDeadline(cs.loop, cs)
+	s.armReadDeadline(s.loops[cs.loopIdx], cs)
 	return true
 }
 
@@ -204,7 +204,7 @@ func (s *Server) afterResponse(cs *conn, keepAlive bool) bool {
 // the caller must stop: either more bytes are needed (the connection stays in
 // stateReading and OnTraffic will call again) or an error response was sent.
 func (s *Server) readBody(cs *conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *cors, connect bool) (body []byte, consumed int, ok bool) {
-	l := cs.loop
+	l := s.loops[cs.loopIdx]
 	rest := buf[headLen:]
 	tooLarge := func() {
 		// As Go's MaxBytesReader path in Centrifugo: 413, empty body,

@@ -24,8 +24,8 @@ func (w *wheel) schedule(c *conn, at int64) {
 	if at <= w.tick {
 		at = w.tick + 1
 	}
-	s := int32(at % wheelSlots)
-	c.wheelDue = at
+	s := int16(at % wheelSlots)
+	c.wheelDue = int32(at)
 	c.wheelSlot = s
 	c.wheelPrev = nil
 	c.wheelNext = w.slots[s]
@@ -65,7 +65,7 @@ func (w *wheel) advance(now int64) []*conn {
 		s := w.tick % wheelSlots
 		for c := w.slots[s]; c != nil; {
 			next := c.wheelNext
-			if c.wheelDue <= now {
+			if int64(c.wheelDue) <= now {
 				w.remove(c)
 				w.due = append(w.due, c)
 			}

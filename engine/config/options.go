@@ -280,4 +280,8 @@ type Unisse struct {
 	ReadTimeout time.Duration `json:"read_timeout"`
 	// ShutdownTimeout bounds graceful stop. Default 10s. Must be > 0.
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
+	// PprofAddress, when set (e.g. "127.0.0.1:6060"), serves Go's
+	// /debug/pprof/ there with net/http, apart from the event loops. For
+	// profiling and memory accounting; keep it off public interfaces.
+	PprofAddress string `json:"pprof_address"`
 }
