@@ -79,7 +79,14 @@ var kickByte = []byte{1}
 // wake makes the loop call drain soon. Safe from any goroutine.
 func (l *loop) wake() {
 	if l.kickOn.Load() {
-		_, err := unix.Write(l.kickFD, kickByte)
+		// The read lock keeps stopKick from closing the descriptor while we
+		// write: a closed number can be reused by another socket at once.
+		l.kickMu.RLock()
+		var err error = unix.EBADF
+		if l.kickOn.Load() {
+			_, err = unix.Write(l.kickFD, kickByte)
+		}
+		l.kickMu.RUnlock()
 		if err == nil || err == unix.EAGAIN {
 			return // EAGAIN: the socket is full of kicks, the loop will wake anyway
 		}
@@ -265,6 +272,12 @@ func (l *loop) startKick() {
 			l.srv.log.Warn("kick socket registration failed", "err", r.Err)
 			return
 		}
+		l.kickMu.Lock()
+		defer l.kickMu.Unlock()
+		if l.kickClosed { // the loop closed the read end already (shutdown)
+			_ = unix.Close(fds[1])
+			return
+		}
 		l.kickFD = fds[1]
 		l.kickOn.Store(true)
 	}()
@@ -275,6 +288,9 @@ type kickContext struct{ l *loop }
 
 // stopKick closes the write end (the read end is closed by gnet).
 func (l *loop) stopKick() {
+	l.kickMu.Lock()
+	defer l.kickMu.Unlock()
+	l.kickClosed = true
 	if l.kickOn.CompareAndSwap(true, false) {
 		_ = unix.Close(l.kickFD)
 	}

@@ -37,8 +37,10 @@ type loop struct {
 	// kick is the write end of a socket pair whose other end is registered
 	// with this loop: writing a byte wakes the loop through its poller, like an
 	// I/O event, without gnet's per-task allocations (see drain.go).
-	kickFD int
-	kickOn atomic.Bool
+	kickMu     sync.RWMutex // write: registering or closing kickFD; read: writing to it
+	kickFD     int
+	kickOn     atomic.Bool
+	kickClosed bool // guarded by kickMu
 
 	// loop-owned
 	drainState
