@@ -266,6 +266,7 @@ func TestConformanceTokenVariants(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			c := newConformer(t)
 			st := c.connect(srv, capture(t, 39, tc.connect))
 			for _, e := range tc.events {

@@ -19,6 +19,11 @@ const (
 	stateAwaiting
 	// stateStreaming: an SSE response is open; input is ignored.
 	stateStreaming
+	// stateDraining: an error response was written and the write side shut;
+	// input is discarded until the client closes or a short deadline passes,
+	// so unread bytes do not make the kernel reset the connection under the
+	// response (Go's net/http does the same in closeWriteAndWait).
+	stateDraining
 	// stateClosing: the final bytes are written and Close is queued; nothing
 	// more is sent.
 	stateClosing

@@ -149,6 +149,9 @@ func (l *loop) drain() {
 
 // nextBatch swaps in the inbox as the new batch; false when it is empty.
 func (l *loop) nextBatch() bool {
+	// Frames of the old batch may still be queued to connections: write
+	// them before giving the frames back to the pool.
+	l.flushDirty()
 	l.releaseDone()
 	clear(l.batch)
 	old := l.batch[:0]
@@ -212,8 +215,9 @@ func (l *loop) continueGroup(budget int) int {
 	return max(visited, 1)
 }
 
-// releaseDone drops the loop's reference on the frames of finished items: by
-// now each was written or copied into the connections' outbound buffers.
+// releaseDone drops the loop's reference on the frames of finished items. Call
+// it only right after flushDirty: then each was written or copied into the
+// connections' outbound buffers and nothing queued still points at it.
 func (l *loop) releaseDone() {
 	for i := l.released; i < l.done; i++ {
 		if f := l.batch[i].frame; f != nil {

@@ -65,6 +65,8 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		if c.InboundBuffered() > s.maxBuffered() {
 			_ = c.Close()
 		}
+	case stateDraining:
+		_, _ = c.Discard(-1)
 	default:
 		// Streaming connections send nothing we act on (Centrifugo ignores
 		// further requests on them too); drop it so it cannot pile up.
@@ -141,7 +143,7 @@ func sweepOp(l *loop) {
 // onTimer handles a connection whose wheel slot came due.
 func (s *Server) onTimer(l *loop, c *conn, now int64) {
 	switch c.state {
-	case stateReading, stateAwaiting:
+	case stateReading, stateAwaiting, stateDraining:
 		if c.readDeadline != 0 && now >= int64(c.readDeadline) {
 			c.state = stateClosing
 			_ = c.c.Close()

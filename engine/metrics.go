@@ -80,7 +80,7 @@ func (s *Server) serveMetrics(cs *conn, head, keepAlive bool) {
 		var buf bytes.Buffer
 		s.metrics.set.WritePrometheus(&buf)
 		metrics.WriteProcessMetrics(&buf)
-		out := appendBodyResponse(nil, 200, "text/plain; version=0.0.4; charset=utf-8", false, buf.Bytes(), head, !keepAlive)
+		out := appendBodyResponse(nil, 200, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", false, buf.Bytes(), head, !keepAlive)
 		_ = cs.c.AsyncWrite(out, func(gnet.Conn, error) error {
 			s.resume(cs, keepAlive)
 			return nil

@@ -3,6 +3,9 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -95,10 +98,28 @@ func (s *Server) protocolError(cs *conn, err error) {
 	}
 	l := s.loops[cs.loopIdx]
 	l.out = appendProtocolError(l.out[:0], status)
-	cs.state = stateClosing
 	if _, werr := cs.c.Write(l.out); werr == nil {
-		_ = cs.c.Close()
+		s.lingerClose(l, cs)
 	}
+}
+
+// lingerDelay is how long a connection answered with an error keeps draining
+// input before it is closed (Go's rstAvoidanceDelay).
+const lingerDelay = 500 * time.Millisecond
+
+// lingerClose ends a connection after an error response that may leave
+// unread input: it shuts the write side (FIN after the response), discards
+// whatever the client still sends, and closes when the client does or after
+// lingerDelay. Closing at once with unread bytes would make the kernel send a
+// reset, which can destroy the response before the client reads it.
+func (s *Server) lingerClose(l *loop, cs *conn) {
+	cs.state = stateDraining
+	if cs.c.OutboundBuffered() == 0 {
+		_ = unix.Shutdown(cs.c.Fd(), unix.SHUT_WR)
+	}
+	_, _ = cs.c.Discard(-1)
+	cs.readDeadline = int32(s.ticksAfter(lingerDelay))
+	l.wheel.schedule(cs, int64(cs.readDeadline))
 }
 
 // route is where a request goes.
@@ -214,9 +235,8 @@ func (s *Server) readBody(cs *conn, req *httpparse.Request, buf []byte, headLen,
 			cp = cr
 		}
 		l.out = appendEmptyResponse(l.out[:0], 413, cp, true, false)
-		cs.state = stateClosing
 		if _, err := cs.c.Write(l.out); err == nil {
-			_ = cs.c.Close()
+			s.lingerClose(l, cs)
 		}
 	}
 	switch {

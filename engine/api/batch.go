@@ -31,7 +31,7 @@ type batchCommand struct {
 func (h *Handler) serveBatch(dst []byte, body []byte) Response {
 	var br batchRequest
 	if err := decode(body, &br); err != nil {
-		return badRequest
+		return badRequest(dst)
 	}
 	cmds := make([]batchCommand, len(br.Commands))
 	for i, raw := range br.Commands {
@@ -42,7 +42,7 @@ func (h *Handler) serveBatch(dst []byte, body []byte) Response {
 		}
 		var fields map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &fields); err != nil {
-			return badRequest
+			return badRequest(dst)
 		}
 		m, params := firstKnownCommand(fields)
 		if m == MethodUnknown {
@@ -51,7 +51,7 @@ func (h *Handler) serveBatch(dst []byte, body []byte) Response {
 		}
 		req, err := decodeCommand(m, params)
 		if err != nil {
-			return badRequest
+			return badRequest(dst)
 		}
 		cmds[i] = batchCommand{method: m, req: req}
 	}
@@ -121,23 +121,23 @@ func (h *Handler) serveLegacy(dst []byte, body []byte) Response {
 			break
 		}
 		if err != nil {
-			return badRequest
+			return badRequest(dst)
 		}
 		m := MethodPublish
 		if lc.Method != "" {
 			m = MethodByName([]byte(lc.Method))
 			if m == MethodUnknown || m == MethodBatch {
-				return badRequest
+				return badRequest(dst)
 			}
 		}
 		req, err := decodeCommand(m, lc.Params)
 		if err != nil {
-			return badRequest
+			return badRequest(dst)
 		}
 		cmds = append(cmds, decoded{lc.ID, m, req})
 	}
 	if len(cmds) == 0 {
-		return badRequest
+		return badRequest(dst)
 	}
 	for i, c := range cmds {
 		if i > 0 {

@@ -80,11 +80,15 @@ type Response struct {
 	Body        []byte
 }
 
-var (
-	badRequest = Response{Status: 400, ContentType: "text/plain; charset=utf-8", Body: []byte("Bad Request\n")}
-	// errDecode marks a body that does not decode: HTTP 400, never an error object.
-	errDecode = errors.New("api: cannot decode request body")
-)
+// errDecode marks a body that does not decode: HTTP 400, never an error object.
+var errDecode = errors.New("api: cannot decode request body")
+
+// badRequest is Go's http.Error(w, "Bad Request", 400), which Centrifugo
+// answers undecodable bodies with. The body is appended to dst like every
+// other reply, so callers may reuse the returned buffer.
+func badRequest(dst []byte) Response {
+	return Response{Status: 400, ContentType: "text/plain; charset=utf-8", Body: append(dst, "Bad Request\n"...)}
+}
 
 // Serve runs method m with body and returns the reply; its Body is appended to
 // dst. transportHeader is true when the request carried
@@ -99,7 +103,7 @@ func (h *Handler) Serve(dst []byte, m Method, body []byte, transportHeader bool)
 	start := len(dst)
 	out, perr, err := h.run(append(dst, `{"result":`...), m, body)
 	if err != nil {
-		return badRequest
+		return badRequest(dst)
 	}
 	if perr != nil {
 		if h.transportError || transportHeader {

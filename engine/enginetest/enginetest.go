@@ -18,6 +18,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,15 +60,28 @@ func LoadCaptureConfig(t testing.TB, name string) config.Options {
 	return opts
 }
 
-// FreePort returns a TCP port that was free a moment ago on 127.0.0.1.
+// handedOut holds the ports FreePort has returned in this process.
+var handedOut sync.Map // int → struct{}
+
+// FreePort returns a TCP port that was free a moment ago on 127.0.0.1 and
+// that it has not returned before in this process. (Servers listen with
+// SO_REUSEPORT: two parallel tests given the same port would both bind it and
+// share its connections.) Safe from any goroutine.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if _, dup := handedOut.LoadOrStore(port, struct{}{}); !dup {
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	t.Fatal("no fresh free port after 100 tries")
+	return 0
 }
 
 // Start runs a server with opts on free ports of 127.0.0.1 (the configured
@@ -129,6 +143,11 @@ func (s *Server) ConnectURL(req any) string {
 type Stream struct {
 	Conn net.Conn
 	R    *bufio.Reader
+	// Head and Body are set by Open: the response head, and the response
+	// body de-chunked (or R itself when the body is not chunked).
+	Head    string
+	Body    *bufio.Reader
+	chunked bool
 }
 
 // Dial sends raw request bytes to addr and returns the connection for reading.
