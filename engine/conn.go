@@ -34,9 +34,21 @@ const (
 // subscription is one channel a streaming connection is subscribed to, with
 // the connection's index in that channel's list for its loop.
 type subscription struct {
-	ch  *hub.Channel[*conn]
-	idx int32
+	ch    *hub.Channel[*conn]
+	idx   int32
+	flags subFlags
 }
+
+// subFlags are the per-subscription channel options that matter after
+// subscribing (namespace options, possibly overridden by the token's subs
+// claim or an API subscribe).
+type subFlags uint8
+
+const (
+	subPresence      subFlags = 1 << iota // counted in presence
+	subJoinLeave                          // joining and leaving is announced to the channel
+	subPushJoinLeave                      // receives join/leave pushes
+)
 
 // conn is everything unisse keeps per TCP connection. It is touched only on its
 // event loop. Kept small on purpose (176 bytes): an idle subscriber costs this
@@ -76,7 +88,8 @@ type conn struct {
 // connExtra is the part of a connection's state that most connections do not
 // have, kept out of line so they do not pay for it.
 type connExtra struct {
-	info []byte // conn_info (raw JSON) for join/leave and presence
+	info     []byte            // conn_info (raw JSON) for join/leave and presence
+	chanInfo map[string][]byte // chan_info per channel (token subs claim, API subscribe)
 }
 
 // info returns the connection's conn_info, nil if none.
@@ -99,6 +112,41 @@ func (c *conn) setInfo(info []byte) {
 		c.extra = &connExtra{}
 	}
 	c.extra.info = info
+}
+
+// chanInfo returns the connection's chan_info for channel, nil if none.
+func (c *conn) chanInfo(channel string) []byte {
+	if c.extra == nil {
+		return nil
+	}
+	return c.extra.chanInfo[channel]
+}
+
+// setChanInfo records chan_info for channel.
+func (c *conn) setChanInfo(channel string, info []byte) {
+	if len(info) == 0 {
+		if c.extra != nil {
+			delete(c.extra.chanInfo, channel)
+		}
+		return
+	}
+	if c.extra == nil {
+		c.extra = &connExtra{}
+	}
+	if c.extra.chanInfo == nil {
+		c.extra.chanInfo = make(map[string][]byte)
+	}
+	c.extra.chanInfo[channel] = info
+}
+
+// flagsFor returns the subscription flags for channel ch (0 if not subscribed).
+func (c *conn) flagsFor(ch *hub.Channel[*conn]) subFlags {
+	for i := range c.subs {
+		if c.subs[i].ch == ch {
+			return c.subs[i].flags
+		}
+	}
+	return 0
 }
 
 // subscribed returns the index in c.subs of the subscription to channel, or -1.

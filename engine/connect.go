@@ -74,9 +74,61 @@ func (s *Server) badConnectRequest(cs *conn, cors *cors, keepAlive bool) {
 
 // connectChannel is one server-side subscription being set up.
 type connectChannel struct {
-	name   string
-	opts   *namespace.Options
-	result protocol.SubscribeResult
+	name     string
+	co       chanOpts
+	chanInfo []byte
+	result   protocol.SubscribeResult
+}
+
+// chanOpts are a subscription's effective channel options: its namespace's,
+// with the overrides a token subs claim or an API subscribe may carry.
+type chanOpts struct {
+	ns          *namespace.Options
+	flags       subFlags
+	recoverable bool // force_recovery: positioned, and recovers on request
+	positioned  bool // force_positioning or force_recovery (needs history)
+}
+
+// override is the part of a subscribe override that unisse applies.
+type override struct {
+	presence, joinLeave, pushJoinLeave, recovery, positioning *bool
+}
+
+func resolveChanOpts(ns *namespace.Options, ov override) chanOpts {
+	pick := func(def bool, o *bool) bool {
+		if o != nil {
+			return *o
+		}
+		return def
+	}
+	co := chanOpts{ns: ns}
+	if pick(ns.Presence, ov.presence) {
+		co.flags |= subPresence
+	}
+	if pick(ns.JoinLeave, ov.joinLeave) {
+		co.flags |= subJoinLeave
+	}
+	if pick(ns.ForcePushJoinLeave, ov.pushJoinLeave) {
+		co.flags |= subPushJoinLeave
+	}
+	if ns.HasHistory() {
+		co.recoverable = pick(ns.ForceRecovery, ov.recovery)
+		co.positioned = co.recoverable || pick(ns.ForcePositioning, ov.positioning)
+	}
+	return co
+}
+
+func tokenOverride(o *auth.SubOverride) override {
+	if o == nil {
+		return override{}
+	}
+	v := func(b *auth.BoolValue) *bool {
+		if b == nil {
+			return nil
+		}
+		return &b.Value
+	}
+	return override{presence: v(o.Presence), joinLeave: v(o.JoinLeave), pushJoinLeave: v(o.ForcePushJoinLeave), recovery: v(o.ForceRecovery), positioning: v(o.ForcePositioning)}
 }
 
 // connect authenticates the request and subscribes cs to its channels, in
@@ -132,7 +184,11 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 			if err != nil {
 				return nil, failErr(protocol.ErrorInternal)
 			}
-			chans = append(chans, connectChannel{name: ch, opts: nsOpts, result: protocol.SubscribeResult{Data: data}})
+			info, err := sc.ChannelInfo()
+			if err != nil {
+				return nil, failErr(protocol.ErrorInternal)
+			}
+			chans = append(chans, connectChannel{name: ch, co: resolveChanOpts(nsOpts, tokenOverride(sc.Override)), chanInfo: info, result: protocol.SubscribeResult{Data: data}})
 		}
 		slices.SortFunc(chans, func(a, b connectChannel) int { return strings.Compare(a.name, b.name) })
 	} else {
@@ -142,7 +198,7 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 				return nil, failErr(protocol.ErrorInternal)
 			}
 			if !hasChannel(chans, ch) {
-				chans = append(chans, connectChannel{name: ch, opts: nsOpts})
+				chans = append(chans, connectChannel{name: ch, co: resolveChanOpts(nsOpts, override{})})
 			}
 		}
 	}
@@ -170,7 +226,7 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 				(nsOpts.AllowSubscribeForClient && (creds.UserID != "" || nsOpts.AllowSubscribeForAnonymous)) ||
 				(nsOpts.AllowUserLimitedChannels && s.userLimited(ch, creds.UserID))
 			if allowed {
-				chans = append(chans, connectChannel{name: ch, opts: nsOpts})
+				chans = append(chans, connectChannel{name: ch, co: resolveChanOpts(nsOpts, override{})})
 			}
 		}
 		clear(names)
@@ -194,7 +250,14 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 		cs.subs = make([]subscription, 0, len(chans))
 		res.Subs = make([]protocol.ChannelResult, len(chans))
 		for i := range chans {
-			if err := s.subscribe(l, cs, chans[i].name, chans[i].opts, &chans[i].result); err != nil {
+			// The request's subs entry for a channel the connection gets says
+			// where to recover from.
+			var rec *protocol.SubscribeRequest
+			if r, ok := creq.Subs[chans[i].name]; ok {
+				rec = &r
+			}
+			cs.setChanInfo(chans[i].name, chans[i].chanInfo)
+			if err := s.subscribe(l, cs, chans[i].name, chans[i].co, rec, &chans[i].result); err != nil {
 				s.log.Error("subscribe at connect failed", "channel", chans[i].name, "err", err)
 				s.unsubscribeAll(l, cs)
 				clear(chans)
@@ -211,30 +274,59 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 
 // subscribe adds cs to channel in the hub. For a positioned channel
 // (force_recovery or force_positioning) it does so atomically with reading
-// the stream position, which it reports in res, so the connection gets every
-// publication after that position and none before. On cs's loop.
-func (s *Server) subscribe(l *loop, cs *conn, channel string, o *namespace.Options, res *protocol.SubscribeResult) error {
+// the stream position — and, when rec asks to recover, the publications missed
+// since rec's position — and reports them in res, so the connection gets every
+// publication after that position exactly once. On cs's loop.
+func (s *Server) subscribe(l *loop, cs *conn, channel string, co chanOpts, rec *protocol.SubscribeRequest, res *protocol.SubscribeResult) error {
 	add := func() {
 		ch, idx := s.hub.Subscribe(channel, l.idx, cs)
-		cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
+		cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx), flags: co.flags})
 	}
-	if !positioned(o) {
+	if !co.positioned {
 		add()
 		return nil
 	}
-	return s.broker.WithPosition(channel, historyOptions(o), func(pos broker.StreamPosition) {
+	res.Recoverable = co.recoverable
+	res.Positioned = true
+	if !co.recoverable || rec == nil || !rec.Recover {
+		return s.broker.WithPosition(channel, historyOptions(co.ns), func(pos broker.StreamPosition) {
+			add()
+			res.Epoch, res.Offset = pos.Epoch, pos.Offset
+		})
+	}
+	// Recovery, with Centrifugo's rules: recovered when the stream still has
+	// every publication after the requested offset (or the offset is the
+	// top) in the same epoch (an empty epoch matches any), and they are no
+	// more than recovery_max_publication_limit. The reply then echoes the
+	// requested offset; otherwise it carries the current top.
+	limit := s.opts.Client.RecoveryMaxPublicationLimit
+	filter := broker.HistoryFilter{Since: &broker.StreamPosition{Offset: rec.Offset, Epoch: rec.Epoch}, Limit: limit + 1}
+	return s.broker.WithHistory(channel, historyOptions(co.ns), filter, func(h broker.HistoryResult, err error) {
 		add()
-		res.Recoverable = o.ForceRecovery
-		res.Epoch = pos.Epoch
-		res.Offset = pos.Offset
-		res.Positioned = true
+		res.WasRecovering = true
+		res.Epoch, res.Offset = h.Epoch, h.Offset
+		if err != nil || len(h.Publications) > limit {
+			return
+		}
+		var ok bool
+		if n := len(h.Publications); n == 0 {
+			ok = h.Offset == rec.Offset
+		} else {
+			ok = h.Publications[0].Offset == rec.Offset+1 && h.Publications[n-1].Offset == h.Offset
+		}
+		if !ok {
+			return
+		}
+		res.Recovered = true
+		res.Offset = rec.Offset
+		res.Publications = make([]protocol.Publication, len(h.Publications))
+		for i, p := range h.Publications {
+			res.Publications[i] = protocol.Publication{Data: p.Data, Info: p.Info, Offset: p.Offset, Tags: p.Tags}
+			if p.Offset == 1 {
+				res.Publications[i].Epoch = h.Epoch
+			}
+		}
 	})
-}
-
-// positioned reports whether subscribers of the namespace track their stream
-// position (Centrifugo: force_recovery or force_positioning, with history).
-func positioned(o *namespace.Options) bool {
-	return o.HasHistory() && (o.ForceRecovery || o.ForcePositioning)
 }
 
 func historyOptions(o *namespace.Options) broker.PublishOptions {
@@ -268,6 +360,13 @@ func (s *Server) startStream(cs *conn, res *protocol.ConnectResult, cors *cors, 
 	s.metrics.connects.Inc()
 	if _, err := cs.c.Write(l.out); err != nil {
 		return // gnet closed the connection; OnClose undid the registration
+	}
+	// Announce the new subscriber where join/leave is on; it receives its
+	// own join too, after its connect push, as in Centrifugo.
+	for i := range cs.subs {
+		if cs.subs[i].flags&subJoinLeave != 0 {
+			s.broadcastJoinLeave(cs, cs.subs[i].ch.Name(), true)
+		}
 	}
 	now := l.wheel.tick
 	ping := s.pingTicks()

@@ -174,9 +174,10 @@ func (l *loop) nextBatch() bool {
 func (l *loop) startGroup() {
 	ch := l.batch[l.pos].ch
 	end := l.pos + 1
+	joinLeave := l.batch[l.pos].joinLeave
 	for end < len(l.batch) && end-l.pos < maxFramesPerPass {
 		it := &l.batch[end]
-		if it.ch != ch || it.op != nil || it.notJSON {
+		if it.ch != ch || it.op != nil || it.notJSON || it.joinLeave != joinLeave {
 			break
 		}
 		end++
@@ -191,11 +192,16 @@ func (l *loop) startGroup() {
 // and returns how many it visited (at least 1, so a slice always progresses).
 func (l *loop) continueGroup(budget int) int {
 	group := l.batch[l.gStart:l.gEnd]
-	subs := l.batch[l.gStart].ch.Subscribers(l.idx)
+	ch := group[0].ch
+	joinLeave := group[0].joinLeave
+	subs := ch.Subscribers(l.idx)
 	end := min(l.gLen, l.gNext+budget)
 	queued := 0
 	for _, c := range subs[l.gNext:end] {
 		if c.state != stateStreaming {
+			continue
+		}
+		if joinLeave && c.flagsFor(ch)&subPushJoinLeave == 0 {
 			continue
 		}
 		for i := range group {

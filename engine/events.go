@@ -96,6 +96,11 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	l.wheel.remove(cs)
 	l.q.Drop(&cs.pending)
 	if wasStreaming {
+		for i := range cs.subs {
+			if cs.subs[i].flags&subJoinLeave != 0 {
+				s.broadcastJoinLeave(cs, cs.subs[i].ch.Name(), false)
+			}
+		}
 		l.unsubscribeClosed(cs)
 		l.removeStream(cs)
 		s.numClients.Add(-1)

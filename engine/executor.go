@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/base64"
+	"errors"
 	"os"
 	"sync"
 	"time"
@@ -75,15 +76,38 @@ func (s *Server) HandlePublication(channel string, pub *broker.Publication, sp b
 	}
 }
 
+// broadcastJoinLeave announces that cs joined (or left) channel to the
+// channel's subscribers that receive join/leave pushes. Safe from any
+// goroutine that may read cs (its loop).
+func (s *Server) broadcastJoinLeave(cs *conn, channel string, join bool) {
+	ci := protocol.ClientInfo{User: cs.user, ConnInfo: cs.info(), ChanInfo: cs.chanInfo(channel)}
+	var id [36]byte
+	ci.Client = string(protocol.AppendUUID(id[:0], cs.client))
+	loops := s.loops
+	var f *sse.Frame
+	s.hub.Broadcast(channel, func(loop int, c *hub.Channel[*conn]) {
+		if f == nil {
+			f = sse.NewFrame()
+			if join {
+				f.End(protocol.AppendJoinPush(f.Begin(), channel, &ci))
+			} else {
+				f.End(protocol.AppendLeavePush(f.Begin(), channel, &ci))
+			}
+		}
+		f.Retain(1)
+		loops[loop].post(item{ch: c, frame: f, joinLeave: true})
+	})
+	if f != nil {
+		f.Release()
+	}
+}
+
 // Subscribe subscribes the selected connections to a channel and sends them
 // the subscribe push.
 func (s *Server) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 	nsOpts, ok := s.ns.Lookup(r.Channel)
 	if !ok {
 		return protocol.ErrorUnknownChannel
-	}
-	if !s.ns.Valid(r.Channel, nsOpts) {
-		return protocol.ErrorBadRequest
 	}
 	data := []byte(r.Data)
 	if r.B64Data != "" {
@@ -93,13 +117,23 @@ func (s *Server) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 		}
 		data = d
 	}
+	info := []byte(r.Info)
+	if r.B64Info != "" {
+		d, err := decodeB64(r.B64Info)
+		if err != nil {
+			return protocol.ErrorBadRequest
+		}
+		info = d
+	}
+	co := resolveChanOpts(nsOpts, apiOverride(r.Override))
 	if !s.onAllLoopsTimeout(func(l *loop) {
 		for _, c := range l.find(r.User, r.Client, r.Session) {
 			if c.subscribed(r.Channel) >= 0 {
 				continue
 			}
+			c.setChanInfo(r.Channel, info)
 			var res protocol.SubscribeResult
-			if err := s.subscribe(l, c, r.Channel, nsOpts, &res); err != nil {
+			if err := s.subscribe(l, c, r.Channel, co, nil, &res); err != nil {
 				s.log.Error("api subscribe failed", "channel", r.Channel, "err", err)
 				continue
 			}
@@ -107,11 +141,27 @@ func (s *Server) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 				Recoverable: res.Recoverable, Epoch: res.Epoch, Offset: res.Offset, Positioned: res.Positioned, Data: data,
 			})
 			l.writeEvent(c, l.tmp)
+			if co.flags&subJoinLeave != 0 {
+				s.broadcastJoinLeave(c, r.Channel, true)
+			}
 		}
 	}) {
 		return protocol.ErrorInternal
 	}
 	return nil
+}
+
+func apiOverride(o *api.SubscribeOverride) override {
+	if o == nil {
+		return override{}
+	}
+	v := func(b *api.BoolValue) *bool {
+		if b == nil {
+			return nil
+		}
+		return &b.Value
+	}
+	return override{presence: v(o.Presence), joinLeave: v(o.JoinLeave), pushJoinLeave: v(o.ForcePushJoinLeave), recovery: v(o.ForceRecovery), positioning: v(o.ForcePositioning)}
 }
 
 // Unsubscribe removes the selected connections from a channel with an
@@ -131,8 +181,13 @@ func (s *Server) Unsubscribe(r *api.UnsubscribeRequest) *protocol.Error {
 				if i < 0 {
 					continue
 				}
+				flags := c.subs[i].flags
 				s.unsubscribeAt(l, c, i)
 				c.subs = append(c.subs[:i], c.subs[i+1:]...)
+				c.setChanInfo(r.Channel, nil)
+				if flags&subJoinLeave != 0 {
+					s.broadcastJoinLeave(c, r.Channel, false)
+				}
 			}
 			l.writeEvent(c, push)
 		}
@@ -252,8 +307,8 @@ func (s *Server) channelClients(l *loop, channel string) []api.ClientInfo {
 	}
 	var out []api.ClientInfo
 	for _, c := range ch.Subscribers(l.idx) {
-		if c.state == stateStreaming {
-			out = append(out, api.ClientInfo{User: c.user, Client: uuidString(c.client), ConnInfo: c.info()})
+		if c.state == stateStreaming && c.flagsFor(ch)&subPresence != 0 {
+			out = append(out, api.ClientInfo{User: c.user, Client: uuidString(c.client), ConnInfo: c.info(), ChanInfo: c.chanInfo(channel)})
 		}
 	}
 	return out
@@ -270,21 +325,51 @@ func (s *Server) nodeName() string {
 	return h
 }
 
-// History is not available until history streams land (issue 4): channels
-// without history answer 108 as in Centrifugo.
+// History reads a channel's history stream.
 func (s *Server) History(r *api.HistoryRequest) (api.HistoryResult, *protocol.Error) {
-	if _, ok := s.ns.Lookup(r.Channel); !ok {
+	nsOpts, ok := s.ns.Lookup(r.Channel)
+	if !ok {
 		return api.HistoryResult{}, protocol.ErrorUnknownChannel
 	}
-	return api.HistoryResult{}, protocol.ErrorNotAvailable
+	if !nsOpts.HasHistory() {
+		return api.HistoryResult{}, protocol.ErrorNotAvailable
+	}
+	filter := broker.HistoryFilter{Reverse: r.Reverse}
+	if r.Limit != nil {
+		filter.Limit = int(*r.Limit)
+	}
+	if r.Since != nil {
+		filter.Since = &broker.StreamPosition{Offset: r.Since.Offset, Epoch: r.Since.Epoch}
+	}
+	h, err := s.broker.History(r.Channel, historyOptions(nsOpts), filter)
+	switch {
+	case errors.Is(err, broker.ErrUnrecoverablePosition):
+		return api.HistoryResult{}, protocol.ErrorUnrecoverablePosition
+	case err != nil:
+		s.log.Error("history failed", "channel", r.Channel, "err", err)
+		return api.HistoryResult{}, protocol.ErrorInternal
+	}
+	res := api.HistoryResult{Offset: h.Offset, Epoch: h.Epoch, Publications: make([]protocol.Publication, len(h.Publications))}
+	for i, p := range h.Publications {
+		res.Publications[i] = protocol.Publication{Data: p.Data, Info: p.Info, Offset: p.Offset, Tags: p.Tags}
+	}
+	return res, nil
 }
 
-// HistoryRemove: see History.
+// HistoryRemove drops a channel's history (its position stays).
 func (s *Server) HistoryRemove(channel string) *protocol.Error {
-	if _, ok := s.ns.Lookup(channel); !ok {
+	nsOpts, ok := s.ns.Lookup(channel)
+	if !ok {
 		return protocol.ErrorUnknownChannel
 	}
-	return protocol.ErrorNotAvailable
+	if !nsOpts.HasHistory() {
+		return protocol.ErrorNotAvailable
+	}
+	if err := s.broker.RemoveHistory(channel); err != nil {
+		s.log.Error("history remove failed", "channel", channel, "err", err)
+		return protocol.ErrorInternal
+	}
+	return nil
 }
 
 // Channels lists channels with subscribers, optionally filtered by a glob.

@@ -15,10 +15,15 @@ import (
 // item is one unit of work posted to a loop: a frame to fan out to a channel's
 // subscribers on this loop, or an operation to run on the loop.
 type item struct {
-	ch      *hub.Channel[*conn]
-	frame   *sse.Frame
-	notJSON bool        // publication data is not JSON: disconnect subscribers with 3506
-	op      func(*loop) // run on the loop (API operations, sweeps, shutdown)
+	ch    *hub.Channel[*conn]
+	frame *sse.Frame
+	// notJSON: the publication's data is not JSON; subscribers are
+	// disconnected with 3506, as Centrifugo does for JSON clients.
+	notJSON bool
+	// joinLeave: a join or leave push, for the subscribers whose subscription
+	// receives them.
+	joinLeave bool
+	op        func(*loop) // run on the loop (API operations, sweeps, shutdown)
 }
 
 // loop is unisse's state for one gnet event loop. Fields under "inbox" are

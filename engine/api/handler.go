@@ -266,6 +266,8 @@ func (h *Handler) execute(dst []byte, m Method, req any) ([]byte, *protocol.Erro
 			if perr != nil {
 				return dst, perr
 			}
+			// Centrifugo encodes a Go map, whose keys encoding/json sorts.
+			slices.SortFunc(infos, func(a, b ClientInfo) int { return strings.Compare(a.Client, b.Client) })
 			dst = append(dst, `{"presence":{`...)
 			for i := range infos {
 				if i > 0 {

@@ -1,6 +1,9 @@
 package broker
 
-import "time"
+import (
+	"errors"
+	"time"
+)
 
 // Publication is what a broker carries for one channel.
 type Publication struct {
@@ -35,6 +38,28 @@ type PublishOptions struct {
 	SkipHistory bool
 }
 
+// HistoryFilter selects publications from a history stream.
+type HistoryFilter struct {
+	// Since, when set, selects publications after Since.Offset; its Epoch, if
+	// not empty, must be the stream's (else ErrUnrecoverablePosition).
+	Since *StreamPosition
+	// Limit caps the number of publications: 0 returns none (position only),
+	// a negative value all of them.
+	Limit int
+	// Reverse returns the newest first.
+	Reverse bool
+}
+
+// HistoryResult is a stream's position and selected publications.
+type HistoryResult struct {
+	StreamPosition
+	Publications []Publication
+}
+
+// ErrUnrecoverablePosition means a position from another epoch of the stream
+// (the stream was lost and restarted since).
+var ErrUnrecoverablePosition = errors.New("broker: unrecoverable position")
+
 // Handler receives the publications to deliver to this node's subscribers.
 type Handler interface {
 	// HandlePublication is called once per accepted publication. pub and its
@@ -57,6 +82,18 @@ type Broker interface {
 	// engine subscribes a connection inside fn, so a positioned subscriber
 	// never misses nor duplicates an offset. fn must not call the broker.
 	WithPosition(channel string, opts PublishOptions, fn func(StreamPosition)) error
+	// WithHistory is WithPosition that also reads the channel's history: fn
+	// gets the position and the publications selected by filter, atomically
+	// with respect to publications of the channel (used for recovery at
+	// connect: missed publications from history, the rest live, no gap and
+	// no duplicate). fn gets ErrUnrecoverablePosition when filter.Since names
+	// another epoch. fn must not call the broker.
+	WithHistory(channel string, opts PublishOptions, filter HistoryFilter, fn func(HistoryResult, error)) error
+	// History returns publications of channel's history (see HistoryFilter),
+	// starting a stream if there is none, as WithHistory.
+	History(channel string, opts PublishOptions, filter HistoryFilter) (HistoryResult, error)
+	// RemoveHistory drops channel's publications; its epoch and offset stay.
+	RemoveHistory(channel string) error
 	// Close releases the broker's resources.
 	Close() error
 }

@@ -71,3 +71,41 @@ func metaTTL(opts PublishOptions) time.Duration {
 	}
 	return DefaultHistoryMetaTTL
 }
+
+// history selects publications per filter (copies: the caller may keep them
+// after the lock is released).
+func (s *stream) history(f HistoryFilter, now time.Time) (HistoryResult, error) {
+	s.trim(len(s.pubs), now)
+	res := HistoryResult{StreamPosition: StreamPosition{Offset: s.top, Epoch: s.epoch}}
+	if f.Since != nil && f.Since.Epoch != "" && f.Since.Epoch != s.epoch {
+		return res, ErrUnrecoverablePosition
+	}
+	pubs := s.pubs
+	if f.Since != nil {
+		// Offsets are consecutive, so the first publication after Since is at
+		// a computable index.
+		first := s.top - uint64(len(pubs)) + 1
+		switch {
+		case f.Since.Offset >= s.top:
+			pubs = nil
+		case f.Since.Offset+1 > first:
+			pubs = pubs[f.Since.Offset+1-first:]
+		}
+	}
+	if f.Limit == 0 {
+		return res, nil
+	}
+	n := len(pubs)
+	if f.Limit > 0 && f.Limit < n {
+		n = f.Limit
+	}
+	res.Publications = make([]Publication, n)
+	for i := range n {
+		if f.Reverse {
+			res.Publications[i] = pubs[len(pubs)-1-i].pub
+		} else {
+			res.Publications[i] = pubs[i].pub
+		}
+	}
+	return res, nil
+}

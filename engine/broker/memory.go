@@ -150,6 +150,40 @@ func (m *Memory) WithPosition(channel string, opts PublishOptions, fn func(Strea
 	return nil
 }
 
+// WithHistory implements Broker.
+func (m *Memory) WithHistory(channel string, opts PublishOptions, filter HistoryFilter, fn func(HistoryResult, error)) error {
+	s := m.shardOf(channel)
+	now := m.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := m.streamOf(s, channel, now)
+	if st.metaExp.IsZero() {
+		st.metaExp = now.Add(metaTTL(opts))
+	}
+	fn(st.history(filter, now))
+	return nil
+}
+
+// History implements Broker.
+func (m *Memory) History(channel string, opts PublishOptions, filter HistoryFilter) (HistoryResult, error) {
+	var res HistoryResult
+	var err error
+	_ = m.WithHistory(channel, opts, filter, func(r HistoryResult, e error) { res, err = r, e })
+	return res, err
+}
+
+// RemoveHistory implements Broker.
+func (m *Memory) RemoveHistory(channel string) error {
+	s := m.shardOf(channel)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.streams[channel]; st != nil {
+		clear(st.pubs)
+		st.pubs = st.pubs[:0]
+	}
+	return nil
+}
+
 func (m *Memory) shardOf(channel string) *memShard {
 	return &m.shards[maphash.String(m.seed, channel)%memoryShards]
 }

@@ -1,16 +1,15 @@
 package engine_test
 
-// Conformance tests of history, recovery and join/leave/presence, which
-// belong to issue 4. They are complete; remove the t.Skip line to run them.
+// Conformance tests of history, recovery and join/leave/presence
+// (captures 06, 07, 08, 14 and the history part of 35).
 
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 )
-
-const skipHistory = "issue 4: history/recovery"
 
 // epochOf returns the epoch of a publish reply {"result":{"offset":N,"epoch":E}}.
 func epochOf(t *testing.T, body string) string {
@@ -30,7 +29,6 @@ func epochOf(t *testing.T, body string) string {
 // force_recovery namespace and in a force_positioning one; offsets on
 // publications, the epoch only on offset 1; offsets in a later connect push.
 func TestConformanceHistoryPositioning(t *testing.T) {
-	t.Skip(skipHistory)
 	t.Parallel()
 	srv := startCapture(t, "config.json")
 	c := newConformer(t)
@@ -52,7 +50,6 @@ func TestConformanceHistoryPositioning(t *testing.T) {
 // request returns the missed publications with offset = the requested one;
 // live publications continue the stream.
 func TestConformanceRecoverFromOffset(t *testing.T) {
-	t.Skip(skipHistory)
 	t.Parallel()
 	srv := startCapture(t, "config.json")
 	c := newConformer(t)
@@ -82,7 +79,6 @@ func TestConformanceRecoverFromOffset(t *testing.T) {
 // TestConformanceRecoverVariants replays [08]: recovery edge cases on a
 // channel with offsets 1 and 2.
 func TestConformanceRecoverVariants(t *testing.T) {
-	t.Skip(skipHistory)
 	t.Parallel()
 	srv := startCapture(t, "config.json")
 	const (
@@ -125,20 +121,23 @@ func TestConformanceRecoverVariants(t *testing.T) {
 // included) and leave pushes with force_push_join_leave, presence and
 // presence_stats, 108 without presence.
 func TestConformanceJoinLeavePresence(t *testing.T) {
-	t.Skip("issue 4: join/leave/presence")
 	t.Parallel()
 	srv := startCapture(t, "config.json")
 	c := newConformer(t)
 	a := c.connect(srv, capture(t, 14, `{"token":"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1QSIsImNoYW5uZWxzIjpbImpsOnJvb20xNzk1NjQwODU5Il0sImluZm8iOnsibmFtZSI6IkEifX0.h-hOwO1ZhS2h-BZivqJpv5VoN2-O10Dz3SECFibvcXs"}`))
-	a.expect(capture(t, 14, `data: {"connect":{"client":"8babd10b-e35a-4ef6-94f7-ef726f936568","version":"0.0.0 OSS","subs":{"jl:room1795640859":{}},"ping":4,"session":"34ae39dd-78c6-42d1-abda-1611cc2f6db7"}}`+"\n\n"))
+	idA := clientID(t, a.expect(capture(t, 14, `data: {"connect":{"client":"8babd10b-e35a-4ef6-94f7-ef726f936568","version":"0.0.0 OSS","subs":{"jl:room1795640859":{}},"ping":4,"session":"34ae39dd-78c6-42d1-abda-1611cc2f6db7"}}`+"\n\n")))
 	a.expect(capture(t, 14, `data: {"channel":"jl:room1795640859","join":{"info":{"user":"uA","client":"8babd10b-e35a-4ef6-94f7-ef726f936568","conn_info":{"name":"A"}}}}`+"\n\n"))
 
 	b := c.connect(srv, capture(t, 14, `{"token":"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1QiIsImNoYW5uZWxzIjpbImpsOnJvb20xNzk1NjQwODU5Il19.u_dWbwgebRuuwLetkVQq5ZK9ypH5qxDFH3Zv3_dT8bI"}`))
-	b.expect(capture(t, 14, `data: {"connect":{"client":"7ce6c7d2-ede2-4f9f-be4f-90460fb47ce0","version":"0.0.0 OSS","subs":{"jl:room1795640859":{}},"ping":4,"session":"4abb6125-e58e-40c5-9658-64e1b7433175"}}`+"\n\n"))
+	idB := clientID(t, b.expect(capture(t, 14, `data: {"connect":{"client":"7ce6c7d2-ede2-4f9f-be4f-90460fb47ce0","version":"0.0.0 OSS","subs":{"jl:room1795640859":{}},"ping":4,"session":"4abb6125-e58e-40c5-9658-64e1b7433175"}}`+"\n\n")))
 	b.expect(capture(t, 14, `data: {"channel":"jl:room1795640859","join":{"info":{"user":"uB","client":"7ce6c7d2-ede2-4f9f-be4f-90460fb47ce0"}}}`+"\n\n"))
 	a.expect(capture(t, 14, `data: {"channel":"jl:room1795640859","join":{"info":{"user":"uB","client":"7ce6c7d2-ede2-4f9f-be4f-90460fb47ce0"}}}`+"\n\n"))
 
-	c.expectAPI(srv, "presence", capture(t, 14, `{"channel":"jl:room1795640859"}`), capture(t, 14, `{"result":{"presence":{"7ce6c7d2-ede2-4f9f-be4f-90460fb47ce0":{"user":"uB","client":"7ce6c7d2-ede2-4f9f-be4f-90460fb47ce0"},"8babd10b-e35a-4ef6-94f7-ef726f936568":{"user":"uA","client":"8babd10b-e35a-4ef6-94f7-ef726f936568","conn_info":{"name":"A"}}}}}`))
+	// The presence map is ordered by client id, which is random: compare the
+	// entries of each user, then that the ids are the streams' and sorted.
+	want := capture(t, 14, `{"result":{"presence":{"7ce6c7d2-ede2-4f9f-be4f-90460fb47ce0":{"user":"uB","client":"7ce6c7d2-ede2-4f9f-be4f-90460fb47ce0"},"8babd10b-e35a-4ef6-94f7-ef726f936568":{"user":"uA","client":"8babd10b-e35a-4ef6-94f7-ef726f936568","conn_info":{"name":"A"}}}}}`)
+	got := c.api(srv, "presence", capture(t, 14, `{"channel":"jl:room1795640859"}`))
+	samePresence(t, want, got.body, map[string]string{"uA": idA, "uB": idB})
 	c.expectAPI(srv, "presence_stats", capture(t, 14, `{"channel":"jl:room1795640859"}`), capture(t, 14, `{"result":{"num_clients":2,"num_users":2}}`))
 	c.expectAPI(srv, "presence", capture(t, 14, `{"channel":"news1795640859"}`), capture(t, 14, `{"error":{"code":108,"message":"not available"}}`))
 
@@ -150,7 +149,6 @@ func TestConformanceJoinLeavePresence(t *testing.T) {
 // TestConformanceHistoryAPI replays the history part of [35]: limit, reverse,
 // since, history_remove (offset and epoch survive).
 func TestConformanceHistoryAPI(t *testing.T) {
-	t.Skip(skipHistory)
 	t.Parallel()
 	srv := startCapture(t, "config.json")
 	c := newConformer(t)
@@ -169,5 +167,72 @@ func TestConformanceHistoryAPI(t *testing.T) {
 	} {
 		capture(t, 35, "-d '"+tc.body+"' http://127.0.0.1:18100/api/"+tc.method+"\n"+tc.want)
 		c.expectAPI(srv, tc.method, strings.ReplaceAll(tc.body, "NzWaDpUT", epoch), tc.want)
+	}
+}
+
+// samePresence compares two /api/presence replies entry by entry (keyed by
+// user), checks that our client ids are the given streams' and that the map
+// keys are in sorted order, as Go's encoding of a map writes them.
+func samePresence(t *testing.T, want, got string, ids map[string]string) {
+	t.Helper()
+	type entry struct {
+		User     string          `json:"user"`
+		Client   string          `json:"client"`
+		ConnInfo json.RawMessage `json:"conn_info"`
+	}
+	parse := func(s string) (map[string]entry, []string) {
+		var r struct {
+			Result struct {
+				Presence map[string]entry `json:"presence"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(s), &r); err != nil {
+			t.Fatalf("presence reply %q: %v", s, err)
+		}
+		byUser := map[string]entry{}
+		for id, e := range r.Result.Presence {
+			if id != e.Client {
+				t.Fatalf("presence key %s holds client %s", id, e.Client)
+			}
+			byUser[e.User] = e
+		}
+		dec := json.NewDecoder(strings.NewReader(s))
+		var keys []string
+		depth := 0
+		for {
+			tok, err := dec.Token()
+			if err != nil {
+				break
+			}
+			switch v := tok.(type) {
+			case json.Delim:
+				if v == '{' {
+					depth++
+				} else if v == '}' {
+					depth--
+				}
+			case string:
+				if depth == 3 && dec.More() {
+					keys = append(keys, v)
+					var skip json.RawMessage
+					_ = dec.Decode(&skip)
+				}
+			}
+		}
+		return byUser, keys
+	}
+	w, _ := parse(want)
+	g, keys := parse(got)
+	if len(w) != len(g) {
+		t.Fatalf("presence: %d entries, want %d (%s)", len(g), len(w), got)
+	}
+	for user, we := range w {
+		ge, ok := g[user]
+		if !ok || ge.Client != ids[user] || string(ge.ConnInfo) != string(we.ConnInfo) {
+			t.Fatalf("presence of %s: %+v, want client %s conn_info %s", user, ge, ids[user], we.ConnInfo)
+		}
+	}
+	if !sort.StringsAreSorted(keys) || len(keys) != len(g) {
+		t.Fatalf("presence keys %v not in sorted order", keys)
 	}
 }

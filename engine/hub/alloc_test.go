@@ -1,0 +1,33 @@
+//go:build !race
+
+package hub
+
+import "testing"
+
+// Steady-state hub operations allocate nothing (run without -race: the
+// detector allocates; `make allocs` runs these).
+
+func TestBroadcastAllocs(t *testing.T) {
+	h := New[*conn](benchLoops)
+	subscribeN(h, "news", 1000)
+	n := 0
+	deliver := func(loop int, c *Channel[*conn]) { n += len(c.Subscribers(loop)) }
+	if a := testing.AllocsPerRun(100, func() { h.Broadcast("news", deliver); h.Broadcast("missing", deliver) }); a != 0 {
+		t.Errorf("Broadcast allocates %v times", a)
+	}
+	if a := testing.AllocsPerRun(100, func() { _ = h.Lookup("news"); _ = h.NumSubscribers("news") }); a != 0 {
+		t.Errorf("Lookup/NumSubscribers allocate %v times", a)
+	}
+}
+
+func TestSubscribeUnsubscribeAllocs(t *testing.T) {
+	h := New[*conn](benchLoops)
+	subscribeN(h, "news", benchLoops*4) // keeps loop 1's list non-empty
+	c := &conn{loop: 1}
+	if a := testing.AllocsPerRun(100, func() {
+		c.ch, c.idx = h.Subscribe("news", c.loop, c)
+		h.Unsubscribe(c.ch, c.loop, c.idx)
+	}); a != 0 {
+		t.Errorf("Subscribe+Unsubscribe on a busy channel allocate %v times", a)
+	}
+}
