@@ -29,9 +29,6 @@ func (s *Server) Publish(p *api.Publication) (api.PublishResult, *protocol.Error
 	if !ok {
 		return api.PublishResult{}, protocol.ErrorUnknownChannel
 	}
-	if !s.ns.Valid(p.Channel, nsOpts) {
-		return api.PublishResult{}, protocol.ErrorBadRequest
-	}
 	pub := broker.Publication{Data: p.Data, Tags: p.Tags, NotJSON: p.NotJSON}
 	pos, err := s.broker.Publish(p.Channel, &pub, broker.PublishOptions{
 		HistorySize:    nsOpts.HistorySize,

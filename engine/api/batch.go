@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"errors"
 	"io"
 	"strconv"
@@ -97,21 +98,54 @@ func firstKnownCommand(fields map[string]json.RawMessage) (Method, []byte) {
 }
 
 type legacyCommand struct {
-	ID     uint32          `json:"id"`
-	Method string          `json:"method"`
-	Params json.RawMessage `json:"params"`
+	ID     uint32             `json:"id"`
+	Method stdjson.RawMessage `json:"method"`
+	Params stdjson.RawMessage `json:"params"`
+}
+
+// legacyMethods are the method numbers of Centrifugo's protobuf API
+// (Command.MethodType), which its legacy endpoint accepts instead of names.
+var legacyMethods = [...]Method{
+	MethodPublish, MethodBroadcast, MethodUnsubscribe, MethodDisconnect, MethodPresence,
+	MethodPresenceStats, MethodHistory, MethodHistoryRemove, MethodChannels, MethodInfo,
+	MethodRPC, MethodRefresh, MethodSubscribe,
+}
+
+// legacyMethod resolves a legacy "method": absent or null means publish; a
+// name matches case-insensitively; a number is the protobuf method type.
+func legacyMethod(raw stdjson.RawMessage) Method {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return MethodPublish
+	}
+	var name string
+	if err := stdjson.Unmarshal(raw, &name); err == nil {
+		m := MethodByName(bytes.ToLower([]byte(name)))
+		if m == MethodBatch {
+			return MethodUnknown
+		}
+		return m
+	}
+	var n int
+	if err := stdjson.Unmarshal(raw, &n); err == nil && n >= 0 && n < len(legacyMethods) {
+		return legacyMethods[n]
+	}
+	return MethodUnknown
 }
 
 // serveLegacy handles POST to the bare prefix: a stream of
-// {"id"?,"method"?,"params"} objects (newline-delimited); replies are joined by
-// '\n'. A missing method means publish; an unknown method makes the whole
-// request 400, as Centrifugo's legacy handler does.
+// {"id"?,"method"?,"params"} objects (usually newline-delimited); replies are
+// joined by '\n'. As Centrifugo's legacy handler: the stream must decode and
+// every method must be known, or the whole request is 400; a command whose
+// params do not decode gets a 107 error reply of its own. The rarely used
+// legacy endpoint decodes with encoding/json, which is exactly Centrifugo's.
 func (h *Handler) serveLegacy(dst []byte, body []byte) Response {
-	dec := json.NewDecoder(bytes.NewReader(body))
+	dec := stdjson.NewDecoder(bytes.NewReader(body))
 	type decoded struct {
 		id     uint32
 		method Method
 		req    any
+		perr   *protocol.Error
 	}
 	var cmds []decoded
 	for {
@@ -123,18 +157,20 @@ func (h *Handler) serveLegacy(dst []byte, body []byte) Response {
 		if err != nil {
 			return badRequest(dst)
 		}
-		m := MethodPublish
-		if lc.Method != "" {
-			m = MethodByName([]byte(lc.Method))
-			if m == MethodUnknown || m == MethodBatch {
-				return badRequest(dst)
-			}
-		}
-		req, err := decodeCommand(m, lc.Params)
-		if err != nil {
+		m := legacyMethod(lc.Method)
+		if m == MethodUnknown {
 			return badRequest(dst)
 		}
-		cmds = append(cmds, decoded{lc.ID, m, req})
+		params := []byte(lc.Params)
+		if len(bytes.TrimSpace(params)) == 0 {
+			params = []byte("{}")
+		}
+		req, err := decodeCommand(m, params)
+		c := decoded{id: lc.ID, method: m, req: req}
+		if err != nil {
+			c.perr = protocol.ErrorBadRequest
+		}
+		cmds = append(cmds, c)
 	}
 	if len(cmds) == 0 {
 		return badRequest(dst)
@@ -150,9 +186,12 @@ func (h *Handler) serveLegacy(dst []byte, body []byte) Response {
 			dst = append(dst, ',')
 		}
 		mark := len(dst)
-		dst = append(dst, `"result":`...)
-		var perr *protocol.Error
-		if dst, perr = h.execute(dst, c.method, c.req); perr != nil {
+		perr := c.perr
+		if perr == nil {
+			dst = append(dst, `"result":`...)
+			dst, perr = h.execute(dst, c.method, c.req)
+		}
+		if perr != nil {
 			dst = append(dst[:mark], `"error":`...)
 			dst = appendError(dst, perr)
 		}

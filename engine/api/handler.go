@@ -2,7 +2,9 @@ package api
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/base64"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,6 +20,7 @@ import (
 type Handler struct {
 	exec           Executor
 	key            string
+	keyBytes       []byte
 	insecure       bool
 	transportError bool // http_api.error_mode = "transport"
 }
@@ -31,7 +34,7 @@ type Config struct {
 
 // NewHandler returns a handler executing commands on exec.
 func NewHandler(exec Executor, cfg Config) *Handler {
-	return &Handler{exec: exec, key: cfg.Key, insecure: cfg.Insecure, transportError: cfg.ErrorMode == "transport"}
+	return &Handler{exec: exec, key: cfg.Key, keyBytes: []byte(cfg.Key), insecure: cfg.Insecure, transportError: cfg.ErrorMode == "transport"}
 }
 
 // Authorized checks the API key the way Centrifugo does: the X-API-Key header;
@@ -46,15 +49,49 @@ func (h *Handler) Authorized(xAPIKey, authorization, apiKeyQuery []byte) bool {
 	if h.key == "" {
 		return false
 	}
-	if len(xAPIKey) > 0 && string(xAPIKey) == h.key {
+	if len(xAPIKey) > 0 && h.keyIs(xAPIKey) {
 		return true
 	}
-	if len(xAPIKey) == 0 && len(authorization) > 7 {
-		if scheme, key, ok := bytes.Cut(authorization, []byte(" ")); ok && asciiEqualFold(scheme, "apikey") && string(key) == h.key {
+	if len(xAPIKey) == 0 && len(authorization) > 0 {
+		// strings.Fields semantics, as Centrifugo: "apikey <key>" with any
+		// whitespace between and around.
+		if scheme, key, ok := twoFields(authorization); ok && asciiEqualFold(scheme, "apikey") && h.keyIs(key) {
 			return true
 		}
 	}
-	return apiKeyQuery != nil && string(apiKeyQuery) == h.key
+	return apiKeyQuery != nil && h.keyIs(apiKeyQuery)
+}
+
+// twoFields splits b into exactly two whitespace-separated fields, like
+// strings.Fields returning two, without allocating.
+func twoFields(b []byte) (first, second []byte, ok bool) {
+	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f' }
+	trim := func(b []byte) []byte {
+		for len(b) > 0 && isSpace(b[0]) {
+			b = b[1:]
+		}
+		for len(b) > 0 && isSpace(b[len(b)-1]) {
+			b = b[:len(b)-1]
+		}
+		return b
+	}
+	b = trim(b)
+	i := 0
+	for i < len(b) && !isSpace(b[i]) {
+		i++
+	}
+	first, second = b[:i], trim(b[i:])
+	for _, c := range second {
+		if isSpace(c) {
+			return nil, nil, false
+		}
+	}
+	return first, second, len(first) > 0 && len(second) > 0
+}
+
+// keyIs compares a presented key with the configured one in constant time.
+func (h *Handler) keyIs(k []byte) bool {
+	return subtle.ConstantTimeCompare(k, h.keyBytes) == 1
 }
 
 func asciiEqualFold(b []byte, s string) bool {
@@ -204,17 +241,31 @@ func (h *Handler) execute(dst []byte, m Method, req any) ([]byte, *protocol.Erro
 		return appendPublishResult(dst, res), nil
 
 	case *BroadcastRequest:
-		if len(r.Channels) == 0 || (len(r.Data) == 0 && r.B64Data == "") {
+		if len(r.Channels) == 0 {
 			return dst, protocol.ErrorBadRequest
+		}
+		// As Centrifugo: b64data is decoded once, up front (bad base64 fails
+		// the whole broadcast); missing data is found per channel.
+		data := []byte(r.Data)
+		notJSON := false
+		if r.B64Data != "" {
+			raw, err := base64.StdEncoding.DecodeString(r.B64Data)
+			if err != nil {
+				return dst, protocol.ErrorBadRequest
+			}
+			data, notJSON = raw, !validRaw(raw) || len(raw) == 0
 		}
 		dst = append(dst, `{"responses":[`...)
 		for i, ch := range r.Channels {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			pub, perr := publication(ch, r.Data, r.B64Data, r.Tags, r.IdempotencyKey, r.SkipHistory)
 			var res PublishResult
-			if perr == nil {
+			var perr *protocol.Error
+			if ch == "" || len(data) == 0 {
+				perr = protocol.ErrorBadRequest
+			} else {
+				pub := Publication{Channel: ch, Data: data, NotJSON: notJSON, Tags: r.Tags, IdempotencyKey: r.IdempotencyKey, SkipHistory: r.SkipHistory}
 				res, perr = h.exec.Publish(&pub)
 			}
 			if perr != nil {
@@ -357,16 +408,52 @@ func (h *Handler) execute(dst []byte, m Method, req any) ([]byte, *protocol.Erro
 	return dst, protocol.ErrorNotFound
 }
 
-// decode unmarshals a JSON object strictly enough for the API: the body must be
-// one JSON value (an empty body is an error, as in Centrifugo).
+// decode unmarshals an API body as strictly as Centrifugo's encoding/json:
+// the body must be exactly one valid JSON value. goccy/go-json decodes faster
+// but skips malformed bytes inside fields it does not know and accepts some
+// invalid escapes, so the standard library's validator runs first.
 func decode(b []byte, v any) error {
-	if len(bytes.TrimSpace(b)) == 0 {
+	if len(bytes.TrimSpace(b)) == 0 || !stdjson.Valid(b) {
 		return errDecode
 	}
-	if err := json.Unmarshal(b, v); err != nil {
+	unmarshal := json.Unmarshal
+	if hasLongNumber(b) {
+		// goccy wraps 64-bit integers that overflow instead of failing;
+		// numbers that long are rare, so let encoding/json judge them.
+		unmarshal = stdjson.Unmarshal
+	}
+	if err := unmarshal(b, v); err != nil {
 		return fmt.Errorf("%w: %w", errDecode, err)
 	}
 	return nil
+}
+
+// hasLongNumber reports whether valid JSON b holds a number with 19 or more
+// digits outside strings (the shortest that can overflow a 64-bit integer).
+func hasLongNumber(b []byte) bool {
+	inString, escaped, digits := false, false, 0
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString, digits = true, 0
+		case c >= '0' && c <= '9':
+			if digits++; digits >= 19 {
+				return true
+			}
+		default:
+			digits = 0
+		}
+	}
+	return false
 }
 
 // publication validates one publish target and payload.

@@ -85,19 +85,23 @@ func (r *Resolver) NamespaceOf(ch string) string {
 }
 
 // Valid reports whether ch is acceptable as a channel name: not longer than
-// channel.max_length and matching the namespace's channel_regex when set.
+// channel.max_length and, when the namespace sets channel_regex, with its name
+// part matching it. The name part is Centrifugo's: after the private prefix
+// and the first boundary when there is one, else the whole channel.
 func (r *Resolver) Valid(ch string, opts *Options) bool {
 	if r.maxLength > 0 && len(ch) > r.maxLength {
 		return false
 	}
-	if opts.channelRegex != nil {
-		rest := strings.TrimPrefix(ch, r.privatePrefix)
-		if opts.Name != "" {
-			rest = rest[len(opts.Name)+len(r.boundary):]
-		}
-		return opts.channelRegex.MatchString(rest)
+	if opts.channelRegex == nil {
+		return true
 	}
-	return true
+	rest := ch
+	if r.boundary != "" {
+		if _, after, ok := strings.Cut(strings.TrimPrefix(ch, r.privatePrefix), r.boundary); ok {
+			rest = after
+		}
+	}
+	return opts.channelRegex.MatchString(rest)
 }
 
 // IsPrivate reports whether ch starts with the private prefix.
