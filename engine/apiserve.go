@@ -16,7 +16,7 @@ func (s *Server) serveAPI(cs *conn, req *httpparse.Request, m api.Method, body [
 	l := s.loops[cs.loopIdx]
 	if !req.IsPost() {
 		l.out = appendEmptyResponse(l.out[:0], 405, nil, !keepAlive, req.IsHead())
-		_, _ = cs.c.Write(l.out)
+		_ = sendResponse(cs, l.out)
 		return true
 	}
 	var keyQuery []byte
@@ -25,7 +25,7 @@ func (s *Server) serveAPI(cs *conn, req *httpparse.Request, m api.Method, body [
 	}
 	if !s.api.Authorized(req.Header("X-API-Key"), req.Header("Authorization"), keyQuery) {
 		l.out = appendEmptyResponse(l.out[:0], 401, nil, !keepAlive, false)
-		_, _ = cs.c.Write(l.out)
+		_ = sendResponse(cs, l.out)
 		return true
 	}
 	transport := asciiEqualFold(req.Header("X-Centrifugo-Error-Mode"), "transport")
@@ -34,15 +34,17 @@ func (s *Server) serveAPI(cs *conn, req *httpparse.Request, m api.Method, body [
 		res := s.api.Serve(l.apiOut[:0], m, body, transport)
 		l.apiOut = res.Body[:0]
 		l.out = appendAPIResponse(l.out[:0], res, !keepAlive)
-		_, _ = cs.c.Write(l.out)
+		_ = sendResponse(cs, l.out)
 		return true
 	}
 	// Off the loop: the body must outlive the input buffer.
 	bodyCopy := append([]byte(nil), body...)
+	http10 := cs.http10 // conn fields are read on the loop only
 	cs.state = stateAwaiting
 	go func() {
 		res := s.api.Serve(nil, m, bodyCopy, transport)
 		out := appendAPIResponse(nil, res, !keepAlive)
+		fixProto(out, http10)
 		_ = cs.c.AsyncWrite(out, func(gnet.Conn, error) error {
 			s.resume(cs, keepAlive)
 			return nil

@@ -33,7 +33,7 @@ func (s *Server) serveConnect(cs *conn, req *httpparse.Request, body []byte, cor
 	keepAlive := req.KeepAlive()
 	if !req.IsGet() && !req.IsPost() {
 		l.out = appendEmptyResponse(l.out[:0], 405, cors, !keepAlive, req.IsHead())
-		_, _ = cs.c.Write(l.out)
+		_ = sendResponse(cs, l.out)
 		return
 	}
 	var raw []byte
@@ -69,7 +69,7 @@ func (s *Server) serveConnect(cs *conn, req *httpparse.Request, body []byte, cor
 func (s *Server) badConnectRequest(cs *conn, cors *cors, keepAlive bool) {
 	l := s.loops[cs.loopIdx]
 	l.out = appendEmptyResponse(l.out[:0], 400, cors, !keepAlive, false)
-	_, _ = cs.c.Write(l.out)
+	_ = sendResponse(cs, l.out)
 }
 
 // connectChannel is one server-side subscription being set up.
@@ -358,7 +358,7 @@ func (s *Server) startStream(cs *conn, res *protocol.ConnectResult, cors *cors, 
 	l.addStream(cs)
 	s.numClients.Add(1)
 	s.metrics.connects.Inc()
-	if _, err := cs.c.Write(l.out); err != nil {
+	if err := sendResponse(cs, l.out); err != nil {
 		return // gnet closed the connection; OnClose undid the registration
 	}
 	// Announce the new subscriber where join/leave is on; it receives its
@@ -395,7 +395,7 @@ func (s *Server) refuseConnect(cs *conn, f *connectFailure, cors *cors, keepAliv
 			}
 		}
 		l.out = appendConnectHTTPError(l.out[:0], status, cors, body, !keepAlive)
-		_, _ = cs.c.Write(l.out)
+		_ = sendResponse(cs, l.out)
 		return
 	}
 	d := f.disconnect
@@ -408,7 +408,7 @@ func (s *Server) refuseConnect(cs *conn, f *connectFailure, cors *cors, keepAliv
 		l.out = append(l.out, sse.Terminator...)
 	}
 	cs.state = stateClosing
-	if _, err := cs.c.Write(l.out); err == nil {
+	if err := sendResponse(cs, l.out); err == nil {
 		_ = cs.c.Close()
 	}
 }

@@ -30,6 +30,22 @@ func refreshDate(now time.Time) {
 
 func appendDate(dst []byte) []byte { return append(dst, *dateHeader.Load()...) }
 
+// sendResponse writes a complete response built at the start of out. Go's
+// net/http answers an HTTP/1.0 request with an HTTP/1.0 status line; every
+// builder here writes "HTTP/1.1", so the minor version is patched in place.
+func sendResponse(cs *conn, out []byte) error {
+	fixProto(out, cs.http10)
+	_, err := cs.c.Write(out)
+	return err
+}
+
+// fixProto makes a response built by the functions below an HTTP/1.0 one.
+func fixProto(out []byte, http10 bool) {
+	if http10 && len(out) > 8 {
+		out[7] = '0'
+	}
+}
+
 func appendStatusLine(dst []byte, status int) []byte {
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(status), 10)

@@ -51,6 +51,10 @@ func skipEmptyLines(c gnet.Conn, buf []byte) []byte {
 	return buf
 }
 
+// earlyCheckWindow is how much of an incomplete head is parsed eagerly to
+// reject non-HTTP bytes early.
+const earlyCheckWindow = 4096
+
 // serveInput serves every complete request buffered on cs, in order
 // (pipelining), until one needs more bytes, goes off the loop, or starts a
 // stream. Only on cs's loop.
@@ -69,6 +73,19 @@ func (s *Server) serveInput(cs *conn) {
 				s.protocolError(cs, httpparse.ErrHeadTooLarge)
 				return
 			}
+			// Answer what is clearly not HTTP (a TLS ClientHello, an SSH
+			// banner) right away, as Go does, instead of waiting for a blank
+			// line that never comes. The parser rejects a bad method at its
+			// first bytes; the window keeps this O(1) per packet for a head
+			// that trickles in.
+			if len(buf) <= earlyCheckWindow {
+				req := &l.req
+				req.Reset()
+				if _, err := req.ParseHead(buf, httpparse.Limits{MaxHeadSize: s.opts.Unisse.MaxRequestHeadSize}); err != nil && !errors.Is(err, httpparse.ErrIncomplete) {
+					s.protocolError(cs, err)
+					return
+				}
+			}
 			cs.scanned = int32(resume)
 			return
 		}
@@ -83,6 +100,7 @@ func (s *Server) serveInput(cs *conn) {
 			s.protocolError(cs, err)
 			return
 		}
+		cs.http10 = req.ProtoMinor() == 0
 		if !s.serveRequest(cs, req, buf, headLen) {
 			return
 		}
@@ -97,8 +115,9 @@ func (s *Server) protocolError(cs *conn, err error) {
 		status = 400
 	}
 	l := s.loops[cs.loopIdx]
+	cs.http10 = false // an unparsed request gets Go's HTTP/1.1 error reply
 	l.out = appendProtocolError(l.out[:0], status)
-	if _, werr := cs.c.Write(l.out); werr == nil {
+	if werr := sendResponse(cs, l.out); werr == nil {
 		s.lingerClose(l, cs)
 	}
 }
@@ -193,14 +212,14 @@ func (s *Server) serveRequest(cs *conn, req *httpparse.Request, buf []byte, head
 		}
 	case routeHealth:
 		l.out = appendBodyResponse(l.out[:0], 200, "application/json", false, []byte("{}"), req.IsHead(), !keepAlive)
-		_, _ = cs.c.Write(l.out)
+		_ = sendResponse(cs, l.out)
 	case routeMetrics:
 		s.serveMetrics(cs, req.IsHead(), keepAlive)
 		_, _ = cs.c.Discard(consumed)
 		return false
 	default:
 		l.out = appendNotFound(l.out[:0], req.IsHead(), !keepAlive)
-		_, _ = cs.c.Write(l.out)
+		_ = sendResponse(cs, l.out)
 	}
 	_, _ = cs.c.Discard(consumed)
 	return s.afterResponse(cs, keepAlive)
@@ -235,7 +254,7 @@ func (s *Server) readBody(cs *conn, req *httpparse.Request, buf []byte, headLen,
 			cp = cr
 		}
 		l.out = appendEmptyResponse(l.out[:0], 413, cp, true, false)
-		if _, err := cs.c.Write(l.out); err == nil {
+		if err := sendResponse(cs, l.out); err == nil {
 			s.lingerClose(l, cs)
 		}
 	}

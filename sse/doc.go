@@ -14,8 +14,8 @@
 // Sink (gnet's per-connection elastic ring, allocated from a pool on congestion
 // and returned when drained), so a Pending is empty again after every flush and
 // an idle connection holds no buffer at all. The bytes a connection may have
-// outstanding — pending plus buffered in the sink — are capped; past the cap
-// Flush reports ErrSlow and the caller disconnects the client with 3008.
+// waiting in the sink after a flush are capped; past the cap Flush reports
+// ErrSlow and the caller disconnects the client with 3008.
 //
 // Frame lifetime. Frames come from a pool and are reference counted: the
 // broadcaster retains one reference per event loop it hands the frame to, and

@@ -10,8 +10,8 @@ type Sink interface {
 	OutboundBuffered() int
 }
 
-// ErrSlow means a connection's outstanding bytes would pass its cap. Nothing
-// was written; the caller disconnects the client with 3008 "slow".
+// ErrSlow means a connection's unsent bytes passed its cap; the caller
+// disconnects the client with 3008 "slow".
 var ErrSlow = errors.New("sse: client too slow, write queue over limit")
 
 // Pending is one connection's queue of frames not yet written. The zero value is
@@ -59,40 +59,46 @@ func (q *Queue) Push(p *Pending, f *Frame, chunked bool) (wasEmpty bool) {
 	return wasEmpty
 }
 
-// Flush writes everything p holds to s in a single Write and empties p. If the
-// bytes already waiting in s plus those queued exceed limit, it writes nothing,
-// drops what was queued and returns ErrSlow. A Write error is returned as is
+// Flush writes everything p holds to s in a single Write and empties p. What
+// the socket does not take stays buffered in s; if that leaves more than limit
+// bytes waiting, the connection cannot keep up and Flush returns ErrSlow (the
+// bytes are written, the caller disconnects). Measuring after the write, like
+// Centrifugo measures its write queue, means a burst that a healthy client
+// absorbs is never mistaken for slowness. A Write error is returned as is
 // (gnet has then already closed the connection). Only on the owning loop.
 func (q *Queue) Flush(p *Pending, s Sink, chunked bool, limit int) error {
 	if p.head == 0 {
 		return nil
 	}
 	e := &q.entries[p.head-1]
-	n := int(p.bytes)
 	single := e.next == 0
 	p.head, p.tail, p.bytes = 0, 0, 0
-	if s.OutboundBuffered()+n > limit {
-		return ErrSlow
-	}
+	var err error
 	if single {
 		// The common case when the loop keeps up: one frame, written straight
 		// from the shared bytes with no copy.
-		_, err := s.Write(e.frame.Bytes(chunked))
+		_, err = s.Write(e.frame.Bytes(chunked))
+	} else {
+		// Several frames arrived since the last flush: coalesce them into one
+		// write(2), which is what makes a busy loop cheap per event.
+		buf := q.scratch[:0]
+		for {
+			buf = append(buf, e.frame.Bytes(chunked)...)
+			if e.next == 0 {
+				break
+			}
+			e = &q.entries[e.next-1]
+		}
+		q.scratch = buf
+		_, err = s.Write(buf)
+	}
+	if err != nil {
 		return err
 	}
-	// Several frames arrived since the last flush: coalesce them into one
-	// write(2), which is what makes a busy loop cheap per event.
-	buf := q.scratch[:0]
-	for {
-		buf = append(buf, e.frame.Bytes(chunked)...)
-		if e.next == 0 {
-			break
-		}
-		e = &q.entries[e.next-1]
+	if s.OutboundBuffered() > limit {
+		return ErrSlow
 	}
-	q.scratch = buf
-	_, err := s.Write(buf)
-	return err
+	return nil
 }
 
 // Drop empties p without writing (the connection is going away).
