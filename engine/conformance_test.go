@@ -1,7 +1,7 @@
 package engine_test
 
 // The capture conformance suite: every TestConformance* test replays one or
-// more scenarios of the Centrifugo v6.9.1 transcripts in ../../shared/captures
+// more scenarios of the Centrifugo v6.9.1 transcripts in testdata/captures (a copy of shared/captures)
 // against a real unisse server (enginetest.Start, a capture config loaded
 // unchanged, real loopback sockets) and compares the bytes on the wire with
 // the bytes in the transcript.

@@ -28,10 +28,12 @@ import (
 	"github.com/unisse/unisse/engine/config"
 )
 
-// CapturesDir is where the Centrifugo v6.9.1 captures and their configs live.
+// CapturesDir is where the Centrifugo v6.9.1 captures and their configs live:
+// engine/testdata/captures, a copy of the workplace's shared/captures kept in
+// the repository so that tests run from a clean clone.
 func CapturesDir() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "captures")
+	return filepath.Join(filepath.Dir(file), "..", "testdata", "captures")
 }
 
 // Secret and APIKey are the credentials of the capture configs.
