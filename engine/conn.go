@@ -84,6 +84,7 @@ type conn struct {
 	internal  bool // accepted on the internal port (API, health, metrics)
 	chunked   bool // response uses chunked transfer encoding (HTTP/1.1)
 	http10    bool // the current request is HTTP/1.0: answer with an HTTP/1.0 status line
+	userSlot  bool // holds a slot of client.user_connection_limit (released on close)
 }
 
 // connExtra is the part of a connection's state that most connections do not

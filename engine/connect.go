@@ -160,12 +160,25 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 		return nil, failWith(protocol.DisconnectBadRequest) // client credentials not found
 	}
 
+	// As centrifuge: a user at client.user_connection_limit is refused.
+	if o.UserConnectionLimit > 0 && creds.UserID != "" {
+		if !s.users.acquire(creds.UserID, o.UserConnectionLimit) {
+			return nil, failWith(protocol.DisconnectConnectionLimit)
+		}
+		cs.userSlot = true
+		cs.user = creds.UserID
+	}
+	fail := func(f *connectFailure) (*protocol.ConnectResult, *connectFailure) {
+		s.releaseUserSlot(cs)
+		return nil, f
+	}
+
 	res := &protocol.ConnectResult{Version: Version, Ping: uint32(o.PingInterval / time.Second)}
 	var closeAt int32
 	if creds.ExpireAt > 0 && !o.Insecure {
 		ttl := creds.ExpireAt - now.Unix()
 		if ttl <= 0 {
-			return nil, failErr(protocol.ErrorExpired)
+			return fail(failErr(protocol.ErrorExpired))
 		}
 		res.Expires, res.TTL = true, uint32(ttl)
 		// Centrifugo closes ttl + expired_close_delay after the connect.
@@ -178,15 +191,15 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 		for ch, sc := range creds.Subs {
 			nsOpts, ok := s.ns.Lookup(ch)
 			if !ok {
-				return nil, failErr(protocol.ErrorInternal)
+				return fail(failErr(protocol.ErrorInternal))
 			}
 			data, err := sc.SubscribeData()
 			if err != nil {
-				return nil, failErr(protocol.ErrorInternal)
+				return fail(failErr(protocol.ErrorInternal))
 			}
 			info, err := sc.ChannelInfo()
 			if err != nil {
-				return nil, failErr(protocol.ErrorInternal)
+				return fail(failErr(protocol.ErrorInternal))
 			}
 			chans = append(chans, connectChannel{name: ch, co: resolveChanOpts(nsOpts, tokenOverride(sc.Override)), chanInfo: info, result: protocol.SubscribeResult{Data: data}})
 		}
@@ -195,11 +208,23 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 		for _, ch := range creds.Channels {
 			nsOpts, ok := s.ns.Lookup(ch)
 			if !ok {
-				return nil, failErr(protocol.ErrorInternal)
+				return fail(failErr(protocol.ErrorInternal))
 			}
 			if !hasChannel(chans, ch) {
 				chans = append(chans, connectChannel{name: ch, co: resolveChanOpts(nsOpts, override{})})
 			}
+		}
+	}
+
+	// The user's personal channel, when configured (Centrifugo:
+	// [<namespace><boundary>]<user boundary><user>).
+	if pc := &s.opts.Client.SubscribeToUserPersonalChannel; pc.Enabled && creds.UserID != "" {
+		ch := s.opts.Channel.UserBoundary + creds.UserID
+		if pc.PersonalChannelNamespace != "" {
+			ch = pc.PersonalChannelNamespace + s.opts.Channel.NamespaceBoundary + ch
+		}
+		if nsOpts, ok := s.ns.Lookup(ch); ok && !hasChannel(chans, ch) {
+			chans = append(chans, connectChannel{name: ch, co: resolveChanOpts(nsOpts, override{})})
 		}
 	}
 
@@ -217,7 +242,7 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 			}
 			nsOpts, ok := s.ns.Lookup(ch)
 			if !ok {
-				return nil, failWith(protocol.DisconnectBadRequest)
+				return fail(failWith(protocol.DisconnectBadRequest))
 			}
 			if s.ns.IsPrivate(ch) || !s.ns.Valid(ch, nsOpts) {
 				continue
@@ -234,7 +259,7 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 	}
 	if len(chans) > o.ChannelLimit {
 		l.connectChans = chans[:0]
-		return nil, failWith(protocol.DisconnectChannelLimit)
+		return fail(failWith(protocol.DisconnectChannelLimit))
 	}
 
 	newUUID(&cs.client)
@@ -262,7 +287,7 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 				s.unsubscribeAll(l, cs)
 				clear(chans)
 				l.connectChans = chans[:0]
-				return nil, failErr(protocol.ErrorInternal)
+				return fail(failErr(protocol.ErrorInternal))
 			}
 			res.Subs[i] = protocol.ChannelResult{Channel: chans[i].name, Result: chans[i].result}
 		}
@@ -333,6 +358,31 @@ func historyOptions(o *namespace.Options) broker.PublishOptions {
 	return broker.PublishOptions{HistorySize: o.HistorySize, HistoryTTL: o.HistoryTTL, HistoryMetaTTL: o.HistoryMetaTTL}
 }
 
+// releaseUserSlot gives back a connection's client.user_connection_limit
+// slot, if it holds one. On its loop.
+func (s *Server) releaseUserSlot(cs *conn) {
+	if cs.userSlot {
+		cs.userSlot = false
+		s.users.release(cs.user)
+	}
+}
+
+// evictOtherConnections implements the personal channel's
+// single_connection: a user's new connection ends the older ones with 3504,
+// as Centrifugo does. Fire and forget: a loop never waits for another.
+func (s *Server) evictOtherConnections(cs *conn) {
+	user, keep := cs.user, cs.client
+	for _, l := range *s.known.Load() {
+		l.post(item{op: func(l *loop) {
+			for _, c := range l.find(user, "", "") {
+				if c.client != keep {
+					l.finish(c, protocol.DisconnectConnectionLimit)
+				}
+			}
+		}})
+	}
+}
+
 // userLimited reports whether ch is limited to user with the user boundary,
 // e.g. "dialog#alice,bob" for user "bob".
 func (s *Server) userLimited(ch, user string) bool {
@@ -360,6 +410,9 @@ func (s *Server) startStream(cs *conn, res *protocol.ConnectResult, cors *cors, 
 	s.metrics.connects.Inc()
 	if err := sendResponse(cs, l.out); err != nil {
 		return // gnet closed the connection; OnClose undid the registration
+	}
+	if pc := &s.opts.Client.SubscribeToUserPersonalChannel; pc.Enabled && pc.SingleConnection && cs.user != "" {
+		s.evictOtherConnections(cs)
 	}
 	// Announce the new subscriber where join/leave is on; it receives its
 	// own join too, after its connect push, as in Centrifugo.

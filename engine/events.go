@@ -93,6 +93,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	l := s.loops[cs.loopIdx]
 	wasStreaming := cs.streamIdx >= 0
 	cs.state = stateClosed
+	s.releaseUserSlot(cs)
 	l.wheel.remove(cs)
 	l.q.Drop(&cs.pending)
 	if wasStreaming {

@@ -47,6 +47,7 @@ type Server struct {
 	anyOrig  bool
 	uid      string
 	metrics  *metricsSet
+	users    *userSlots // client.user_connection_limit bookkeeping
 
 	addrs        []string
 	externalPort int
@@ -119,6 +120,7 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 	empty := []*loop{}
 	s.known.Store(&empty)
 	s.metrics = newMetrics(s)
+	s.users = newUserSlots()
 
 	s.externalPort = opts.HTTPServer.Port
 	s.addrs = []string{"tcp://" + net.JoinHostPort(opts.HTTPServer.Address, strconv.Itoa(opts.HTTPServer.Port))}

@@ -105,6 +105,12 @@ func (m *Memory) Close() error {
 // publications of a channel are delivered in offset order (the handler only
 // queues, it never waits).
 func (m *Memory) Publish(channel string, pub *Publication, opts PublishOptions) (StreamPosition, error) {
+	history := opts.HistorySize > 0 && opts.HistoryTTL > 0 && !opts.SkipHistory
+	if !history && opts.IdempotencyKey == "" {
+		// Nothing to record: the common case takes no lock at all.
+		m.handler.HandlePublication(channel, pub, StreamPosition{})
+		return StreamPosition{}, nil
+	}
 	s := m.shardOf(channel)
 	now := m.now()
 	s.mu.Lock()
@@ -118,7 +124,7 @@ func (m *Memory) Publish(channel string, pub *Publication, opts PublishOptions) 
 		}
 	}
 	var pos StreamPosition
-	if opts.HistorySize > 0 && opts.HistoryTTL > 0 && !opts.SkipHistory {
+	if history {
 		st := m.streamOf(s, channel, now)
 		pos = st.append(pub, opts, now)
 	}

@@ -36,11 +36,18 @@ func New(c config.Channel) (*Resolver, error) {
 		byName:        make(map[string]*Options, len(c.Namespaces)),
 	}
 	var err error
-	if r.without, err = compile("", c.WithoutNamespace); err != nil {
+	// A namespace without history_meta_ttl uses channel.history_meta_ttl.
+	withMeta := func(co config.ChannelOptions) config.ChannelOptions {
+		if co.HistoryMetaTTL <= 0 {
+			co.HistoryMetaTTL = c.HistoryMetaTTL
+		}
+		return co
+	}
+	if r.without, err = compile("", withMeta(c.WithoutNamespace)); err != nil {
 		return nil, err
 	}
 	for _, ns := range c.Namespaces {
-		o, err := compile(ns.Name, ns.ChannelOptions)
+		o, err := compile(ns.Name, withMeta(ns.ChannelOptions))
 		if err != nil {
 			return nil, err
 		}

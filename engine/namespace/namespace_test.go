@@ -96,9 +96,13 @@ func TestLookup(t *testing.T) {
 	if !j.Presence || !j.JoinLeave || !j.ForcePushJoinLeave || j.HistorySize != 0 {
 		t.Errorf("jl options %+v", j.ChannelOptions)
 	}
+	// Options without history_meta_ttl take channel.history_meta_ttl.
 	w, _ := r.Lookup("news")
-	if w.ChannelOptions != (config.ChannelOptions{}) {
-		t.Errorf("without-namespace options %+v, want the empty config", w.ChannelOptions)
+	if w.ChannelOptions != (config.ChannelOptions{HistoryMetaTTL: config.Default().Channel.HistoryMetaTTL}) {
+		t.Errorf("without-namespace options %+v, want the empty config with the default meta TTL", w.ChannelOptions)
+	}
+	if h.HistoryMetaTTL != config.Default().Channel.HistoryMetaTTL {
+		t.Errorf("hist meta TTL %v, want channel.history_meta_ttl", h.HistoryMetaTTL)
 	}
 	// Lookups of one namespace share its options.
 	h2, _ := r.Lookup("$hist:y")
