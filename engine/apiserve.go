@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/unisse/unisse/engine/api"
@@ -28,7 +30,7 @@ func (s *Server) serveAPI(cs *conn, req *httpparse.Request, m api.Method, body [
 		_ = sendResponse(cs, l.out)
 		return true
 	}
-	transport := asciiEqualFold(req.Header("X-Centrifugo-Error-Mode"), "transport")
+	transport := bytes.EqualFold(req.Header("X-Centrifugo-Error-Mode"), transportMode)
 	s.metrics.apiCommands.Inc()
 	if api.Inline(m) {
 		res := s.api.Serve(l.apiOut[:0], m, body, transport)
@@ -72,18 +74,4 @@ func appendAPIResponse(dst []byte, r api.Response, closeConn bool) []byte {
 	return appendBodyResponse(dst, r.Status, r.ContentType, r.Status == 400 && r.ContentType != "application/json", r.Body, false, closeConn)
 }
 
-func asciiEqualFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := range b {
-		c := b[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
-}
+var transportMode = []byte("transport")

@@ -106,21 +106,10 @@ func (s *Server) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 	if !ok {
 		return protocol.ErrorUnknownChannel
 	}
-	data := []byte(r.Data)
-	if r.B64Data != "" {
-		d, err := decodeB64(r.B64Data)
-		if err != nil {
-			return protocol.ErrorBadRequest
-		}
-		data = d
-	}
-	info := []byte(r.Info)
-	if r.B64Info != "" {
-		d, err := decodeB64(r.B64Info)
-		if err != nil {
-			return protocol.ErrorBadRequest
-		}
-		info = d
+	data, err1 := rawOrB64(r.Data, r.B64Data)
+	info, err2 := rawOrB64(r.Info, r.B64Info)
+	if err1 != nil || err2 != nil {
+		return protocol.ErrorBadRequest
 	}
 	co := resolveChanOpts(nsOpts, apiOverride(r.Override))
 	if !s.onAllLoopsTimeout(func(l *loop) {
@@ -134,9 +123,8 @@ func (s *Server) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 				s.log.Error("api subscribe failed", "channel", r.Channel, "err", err)
 				continue
 			}
-			l.tmp = protocol.AppendSubscribePush(l.tmp[:0], r.Channel, &protocol.SubscribePush{
-				Recoverable: res.Recoverable, Epoch: res.Epoch, Offset: res.Offset, Positioned: res.Positioned, Data: data,
-			})
+			res.Data = data
+			l.tmp = protocol.AppendSubscribePush(l.tmp[:0], r.Channel, &res)
 			l.writeEvent(c, l.tmp)
 			if co.flags&subJoinLeave != 0 {
 				s.broadcastJoinLeave(c, r.Channel, true)
@@ -311,7 +299,14 @@ func (s *Server) channelClients(l *loop, channel string) []api.ClientInfo {
 	return out
 }
 
-func decodeB64(s string) ([]byte, error) { return base64.StdEncoding.DecodeString(s) }
+// rawOrB64 is the payload of a field pair like data/b64data: the decoded
+// base64 when given, else the raw JSON.
+func rawOrB64(raw []byte, b64 string) ([]byte, error) {
+	if b64 != "" {
+		return base64.StdEncoding.DecodeString(b64)
+	}
+	return raw, nil
+}
 
 // nodeName is node.name, or the host name as Centrifugo defaults to.
 func (s *Server) nodeName() string {

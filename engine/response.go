@@ -30,6 +30,16 @@ func refreshDate(now time.Time) {
 
 func appendDate(dst []byte) []byte { return append(dst, *dateHeader.Load()...) }
 
+// appendDateAndLength ends the header lines of a status line or the last
+// header before it and adds Date and Content-Length, in Go's order.
+func appendDateAndLength(dst []byte, n int) []byte {
+	dst = append(dst, '\r', '\n')
+	dst = appendDate(dst)
+	dst = append(dst, "Content-Length: "...)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	return append(dst, '\r', '\n')
+}
+
 // sendResponse writes a complete response built at the start of out. Go's
 // net/http answers an HTTP/1.0 request with an HTTP/1.0 status line; every
 // builder here writes "HTTP/1.1", so the minor version is patched in place.
@@ -105,11 +115,8 @@ func appendBodyResponse(dst []byte, status int, contentType string, nosniff bool
 	if nosniff {
 		dst = append(dst, "\r\nX-Content-Type-Options: nosniff"...)
 	}
+	dst = appendDateAndLength(dst, len(body))
 	dst = append(dst, '\r', '\n')
-	dst = appendDate(dst)
-	dst = append(dst, "Content-Length: "...)
-	dst = strconv.AppendInt(dst, int64(len(body)), 10)
-	dst = append(dst, "\r\n\r\n"...)
 	if head {
 		return dst
 	}
@@ -145,11 +152,8 @@ func appendConnectHTTPError(dst []byte, status int, c *cors, body string, closeC
 	if closeConn {
 		dst = append(dst, "\r\nConnection: close"...)
 	}
-	dst = append(dst, '\r', '\n')
-	dst = appendDate(dst)
-	dst = append(dst, "Content-Length: "...)
-	dst = strconv.AppendInt(dst, int64(len(body)), 10)
-	dst = append(dst, "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"...)
+	dst = appendDateAndLength(dst, len(body))
+	dst = append(dst, "Content-Type: text/plain; charset=utf-8\r\n\r\n"...)
 	return append(dst, body...)
 }
 

@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"context"
+	"crypto/ed25519"
 	"testing"
 	"time"
 
@@ -77,6 +79,39 @@ func BenchmarkBaselineGolangJWT(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := p.Parse(bc.token, keyfunc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkVerifyConnectToken_JWKS is the connect path with jwks_public_endpoint
+// and the key already cached: BenchmarkVerifyConnectToken plus the kid lookup
+// (one atomic load, two map reads).
+func BenchmarkVerifyConnectToken_JWKS(b *testing.B) {
+	k := keys()
+	srv := newJWKSServer(b, jwksDoc(
+		rsaJWK("rsa", "RS256", &k.rsa.PublicKey),
+		ecJWK("ec", "ES256", &k.ec["ES256"].PublicKey),
+		edJWK("ed", "EdDSA", edKey().Public().(ed25519.PublicKey)),
+	))
+	v := newVerifier(b, config.Token{JWKSPublicEndpoint: srv.URL}, WithJWKS(JWKSOptions{Client: srv.Client(), Now: func() time.Time { return now }}))
+	claims := typicalClaims()
+	for _, bc := range []struct {
+		name, token string
+	}{
+		{"RS256", kidToken(b, jwt.SigningMethodRS256, k.rsa, "rsa", claims)},
+		{"ES256", kidToken(b, jwt.SigningMethodES256, k.ec["ES256"], "ec", claims)},
+		{"EdDSA", kidToken(b, jwt.SigningMethodEdDSA, edKey(), "ed", claims)},
+	} {
+		if err := v.FetchKeys(context.Background(), bc.token); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.VerifyConnectToken(bc.token, now); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/ed25519"
 	"reflect"
 	"testing"
 
@@ -75,4 +76,50 @@ func checkResult(t *testing.T, c Credentials, err error) {
 	default:
 		t.Fatalf("error %v is %s", err, cl)
 	}
+}
+
+// FuzzParseJWKS feeds arbitrary bytes to the JWKS document parser, whose
+// input comes from the network. Invariants: no panic; on success every kept
+// key is of a known type and either usable or says why not, and picking a
+// verification key for any algorithm does not panic.
+func FuzzParseJWKS(f *testing.F) {
+	k := keys()
+	f.Add(jwksDoc(
+		rsaJWK("rsa", "RS256", &k.rsa.PublicKey),
+		ecJWK("ec", "", &k.ec["ES512"].PublicKey),
+		edJWK("ed", "EdDSA", edKey().Public().(ed25519.PublicKey)),
+		jwkJSON{"kty": "oct", "use": "sig", "kid": "o", "k": "c2VjcmV0"},
+		jwkJSON{"kty": "OKP", "crv": "X25519", "use": "enc", "kid": "x", "x": ""},
+	))
+	for _, seed := range []string{
+		``, `null`, `{}`, `{"keys":null}`, `{"keys":[{}]}`, `{"keys":[{"kty":"RSA","n":"","e":""}]}`,
+		`{"keys":[{"kty":"RSA","use":"sig","n":"AQAB","e":"AQAB","d":"AQ","p":"AQ","q":"AQ"}]}`,
+		`{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}]}`, `{"keys":[{"kty":"OKP","crv":"Ed448","x":""}]}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		keys, err := parseJWKS(doc)
+		if err != nil {
+			if keys != nil {
+				t.Fatalf("keys %v with error %v", keys, err)
+			}
+			return
+		}
+		for kid, key := range keys {
+			switch key.kty {
+			case "RSA", "EC", "OKP", "oct":
+			default:
+				t.Fatalf("kid %q: kty %q kept", kid, key.kty)
+			}
+			if (key.key == nil) == (key.bad == nil) {
+				t.Fatalf("kid %q: key %v, bad %v: want exactly one", kid, key.key, key.bad)
+			}
+			for _, alg := range jwksMethods {
+				if vk, err := key.verificationKey(alg); (vk == nil) == (err == nil) {
+					t.Fatalf("kid %q alg %s: key %v, err %v", kid, alg, vk, err)
+				}
+			}
+		}
+	})
 }

@@ -129,8 +129,8 @@ func newVerifier(tb testing.TB, tok config.Token, opts ...Option) *Verifier {
 }
 
 // classOf names the error class of a VerifyConnectToken result: "ok",
-// "invalid", "expired", "info", or "unclassified"/"ambiguous" when an error
-// matches no sentinel or several, which the contract forbids.
+// "invalid", "expired", "info", "notcached", or "unclassified"/"ambiguous"
+// when an error matches no sentinel or several, which the contract forbids.
 func classOf(err error) string {
 	if err == nil {
 		return "ok"
@@ -139,7 +139,7 @@ func classOf(err error) string {
 	for _, c := range []struct {
 		name string
 		err  error
-	}{{"invalid", ErrInvalidToken}, {"expired", ErrTokenExpired}, {"info", ErrInvalidInfo}} {
+	}{{"invalid", ErrInvalidToken}, {"expired", ErrTokenExpired}, {"info", ErrInvalidInfo}, {"notcached", ErrKeyNotCached}} {
 		if errors.Is(err, c.err) {
 			got = append(got, c.name)
 		}

@@ -7,7 +7,6 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/unisse/unisse/engine/config"
@@ -15,16 +14,18 @@ import (
 
 // keySource maps a parsed but not yet verified token to the key (or
 // jwt.VerificationKeySet) that may verify it. It is the seam for key
-// providers: staticKeys serves the PEM/HMAC keys from the config; a JWKS
-// source would pick a key by t.Header["kid"] from a cache that a background
-// goroutine refreshes. Implementations are called on event loops and must
-// never block or do I/O; a cache miss is a verification failure, not a fetch.
+// providers: staticKeys serves the PEM/HMAC keys from the config, jwksKeys
+// (jwks.go) the keys of jwks_public_endpoint, picked by the "kid" header
+// from a cache. Implementations are called on event loops and must never
+// block or do I/O: a JWKS cache miss is ErrKeyNotCached, and the fetch is
+// the engine's call to Verifier.FetchKeys off the loop.
 type keySource interface {
 	// methods lists the "alg" values this source can verify; it is fixed at
 	// construction and handed to jwt.WithValidMethods.
 	methods() []string
-	// key returns the verification key for t at time now, or an error.
-	key(t *jwt.Token, now time.Time) (any, error)
+	// key returns the verification key for t, whose claims c have been
+	// decoded (c.now is the verification time), or an error.
+	key(t *jwt.Token, c *tokenClaims) (any, error)
 }
 
 // staticKeys is the keySource for hmac_secret_key (+ previous key),
@@ -106,7 +107,8 @@ func (s *staticKeys) methods() []string { return s.algs }
 // mapping, not just the method allow-list, is what stops algorithm
 // confusion: an HS* token only ever meets the HMAC secret, never the RSA or
 // ECDSA public key bytes.
-func (s *staticKeys) key(t *jwt.Token, now time.Time) (any, error) {
+func (s *staticKeys) key(t *jwt.Token, c *tokenClaims) (any, error) {
+	now := c.now
 	switch alg := t.Method.Alg(); alg {
 	case "HS256", "HS384", "HS512":
 		// Centrifugo: the previous key stays usable while

@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -12,15 +14,21 @@ import (
 	"github.com/unisse/unisse/engine/config"
 )
 
-// Verifier checks connection JWTs against client.token. It holds only
-// immutable state after NewVerifier returns, so one Verifier is safe for
-// concurrent use by any number of goroutines (every event loop shares one)
-// without locks. A config reload builds a new Verifier and swaps the pointer.
+// Verifier checks connection JWTs against client.token. Its configuration
+// is immutable after NewVerifier returns; the only mutable part is the JWKS
+// key cache, which readers load with one atomic load and FetchKeys replaces
+// whole. So one Verifier is safe for concurrent use by any number of
+// goroutines (every event loop shares one), and VerifyConnectToken takes no
+// locks. A config reload builds a new Verifier and swaps the pointer (the
+// new one starts with an empty JWKS cache).
 type Verifier struct {
 	parser  *jwt.Parser
 	keyfunc jwt.Keyfunc // v.keyFor, bound once so a call does not allocate a closure
 	keys    keySource
+	jwks    *jwksKeys // == keys with jwks_public_endpoint, else nil
 	skipSig bool
+
+	jwksOpts JWKSOptions // from WithJWKS, read by NewVerifier only
 
 	audience   string
 	audienceRe *regexp.Regexp
@@ -44,15 +52,15 @@ func WithSkipSignatureVerify() Option {
 }
 
 // NewVerifier prepares a Verifier from the client.token config: PEM keys are
-// parsed and regexes compiled here, once, so that VerifyConnectToken does no
-// setup work. Errors name the offending key and wrap the cause. It refuses
-// configs Centrifugo refuses (audience together with audience_regex, issuer
-// together with issuer_regex, bad PEM, bad regex) and, for now, any
-// jwks_public_endpoint (ErrJWKSUnsupported).
+// parsed, regexes compiled and the JWKS URL template parsed here, once, so
+// that VerifyConnectToken does no setup work. Errors name the offending key
+// and wrap the cause. It refuses configs Centrifugo refuses (audience
+// together with audience_regex, issuer together with issuer_regex, bad PEM,
+// bad regex, a jwks_public_endpoint that is not an http(s) URL or has "{{"
+// without "}}"). With jwks_public_endpoint the static keys are still parsed
+// (and refused when bad) but not used: Centrifugo verifies with the JWKS
+// only. NewVerifier does no I/O; the JWKS cache starts empty.
 func NewVerifier(tok config.Token, opts ...Option) (*Verifier, error) {
-	if tok.JWKSPublicEndpoint != "" {
-		return nil, ErrJWKSUnsupported
-	}
 	if tok.Audience != "" && tok.AudienceRegex != "" {
 		return nil, fmt.Errorf("auth: audience and audience_regex are mutually exclusive")
 	}
@@ -76,17 +84,24 @@ func NewVerifier(tok config.Token, opts ...Option) (*Verifier, error) {
 			return nil, err
 		}
 	}
-	keys, err := newStaticKeys(tok)
-	if err != nil {
-		return nil, err
-	}
-	v.keys = keys
 	for _, o := range opts {
 		o(v)
 	}
+	static, err := newStaticKeys(tok)
+	if err != nil {
+		return nil, err
+	}
+	v.keys = static
+	if tok.JWKSPublicEndpoint != "" {
+		v.jwks, err = newJWKSKeys(tok.JWKSPublicEndpoint, v.issuerRe, v.audienceRe, v.checkAudienceIssuer, v.jwksOpts)
+		if err != nil {
+			return nil, err
+		}
+		v.keys = v.jwks
+	}
 	v.keyfunc = v.keyFor
 	v.parser = jwt.NewParser(
-		jwt.WithValidMethods(keys.methods()),
+		jwt.WithValidMethods(v.keys.methods()),
 		// exp/nbf/aud/iss are checked below with Centrifugo's rules and
 		// error classes; golang-jwt's validator differs at the boundaries.
 		jwt.WithoutClaimsValidation(),
@@ -96,8 +111,12 @@ func NewVerifier(tok config.Token, opts ...Option) (*Verifier, error) {
 
 // VerifyConnectToken verifies a connection token at time now and returns the
 // credentials it grants. Safe from any goroutine; it does no I/O, takes no
-// locks and never blocks. The order of checks is Centrifugo's, which decides
-// the error class when several things are wrong at once:
+// locks and never blocks. With jwks_public_endpoint it may answer
+// ErrKeyNotCached instead of a verdict: call FetchKeys off the event loop,
+// then VerifyConnectToken again (see doc.go); now is also compared with the
+// fetch times of cached keys, so pass the wall clock. The order of checks is
+// Centrifugo's, which decides the error class when several things are wrong
+// at once:
 //
 //  1. split, base64url-decode and JSON-decode header and claims (ErrInvalidToken)
 //  2. algorithm allowed and signature valid (ErrInvalidToken)
@@ -118,11 +137,14 @@ func (v *Verifier) VerifyConnectToken(token string, now time.Time) (Credentials,
 		_, err = v.parser.ParseWithClaims(token, c, v.keyfunc)
 	}
 	if err != nil {
+		if errors.Is(err, ErrKeyNotCached) {
+			return Credentials{}, ErrKeyNotCached
+		}
 		return Credentials{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 
 	if err := v.checkAudienceIssuer(c); err != nil {
-		return Credentials{}, err
+		return Credentials{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
 	if c.Channel != "" {
 		return Credentials{}, fmt.Errorf("%w: connection token carries a channel claim", ErrInvalidToken)
@@ -185,17 +207,19 @@ func (v *Verifier) VerifyConnectToken(token string, now time.Time) (Credentials,
 	return creds, nil
 }
 
+// checkAudienceIssuer checks aud/iss against the configuration. Its errors
+// are causes; callers wrap them under ErrInvalidToken.
 func (v *Verifier) checkAudienceIssuer(c *tokenClaims) error {
 	if v.audience != "" && !containsString(c.Audience, v.audience) {
-		return fmt.Errorf("%w: aud does not contain %q", ErrInvalidToken, v.audience)
+		return fmt.Errorf("aud does not contain %q", v.audience)
 	}
 	if v.issuer != "" && c.Issuer != v.issuer {
-		return fmt.Errorf("%w: iss is not %q", ErrInvalidToken, v.issuer)
+		return fmt.Errorf("iss is not %q", v.issuer)
 	}
 	// Regexes are unanchored (FindStringSubmatch in Centrifugo): a pattern
 	// matches anywhere unless it carries its own ^ and $.
 	if v.issuerRe != nil && !v.issuerRe.MatchString(c.Issuer) {
-		return fmt.Errorf("%w: iss does not match issuer_regex", ErrInvalidToken)
+		return errors.New("iss does not match issuer_regex")
 	}
 	if v.audienceRe != nil {
 		matched := false
@@ -206,7 +230,7 @@ func (v *Verifier) checkAudienceIssuer(c *tokenClaims) error {
 			}
 		}
 		if !matched {
-			return fmt.Errorf("%w: no aud matches audience_regex", ErrInvalidToken)
+			return errors.New("no aud matches audience_regex")
 		}
 	}
 	return nil
@@ -235,7 +259,7 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 		// without it there is no verification time, so fail closed.
 		return nil, fmt.Errorf("auth: internal: claims of type %T", t.Claims)
 	}
-	return v.keys.key(t, c.now)
+	return v.keys.key(t, c)
 }
 
 // checkHeader rejects what Centrifugo's header decoding rejects although
@@ -303,4 +327,55 @@ func parseUnverified(token string, c *tokenClaims) error {
 		return fmt.Errorf("claims: %w", err)
 	}
 	return nil
+}
+
+// errLocated stops FetchKeys' parse once the key's place is known.
+var errLocated = errors.New("auth: internal: key located")
+
+// FetchKeys fetches the JWKS document that token's key comes from and
+// updates the cache, so that the next VerifyConnectToken for token has an
+// answer other than ErrKeyNotCached. It blocks on HTTP (at most
+// JWKSOptions.Attempts times the client's timeout, or until ctx ends) and
+// must never run on an event loop; it is safe from any goroutine.
+//
+// Concurrent calls share one request: only one fetch is in flight at a time,
+// and calls for the same endpoint URL wait for it instead of starting their
+// own. It does not fetch when the key is cached and fresh, when the token is
+// invalid whatever its key (no kid, aud/iss mismatch, malformed), or when the
+// kid is unknown and the endpoint was fetched within
+// JWKSOptions.MissCooldown. Without jwks_public_endpoint, or under
+// WithSkipSignatureVerify, it does nothing.
+//
+// The error says why the key could not be had (the endpoint is down,
+// answered non-200 or a bad document, the kid is not in it, ctx ended) and
+// is for logs only: whatever FetchKeys returns, the verdict is the next
+// VerifyConnectToken's. An error does not always mean that verdict is
+// ErrInvalidToken: when refreshing an expired key fails, the old key stays
+// usable for JWKSOptions.StaleRetry, as in Centrifugo.
+func (v *Verifier) FetchKeys(ctx context.Context, token string) error {
+	if v.jwks == nil || v.skipSig {
+		return nil
+	}
+	// Parse exactly as VerifyConnectToken does, stopping where the key is
+	// looked up: the same tokens are refused early, and the URL and kid are
+	// the ones it will look up.
+	var url, kid string
+	_, err := v.parser.ParseWithClaims(token, &tokenClaims{}, func(t *jwt.Token) (any, error) {
+		if err := checkHeader(t.Header); err != nil {
+			return nil, err
+		}
+		c := t.Claims.(*tokenClaims)
+		var err error
+		if url, kid, err = v.jwks.target(t.Header, c); err != nil {
+			return nil, err
+		}
+		if err := v.checkAudienceIssuer(c); err != nil {
+			return nil, err
+		}
+		return nil, errLocated
+	})
+	if !errors.Is(err, errLocated) {
+		return fmt.Errorf("%w: %w", ErrInvalidToken, err)
+	}
+	return v.jwks.fetch(ctx, url, kid)
 }

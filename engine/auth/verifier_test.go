@@ -586,7 +586,13 @@ func TestNewVerifierConfig(t *testing.T) {
 		{"issuer and issuer_regex", config.Token{Issuer: "a", IssuerRegex: "a"}, "issuer_regex"},
 		{"bad audience_regex", config.Token{AudienceRegex: "("}, "audience_regex"},
 		{"bad issuer_regex", config.Token{IssuerRegex: "[a"}, "issuer_regex"},
-		{"jwks endpoint", config.Token{HMACSecretKey: secret, JWKSPublicEndpoint: "https://example.com/jwks"}, "jwks_public_endpoint"},
+		{"jwks endpoint", config.Token{HMACSecretKey: secret, JWKSPublicEndpoint: "https://example.com/jwks"}, ""},
+		{"jwks endpoint with a template", config.Token{IssuerRegex: `^(?P<t>\w+)$`, JWKSPublicEndpoint: "https://example.com/{{t}}/jwks"}, ""},
+		{"jwks endpoint not http", config.Token{JWKSPublicEndpoint: "ftp://example.com/jwks"}, "jwks_public_endpoint"},
+		{"jwks endpoint without scheme", config.Token{JWKSPublicEndpoint: "example.com/jwks"}, "jwks_public_endpoint"},
+		{"jwks endpoint unparsable", config.Token{JWKSPublicEndpoint: "https://exa mple.com:x/jwks"}, "jwks_public_endpoint"},
+		{"jwks endpoint unterminated placeholder", config.Token{JWKSPublicEndpoint: "https://example.com/{{t/jwks"}, "jwks_public_endpoint"},
+		{"jwks endpoint with bad rsa_public_key", config.Token{RSAPublicKey: "not a pem", JWKSPublicEndpoint: "https://example.com/jwks"}, "rsa_public_key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			v, err := NewVerifier(tc.tok)
@@ -600,9 +606,6 @@ func TestNewVerifierConfig(t *testing.T) {
 				t.Fatalf("err = %v, want an auth: error mentioning %q", err, tc.want)
 			}
 		})
-	}
-	if _, err := NewVerifier(config.Token{JWKSPublicEndpoint: "https://example.com/jwks"}); !errors.Is(err, ErrJWKSUnsupported) {
-		t.Fatalf("jwks: err = %v, want ErrJWKSUnsupported", err)
 	}
 	// The PEM parse error wraps its cause.
 	_, err := NewVerifier(config.Token{RSAPublicKey: k.rsaPKCS1PEM})
@@ -632,7 +635,7 @@ func TestKeyMapping(t *testing.T) {
 		{"ES256", "*ecdsa.PublicKey"}, {"ES384", ""}, {"ES512", ""},
 		{"PS256", ""}, {"EdDSA", ""}, {"none", ""},
 	} {
-		key, err := s.key(&jwt.Token{Method: jwt.GetSigningMethod(tc.alg)}, now)
+		key, err := s.key(&jwt.Token{Method: jwt.GetSigningMethod(tc.alg)}, &tokenClaims{now: now})
 		got := ""
 		if err == nil {
 			got = fmt.Sprintf("%T", key)

@@ -144,16 +144,7 @@ func (m *Memory) Publish(channel string, pub *Publication, opts PublishOptions) 
 // the stream (with a new epoch) if it does not exist, as Centrifugo does when a
 // client subscribes to a history channel nobody published to yet.
 func (m *Memory) WithPosition(channel string, opts PublishOptions, fn func(StreamPosition)) error {
-	s := m.shardOf(channel)
-	now := m.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := m.streamOf(s, channel, now)
-	if st.metaExp.IsZero() {
-		st.metaExp = now.Add(metaTTL(opts))
-	}
-	fn(StreamPosition{Offset: st.top, Epoch: st.epoch})
-	return nil
+	return m.WithHistory(channel, opts, HistoryFilter{}, func(h HistoryResult, _ error) { fn(h.StreamPosition) })
 }
 
 // WithHistory implements Broker.

@@ -111,37 +111,15 @@ const (
 	UnsubscribeServer = 2000 // "server unsubscribe"
 )
 
-// SubscribePush is the body of a server-side subscribe push (API subscribe).
-type SubscribePush struct {
-	Recoverable bool
-	Epoch       string
-	Offset      uint64
-	Positioned  bool
-	Data        []byte // raw JSON
-}
-
-// AppendSubscribePush appends {"channel":…,"subscribe":{…}} with Centrifugo's
-// field order recoverable, epoch, offset, positioned, data.
-func AppendSubscribePush(dst []byte, channel string, s *SubscribePush) []byte {
+// AppendSubscribePush appends {"channel":…,"subscribe":{…}}, the push a
+// server-side subscribe (API subscribe) sends. Its body has the fields of a
+// subscribe result that apply — recoverable, epoch, offset, positioned, data —
+// in the same order, so it is encoded as one.
+func AppendSubscribePush(dst []byte, channel string, s *SubscribeResult) []byte {
 	dst = appendChannel(dst, channel)
-	dst = append(dst, `"subscribe":{`...)
-	o := objWriter{dst: dst}
-	if s.Recoverable {
-		o.raw("recoverable", "true")
-	}
-	if s.Epoch != "" {
-		o.str("epoch", s.Epoch)
-	}
-	if s.Offset > 0 {
-		o.uint("offset", s.Offset)
-	}
-	if s.Positioned {
-		o.raw("positioned", "true")
-	}
-	if len(s.Data) > 0 {
-		o.rawBytes("data", s.Data)
-	}
-	return append(o.dst, '}', '}')
+	dst = append(dst, `"subscribe":`...)
+	dst = AppendSubscribeResult(dst, s)
+	return append(dst, '}')
 }
 
 // AppendRefreshPush appends {"refresh":{"expires":…,"ttl":…}}.
