@@ -1,0 +1,76 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Config is what a Loop or Pool holds and how.
+type Config struct {
+	// Server is the uni_sse endpoint's IPv4 address and port.
+	Server netip.AddrPort `json:"server"`
+	// Sources are the local IPv4 addresses connections are bound to, used
+	// round-robin by global index (127.0.0.1…127.0.0.N on loopback).
+	Sources []netip.Addr `json:"sources"`
+	// First and Count: the global indices of the connections held.
+	First int `json:"first"`
+	Count int `json:"count"`
+	// Channels: connection i is on channel i mod Channels.
+	Channels int `json:"channels"`
+	// GroupSize: channel c belongs to publish group c / GroupSize; finals
+	// (the last sequence per publisher and group) are given per group.
+	GroupSize int `json:"group_size"`
+	// Requests[c] is the whole HTTP request a connection on channel c sends.
+	Requests [][]byte `json:"requests"`
+	// Publishers is how many publishers (sequence streams) there are.
+	Publishers int `json:"publishers"`
+	// ConnectRate is connects started per second; 0 means no pacing (only
+	// MaxInFlight bounds them).
+	ConnectRate float64 `json:"connect_rate"`
+	// MaxInFlight bounds connections opened but not yet past their connect
+	// push, so that an unpaced start does not overflow the server's backlog.
+	MaxInFlight int `json:"max_in_flight"`
+	// ConnectTimeout bounds connect() to connect push.
+	ConnectTimeout time.Duration `json:"connect_timeout"`
+	// ChurnRate is connections closed and reopened per second once churn
+	// is started (StartChurn); in churn mode connections the server closes
+	// are reopened too.
+	ChurnRate float64 `json:"churn_rate"`
+	// KernelTimestamps reads with recvmsg and SO_TIMESTAMPNS and measures
+	// latency to the kernel's receive time rather than to the read.
+	KernelTimestamps bool `json:"kernel_timestamps"`
+	// Seed makes churn's choice of victims reproducible.
+	Seed uint64 `json:"seed"`
+}
+
+// ErrConfig is wrapped by Validate's errors.
+var ErrConfig = errors.New("client: bad config")
+
+// Validate checks c.
+func (c *Config) Validate() error {
+	switch {
+	case !c.Server.Addr().Is4():
+		return fmt.Errorf("%w: server %v is not IPv4", ErrConfig, c.Server)
+	case len(c.Sources) == 0:
+		return fmt.Errorf("%w: no source address", ErrConfig)
+	case c.Count < 0 || c.First < 0:
+		return fmt.Errorf("%w: negative range", ErrConfig)
+	case c.Channels < 1 || len(c.Requests) != c.Channels:
+		return fmt.Errorf("%w: %d channels, %d requests", ErrConfig, c.Channels, len(c.Requests))
+	case c.GroupSize < 1 || c.Publishers < 1 || c.Publishers > 1<<16:
+		return fmt.Errorf("%w: group size %d, publishers %d", ErrConfig, c.GroupSize, c.Publishers)
+	case c.MaxInFlight < 1 || c.ConnectTimeout <= 0:
+		return fmt.Errorf("%w: max in flight %d, connect timeout %v", ErrConfig, c.MaxInFlight, c.ConnectTimeout)
+	}
+	for _, s := range c.Sources {
+		if !s.Is4() {
+			return fmt.Errorf("%w: source %v is not IPv4", ErrConfig, s)
+		}
+	}
+	return nil
+}
+
+// Groups is the number of publish groups.
+func (c *Config) Groups() int { return (c.Channels + c.GroupSize - 1) / c.GroupSize }

@@ -1,0 +1,22 @@
+// Package client holds unisse-bench's subscriber connections: thousands of
+// uni_sse streams per OS thread, on raw non-blocking sockets driven by one
+// epoll loop, with no goroutine, timer or bufio reader per connection.
+//
+// A Loop owns a range of connections (global indices First..First+Count-1;
+// index i is subscribed to channel i mod Channels). It opens them at a paced
+// rate from source addresses spread round-robin over Sources (binding the
+// source address before connect, with IP_BIND_ADDRESS_NO_PORT so that the
+// port is chosen per 4-tuple), writes each one's request, parses its chunked
+// SSE stream in place (package ssestream), and accounts every publication
+// per connection and publisher (package track): distinct deliveries,
+// duplicates, reorderings, losses, publish→receive latency from the payload's
+// send time (package payload) and connect latency (connect() to connect push).
+//
+// Concurrency: a Loop's state is touched only by its Run goroutine, locked to
+// its OS thread. Other goroutines reach it through Counters (a copy refreshed
+// every SnapshotEvery), MarkStart, Drain and Stop, which are safe from any
+// goroutine; commands are picked up within one epoll wait (≤ 50 ms). A Pool
+// is several Loops splitting one Config, and merges them the same way.
+//
+// Linux only (epoll, IP_BIND_ADDRESS_NO_PORT).
+package client

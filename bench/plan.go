@@ -1,0 +1,173 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/unisse/unisse/bench/client"
+	"github.com/unisse/unisse/bench/token"
+)
+
+// connsPerSource bounds connections per source address: the ephemeral port
+// range (32768–60999 by default) allows ~28k per source and destination.
+const connsPerSource = 20000
+
+// fileReserve is descriptors a process keeps for everything but subscribers.
+const fileReserve = 64
+
+// plan is a Config turned into what the workers and publishers need.
+type plan struct {
+	server   netip.AddrPort
+	sources  []netip.Addr
+	channels []string
+	requests [][]byte
+	parts    []workerStart // one per worker; a single local one when workers is 0
+	procs    int           // worker processes (0: parts[0] runs in this process)
+}
+
+func makePlan(cfg *Config) (*plan, error) {
+	p := &plan{}
+	u, err := url.Parse(cfg.URL)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return nil, fmt.Errorf("%w: url %q: want http://127.0.0.1:port/connection/uni_sse", ErrConfig, cfg.URL)
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "80"
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !addr.Is4() {
+		return nil, fmt.Errorf("%w: url host %q: need an IPv4 address", ErrConfig, u.Hostname())
+	}
+	pn, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("%w: url port %q", ErrConfig, port)
+	}
+	p.server = netip.AddrPortFrom(addr, uint16(pn))
+
+	nsrc := cfg.Addrs
+	if nsrc == 0 {
+		nsrc = (cfg.Conns + connsPerSource - 1) / connsPerSource
+	}
+	if nsrc > 1 && !addr.IsLoopback() {
+		return nil, fmt.Errorf("%w: several source addresses need a loopback server", ErrConfig)
+	}
+	for i := range nsrc {
+		if addr.IsLoopback() {
+			p.sources = append(p.sources, netip.AddrFrom4([4]byte{127, 0, 0, byte(i + 1)}))
+		} else {
+			p.sources = append(p.sources, netip.IPv4Unspecified())
+		}
+	}
+
+	if cfg.Mode == Channels {
+		for i := range cfg.NumChannels {
+			p.channels = append(p.channels, cfg.Channel+"-"+strconv.Itoa(i))
+		}
+	} else {
+		p.channels = []string{cfg.Channel}
+	}
+	exp := time.Now().Add(max(24*time.Hour, 2*cfg.hardTimeout()))
+	for _, ch := range p.channels {
+		req, err := connectRequest(u, cfg.Secret, ch, exp)
+		if err != nil {
+			return nil, err
+		}
+		p.requests = append(p.requests, req)
+	}
+
+	capacity := cfg.ConnsPerWorker
+	if capacity == 0 {
+		capacity = int(raiseFileLimit()) - fileReserve
+	}
+	capacity = max(capacity, 1)
+	p.procs = cfg.Workers
+	if p.procs == 0 && cfg.Conns > capacity-cfg.Publishers {
+		p.procs = (cfg.Conns + capacity - 1) / capacity
+	}
+	n := max(p.procs, 1)
+	for k := range n {
+		first, last := cfg.Conns*k/n, cfg.Conns*(k+1)/n
+		p.parts = append(p.parts, workerStart{Loops: cfg.Loops, Deadline: time.Now().Add(cfg.hardTimeout() + time.Minute), Client: client.Config{
+			Server:           p.server,
+			Sources:          p.sources,
+			First:            first,
+			Count:            last - first,
+			Channels:         len(p.channels),
+			GroupSize:        cfg.GroupSize,
+			Requests:         p.requests,
+			Publishers:       cfg.Publishers,
+			ConnectRate:      cfg.ConnectRate / float64(n),
+			MaxInFlight:      max(1, cfg.MaxInFlight/n),
+			ConnectTimeout:   cfg.ConnectTimeout,
+			ChurnRate:        cfg.ChurnRate / float64(n),
+			Seed:             cfg.Seed,
+			KernelTimestamps: cfg.KernelTimestamps,
+		}})
+	}
+	return p, nil
+}
+
+// connectRequest is the GET a subscriber on channel sends: a token with the
+// channel in its channels claim, or (no secret: an insecure server) the
+// channel in the connect request's subs.
+func connectRequest(u *url.URL, secret, channel string, exp time.Time) ([]byte, error) {
+	var connect any
+	if secret != "" {
+		tok, err := token.Sign(secret, "bench", []string{channel}, exp)
+		if err != nil {
+			return nil, err
+		}
+		connect = map[string]any{"token": tok}
+	} else {
+		connect = map[string]any{"subs": map[string]any{channel: map[string]any{}}}
+	}
+	js, err := json.Marshal(connect)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	q := u.Query()
+	q.Set("cf_connect", string(js))
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	return []byte("GET " + path + "?" + q.Encode() + " HTTP/1.1\r\nHost: " + u.Host +
+		"\r\nUser-Agent: unisse-bench\r\nAccept: text/event-stream\r\n\r\n"), nil
+}
+
+func workerArgv(cfg *Config) ([]string, error) {
+	if len(cfg.WorkerCommand) > 0 {
+		return cfg.WorkerCommand, nil
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("%w: find own binary: %w", ErrWorker, err)
+	}
+	return []string{exe, WorkerFlag}, nil
+}
+
+func machine() Machine {
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version()}
+	m.Hostname, _ = os.Hostname()
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = string(trimNL(b))
+	}
+	return m
+}
+
+func trimNL(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

@@ -1,0 +1,262 @@
+package publish
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/unisse/unisse/bench/hist"
+	"github.com/unisse/unisse/bench/payload"
+)
+
+// ErrConfig is wrapped by configuration errors.
+var ErrConfig = errors.New("publish: bad config")
+
+// Config is what to publish, where, and how fast.
+type Config struct {
+	API    string // base URL of the server API, e.g. http://127.0.0.1:8000/api
+	APIKey string // sent as X-API-Key; empty for an insecure API
+	// Broadcast uses /api/broadcast with one group of channels per call;
+	// otherwise /api/publish with one channel per call (GroupSize 1).
+	Broadcast  bool
+	Channels   []string // every channel, by number
+	GroupSize  int      // channels per group; group g is channels [g·GroupSize, (g+1)·GroupSize)
+	Publishers int
+	Rate       float64 // calls per second over all publishers; 0 = as fast as possible
+	Size       int     // payload bytes
+	Duration   time.Duration
+	MaxCalls   int           // bound on calls in total; 0 = Duration only
+	Timeout    time.Duration // per call
+}
+
+// Groups is the number of publish groups.
+func (c *Config) Groups() int { return (len(c.Channels) + c.GroupSize - 1) / c.GroupSize }
+
+// Result is what a Run did.
+type Result struct {
+	Calls     uint64            `json:"calls"`     // calls that published
+	Refused   uint64            `json:"refused"`   // calls the server refused (nothing published)
+	Uncertain uint64            `json:"uncertain"` // calls with unknown or partial outcome
+	Errors    map[string]uint64 `json:"errors,omitempty"`
+	Latency   hist.Hist         `json:"latency"` // call latency, ns
+	// Finals[w][g] is publisher w's last sequence in group g.
+	Finals  [][]uint32    `json:"-"`
+	Started time.Time     `json:"started"`
+	Elapsed time.Duration `json:"elapsed_ns"` // first call to last reply
+	// Behind is how far behind its schedule the most late paced call was
+	// sent (0 for unpaced runs): the publishers or the API could not keep up.
+	Behind time.Duration `json:"behind_ns"`
+}
+
+// Publisher runs the publishers of one Config.
+type Publisher struct {
+	cfg     Config
+	client  *fasthttp.HostClient
+	uri     string
+	prefix  [][]byte // per group: the body up to the payload
+	sent    atomic.Uint64
+	started atomic.Bool
+}
+
+// New checks cfg and prepares the bodies and the HTTP client.
+func New(cfg Config) (*Publisher, error) {
+	u, err := url.Parse(cfg.API)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%w: api %q: %w", ErrConfig, cfg.API, err)
+	case u.Scheme != "http" || u.Host == "":
+		return nil, fmt.Errorf("%w: api %q: want http://host:port/prefix", ErrConfig, cfg.API)
+	case len(cfg.Channels) == 0 || cfg.GroupSize < 1 || cfg.Publishers < 1 || cfg.Publishers > 1<<16:
+		return nil, fmt.Errorf("%w: %d channels, group size %d, %d publishers", ErrConfig, len(cfg.Channels), cfg.GroupSize, cfg.Publishers)
+	case !cfg.Broadcast && cfg.GroupSize != 1:
+		return nil, fmt.Errorf("%w: /api/publish takes one channel per call", ErrConfig)
+	case cfg.Duration <= 0 || cfg.Timeout <= 0:
+		return nil, fmt.Errorf("%w: duration %v, timeout %v", ErrConfig, cfg.Duration, cfg.Timeout)
+	}
+	p := &Publisher{
+		cfg: cfg,
+		client: &fasthttp.HostClient{
+			Addr:                u.Host,
+			MaxConns:            cfg.Publishers,
+			ReadTimeout:         cfg.Timeout,
+			WriteTimeout:        cfg.Timeout,
+			MaxIdleConnDuration: time.Minute,
+		},
+	}
+	method := "/publish"
+	if cfg.Broadcast {
+		method = "/broadcast"
+	}
+	p.uri = strings.TrimSuffix(cfg.API, "/") + method
+	for g := range cfg.Groups() {
+		chans := cfg.Channels[g*cfg.GroupSize : min((g+1)*cfg.GroupSize, len(cfg.Channels))]
+		var b bytes.Buffer
+		if cfg.Broadcast {
+			names, _ := json.Marshal(chans)
+			b.WriteString(`{"channels":`)
+			b.Write(names)
+		} else {
+			name, _ := json.Marshal(chans[0])
+			b.WriteString(`{"channel":`)
+			b.Write(name)
+		}
+		b.WriteString(`,"data":`)
+		p.prefix = append(p.prefix, b.Bytes())
+	}
+	return p, nil
+}
+
+// Sent is the number of calls answered so far (any outcome). Safe from any
+// goroutine.
+func (p *Publisher) Sent() uint64 { return p.sent.Load() }
+
+// worker is one publisher's state.
+type worker struct {
+	w       int
+	seqs    []uint32
+	next    int // next group
+	lat     hist.Hist
+	errs    map[string]uint64
+	calls   uint64
+	refused uint64
+	unsure  uint64
+	behind  time.Duration
+	first   time.Time
+	last    time.Time
+}
+
+// Run publishes until the duration or MaxCalls is reached or ctx ends.
+func (p *Publisher) Run(ctx context.Context) *Result {
+	cfg := &p.cfg
+	var ticket atomic.Int64
+	start := time.Now()
+	end := start.Add(cfg.Duration)
+	ws := make([]*worker, cfg.Publishers)
+	var wg sync.WaitGroup
+	for w := range ws {
+		wk := &worker{w: w, seqs: make([]uint32, cfg.Groups()), next: w * cfg.Groups() / cfg.Publishers, errs: map[string]uint64{}}
+		ws[w] = wk
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.loop(ctx, wk, &ticket, start, end)
+		}()
+	}
+	wg.Wait()
+	r := &Result{Started: start, Errors: map[string]uint64{}}
+	var first, last time.Time
+	for _, wk := range ws {
+		r.Calls += wk.calls
+		r.Refused += wk.refused
+		r.Uncertain += wk.unsure
+		r.Latency.Merge(&wk.lat)
+		for k, v := range wk.errs {
+			r.Errors[k] += v
+		}
+		r.Finals = append(r.Finals, wk.seqs)
+		r.Behind = max(r.Behind, wk.behind)
+		if !wk.first.IsZero() && (first.IsZero() || wk.first.Before(first)) {
+			first = wk.first
+		}
+		if wk.last.After(last) {
+			last = wk.last
+		}
+	}
+	if !first.IsZero() {
+		r.Started, r.Elapsed = first, last.Sub(first)
+	}
+	return r
+}
+
+func (p *Publisher) loop(ctx context.Context, wk *worker, ticket *atomic.Int64, start, end time.Time) {
+	cfg := &p.cfg
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.SetRequestURI(p.uri)
+	req.Header.SetContentType("application/json")
+	if cfg.APIKey != "" {
+		req.Header.Set("X-API-Key", cfg.APIKey)
+	}
+	body := make([]byte, 0, 256+cfg.Size)
+	groups := cfg.Groups()
+	for ctx.Err() == nil {
+		i := ticket.Add(1) - 1
+		if cfg.MaxCalls > 0 && i >= int64(cfg.MaxCalls) {
+			return
+		}
+		if cfg.Rate > 0 {
+			at := start.Add(time.Duration(float64(i) / cfg.Rate * 1e9))
+			if !at.Before(end) || !time.Now().Before(end) {
+				return // past the schedule or the duration: a run is never longer than asked
+			}
+			if d := time.Until(at); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return
+				case <-t.C:
+				}
+			} else {
+				wk.behind = max(wk.behind, -d)
+			}
+		} else if !time.Now().Before(end) {
+			return
+		}
+		g := wk.next
+		wk.next = (wk.next + 1) % groups
+		seq := wk.seqs[g] + 1
+		sentAt := time.Now()
+		body = append(body[:0], p.prefix[g]...)
+		body = payload.Append(body, uint16(wk.w), seq, sentAt.UnixNano(), cfg.Size)
+		body = append(body, '}')
+		req.SetBodyRaw(body)
+		err := p.client.DoTimeout(req, resp, cfg.Timeout)
+		done := time.Now()
+		p.sent.Add(1)
+		wk.lat.Record(int64(done.Sub(sentAt)))
+		if wk.first.IsZero() {
+			wk.first = sentAt
+		}
+		wk.last = done
+		switch {
+		case err != nil:
+			wk.errs["call: "+err.Error()]++
+			wk.unsure++
+			wk.seqs[g] = seq
+		case resp.StatusCode() != fasthttp.StatusOK:
+			wk.errs[fmt.Sprintf("status %d", resp.StatusCode())]++
+			wk.refused++
+		case bytes.Contains(resp.Body(), []byte(`"error"`)):
+			wk.errs["error reply: "+firstLine(resp.Body())]++
+			if cfg.Broadcast {
+				wk.unsure++
+				wk.seqs[g] = seq
+			} else {
+				wk.refused++
+			}
+		default:
+			wk.calls++
+			wk.seqs[g] = seq
+		}
+	}
+}
+
+func firstLine(b []byte) string {
+	if len(b) > 120 {
+		b = b[:120]
+	}
+	return string(b)
+}

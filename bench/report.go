@@ -1,0 +1,172 @@
+package bench
+
+import (
+	"time"
+
+	"github.com/unisse/unisse/bench/hist"
+	"github.com/unisse/unisse/bench/probe"
+)
+
+// Report is everything a run measured. It is what --json prints and what
+// the summary, HTML and SVG outputs are made from.
+type Report struct {
+	Tool     string          `json:"tool"`
+	Mode     Mode            `json:"mode"`
+	Config   Config          `json:"config"`
+	Machine  Machine         `json:"machine"`
+	Started  time.Time       `json:"started"`
+	Elapsed  time.Duration   `json:"elapsed_ns"`
+	Workers  int             `json:"workers"` // worker processes (0: all in the coordinator)
+	Sources  int             `json:"sources"` // loopback source addresses used
+	Notes    []string        `json:"notes,omitempty"`
+	Conns    ConnReport      `json:"connections"`
+	Delivery *DeliveryReport `json:"delivery,omitempty"`
+	Publish  *PublishReport  `json:"publish,omitempty"`
+	Server   *ServerReport   `json:"server,omitempty"`
+	Kernel   KernelReport    `json:"kernel"`
+	Writes   *WritesReport   `json:"events_per_write,omitempty"`
+	Self     SelfReport      `json:"tool_usage"`
+	Timeline []Sample        `json:"timeline"`
+	// The histograms the percentiles come from (ns), for charts.
+	LatencyHist hist.Hist `json:"latency_hist"`
+	ConnectHist hist.Hist `json:"connect_hist"`
+	CallHist    hist.Hist `json:"call_hist"`
+}
+
+// Machine says where the figures were measured.
+type Machine struct {
+	Cores    int    `json:"cores"`
+	Kernel   string `json:"kernel"`
+	Hostname string `json:"hostname"`
+	Go       string `json:"go"`
+}
+
+// Percentiles of a latency histogram, in microseconds.
+type Percentiles struct {
+	Count uint64  `json:"count"`
+	Mean  float64 `json:"mean_us"`
+	P50   float64 `json:"p50_us"`
+	P90   float64 `json:"p90_us"`
+	P99   float64 `json:"p99_us"`
+	P999  float64 `json:"p999_us"`
+	Max   float64 `json:"max_us"`
+}
+
+func percentiles(h *hist.Hist) Percentiles {
+	us := func(ns int64) float64 { return float64(ns) / 1e3 }
+	return Percentiles{
+		Count: h.Count(),
+		Mean:  h.Mean() / 1e3,
+		P50:   us(h.Quantile(0.5)),
+		P90:   us(h.Quantile(0.9)),
+		P99:   us(h.Quantile(0.99)),
+		P999:  us(h.Quantile(0.999)),
+		Max:   us(h.Max()),
+	}
+}
+
+// ConnReport is about the subscriber connections.
+type ConnReport struct {
+	Target           int               `json:"target"`
+	Attempts         uint64            `json:"attempts"`
+	Connected        uint64            `json:"connected"` // connect pushes received (churn: includes reconnects)
+	OpenAfterConnect uint64            `json:"open_after_connect"`
+	OpenAtEnd        uint64            `json:"open_at_end"`
+	ConnectPhase     time.Duration     `json:"connect_phase_ns"` // first connect to the last connect push
+	ConnectRate      float64           `json:"connect_rate"`     // achieved, per second
+	Latency          Percentiles       `json:"latency"`          // connect() → connect push
+	ConnectErrors    uint64            `json:"connect_errors"`
+	ConnectTimeouts  uint64            `json:"connect_timeouts"`
+	HTTPErrors       uint64            `json:"http_errors"`
+	ServerClosed     uint64            `json:"server_closed"`
+	Disconnects      uint64            `json:"disconnect_pushes"`
+	Churned          uint64            `json:"churned"`
+	Pings            uint64            `json:"pings"`
+	Errors           map[string]uint64 `json:"errors,omitempty"`
+}
+
+// DeliveryReport is about publications received.
+type DeliveryReport struct {
+	Expected       uint64        `json:"expected"`
+	Delivered      uint64        `json:"delivered"`
+	Lost           uint64        `json:"lost"`
+	Dups           uint64        `json:"dups"`
+	Reorders       uint64        `json:"reorders"`
+	Stale          uint64        `json:"stale"`
+	Foreign        uint64        `json:"foreign"`
+	ConnsWithLoss  uint64        `json:"conns_with_loss"`
+	MaxLostPerConn uint64        `json:"max_lost_per_conn"`
+	Drained        bool          `json:"drained"`   // every subscriber got everything before the drain time ran out
+	DrainTime      time.Duration `json:"drain_ns"`  // after the last publish
+	Window         time.Duration `json:"window_ns"` // first publish to end of drain
+	Rate           float64       `json:"rate"`      // delivered per second over Window
+	Latency        Percentiles   `json:"latency"`   // publish (send time in payload) → receive
+	// ReadLag is the tool's own delay: kernel receive time → read, per
+	// read (with kernel timestamps). Large values mean the tool was busy.
+	ReadLag Percentiles `json:"read_lag"`
+	Bytes   uint64      `json:"bytes_read"` // by the subscribers, headers included
+}
+
+// PublishReport is about the API calls.
+type PublishReport struct {
+	Calls     uint64            `json:"calls"`
+	Refused   uint64            `json:"refused"`
+	Uncertain uint64            `json:"uncertain"`
+	Elapsed   time.Duration     `json:"elapsed_ns"`
+	Rate      float64           `json:"rate"` // calls per second achieved
+	Behind    time.Duration     `json:"behind_ns"`
+	Latency   Percentiles       `json:"latency"`
+	Errors    map[string]uint64 `json:"errors,omitempty"`
+}
+
+// ServerReport is the server process as seen through /proc.
+type ServerReport struct {
+	PID            int           `json:"pid"`
+	Before         probe.Proc    `json:"before"`           // before connecting
+	Connected      probe.Proc    `json:"connected"`        // all connected
+	End            probe.Proc    `json:"end"`              // after hold / drain
+	RSSPerConn     float64       `json:"rss_per_conn"`     // (connected − before) / open, bytes
+	RSSPerConnEnd  float64       `json:"rss_per_conn_end"` // (end − before) / open
+	CPUPerConnect  float64       `json:"cpu_per_connect_us"`
+	PublishCPU     time.Duration `json:"publish_cpu_ns"`             // over the delivery window
+	CPUPerMessage  float64       `json:"cpu_per_message_us"`         // per delivered message
+	CPUUtilization float64       `json:"cpu_utilization"`            // cores busy over the delivery window
+	ChurnRSSGrowth int64         `json:"churn_rss_growth,omitempty"` // end − connected, churn mode
+}
+
+// KernelReport is the kernel's socket memory, system-wide (both ends of
+// each loopback connection, client and server).
+type KernelReport struct {
+	SlabBefore    uint64  `json:"slab_before"`
+	SlabConnected uint64  `json:"slab_connected"`
+	SlabPerSocket float64 `json:"slab_per_socket"` // Δslab / (2 × open)
+	TCPMemBefore  uint64  `json:"tcp_mem_before"`
+	TCPMemPeak    uint64  `json:"tcp_mem_peak"` // socket buffers queued, at the samples
+}
+
+// WritesReport is unisse's events per write(2) over the delivery window.
+type WritesReport struct {
+	Events float64 `json:"events"`
+	Writes float64 `json:"writes"`
+	Ratio  float64 `json:"ratio"`
+}
+
+// SelfReport is the tool's own cost: coordinator plus workers.
+type SelfReport struct {
+	CPU           time.Duration `json:"cpu_ns"`
+	CPUPerMessage float64       `json:"cpu_per_message_us,omitempty"`
+	MaxRSS        uint64        `json:"max_rss"` // sum of the processes' peaks
+	Processes     int           `json:"processes"`
+}
+
+// Sample is one point of the timeline, taken every second.
+type Sample struct {
+	T         float64 `json:"t"` // seconds since the start
+	Open      uint64  `json:"open"`
+	Connected uint64  `json:"connected"`
+	Delivered uint64  `json:"delivered"` // cumulative
+	Published uint64  `json:"published"` // cumulative calls
+	Errors    uint64  `json:"errors"`    // cumulative
+	ServerRSS uint64  `json:"server_rss,omitempty"`
+	ServerCPU float64 `json:"server_cpu,omitempty"` // cores busy since the previous sample
+}

@@ -1,0 +1,170 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/unisse/unisse/bench"
+)
+
+// Summary writes the human summary of rep to w.
+func Summary(w io.Writer, rep *bench.Report) error {
+	var b strings.Builder
+	cfg := &rep.Config
+	fmt.Fprintf(&b, "unisse-bench %s — %s, %d conns", rep.Mode, cfg.URL, cfg.Conns)
+	if rep.Mode == bench.Channels {
+		api := "publish"
+		if cfg.UseBcastAPI {
+			api = fmt.Sprintf("broadcast ×%d channels", cfg.GroupSize)
+		}
+		fmt.Fprintf(&b, " over %d channels (/api/%s)", cfg.NumChannels, api)
+	}
+	if rep.Mode != bench.Idle {
+		fmt.Fprintf(&b, ", %s publishes/s, %d publishers, %d-byte payloads", rateStr(cfg.Rate), cfg.Publishers, cfg.Size)
+	}
+	if rep.Mode == bench.Churn {
+		fmt.Fprintf(&b, ", churn %g/s", cfg.ChurnRate)
+	}
+	fmt.Fprintf(&b, "\nmachine: %d cores, Linux %s; %d worker process(es), %d source address(es), %d loop(s) each; elapsed %s\n",
+		rep.Machine.Cores, rep.Machine.Kernel, rep.Workers, rep.Sources, cfg.Loops, dur(rep.Elapsed))
+
+	c := &rep.Conns
+	fmt.Fprintf(&b, "\nconnections  %d of %d open after the connect phase (%s, %.0f/s), %d open at the end; %d connect pushes of %d attempts in all\n",
+		c.OpenAfterConnect, c.Target, dur(c.ConnectPhase), c.ConnectRate, c.OpenAtEnd, c.Connected, c.Attempts)
+	fmt.Fprintf(&b, "  connect latency  %s\n", pct(c.Latency))
+	fmt.Fprintf(&b, "  errors  connect %d, timeouts %d, http %d, closed by server %d, disconnect pushes %d",
+		c.ConnectErrors, c.ConnectTimeouts, c.HTTPErrors, c.ServerClosed, c.Disconnects)
+	if c.Churned > 0 {
+		fmt.Fprintf(&b, ", churned %d", c.Churned)
+	}
+	b.WriteString("\n")
+	for _, k := range sortedByCount(c.Errors) {
+		fmt.Fprintf(&b, "    %6d × %s\n", c.Errors[k], k)
+	}
+
+	if p := rep.Publish; p != nil {
+		fmt.Fprintf(&b, "\npublish      %d calls in %s (%.1f/s), refused %d, uncertain %d", p.Calls, dur(p.Elapsed), p.Rate, p.Refused, p.Uncertain)
+		if p.Behind > 100*time.Millisecond {
+			fmt.Fprintf(&b, ", fell %s behind schedule", dur(p.Behind))
+		}
+		fmt.Fprintf(&b, "\n  call latency     %s\n", pct(p.Latency))
+		for _, k := range sortedByCount(p.Errors) {
+			fmt.Fprintf(&b, "    %6d × %s\n", p.Errors[k], k)
+		}
+	}
+	if d := rep.Delivery; d != nil {
+		drained := "all delivered"
+		if !d.Drained {
+			drained = "NOT all delivered"
+		}
+		fmt.Fprintf(&b, "\ndelivery     %d of %d expected (%s within %s of the last publish), %.0f msg/s over %s\n",
+			d.Delivered, d.Expected, drained, dur(d.DrainTime), d.Rate, dur(d.Window))
+		fmt.Fprintf(&b, "  lost %d (conns with loss %d, max per conn %d), dups %d, reorders %d, stale %d, foreign %d\n",
+			d.Lost, d.ConnsWithLoss, d.MaxLostPerConn, d.Dups, d.Reorders, d.Stale, d.Foreign)
+		what := "to the tool's read"
+		if cfg.KernelTimestamps {
+			what = "to kernel receive"
+		}
+		fmt.Fprintf(&b, "  latency          %s  (%s)\n", pct(d.Latency), what)
+		if d.ReadLag.Count > 0 {
+			fmt.Fprintf(&b, "  tool read lag    %s\n", pct(d.ReadLag))
+		}
+	}
+	if s := rep.Server; s != nil {
+		fmt.Fprintf(&b, "\nserver pid %d  RSS %s before, %s connected, %s at end\n", s.PID,
+			mib(s.Before.RSS), mib(s.Connected.RSS), mib(s.End.RSS))
+		fmt.Fprintf(&b, "  RSS per connection %s (after connect), %s (at end); CPU per connect %.1f µs\n",
+			bytesStr(s.RSSPerConn), bytesStr(s.RSSPerConnEnd), s.CPUPerConnect)
+		if rep.Delivery != nil {
+			fmt.Fprintf(&b, "  CPU %s over the delivery window (%.2f cores): %.2f µs per delivered message\n",
+				dur(s.PublishCPU), s.CPUUtilization, s.CPUPerMessage)
+		}
+		if rep.Mode == bench.Churn {
+			fmt.Fprintf(&b, "  RSS growth during churn: %+.1f MiB\n", float64(s.ChurnRSSGrowth)/(1<<20))
+		}
+	}
+	if wr := rep.Writes; wr != nil {
+		fmt.Fprintf(&b, "  events per write %.2f (%.0f events, %.0f writes)\n", wr.Ratio, wr.Events, wr.Writes)
+	}
+	k := &rep.Kernel
+	if k.SlabPerSocket > 0 {
+		fmt.Fprintf(&b, "kernel       slab %s per socket (both ends counted), TCP buffers peak %s\n",
+			bytesStr(k.SlabPerSocket), mib(k.TCPMemPeak))
+	}
+	t := &rep.Self
+	fmt.Fprintf(&b, "tool         CPU %s in %d process(es)", dur(t.CPU), t.Processes)
+	if t.CPUPerMessage > 0 {
+		fmt.Fprintf(&b, " (%.2f µs per delivered message)", t.CPUPerMessage)
+	}
+	fmt.Fprintf(&b, ", peak RSS %s\n", mib(t.MaxRSS))
+	for _, n := range rep.Notes {
+		fmt.Fprintf(&b, "note: %s\n", n)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func rateStr(r float64) string {
+	if r == 0 {
+		return "max"
+	}
+	return fmt.Sprintf("%g", r)
+}
+
+func pct(p bench.Percentiles) string {
+	if p.Count == 0 {
+		return "(none)"
+	}
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (n=%d)",
+		us(p.P50), us(p.P90), us(p.P99), us(p.P999), us(p.Max), p.Count)
+}
+
+// us formats microseconds readably.
+func us(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fs", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.2fms", v/1e3)
+	default:
+		return fmt.Sprintf("%.0fµs", v)
+	}
+}
+
+func dur(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return fmt.Sprintf("%.2fs", d.Seconds())
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(d)/1e6)
+	default:
+		return d.String()
+	}
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func bytesStr(b float64) string {
+	if b >= 10*1024 || b <= -10*1024 {
+		return fmt.Sprintf("%.1f KiB", b/1024)
+	}
+	return fmt.Sprintf("%.0f B", b)
+}
+
+func sortedByCount(m map[string]uint64) []string {
+	keys := slices.Sorted(maps.Keys(m))
+	slices.SortStableFunc(keys, func(a, b string) int {
+		switch {
+		case m[a] > m[b]:
+			return -1
+		case m[a] < m[b]:
+			return 1
+		}
+		return 0
+	})
+	return keys
+}

@@ -1,0 +1,476 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/unisse/unisse/bench/client"
+	"github.com/unisse/unisse/bench/probe"
+	"github.com/unisse/unisse/bench/publish"
+)
+
+// ErrNoConnection is returned (with the report) when no subscriber got its
+// connect push.
+var ErrNoConnection = errors.New("bench: no connection succeeded")
+
+// runner carries one Run's state.
+type runner struct {
+	cfg     Config
+	plan    *plan
+	rep     *Report
+	workers []worker
+	pub     *publish.Publisher
+	start   time.Time
+
+	mu       sync.Mutex // guards timeline and last
+	last     Sample
+	lastCPU  time.Duration
+	lastAt   time.Time
+	tcpPeak  uint64
+	phase    string
+	sampling chan struct{}
+}
+
+// Run executes cfg: see the package doc. It returns the report also when it
+// returns an error, if it got as far as connecting.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.hardTimeout())
+	defer cancel()
+	p, err := makePlan(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{cfg: cfg, plan: p, start: time.Now()}
+	r.rep = &Report{Tool: "unisse-bench", Mode: cfg.Mode, Config: cfg, Machine: machine(), Started: r.start,
+		Workers: p.procs, Sources: len(p.sources)}
+	r.rep.Conns.Target = cfg.Conns
+	if cfg.publishes() {
+		pc := publish.Config{API: cfg.API, APIKey: cfg.APIKey, Broadcast: cfg.UseBcastAPI, Channels: p.channels,
+			GroupSize: cfg.GroupSize, Publishers: cfg.Publishers, Rate: cfg.Rate, Size: cfg.Size,
+			Duration: cfg.Duration, MaxCalls: cfg.MaxCalls, Timeout: cfg.CallTimeout}
+		if r.pub, err = publish.New(pc); err != nil {
+			return nil, err
+		}
+	}
+	err = r.run(ctx)
+	r.rep.Elapsed = time.Since(r.start)
+	return r.rep, err
+}
+
+func (r *runner) run(ctx context.Context) error {
+	cfg := &r.cfg
+	// Baselines.
+	if cfg.ServerPID != 0 {
+		s, err := probe.ReadProc(cfg.ServerPID)
+		if err != nil {
+			return fmt.Errorf("bench: server pid: %w", err)
+		}
+		r.rep.Server = &ServerReport{PID: cfg.ServerPID, Before: s}
+		r.lastCPU, r.lastAt = s.CPU, s.At
+	}
+	r.rep.Kernel.SlabBefore, _ = probe.ReadSlab()
+	if ss, err := probe.ReadSockstat(); err == nil {
+		r.rep.Kernel.TCPMemBefore = ss.MemBytes
+	}
+
+	if err := r.startWorkers(); err != nil {
+		return err
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			r.stopWorkers(context.Background())
+		}
+	}()
+	r.sampling = make(chan struct{})
+	samplerDone := make(chan struct{})
+	go func() {
+		defer close(samplerDone)
+		r.sampler()
+	}()
+	var once sync.Once
+	stopSampler := func() {
+		once.Do(func() {
+			close(r.sampling)
+			<-samplerDone
+		})
+	}
+	defer stopSampler()
+
+	// Connect.
+	r.setPhase("connect")
+	if err := r.awaitConnected(ctx); err != nil {
+		return err
+	}
+	c := r.counters()
+	r.rep.Conns.OpenAfterConnect = c.Open
+	r.rep.Kernel.SlabConnected, _ = probe.ReadSlab()
+	if c.Open > 0 && r.rep.Kernel.SlabConnected > r.rep.Kernel.SlabBefore {
+		r.rep.Kernel.SlabPerSocket = float64(r.rep.Kernel.SlabConnected-r.rep.Kernel.SlabBefore) / float64(2*c.Open)
+	}
+	if srv := r.rep.Server; srv != nil {
+		srv.Connected, _ = probe.ReadProc(cfg.ServerPID)
+		if c.Open > 0 {
+			srv.RSSPerConn = (float64(srv.Connected.RSS) - float64(srv.Before.RSS)) / float64(c.Open)
+		}
+		if c.Connected > 0 {
+			srv.CPUPerConnect = float64(srv.Connected.CPU-srv.Before.CPU) / 1e3 / float64(c.Connected)
+		}
+	}
+	if c.Connected == 0 {
+		stopped = true
+		r.stopWorkers(ctx)
+		return fmt.Errorf("%w: %s", ErrNoConnection, topErrors(r.rep.Conns.Errors, 3))
+	}
+
+	if cfg.publishes() {
+		if err := r.deliver(ctx); err != nil {
+			return err
+		}
+	} else {
+		r.setPhase("hold")
+		t := time.NewTimer(cfg.Duration)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	if srv := r.rep.Server; srv != nil {
+		srv.End, _ = probe.ReadProc(cfg.ServerPID)
+		if open := r.rep.Conns.OpenAfterConnect; open > 0 {
+			srv.RSSPerConnEnd = (float64(srv.End.RSS) - float64(srv.Before.RSS)) / float64(open)
+		}
+		if cfg.Mode == Churn {
+			srv.ChurnRSSGrowth = int64(srv.End.RSS) - int64(srv.Connected.RSS)
+		}
+	}
+	// The last sample is taken with every connection still open.
+	stopSampler()
+	stopped = true
+	return r.stopWorkers(ctx)
+}
+
+func (r *runner) startWorkers() error {
+	if r.plan.procs == 0 {
+		w, err := startLocal(r.plan.parts[0])
+		if err != nil {
+			return err
+		}
+		r.workers = append(r.workers, w)
+		return nil
+	}
+	argv, err := workerArgv(&r.cfg)
+	if err != nil {
+		return err
+	}
+	for _, part := range r.plan.parts {
+		w, err := startProc(argv, part)
+		if err != nil {
+			r.stopWorkers(context.Background())
+			return err
+		}
+		r.workers = append(r.workers, w)
+	}
+	return nil
+}
+
+// stopWorkers stops every worker, merges their results into the report and
+// accounts the tool's own usage.
+func (r *runner) stopWorkers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var results []*client.Result
+	var errs []error
+	self, _ := probe.ReadSelf()
+	usage := SelfReport{MaxRSS: self.MaxRSS, Processes: 1}
+	for _, w := range r.workers {
+		res, ws, err := w.Stop(ctx)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		results = append(results, res)
+		if ws.MaxRSS > 0 {
+			usage.Processes++
+			usage.MaxRSS += ws.MaxRSS
+			usage.CPU += ws.CPU
+		}
+	}
+	if self, err := probe.ReadSelf(); err == nil {
+		usage.CPU += self.CPU
+	}
+	if len(results) == 0 {
+		return errors.Join(errs...)
+	}
+	res := client.MergeAll(results)
+	r.fill(res)
+	if d := r.rep.Delivery; d != nil && d.Delivered > 0 {
+		usage.CPUPerMessage = float64(usage.CPU) / 1e3 / float64(d.Delivered)
+	}
+	r.rep.Self = usage
+	return errors.Join(errs...)
+}
+
+// fill copies the merged client result into the report.
+func (r *runner) fill(res *client.Result) {
+	rc := &r.rep.Conns
+	c := &res.Counters
+	rc.Attempts, rc.Connected = c.Attempts, c.Connected
+	rc.ConnectErrors, rc.ConnectTimeouts, rc.HTTPErrors = c.ConnectErrors, c.ConnectTimeouts, c.HTTPErrors
+	rc.ServerClosed, rc.Disconnects, rc.Churned, rc.Pings = c.ServerClosed, c.Disconnects, c.Churned, c.Pings
+	rc.Errors = res.Errors
+	rc.Latency = percentiles(&res.Connect)
+	r.rep.ConnectHist = res.Connect
+	r.rep.LatencyHist = res.Latency
+	r.mu.Lock()
+	rc.OpenAtEnd = r.last.Open
+	r.mu.Unlock()
+	if d := r.rep.Delivery; d != nil {
+		d.Expected, d.Lost = res.Delivery.Expected, res.Delivery.Lost
+		d.ConnsWithLoss, d.MaxLostPerConn = res.Delivery.ConnsWithLoss, res.Delivery.MaxLostPerConn
+		d.Delivered, d.Dups, d.Reorders, d.Stale, d.Foreign = c.Pubs, c.Dups, c.Reorders, c.Stale, c.Foreign
+		d.Bytes = c.Bytes
+		d.Latency = percentiles(&res.Latency)
+		d.ReadLag = percentiles(&res.ReadLag)
+		if d.Window > 0 {
+			d.Rate = float64(d.Delivered) / d.Window.Seconds()
+		}
+		if srv := r.rep.Server; srv != nil && d.Delivered > 0 {
+			srv.CPUPerMessage = float64(srv.PublishCPU) / 1e3 / float64(d.Delivered)
+		}
+	}
+}
+
+// counters sums the workers' counters.
+func (r *runner) counters() client.Counters {
+	var c client.Counters
+	for _, w := range r.workers {
+		wc := w.Counters()
+		c.Add(&wc)
+	}
+	return c
+}
+
+// awaitConnected waits until every connection got its connect push or
+// failed, within the connect budget.
+func (r *runner) awaitConnected(ctx context.Context) error {
+	cfg := &r.cfg
+	budget := cfg.ConnectTimeout + 5*time.Second
+	if cfg.ConnectRate > 0 {
+		budget += time.Duration(float64(cfg.Conns) / cfg.ConnectRate * float64(time.Second))
+	}
+	deadline := time.NewTimer(budget)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		c := r.counters()
+		if c.Attempts >= uint64(cfg.Conns) && c.InFlight == 0 {
+			r.rep.Conns.ConnectPhase = time.Since(r.start)
+			if r.rep.Conns.ConnectPhase > 0 {
+				r.rep.Conns.ConnectRate = float64(c.Connected) / r.rep.Conns.ConnectPhase.Seconds()
+			}
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			r.note("connect phase did not finish within %v: %d of %d attempted, %d in flight", budget, c.Attempts, cfg.Conns, c.InFlight)
+			r.rep.Conns.ConnectPhase = time.Since(r.start)
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("bench: connecting: %w", ctx.Err())
+		}
+	}
+}
+
+// deliver publishes (and churns), then drains.
+func (r *runner) deliver(ctx context.Context) error {
+	cfg := &r.cfg
+	d := &DeliveryReport{}
+	r.rep.Delivery = d
+	for _, w := range r.workers {
+		if err := w.MarkStart(ctx); err != nil {
+			return err
+		}
+	}
+	var before probe.Metrics
+	if cfg.MetricsURL != "" {
+		m, err := probe.Scrape(ctx, cfg.MetricsURL)
+		if err != nil {
+			r.note("metrics: %v", err)
+		}
+		before = m
+	}
+	var cpu0 probe.Proc
+	if cfg.ServerPID != 0 {
+		cpu0, _ = probe.ReadProc(cfg.ServerPID)
+	}
+	if cfg.Mode == Churn {
+		for _, w := range r.workers {
+			if err := w.StartChurn(); err != nil {
+				return err
+			}
+		}
+	}
+	r.setPhase("publish")
+	windowStart := time.Now()
+	pr := r.pub.Run(ctx)
+	r.rep.Publish = &PublishReport{Calls: pr.Calls, Refused: pr.Refused, Uncertain: pr.Uncertain,
+		Elapsed: pr.Elapsed, Behind: pr.Behind, Latency: percentiles(&pr.Latency), Errors: pr.Errors}
+	r.rep.CallHist = pr.Latency
+	if pr.Elapsed > 0 {
+		r.rep.Publish.Rate = float64(pr.Calls+pr.Refused+pr.Uncertain) / pr.Elapsed.Seconds()
+	}
+	if !pr.Started.IsZero() {
+		windowStart = pr.Started
+	}
+	if calls := pr.Calls + pr.Refused + pr.Uncertain; cfg.Rate > 0 && cfg.MaxCalls == 0 && float64(calls) < 0.9*cfg.Rate*cfg.Duration.Seconds() {
+		r.note("published %d calls, %.0f%% of --rate × --duration: each publisher waits for its reply (p50 %s), so a rate above %d/p50 needs more --publishers",
+			calls, 100*float64(calls)/(cfg.Rate*cfg.Duration.Seconds()), time.Duration(pr.Latency.Quantile(0.5)), cfg.Publishers)
+	}
+
+	r.setPhase("drain")
+	drainStart := time.Now()
+	chs := make([]<-chan struct{}, len(r.workers))
+	for i, w := range r.workers {
+		chs[i] = w.Drain(pr.Finals)
+	}
+	timer := time.NewTimer(cfg.Drain)
+	defer timer.Stop()
+	d.Drained = true
+wait:
+	for _, ch := range chs {
+		select {
+		case <-ch:
+		case <-timer.C:
+			d.Drained = false
+			break wait
+		case <-ctx.Done():
+			d.Drained = false
+			break wait
+		}
+	}
+	end := time.Now()
+	d.DrainTime = end.Sub(drainStart)
+	d.Window = end.Sub(windowStart)
+	if cfg.ServerPID != 0 {
+		if cpu1, err := probe.ReadProc(cfg.ServerPID); err == nil {
+			r.rep.Server.PublishCPU = cpu1.CPU - cpu0.CPU
+			if w := cpu1.At.Sub(cpu0.At); w > 0 {
+				r.rep.Server.CPUUtilization = float64(cpu1.CPU-cpu0.CPU) / float64(w)
+			}
+		}
+	}
+	if before != nil {
+		if after, err := probe.Scrape(ctx, cfg.MetricsURL); err == nil {
+			if ratio, e, w, ok := probe.EventsPerWrite(before, after); ok {
+				r.rep.Writes = &WritesReport{Events: e, Writes: w, Ratio: ratio}
+			}
+		}
+	}
+	return nil
+}
+
+func (r *runner) setPhase(p string) {
+	r.mu.Lock()
+	r.phase = p
+	r.mu.Unlock()
+}
+
+func (r *runner) note(format string, args ...any) {
+	r.mu.Lock()
+	r.rep.Notes = append(r.rep.Notes, fmt.Sprintf(format, args...))
+	r.mu.Unlock()
+}
+
+// sampler records the timeline and prints the progress line every second
+// until r.sampling closes.
+func (r *runner) sampler() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.sampling:
+			r.sample(false)
+			return
+		case <-t.C:
+			r.sample(true)
+		}
+	}
+}
+
+func (r *runner) sample(progress bool) {
+	c := r.counters()
+	now := time.Now()
+	s := Sample{T: now.Sub(r.start).Seconds(), Open: c.Open, Connected: c.Connected, Delivered: c.Pubs, Errors: c.Errors()}
+	if r.pub != nil {
+		s.Published = r.pub.Sent()
+	}
+	if r.cfg.ServerPID != 0 {
+		if p, err := probe.ReadProc(r.cfg.ServerPID); err == nil {
+			s.ServerRSS = p.RSS
+			r.mu.Lock()
+			if dt := p.At.Sub(r.lastAt); dt > 0 {
+				s.ServerCPU = float64(p.CPU-r.lastCPU) / float64(dt)
+			}
+			r.lastCPU, r.lastAt = p.CPU, p.At
+			r.mu.Unlock()
+		}
+	}
+	if ss, err := probe.ReadSockstat(); err == nil {
+		r.mu.Lock()
+		r.rep.Kernel.TCPMemPeak = max(r.rep.Kernel.TCPMemPeak, ss.MemBytes)
+		r.mu.Unlock()
+	}
+	r.mu.Lock()
+	prev := r.last
+	r.last = s
+	r.rep.Timeline = append(r.rep.Timeline, s)
+	phase := r.phase
+	r.mu.Unlock()
+	if progress && r.cfg.Progress != nil {
+		dt := s.T - prev.T
+		var b strings.Builder
+		fmt.Fprintf(&b, "%5.0fs %-8s open %d/%d", s.T, phase, s.Open, r.cfg.Conns)
+		if r.pub != nil && dt > 0 {
+			fmt.Fprintf(&b, "  recv %.0f/s  pub %.0f/s", float64(s.Delivered-prev.Delivered)/dt, float64(s.Published-prev.Published)/dt)
+		}
+		fmt.Fprintf(&b, "  errors %d", s.Errors)
+		if s.ServerRSS > 0 {
+			fmt.Fprintf(&b, "  server %.1f MiB %.0f%% cpu", float64(s.ServerRSS)/(1<<20), s.ServerCPU*100)
+		}
+		fmt.Fprintln(r.cfg.Progress, b.String())
+	}
+}
+
+// topErrors lists the n most frequent errors.
+func topErrors(m map[string]uint64, n int) string {
+	keys := slices.SortedFunc(maps.Keys(m), func(a, b string) int {
+		if m[a] != m[b] {
+			if m[a] > m[b] {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	var parts []string
+	for _, k := range keys[:min(n, len(keys))] {
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "no error recorded"
+	}
+	return strings.Join(parts, "; ")
+}
