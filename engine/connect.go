@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"math/rand/v2"
 	"slices"
@@ -23,7 +25,13 @@ type connectFailure struct {
 }
 
 func failWith(d protocol.Disconnect) *connectFailure { return &connectFailure{disconnect: d} }
-func failErr(e *protocol.Error) *connectFailure      { return &connectFailure{err: e} }
+
+// keysPending is connect's answer when the token's JWKS key is not cached: the
+// verdict needs an HTTP fetch, which happens off the loop (see
+// connectAfterKeyFetch).
+var keysPending = &connectFailure{}
+
+func failErr(e *protocol.Error) *connectFailure { return &connectFailure{err: e} }
 
 // serveConnect handles a request to the uni_sse endpoint: method and body
 // checks, the connect request, authentication and subscriptions, then either
@@ -58,7 +66,11 @@ func (s *Server) serveConnect(cs *conn, req *httpparse.Request, body []byte, cor
 		}
 	}
 	chunked := req.ProtoMinor() == 1
-	res, fail := s.connect(l, cs, &creq)
+	res, fail := s.connect(l, cs, &creq, false)
+	if fail == keysPending {
+		s.connectAfterKeyFetch(cs, &creq, cors, keepAlive, chunked)
+		return
+	}
 	if fail != nil {
 		s.refuseConnect(cs, fail, cors, keepAlive, chunked)
 		return
@@ -118,11 +130,12 @@ func resolveChanOpts(ns *namespace.Options, ov override) chanOpts {
 	return co
 }
 
-func tokenOverride(o *auth.SubOverride) override {
+// overrideOf reads a subscribe override (token subs claim or API subscribe).
+func overrideOf(o *protocol.SubscribeOverride) override {
 	if o == nil {
 		return override{}
 	}
-	v := func(b *auth.BoolValue) *bool {
+	v := func(b *protocol.BoolValue) *bool {
 		if b == nil {
 			return nil
 		}
@@ -134,7 +147,7 @@ func tokenOverride(o *auth.SubOverride) override {
 // connect authenticates the request and subscribes cs to its channels, in
 // Centrifugo's order of checks (PROTOCOL.md §2.7). On success cs holds its
 // identity and subscriptions and the connect push body is returned.
-func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*protocol.ConnectResult, *connectFailure) {
+func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysFetched bool) (*protocol.ConnectResult, *connectFailure) {
 	o := &s.opts.Client
 	now := time.Now()
 	var creds auth.Credentials
@@ -148,6 +161,8 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 			return nil, failErr(protocol.ErrorTokenExpired)
 		case errors.Is(err, auth.ErrInvalidInfo):
 			return nil, failErr(protocol.ErrorInternal)
+		case errors.Is(err, auth.ErrKeyNotCached) && !keysFetched:
+			return nil, keysPending
 		default:
 			return nil, failWith(protocol.DisconnectInvalidToken)
 		}
@@ -201,7 +216,7 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest) (*pro
 			if err != nil {
 				return fail(failErr(protocol.ErrorInternal))
 			}
-			chans = append(chans, connectChannel{name: ch, co: resolveChanOpts(nsOpts, tokenOverride(sc.Override)), chanInfo: info, result: protocol.SubscribeResult{Data: data}})
+			chans = append(chans, connectChannel{name: ch, co: resolveChanOpts(nsOpts, overrideOf(sc.Override)), chanInfo: info, result: protocol.SubscribeResult{Data: data}})
 		}
 		slices.SortFunc(chans, func(a, b connectChannel) int { return strings.Compare(a.name, b.name) })
 	} else {
@@ -357,6 +372,44 @@ func (s *Server) subscribe(l *loop, cs *conn, channel string, co chanOpts, rec *
 func historyOptions(o *namespace.Options) broker.PublishOptions {
 	return broker.PublishOptions{HistorySize: o.HistorySize, HistoryTTL: o.HistoryTTL, HistoryMetaTTL: o.HistoryMetaTTL}
 }
+
+// connectAfterKeyFetch finishes a connect whose token names a JWKS key that
+// is not cached: the key is fetched on a goroutine (an event loop never waits
+// on the network), then the connect resumes on the connection's loop. Input
+// that arrives meanwhile is ignored, as on a stream.
+func (s *Server) connectAfterKeyFetch(cs *conn, creq *protocol.ConnectRequest, c *cors, keepAlive, chunked bool) {
+	l := s.loops[cs.loopIdx]
+	cs.state = stateAwaiting
+	// The CORS values point into the input buffer, which is about to be
+	// reused: keep copies.
+	saved := cors{allowed: c.allowed, origin: bytes.Clone(c.origin), allowHeaders: bytes.Clone(c.allowHeaders)}
+	req := *creq
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), keyFetchTimeout)
+		defer cancel()
+		if err := s.verifier.FetchKeys(ctx, req.Token); err != nil {
+			s.log.Warn("jwks fetch failed", "err", err)
+		}
+		l.post(item{op: func(l *loop) {
+			if cs.state != stateAwaiting {
+				return // the client went away meanwhile
+			}
+			cs.state = stateReading
+			res, fail := s.connect(l, cs, &req, true)
+			if fail != nil {
+				s.refuseConnect(cs, fail, &saved, keepAlive, chunked)
+			} else {
+				s.startStream(cs, res, &saved, !keepAlive, chunked)
+			}
+			if cs.state == stateReading && s.afterResponse(cs, keepAlive) {
+				s.serveInput(cs)
+			}
+		}})
+	}()
+}
+
+// keyFetchTimeout bounds how long a connect waits for the JWKS endpoint.
+const keyFetchTimeout = 5 * time.Second
 
 // releaseUserSlot gives back a connection's client.user_connection_limit
 // slot, if it holds one. On its loop.

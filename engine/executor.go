@@ -111,7 +111,7 @@ func (s *Server) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 	if err1 != nil || err2 != nil {
 		return protocol.ErrorBadRequest
 	}
-	co := resolveChanOpts(nsOpts, apiOverride(r.Override))
+	co := resolveChanOpts(nsOpts, overrideOf(r.Override))
 	if !s.onAllLoopsTimeout(func(l *loop) {
 		for _, c := range l.find(r.User, r.Client, r.Session) {
 			if c.subscribed(r.Channel) >= 0 {
@@ -134,19 +134,6 @@ func (s *Server) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 		return protocol.ErrorInternal
 	}
 	return nil
-}
-
-func apiOverride(o *api.SubscribeOverride) override {
-	if o == nil {
-		return override{}
-	}
-	v := func(b *api.BoolValue) *bool {
-		if b == nil {
-			return nil
-		}
-		return &b.Value
-	}
-	return override{presence: v(o.Presence), joinLeave: v(o.JoinLeave), pushJoinLeave: v(o.ForcePushJoinLeave), recovery: v(o.ForceRecovery), positioning: v(o.ForcePositioning)}
 }
 
 // Unsubscribe removes the selected connections from a channel with an

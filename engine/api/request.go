@@ -4,6 +4,8 @@ import (
 	stdjson "encoding/json"
 
 	json "github.com/goccy/go-json"
+
+	"github.com/unisse/unisse/engine/protocol"
 )
 
 // PublishRequest is the body of /api/publish.
@@ -39,18 +41,10 @@ type StreamPosition struct {
 }
 
 // BoolValue wraps an override flag: {"value":true}.
-type BoolValue struct {
-	Value bool `json:"value"`
-}
+type BoolValue = protocol.BoolValue
 
 // SubscribeOverride lets an API subscribe change channel options for one subscription.
-type SubscribeOverride struct {
-	Presence           *BoolValue `json:"presence"`
-	JoinLeave          *BoolValue `json:"join_leave"`
-	ForcePushJoinLeave *BoolValue `json:"force_push_join_leave"`
-	ForcePositioning   *BoolValue `json:"force_positioning"`
-	ForceRecovery      *BoolValue `json:"force_recovery"`
-}
+type SubscribeOverride = protocol.SubscribeOverride
 
 // SubscribeRequest is the body of /api/subscribe.
 type SubscribeRequest struct {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/unisse/unisse/engine/protocol"
 	"math"
 	"strconv"
 	"time"
@@ -85,20 +86,12 @@ func b64Or(b64 string, raw json.RawMessage, field string) ([]byte, error) {
 	return b, nil
 }
 
-// SubOverride overrides the namespace options for one token subscription.
-// A nil field keeps the namespace's setting.
-type SubOverride struct {
-	Presence           *BoolValue `json:"presence"`
-	JoinLeave          *BoolValue `json:"join_leave"`
-	ForcePushJoinLeave *BoolValue `json:"force_push_join_leave"`
-	ForceRecovery      *BoolValue `json:"force_recovery"`
-	ForcePositioning   *BoolValue `json:"force_positioning"`
-}
+// SubOverride overrides the namespace options for one token subscription
+// (the same shape as an API subscribe's override).
+type SubOverride = protocol.SubscribeOverride
 
 // BoolValue wraps a boolean so that "absent" and "false" differ.
-type BoolValue struct {
-	Value bool `json:"value"`
-}
+type BoolValue = protocol.BoolValue
 
 // tokenClaims mirrors Centrifugo's ConnectTokenClaims field for field and
 // type for type, because accept/reject parity rides on encoding/json's

@@ -52,3 +52,20 @@ func DecodeConnectRequest(b []byte) (ConnectRequest, error) {
 	}
 	return req, nil
 }
+
+// BoolValue wraps a boolean so that "absent" (nil) and "false" differ:
+// {"value":true}.
+type BoolValue struct {
+	Value bool `json:"value"`
+}
+
+// SubscribeOverride overrides namespace options for one subscription; a nil
+// field keeps the namespace's setting. Token subs claims and API subscribe
+// requests carry it.
+type SubscribeOverride struct {
+	Presence           *BoolValue `json:"presence"`
+	JoinLeave          *BoolValue `json:"join_leave"`
+	ForcePushJoinLeave *BoolValue `json:"force_push_join_leave"`
+	ForcePositioning   *BoolValue `json:"force_positioning"`
+	ForceRecovery      *BoolValue `json:"force_recovery"`
+}
