@@ -33,8 +33,8 @@ import (
 
 const (
 	// sliceBudget is how many subscribers a loop visits before it flushes and
-	// yields to its poller (≈ 3 ms of writes at ~6 µs per write).
-	sliceBudget = 512
+	// yields to its poller (≈ 1 ms of writes at 6–9 µs per write).
+	sliceBudget = 128
 	// maxFramesPerPass bounds the frames queued to one subscriber before a
 	// write, so the pending arena stays small even on huge channels.
 	maxFramesPerPass = 16
