@@ -6,49 +6,8 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/panjf2000/gnet/v2"
-
 	"github.com/unisse/unisse/engine/broker"
-	"github.com/unisse/unisse/engine/config"
 )
-
-// sinkConn is a gnet.Conn whose writes go nowhere; only the methods the write
-// path uses are implemented.
-type sinkConn struct {
-	gnet.Conn
-	written int
-	writes  int
-}
-
-func (c *sinkConn) Write(p []byte) (int, error) { c.written += len(p); c.writes++; return len(p), nil }
-func (c *sinkConn) OutboundBuffered() int       { return 0 }
-
-// newTestLoop builds a server and one loop without starting gnet, with n
-// streaming subscribers of channel "news".
-func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
-	t.Helper()
-	opts := config.Default()
-	opts.Client.Token.HMACSecretKey = "x"
-	opts.Unisse.EventLoops = 1
-	s, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newLoop(s, 0, nil)
-	s.loops[0] = l
-	sinks := make([]*sinkConn, n)
-	for i := range sinks {
-		sinks[i] = &sinkConn{}
-		cs := &conn{c: sinks[i], state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
-		ch, idx := s.hub.Subscribe("news", 0, cs)
-		cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
-		l.addStream(cs)
-	}
-	// Pretend a drain is always queued so post never wakes the loop (there is
-	// no gnet loop here); the test runs the drain itself.
-	l.scheduled = true
-	return s, l, sinks
-}
 
 // TestPublishFanOutAllocs proves the steady-state path from a publication to
 // bytes handed to the socket — frame encoding, hub lookup, posting to the
@@ -59,7 +18,9 @@ func TestPublishFanOutAllocs(t *testing.T) {
 	pub := &broker.Publication{Data: []byte(`{"text":"hello"}`)}
 	publish := func() {
 		s.HandlePublication("news", pub, broker.StreamPosition{})
-		l.drain()
+		for l.scheduled {
+			l.drain()
+		}
 		l.scheduled = true
 	}
 	publish() // warm the frame pool, the inbox and the queue arena
@@ -85,7 +46,9 @@ func TestCoalescedFanOutAllocs(t *testing.T) {
 		for range 8 {
 			s.HandlePublication("news", pub, broker.StreamPosition{})
 		}
-		l.drain()
+		for l.scheduled {
+			l.drain()
+		}
 		l.scheduled = true
 	}
 	burst()

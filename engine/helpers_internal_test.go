@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"testing"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+
+	"github.com/unisse/unisse/engine/config"
+)
+
+// sinkConn is a gnet.Conn whose writes go nowhere; only the methods the write
+// path uses are implemented.
+type sinkConn struct {
+	gnet.Conn
+	written int
+	writes  int
+}
+
+func (c *sinkConn) Write(p []byte) (int, error) { c.written += len(p); c.writes++; return len(p), nil }
+func (c *sinkConn) OutboundBuffered() int       { return 0 }
+
+// newTestLoop builds a server and one loop without starting gnet, with n
+// streaming subscribers of channel "news".
+func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
+	t.Helper()
+	opts := config.Default()
+	opts.Client.Token.HMACSecretKey = "x"
+	opts.Unisse.EventLoops = 1
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLoop(s, 0, nil)
+	s.loops[0] = l
+	sinks := make([]*sinkConn, n)
+	for i := range sinks {
+		sinks[i] = &sinkConn{}
+		cs := &conn{c: sinks[i], state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+		ch, idx := s.hub.Subscribe("news", 0, cs)
+		cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
+		l.addStream(cs)
+	}
+	// There is no gnet loop here: the test runs drain itself. A socket pair
+	// stands in for the kick socket, so a drain that yields can "wake" the
+	// loop (the bytes are never read; a full socket is fine, see wake).
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
+	l.kickFD = fds[1]
+	l.kickOn.Store(true)
+	// Pretend a drain is always queued so post never wakes the loop; the
+	// test runs the drain itself.
+	l.scheduled = true
+	return s, l, sinks
+}
