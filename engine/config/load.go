@@ -215,9 +215,22 @@ func Load(args []string, environ []string) (Options, Report, error) {
 	if len(ld.errs) > 0 {
 		return Options{}, rep, errors.Join(ld.errs...)
 	}
+	zeroMeansDefault(&o)
 
 	rep.Ignored, rep.Unsupported, rep.Unknown = ld.report()
 	return o, rep, nil
+}
+
+// zeroMeansDefault gives size limits that a config sets to 0 their default
+// value, as centrifuge does (a Centrifugo config with an explicit 0 must load).
+func zeroMeansDefault(o *Options) {
+	d := Default()
+	if o.Client.QueueMaxSize == 0 {
+		o.Client.QueueMaxSize = d.Client.QueueMaxSize
+	}
+	if o.UniSSE.MaxRequestBodySize == 0 {
+		o.UniSSE.MaxRequestBodySize = d.UniSSE.MaxRequestBodySize
+	}
 }
 
 // loader carries the state of one Load call.

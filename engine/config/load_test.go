@@ -627,3 +627,24 @@ func TestCentrifugoKeyClassification(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroLimitsMeanDefault: centrifuge reads a 0 queue_max_size or
+// max_request_body_size as its default, so a Centrifugo config with explicit
+// zeros loads with the defaults.
+func TestZeroLimitsMeanDefault(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "zero.json")
+	if err := os.WriteFile(path, []byte(`{"client":{"queue_max_size":0},"uni_sse":{"max_request_body_size":0}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, _, err := Load([]string{"-c", path}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Client.QueueMaxSize != 1048576 || o.UniSSE.MaxRequestBodySize != 65536 {
+		t.Fatalf("queue_max_size %d, max_request_body_size %d; want the defaults", o.Client.QueueMaxSize, o.UniSSE.MaxRequestBodySize)
+	}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -63,9 +63,9 @@ func (v *validator) httpServer(h HTTPServer) {
 		v.failf(key, "must be a port number: %w", err)
 	case n < 1 || n > 65535:
 		v.failf(key, "must be in 1..65535, got %d", n)
-	case n == h.Port && (h.InternalAddress == "" || h.InternalAddress == h.Address):
-		v.failf(key, "equals http_server.port (%d); use another port or an http_server.internal_address different from http_server.address", n)
 	}
+	// internal_port equal to port is accepted, as Centrifugo does: everything
+	// is then served on that one port.
 }
 
 // pingPong returns the intervals centrifuge uses: negative disables (0), zero
