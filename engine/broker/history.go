@@ -40,7 +40,12 @@ func (s *stream) trim(size int, now time.Time) {
 	for drop < len(s.pubs) && !now.Before(s.pubs[drop].expires) {
 		drop++
 	}
-	if drop > 0 {
+	switch {
+	case drop == len(s.pubs) && drop > 0:
+		// Everything expired: give the array back too, so a stream whose
+		// history has expired costs only its epoch and offset.
+		s.pubs = nil
+	case drop > 0:
 		clear(s.pubs[:drop])
 		s.pubs = append(s.pubs[:0], s.pubs[drop:]...)
 	}
