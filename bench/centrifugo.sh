@@ -2,7 +2,8 @@
 # Installs Centrifugo (v6.9.1 unless CENTRIFUGO_VERSION says otherwise) into
 # bench/bin/centrifugo with `go install`, for side-by-side runs with unisse
 # (bench/run-compare.sh). bench/config.json serves both servers: it uses only
-# Centrifugo v6 keys (uni_sse on, an HMAC secret, an API key, no history).
+# Centrifugo v6 keys (uni_sse on, an HMAC secret, an API key, and a "hist"
+# namespace with history and force_recovery for recovery mode).
 #
 #   bench/centrifugo.sh            # install if missing or another version
 #   bench/centrifugo.sh --force    # reinstall

@@ -16,10 +16,18 @@ const (
 	Broadcast Mode = "broadcast" // one channel, publish to it
 	Channels  Mode = "channels"  // connections spread over channels, publishes spread over them
 	Churn     Mode = "churn"     // broadcast while closing and reopening connections
+	// Recovery: broadcast to live subscribers while a storm of connections
+	// recovers a channel's history in their connect pushes.
+	Recovery Mode = "recovery"
 )
 
 // Modes lists every mode in the order the CLI shows them.
-var Modes = []Mode{Idle, Broadcast, Channels, Churn}
+var Modes = []Mode{Idle, Broadcast, Channels, Churn, Recovery}
+
+// HistoryNamespace is where recovery mode's history channel lives:
+// hist:<Channel>, a namespace with history and force_recovery
+// (bench/config.json).
+const HistoryNamespace = "hist"
 
 // ErrConfig is wrapped by Validate's errors.
 var ErrConfig = errors.New("bench: bad config")
@@ -38,7 +46,7 @@ type Config struct {
 	// means an insecure server: channels are requested in cf_connect subs.
 	Secret string `json:"-"`
 	// Channel is the channel name, or in channels mode the prefix of
-	// <Channel>-<i>.
+	// <Channel>-<i>. Recovery mode recovers hist:<Channel>.
 	Channel string `json:"channel"`
 
 	Conns       int     `json:"conns"`         // subscriber connections
@@ -58,6 +66,15 @@ type Config struct {
 	Drain          time.Duration `json:"drain_ns"`           // max wait for deliveries after publishing
 	CallTimeout    time.Duration `json:"call_timeout_ns"`    // per publish call
 	Timeout        time.Duration `json:"timeout_ns"`         // whole run; 0 = derived from the others
+
+	// Recovery mode: RecoverConns connections recover History publications
+	// of hist:<Channel> (at ConnectRate, MaxInFlight at once) after a
+	// Baseline window of live delivery; After is the window measured once
+	// they are all connected. Zero in the other modes.
+	RecoverConns int           `json:"recover_conns,omitempty"`
+	History      int           `json:"history,omitempty"`
+	Baseline     time.Duration `json:"baseline_ns,omitempty"`
+	After        time.Duration `json:"after_ns,omitempty"`
 
 	Addrs          int    `json:"addrs"`            // loopback source addresses 127.0.0.1…; 0 = auto
 	Workers        int    `json:"workers"`          // worker processes; 0 = auto (none when one process suffices)
@@ -104,6 +121,14 @@ func Default(mode Mode) Config {
 		// for every read before it.
 		KernelTimestamps: true,
 	}
+	if mode == Recovery {
+		c.Rate = 50
+		c.ConnectRate = 0 // the storm: as fast as the server takes them
+		c.RecoverConns = 10000
+		c.History = 300
+		c.Baseline = 3 * time.Second
+		c.After = 3 * time.Second
+	}
 	return c
 }
 
@@ -111,7 +136,7 @@ func Default(mode Mode) Config {
 // /api/publish, NumChannels 1 outside channels mode).
 func (c *Config) Validate() error {
 	switch c.Mode {
-	case Idle, Broadcast, Channels, Churn:
+	case Idle, Broadcast, Channels, Churn, Recovery:
 	default:
 		return fmt.Errorf("%w: unknown mode %q", ErrConfig, c.Mode)
 	}
@@ -119,6 +144,9 @@ func (c *Config) Validate() error {
 		c.NumChannels, c.GroupSize, c.UseBcastAPI = 1, 1, false
 	} else if !c.UseBcastAPI {
 		c.GroupSize = 1
+	}
+	if c.Mode != Recovery {
+		c.RecoverConns, c.History, c.Baseline, c.After = 0, 0, 0, 0
 	}
 	switch {
 	case c.Conns < 1:
@@ -139,6 +167,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: in-flight %d, loops %d, addrs %d, workers %d", ErrConfig, c.MaxInFlight, c.Loops, c.Addrs, c.Workers)
 	case c.Mode == Churn && c.ChurnRate == 0:
 		return fmt.Errorf("%w: churn needs a churn rate", ErrConfig)
+	case c.Mode == Recovery && (c.RecoverConns < 1 || c.History < 1):
+		return fmt.Errorf("%w: recovery needs recovering connections and history (%d, %d)", ErrConfig, c.RecoverConns, c.History)
+	case c.Mode == Recovery && (c.Baseline <= 0 || c.After <= 0):
+		return fmt.Errorf("%w: recovery needs positive baseline and after windows", ErrConfig)
+	case c.Mode == Recovery && c.MaxCalls > 0:
+		return fmt.Errorf("%w: recovery publishes for the whole run: no max calls", ErrConfig)
 	}
 	return nil
 }
@@ -155,5 +189,20 @@ func (c *Config) hardTimeout() time.Duration {
 	if c.ConnectRate > 0 {
 		connect += time.Duration(float64(c.Conns) / c.ConnectRate * float64(time.Second))
 	}
+	if c.Mode == Recovery {
+		// No --duration: history, baseline, storm, after.
+		history := c.CallTimeout + time.Duration(c.History)*10*time.Millisecond
+		return connect + history + c.Baseline + c.stormBudget() + c.After + c.Drain + c.CallTimeout + 30*time.Second
+	}
 	return connect + c.Duration + c.Drain + c.CallTimeout + 30*time.Second
+}
+
+// stormBudget bounds recovery mode's storm: paced, the pacing plus the
+// connect timeout; unpaced, 10 ms per connection (it normally takes a
+// fraction of that).
+func (c *Config) stormBudget() time.Duration {
+	if c.ConnectRate > 0 {
+		return c.ConnectTimeout + 5*time.Second + time.Duration(float64(c.RecoverConns)/c.ConnectRate*float64(time.Second))
+	}
+	return c.ConnectTimeout + 5*time.Second + time.Duration(c.RecoverConns)*10*time.Millisecond
 }

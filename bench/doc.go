@@ -9,6 +9,15 @@
 // and reopening connections (churn); drain until every subscriber has every
 // publication or the drain time is up; stop and merge everything.
 //
+// Recovery mode (storm.go) publishes to its live subscribers throughout;
+// meanwhile it publishes Config.History publications to hist:<channel>,
+// reads the stream's position, measures a baseline window, then opens
+// Config.RecoverConns more connections (a second set of workers) asking to
+// recover from that position, each connect push checked as it streams in
+// (package recovery), and measures until After past the storm. The live
+// latency is split into windows by the publications' send time, at
+// boundaries handed to the subscriber loops ahead of time.
+//
 // The subscribers live in epoll loops (package client). A process holds at
 // most its open-file limit of sockets, so past that Run starts worker
 // processes: its own binary re-executed with WorkerFlag (or WorkerEnv set),

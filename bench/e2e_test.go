@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	engineconfig "github.com/unisse/unisse/engine/config"
 	"github.com/unisse/unisse/engine/enginetest"
 )
 
@@ -163,3 +164,134 @@ func TestNoServer(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// benchServer starts an in-process unisse with bench/config.json, as the
+// comparison scripts run it (its hist namespace included).
+func benchServer(t *testing.T) (*enginetest.Server, Config) {
+	t.Helper()
+	opts, _, err := engineconfig.Load([]string{"-c", "config.json"}, nil)
+	if err != nil {
+		t.Fatalf("bench/config.json: %v", err)
+	}
+	s := enginetest.Start(t, opts)
+	c := config(s, Recovery)
+	c.Secret, c.APIKey = opts.Client.Token.HMACSecretKey, opts.HTTPAPI.Key
+	return s, c
+}
+
+// checkRecovery asserts that every recovering connection got its connect
+// push with exactly the history, and that the live side lost nothing.
+func checkRecovery(t *testing.T, rep *Report, c Config) {
+	t.Helper()
+	rr := rep.Recovery
+	if rr == nil {
+		t.Fatal("no recovery report")
+	}
+	n := uint64(c.RecoverConns)
+	if rr.Attempts != n || rr.Connected != n || rr.Recovered != n || rr.Failed != 0 || len(rr.Errors) != 0 {
+		t.Fatalf("recovery: %d attempts, %d connected, %d recovered, %d failed, errors %v", rr.Attempts, rr.Connected, rr.Recovered, rr.Failed, rr.Errors)
+	}
+	if rr.Channel != "hist:"+c.Channel || rr.Epoch == "" || rr.History != c.History {
+		t.Fatalf("history %s epoch %q from %d", rr.Channel, rr.Epoch, rr.From)
+	}
+	// Every push held History publications of at least the payload size.
+	if rr.PushBytes < n*uint64(c.History*c.Size) || rr.BytesRead < rr.PushBytes {
+		t.Fatalf("%d bytes of connect pushes, %d read", rr.PushBytes, rr.BytesRead)
+	}
+	if rr.Latency.Count != n || rr.Duration <= 0 || rr.Rate <= 0 {
+		t.Fatalf("storm: %v, %.0f/s, latency %+v", rr.Duration, rr.Rate, rr.Latency)
+	}
+	// The live side: every publication to every subscriber, once, in
+	// order, and each window measured.
+	d := rep.Delivery
+	if d == nil || rep.Publish == nil || rep.Publish.Calls == 0 || rep.Publish.Refused+rep.Publish.Uncertain != 0 {
+		t.Fatalf("publish: %+v", rep.Publish)
+	}
+	want := uint64(c.Conns) * rep.Publish.Calls
+	if !d.Drained || d.Delivered != want || d.Expected != want || d.Lost != 0 || d.Dups != 0 || d.Reorders != 0 || d.Stale != 0 {
+		t.Fatalf("live delivery %+v, want %d delivered and nothing lost", d, want)
+	}
+	var inWindows uint64
+	for name, w := range map[string]*LiveWindow{"baseline": &rr.Baseline, "storm": &rr.Storm, "after": &rr.After} {
+		// Each publication sent in the window reached every subscriber.
+		if w.Published == 0 || w.Latency.Count != w.Published*uint64(c.Conns) || w.CallLatency.Count != w.Published || w.Length <= 0 {
+			t.Fatalf("%s window: %v, %d published, latency %+v", name, w.Length, w.Published, w.Latency)
+		}
+		inWindows += w.Latency.Count
+	}
+	// The rest went out during the warm-up and the history publishing.
+	if inWindows > want || rr.Storm.Start <= rr.Baseline.Start || rr.After.Start <= rr.Storm.Start {
+		t.Fatalf("%d of %d deliveries in the windows; windows at %v, %v, %v", inWindows, want, rr.Baseline.Start, rr.Storm.Start, rr.After.Start)
+	}
+	if s := rr.Server; s == nil || s.CPU <= 0 || s.CPUPerConnect <= 0 {
+		t.Fatalf("server during the storm: %+v", s)
+	}
+}
+
+func recoveryConfig(c Config) Config {
+	c.Conns, c.RecoverConns, c.History, c.Size = 50, 200, 20, 64
+	c.Rate, c.Baseline, c.After = 100, 300*time.Millisecond, 300*time.Millisecond
+	return c
+}
+
+func TestRecovery(t *testing.T) {
+	_, c := benchServer(t)
+	c = recoveryConfig(c)
+	rep := run(t, c)
+	checkRecovery(t, rep, c)
+	if rep.Workers != 0 || rep.Recovery.From != 0 {
+		t.Fatalf("workers %d, recovered from %d", rep.Workers, rep.Recovery.From)
+	}
+	// Again on the same channel: the history is recovered from where the
+	// first run left it.
+	rep = run(t, c)
+	checkRecovery(t, rep, c)
+	if rep.Recovery.From != uint64(c.History) {
+		t.Fatalf("second run recovered from %d, want %d", rep.Recovery.From, c.History)
+	}
+}
+
+// TestRecoveryWorkers holds both the live and the recovering connections
+// in worker processes.
+func TestRecoveryWorkers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	_, c := benchServer(t)
+	c = recoveryConfig(c)
+	c.Conns, c.RecoverConns, c.Workers = 20, 60, 2
+	c.WorkerCommand = []string{os.Args[0]}
+	rep := run(t, c)
+	checkRecovery(t, rep, c)
+	if rep.Workers != 2 || rep.Self.Processes != 5 {
+		t.Fatalf("workers %d, processes %d", rep.Workers, rep.Self.Processes)
+	}
+}
+
+// TestRecoveryShortHistory: the captures' config keeps 10 publications in
+// hist:, so recovering 20 fails for every connection, and the report says so.
+func TestRecoveryShortHistory(t *testing.T) {
+	c := recoveryConfig(config(server(t), Recovery))
+	c.Conns, c.RecoverConns = 5, 30
+	rep, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := rep.Recovery
+	if rr.Connected != 30 || rr.Recovered != 0 || rr.Failed != 30 || rr.Errors["recovery: not recovered"] != 30 {
+		t.Fatalf("connected %d, recovered %d, failed %d, errors %v", rr.Connected, rr.Recovered, rr.Failed, rr.Errors)
+	}
+}
+
+// TestRecoveryWithoutHistory: a server without the hist namespace is an
+// error that says so.
+func TestRecoveryWithoutHistory(t *testing.T) {
+	opts := enginetest.LoadCaptureConfig(t, "config.json")
+	opts.Channel.Namespaces = nil
+	c := recoveryConfig(config(enginetest.Start(t, opts), Recovery))
+	c.Conns = 5
+	_, err := Run(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "namespace") {
+		t.Fatalf("err %v", err)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/unisse/unisse/bench/client"
+	"github.com/unisse/unisse/bench/recovery"
 	"github.com/unisse/unisse/bench/token"
 )
 
@@ -23,16 +24,23 @@ const fileReserve = 64
 
 // plan is a Config turned into what the workers and publishers need.
 type plan struct {
+	cfg      *Config
+	url      *url.URL
+	expires  time.Time // of the connection tokens
+	deadline time.Time // when workers stop by themselves
 	server   netip.AddrPort
 	sources  []netip.Addr
 	channels []string
 	requests [][]byte
 	parts    []workerStart // one per worker; a single local one when workers is 0
 	procs    int           // worker processes (0: parts[0] runs in this process)
+	// Recovery mode's storm: its connections are in worker processes too
+	// when stormProcs > 0 (see stormParts).
+	stormProcs int
 }
 
 func makePlan(cfg *Config) (*plan, error) {
-	p := &plan{}
+	p := &plan{cfg: cfg}
 	u, err := url.Parse(cfg.URL)
 	if err != nil || u.Scheme != "http" || u.Host == "" {
 		return nil, fmt.Errorf("%w: url %q: want http://127.0.0.1:port/connection/uni_sse", ErrConfig, cfg.URL)
@@ -53,10 +61,12 @@ func makePlan(cfg *Config) (*plan, error) {
 		return nil, fmt.Errorf("%w: url port %q", ErrConfig, port)
 	}
 	p.server = netip.AddrPortFrom(addr, uint16(pn))
+	p.url = u
 
+	total := cfg.Conns + cfg.RecoverConns
 	nsrc := cfg.Addrs
 	if nsrc == 0 {
-		nsrc = (cfg.Conns + connsPerSource - 1) / connsPerSource
+		nsrc = (total + connsPerSource - 1) / connsPerSource
 	}
 	if nsrc > 1 && !addr.IsLoopback() {
 		return nil, fmt.Errorf("%w: several source addresses need a loopback server", ErrConfig)
@@ -76,9 +86,10 @@ func makePlan(cfg *Config) (*plan, error) {
 	} else {
 		p.channels = []string{cfg.Channel}
 	}
-	exp := time.Now().Add(max(24*time.Hour, 2*cfg.hardTimeout()))
+	p.expires = time.Now().Add(max(24*time.Hour, 2*cfg.hardTimeout()))
+	p.deadline = time.Now().Add(cfg.hardTimeout() + time.Minute)
 	for _, ch := range p.channels {
-		req, err := connectRequest(u, cfg.Secret, ch, exp)
+		req, err := connectRequest(u, cfg.Secret, ch, p.expires, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -90,21 +101,35 @@ func makePlan(cfg *Config) (*plan, error) {
 		capacity = int(raiseFileLimit()) - fileReserve
 	}
 	capacity = max(capacity, 1)
-	p.procs = cfg.Workers
-	if p.procs == 0 && cfg.Conns > capacity-cfg.Publishers {
-		p.procs = (cfg.Conns + capacity - 1) / capacity
+	p.procs, p.stormProcs = cfg.Workers, 0
+	if cfg.RecoverConns > 0 {
+		p.stormProcs = cfg.Workers
 	}
-	n := max(p.procs, 1)
+	// Everything in this process if it fits (the storm's connections
+	// included); else each set in its own worker processes.
+	if cfg.Workers == 0 && total > capacity-cfg.Publishers {
+		p.procs = (cfg.Conns + capacity - 1) / capacity
+		p.stormProcs = (cfg.RecoverConns + capacity - 1) / capacity
+	}
+	p.parts = p.split(0, cfg.Conns, p.procs, p.requests, cfg.GroupSize, nil)
+	return p, nil
+}
+
+// split divides connections first…first+count−1 over max(procs, 1) parts.
+func (p *plan) split(first, count, procs int, requests [][]byte, groupSize int, rec *recovery.Expect) []workerStart {
+	cfg := p.cfg
+	n := max(procs, 1)
+	var parts []workerStart
 	for k := range n {
-		first, last := cfg.Conns*k/n, cfg.Conns*(k+1)/n
-		p.parts = append(p.parts, workerStart{Loops: cfg.Loops, Deadline: time.Now().Add(cfg.hardTimeout() + time.Minute), Client: client.Config{
+		lo, hi := first+count*k/n, first+count*(k+1)/n
+		parts = append(parts, workerStart{Loops: cfg.Loops, Deadline: p.deadline, Client: client.Config{
 			Server:           p.server,
 			Sources:          p.sources,
-			First:            first,
-			Count:            last - first,
-			Channels:         len(p.channels),
-			GroupSize:        cfg.GroupSize,
-			Requests:         p.requests,
+			First:            lo,
+			Count:            hi - lo,
+			Channels:         len(requests),
+			GroupSize:        groupSize,
+			Requests:         requests,
 			Publishers:       cfg.Publishers,
 			ConnectRate:      cfg.ConnectRate / float64(n),
 			MaxInFlight:      max(1, cfg.MaxInFlight/n),
@@ -112,24 +137,42 @@ func makePlan(cfg *Config) (*plan, error) {
 			ChurnRate:        cfg.ChurnRate / float64(n),
 			Seed:             cfg.Seed,
 			KernelTimestamps: cfg.KernelTimestamps,
+			Recover:          rec,
 		}})
 	}
-	return p, nil
+	return parts
+}
+
+// stormParts is recovery mode's storm: cfg.RecoverConns connections (global
+// indices after the live ones, so that source addresses keep alternating)
+// that ask to recover exp.Channel from exp.From in exp.Epoch.
+func (p *plan) stormParts(exp *recovery.Expect) ([]workerStart, error) {
+	sub := map[string]any{"recover": true, "offset": exp.From, "epoch": exp.Epoch}
+	req, err := connectRequest(p.url, p.cfg.Secret, exp.Channel, p.expires, sub)
+	if err != nil {
+		return nil, err
+	}
+	return p.split(p.cfg.Conns, p.cfg.RecoverConns, p.stormProcs, [][]byte{req}, 1, exp), nil
 }
 
 // connectRequest is the GET a subscriber on channel sends: a token with the
 // channel in its channels claim, or (no secret: an insecure server) the
-// channel in the connect request's subs.
-func connectRequest(u *url.URL, secret, channel string, exp time.Time) ([]byte, error) {
-	var connect any
+// channel in the connect request's subs. sub, when not nil, is the
+// request's subs entry for the channel (recovery: recover, offset, epoch).
+func connectRequest(u *url.URL, secret, channel string, exp time.Time, sub map[string]any) ([]byte, error) {
+	connect := map[string]any{}
 	if secret != "" {
 		tok, err := token.Sign(secret, "bench", []string{channel}, exp)
 		if err != nil {
 			return nil, err
 		}
-		connect = map[string]any{"token": tok}
-	} else {
-		connect = map[string]any{"subs": map[string]any{channel: map[string]any{}}}
+		connect["token"] = tok
+	}
+	if secret == "" || sub != nil {
+		if sub == nil {
+			sub = map[string]any{}
+		}
+		connect["subs"] = map[string]any{channel: sub}
 	}
 	js, err := json.Marshal(connect)
 	if err != nil {

@@ -25,6 +25,7 @@ type Report struct {
 	Server   *ServerReport   `json:"server,omitempty"`
 	Kernel   KernelReport    `json:"kernel"`
 	Writes   *WritesReport   `json:"events_per_write,omitempty"`
+	Recovery *RecoveryReport `json:"recovery,omitempty"`
 	Self     SelfReport      `json:"tool_usage"`
 	Timeline []Sample        `json:"timeline"`
 	// The histograms the percentiles come from (ns), for charts.
@@ -167,6 +168,95 @@ type Sample struct {
 	Delivered uint64  `json:"delivered"` // cumulative
 	Published uint64  `json:"published"` // cumulative calls
 	Errors    uint64  `json:"errors"`    // cumulative
-	ServerRSS uint64  `json:"server_rss,omitempty"`
-	ServerCPU float64 `json:"server_cpu,omitempty"` // cores busy since the previous sample
+	// Recovery mode: the recovering connections open, and their connect
+	// pushes with the expected recovery so far (Open and the other
+	// counters are the live subscribers').
+	RecoverOpen uint64  `json:"recover_open,omitempty"`
+	Recovered   uint64  `json:"recovered,omitempty"`
+	ServerRSS   uint64  `json:"server_rss,omitempty"`
+	ServerCPU   float64 `json:"server_cpu,omitempty"` // cores busy since the previous sample
+}
+
+// RecoveryReport is recovery mode's storm: connections recovering a
+// channel's history in their connect pushes while live subscribers are
+// being published to.
+type RecoveryReport struct {
+	Channel string `json:"channel"`
+	Epoch   string `json:"epoch"`
+	From    uint64 `json:"from_offset"` // recovered from: publications From+1…From+History
+	History int    `json:"history"`
+	// HistoryPublish is the time taken to publish the history.
+	HistoryPublish time.Duration `json:"history_publish_ns"`
+
+	Target          int    `json:"target"`
+	Attempts        uint64 `json:"attempts"`
+	Connected       uint64 `json:"connected"` // connect pushes received
+	Recovered       uint64 `json:"recovered"` // of which held the expected recovery
+	Failed          uint64 `json:"failed"`    // of which did not (Errors says why)
+	ConnectErrors   uint64 `json:"connect_errors"`
+	ConnectTimeouts uint64 `json:"connect_timeouts"`
+	HTTPErrors      uint64 `json:"http_errors"`
+	ServerClosed    uint64 `json:"server_closed"`
+	Disconnects     uint64 `json:"disconnect_pushes"`
+	// Errors by reason, recovery failures as "recovery: <problem>".
+	Errors map[string]uint64 `json:"errors,omitempty"`
+	// Duration is the storm: first connect() to the last connect push.
+	Duration time.Duration `json:"duration_ns"`
+	Rate     float64       `json:"rate"` // connect pushes per second over Duration
+	// Latency is connect() to the end of the connect push.
+	Latency   Percentiles `json:"connect_latency"`
+	PushBytes uint64      `json:"push_bytes"` // data of the connect pushes, in all
+	BytesRead uint64      `json:"bytes_read"` // by the recovering connections, HTTP head and framing included
+
+	// Live delivery latency, by the publications' send time.
+	Baseline LiveWindow `json:"baseline"` // before the storm
+	Storm    LiveWindow `json:"storm"`    // from its start until its end was seen
+	After    LiveWindow `json:"after"`    // after it, until publishing stops
+
+	Server *StormServer `json:"server,omitempty"`
+	// ToolCPU is this tool's own CPU during the storm (the server shares
+	// the machine with it), when no worker process is involved.
+	ToolCPU         time.Duration `json:"tool_cpu_ns,omitempty"`
+	ToolUtilization float64       `json:"tool_utilization,omitempty"` // cores
+
+	ConnectHist hist.Hist `json:"connect_hist"` // ns
+}
+
+// LiveWindow is live delivery latency for publications sent in a window,
+// and the publish calls sent in it.
+type LiveWindow struct {
+	Start   float64       `json:"start"` // seconds since the run's start
+	Length  time.Duration `json:"length_ns"`
+	Latency Percentiles   `json:"latency"`
+	Hist    hist.Hist     `json:"hist"` // ns
+	// Published is the publish calls sent in the window, at PublishRate;
+	// CallLatency their API latency; Behind how far behind its schedule
+	// the latest was sent (a publisher waits for each reply: an API that
+	// stalls delays the next publications, which then go out in a burst).
+	Published   uint64        `json:"published"`
+	PublishRate float64       `json:"publish_rate"`
+	CallLatency Percentiles   `json:"call_latency"`
+	Behind      time.Duration `json:"behind_ns"`
+}
+
+// StormServer is the server process over the storm.
+type StormServer struct {
+	Wall        time.Duration `json:"wall_ns"` // storm start to its end seen
+	CPU         time.Duration `json:"cpu_ns"`
+	Utilization float64       `json:"utilization"` // cores
+	// BaselineUtilization is the cores busy in the baseline window (live
+	// delivery alone), BaselineCPU that CPU, BaselinePerDelivery it per
+	// live delivery in the window (µs).
+	BaselineUtilization float64       `json:"baseline_utilization"`
+	BaselineCPU         time.Duration `json:"baseline_cpu_ns"`
+	BaselinePerDelivery float64       `json:"baseline_cpu_per_delivery_us"`
+	CPUPerConnect       float64       `json:"cpu_per_connect_us"` // CPU / connect pushes
+	// NetCPUPerConnect charges the recovering connects only with the CPU
+	// left once the storm window's live deliveries are charged at the
+	// baseline's cost per delivery.
+	NetCPUPerConnect float64 `json:"net_cpu_per_connect_us"`
+	RSSBefore        uint64  `json:"rss_before"` // at the storm's start
+	RSSAfter         uint64  `json:"rss_after"`  // once it ended
+	RSSGrowth        int64   `json:"rss_growth"`
+	RSSPerConn       float64 `json:"rss_per_conn"` // growth / connect pushes, bytes
 }

@@ -24,11 +24,12 @@ type runner struct {
 	cfg     Config
 	plan    *plan
 	rep     *Report
-	workers []worker
+	workers []worker // the subscribers (recovery mode: the live ones)
 	pub     *publish.Publisher
 	start   time.Time
 
-	mu       sync.Mutex // guards timeline and last
+	mu       sync.Mutex // guards timeline, last and storm
+	storm    []worker   // recovery mode: the recovering connections, once started
 	last     Sample
 	lastCPU  time.Duration
 	lastAt   time.Time
@@ -57,6 +58,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		pc := publish.Config{API: cfg.API, APIKey: cfg.APIKey, Broadcast: cfg.UseBcastAPI, Channels: p.channels,
 			GroupSize: cfg.GroupSize, Publishers: cfg.Publishers, Rate: cfg.Rate, Size: cfg.Size,
 			Duration: cfg.Duration, MaxCalls: cfg.MaxCalls, Timeout: cfg.CallTimeout}
+		if cfg.Mode == Recovery {
+			pc.Duration = cfg.hardTimeout() // stopped when the after window ends
+			pc.Log = true                   // to split the calls by window
+		}
 		if r.pub, err = publish.New(pc); err != nil {
 			return nil, err
 		}
@@ -132,11 +137,16 @@ func (r *runner) run(ctx context.Context) error {
 		return fmt.Errorf("%w: %s", ErrNoConnection, topErrors(r.rep.Conns.Errors, 3))
 	}
 
-	if cfg.publishes() {
+	switch {
+	case cfg.Mode == Recovery:
+		if err := r.recovery(ctx); err != nil {
+			return err
+		}
+	case cfg.publishes():
 		if err := r.deliver(ctx); err != nil {
 			return err
 		}
-	} else {
+	default:
 		r.setPhase("hold")
 		t := time.NewTimer(cfg.Duration)
 		select {
@@ -147,7 +157,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	if srv := r.rep.Server; srv != nil {
 		srv.End, _ = probe.ReadProc(cfg.ServerPID)
-		if open := r.rep.Conns.OpenAfterConnect; open > 0 {
+		if open := r.rep.Conns.OpenAfterConnect; open > 0 && cfg.Mode != Recovery {
 			srv.RSSPerConnEnd = (float64(srv.End.RSS) - float64(srv.Before.RSS)) / float64(open)
 		}
 		if cfg.Mode == Churn {
@@ -189,31 +199,40 @@ func (r *runner) startWorkers() error {
 func (r *runner) stopWorkers(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var results []*client.Result
 	var errs []error
 	self, _ := probe.ReadSelf()
 	usage := SelfReport{MaxRSS: self.MaxRSS, Processes: 1}
-	for _, w := range r.workers {
-		res, ws, err := w.Stop(ctx)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	stop := func(set []worker) []*client.Result {
+		var results []*client.Result
+		for _, w := range set {
+			res, ws, err := w.Stop(ctx)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			results = append(results, res)
+			if ws.MaxRSS > 0 {
+				usage.Processes++
+				usage.MaxRSS += ws.MaxRSS
+				usage.CPU += ws.CPU
+			}
 		}
-		results = append(results, res)
-		if ws.MaxRSS > 0 {
-			usage.Processes++
-			usage.MaxRSS += ws.MaxRSS
-			usage.CPU += ws.CPU
-		}
+		return results
 	}
+	results := stop(r.workers)
+	r.mu.Lock()
+	storm := r.storm
+	r.mu.Unlock()
+	stormResults := stop(storm)
 	if self, err := probe.ReadSelf(); err == nil {
 		usage.CPU += self.CPU
 	}
-	if len(results) == 0 {
-		return errors.Join(errs...)
+	if len(results) > 0 {
+		r.fill(client.MergeAll(results))
 	}
-	res := client.MergeAll(results)
-	r.fill(res)
+	if len(stormResults) > 0 {
+		r.fillRecovery(client.MergeAll(stormResults)) // after the live windows
+	}
 	if d := r.rep.Delivery; d != nil && d.Delivered > 0 {
 		usage.CPUPerMessage = float64(usage.CPU) / 1e3 / float64(d.Delivered)
 	}
@@ -236,6 +255,7 @@ func (r *runner) fill(res *client.Result) {
 	rc.OpenAtEnd = r.last.Open
 	r.mu.Unlock()
 	if d := r.rep.Delivery; d != nil {
+		r.fillWindows(res)
 		d.Expected, d.Lost = res.Delivery.Expected, res.Delivery.Lost
 		d.ConnsWithLoss, d.MaxLostPerConn = res.Delivery.ConnsWithLoss, res.Delivery.MaxLostPerConn
 		d.Delivered, d.Dups, d.Reorders, d.Stale, d.Foreign = c.Pubs, c.Dups, c.Reorders, c.Stale, c.Foreign
@@ -294,27 +314,43 @@ func (r *runner) awaitConnected(ctx context.Context) error {
 	}
 }
 
-// deliver publishes (and churns), then drains.
-func (r *runner) deliver(ctx context.Context) error {
+// deliveryStart is where a delivery window starts: the server's CPU and
+// metrics then.
+type deliveryStart struct {
+	cpu     probe.Proc
+	metrics probe.Metrics
+}
+
+// startDelivery marks every live subscriber as owed every publication from
+// now on and samples the server.
+func (r *runner) startDelivery(ctx context.Context) (deliveryStart, error) {
 	cfg := &r.cfg
-	d := &DeliveryReport{}
-	r.rep.Delivery = d
+	var ds deliveryStart
+	r.rep.Delivery = &DeliveryReport{}
 	for _, w := range r.workers {
 		if err := w.MarkStart(ctx); err != nil {
-			return err
+			return ds, err
 		}
 	}
-	var before probe.Metrics
 	if cfg.MetricsURL != "" {
 		m, err := probe.Scrape(ctx, cfg.MetricsURL)
 		if err != nil {
 			r.note("metrics: %v", err)
 		}
-		before = m
+		ds.metrics = m
 	}
-	var cpu0 probe.Proc
 	if cfg.ServerPID != 0 {
-		cpu0, _ = probe.ReadProc(cfg.ServerPID)
+		ds.cpu, _ = probe.ReadProc(cfg.ServerPID)
+	}
+	return ds, nil
+}
+
+// deliver publishes (and churns), then drains.
+func (r *runner) deliver(ctx context.Context) error {
+	cfg := &r.cfg
+	ds, err := r.startDelivery(ctx)
+	if err != nil {
+		return err
 	}
 	if cfg.Mode == Churn {
 		for _, w := range r.workers {
@@ -326,20 +362,34 @@ func (r *runner) deliver(ctx context.Context) error {
 	r.setPhase("publish")
 	windowStart := time.Now()
 	pr := r.pub.Run(ctx)
+	r.publishReport(pr)
+	if calls := pr.Calls + pr.Refused + pr.Uncertain; cfg.Rate > 0 && cfg.MaxCalls == 0 && float64(calls) < 0.9*cfg.Rate*cfg.Duration.Seconds() {
+		r.note("published %d calls, %.0f%% of --rate × --duration: each publisher waits for its reply (p50 %s), so a rate above %d/p50 needs more --publishers",
+			calls, 100*float64(calls)/(cfg.Rate*cfg.Duration.Seconds()), time.Duration(pr.Latency.Quantile(0.5)), cfg.Publishers)
+	}
+	r.drain(ctx, pr, windowStart, ds)
+	return nil
+}
+
+// publishReport puts the publishers' result in the report.
+func (r *runner) publishReport(pr *publish.Result) {
 	r.rep.Publish = &PublishReport{Calls: pr.Calls, Refused: pr.Refused, Uncertain: pr.Uncertain,
 		Elapsed: pr.Elapsed, Behind: pr.Behind, Latency: percentiles(&pr.Latency), Errors: pr.Errors}
 	r.rep.CallHist = pr.Latency
 	if pr.Elapsed > 0 {
 		r.rep.Publish.Rate = float64(pr.Calls+pr.Refused+pr.Uncertain) / pr.Elapsed.Seconds()
 	}
+}
+
+// drain waits until every live subscriber has every publication (or the
+// drain time is up) and accounts the delivery window, from windowStart (or
+// the first publish) to now.
+func (r *runner) drain(ctx context.Context, pr *publish.Result, windowStart time.Time, ds deliveryStart) {
+	cfg := &r.cfg
+	d := r.rep.Delivery
 	if !pr.Started.IsZero() {
 		windowStart = pr.Started
 	}
-	if calls := pr.Calls + pr.Refused + pr.Uncertain; cfg.Rate > 0 && cfg.MaxCalls == 0 && float64(calls) < 0.9*cfg.Rate*cfg.Duration.Seconds() {
-		r.note("published %d calls, %.0f%% of --rate × --duration: each publisher waits for its reply (p50 %s), so a rate above %d/p50 needs more --publishers",
-			calls, 100*float64(calls)/(cfg.Rate*cfg.Duration.Seconds()), time.Duration(pr.Latency.Quantile(0.5)), cfg.Publishers)
-	}
-
 	r.setPhase("drain")
 	drainStart := time.Now()
 	chs := make([]<-chan struct{}, len(r.workers))
@@ -366,20 +416,19 @@ wait:
 	d.Window = end.Sub(windowStart)
 	if cfg.ServerPID != 0 {
 		if cpu1, err := probe.ReadProc(cfg.ServerPID); err == nil {
-			r.rep.Server.PublishCPU = cpu1.CPU - cpu0.CPU
-			if w := cpu1.At.Sub(cpu0.At); w > 0 {
-				r.rep.Server.CPUUtilization = float64(cpu1.CPU-cpu0.CPU) / float64(w)
+			r.rep.Server.PublishCPU = cpu1.CPU - ds.cpu.CPU
+			if w := cpu1.At.Sub(ds.cpu.At); w > 0 {
+				r.rep.Server.CPUUtilization = float64(cpu1.CPU-ds.cpu.CPU) / float64(w)
 			}
 		}
 	}
-	if before != nil {
+	if ds.metrics != nil {
 		if after, err := probe.Scrape(ctx, cfg.MetricsURL); err == nil {
-			if ratio, e, w, ok := probe.EventsPerWrite(before, after); ok {
+			if ratio, e, w, ok := probe.EventsPerWrite(ds.metrics, after); ok {
 				r.rep.Writes = &WritesReport{Events: e, Writes: w, Ratio: ratio}
 			}
 		}
 	}
-	return nil
 }
 
 func (r *runner) setPhase(p string) {
@@ -412,8 +461,17 @@ func (r *runner) sampler() {
 
 func (r *runner) sample(progress bool) {
 	c := r.counters()
+	r.mu.Lock()
+	storm := r.storm
+	r.mu.Unlock()
+	var sc client.Counters
+	for _, w := range storm {
+		wc := w.Counters()
+		sc.Add(&wc)
+	}
 	now := time.Now()
-	s := Sample{T: now.Sub(r.start).Seconds(), Open: c.Open, Connected: c.Connected, Delivered: c.Pubs, Errors: c.Errors()}
+	s := Sample{T: now.Sub(r.start).Seconds(), Open: c.Open, Connected: c.Connected, Delivered: c.Pubs, Errors: c.Errors(),
+		RecoverOpen: sc.Open, Recovered: sc.Recovered}
 	if r.pub != nil {
 		s.Published = r.pub.Sent()
 	}
@@ -443,6 +501,10 @@ func (r *runner) sample(progress bool) {
 		dt := s.T - prev.T
 		var b strings.Builder
 		fmt.Fprintf(&b, "%5.0fs %-8s open %d/%d", s.T, phase, s.Open, r.cfg.Conns)
+		if r.cfg.Mode == Recovery {
+			fmt.Fprintf(&b, "  recovering open %d/%d, recovered %d (%.0f/s)", s.RecoverOpen, r.cfg.RecoverConns,
+				s.Recovered, float64(s.Recovered-prev.Recovered)/max(dt, 1e-9))
+		}
 		if r.pub != nil && dt > 0 {
 			fmt.Fprintf(&b, "  recv %.0f/s  pub %.0f/s", float64(s.Delivered-prev.Delivered)/dt, float64(s.Published-prev.Published)/dt)
 		}

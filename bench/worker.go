@@ -7,9 +7,10 @@ package bench
 //
 //	coordinator → worker  {"op":"start","start":{"client":…,"loops":N}}
 //	                      {"op":"mark_start"} {"op":"churn"}
+//	                      {"op":"window","at":<unix ns>}
 //	                      {"op":"drain","finals":[[…]]} {"op":"stop"}
 //	worker → coordinator  {"type":"tick","counters":{…}}   every tickEvery
-//	                      {"type":"ack","op":"mark_start"}
+//	                      {"type":"ack","op":"mark_start"|"window"}
 //	                      {"type":"drained"}
 //	                      {"type":"result","result":{…},"self":{…}}
 //	                      {"type":"error","error":"…"}
@@ -53,6 +54,7 @@ type command struct {
 	Op     string       `json:"op"`
 	Start  *workerStart `json:"start,omitempty"`
 	Finals [][]uint32   `json:"finals,omitempty"`
+	At     int64        `json:"at,omitempty"` // window: the boundary, unix ns
 }
 
 type workerStart struct {
@@ -76,6 +78,8 @@ type message struct {
 type worker interface {
 	Counters() client.Counters
 	MarkStart(ctx context.Context) error
+	// SetWindow starts a latency window at at (unix ns, in the future).
+	SetWindow(ctx context.Context, at int64) error
 	StartChurn() error
 	Drain(finals [][]uint32) <-chan struct{}
 	// Stop ends the worker and returns its result and, for a process, its
@@ -94,8 +98,12 @@ func startLocal(s workerStart) (*localWorker, error) {
 	return &localWorker{pool: p}, nil
 }
 
-func (w *localWorker) Counters() client.Counters          { return w.pool.Counters() }
-func (w *localWorker) MarkStart(context.Context) error    { w.pool.MarkStart(); return nil }
+func (w *localWorker) Counters() client.Counters       { return w.pool.Counters() }
+func (w *localWorker) MarkStart(context.Context) error { w.pool.MarkStart(); return nil }
+func (w *localWorker) SetWindow(_ context.Context, at int64) error {
+	w.pool.SetWindow(at)
+	return nil
+}
 func (w *localWorker) StartChurn() error                  { w.pool.StartChurn(); return nil }
 func (w *localWorker) Drain(f [][]uint32) <-chan struct{} { return w.pool.Drain(f) }
 func (w *localWorker) Stop(context.Context) (*client.Result, probe.Self, error) {
@@ -202,14 +210,23 @@ func (w *procWorker) Counters() client.Counters {
 }
 
 func (w *procWorker) MarkStart(ctx context.Context) error {
-	if err := w.send(command{Op: "mark_start"}); err != nil {
+	return w.acked(ctx, command{Op: "mark_start"})
+}
+
+func (w *procWorker) SetWindow(ctx context.Context, at int64) error {
+	return w.acked(ctx, command{Op: "window", At: at})
+}
+
+// acked sends c and waits for its acknowledgement.
+func (w *procWorker) acked(ctx context.Context, c command) error {
+	if err := w.send(c); err != nil {
 		return err
 	}
 	select {
 	case <-w.acks:
 		return nil
 	case <-w.exited:
-		return fmt.Errorf("%w: exited before acknowledging mark_start", ErrWorker)
+		return fmt.Errorf("%w: exited before acknowledging %s", ErrWorker, c.Op)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -345,6 +362,9 @@ func RunWorker(in io.Reader, out io.Writer) error {
 		switch c.Op {
 		case "mark_start":
 			pool.MarkStart()
+			emit(message{Type: "ack", Op: c.Op})
+		case "window":
+			pool.SetWindow(c.At)
 			emit(message{Type: "ack", Op: c.Op})
 		case "churn":
 			pool.StartChurn()

@@ -34,12 +34,20 @@ modes:
              --group-size channels per call)
   churn      broadcast while closing and reopening --churn-rate connections per
              second; errors and server memory growth
+  recovery   --conns live subscribers on --channel published to at --rate (default
+             50/s) while --recover-conns connections (default 10000), at --connect-rate
+             (default max), recover --history publications (default 300) of
+             hist:<channel> in their connect pushes, each checked; live latency in
+             the --baseline window, during the storm and --after it, storm duration,
+             recovering connects/s, server CPU per recovering connect. The server
+             needs a "hist" namespace with history and force_recovery (bench/config.json)
 
 examples:
   unisse-bench idle --conns 2000 --connect-rate 1000 --duration 10s --secret S --server-pid $(pgrep -x unisse)
   unisse-bench broadcast --conns 1000 --rate 100 --size 100 --secret S --api-key K --metrics-url http://127.0.0.1:8000/metrics
   unisse-bench channels --conns 2000 --channels 200 --api-method broadcast --group-size 20 --rate max --secret S --api-key K
   unisse-bench churn --conns 1000 --churn-rate 50 --rate 20 --secret S --api-key K --server-pid 1234
+  unisse-bench recovery --conns 1000 --recover-conns 10000 --history 300 --secret S --api-key K --server-pid 1234
 
 flags:
 `
@@ -193,14 +201,14 @@ func Parse(args []string, stderr io.Writer) (*Options, error) {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "-help") {
 			return nil, flag.ErrHelp
 		}
-		return nil, errors.New("the first argument must be a mode: idle, broadcast, channels or churn")
+		return nil, errors.New("the first argument must be a mode: idle, broadcast, channels, churn or recovery")
 	}
 	valid := false
 	for _, m := range bench.Modes {
 		valid = valid || m == mode
 	}
 	if !valid {
-		return nil, fmt.Errorf("unknown mode %q (idle, broadcast, channels, churn)", args[0])
+		return nil, fmt.Errorf("unknown mode %q (idle, broadcast, channels, churn, recovery)", args[0])
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return nil, err
@@ -237,24 +245,28 @@ func defineFlags(fs *flag.FlagSet, o *Options) *string {
 	fs.StringVar(&c.API, "api", "", "server API base `URL` (default: the --url host + /api)")
 	fs.StringVar(&c.APIKey, "api-key", "", "server API `key` (X-API-Key); empty for an insecure API")
 	fs.StringVar(&c.Secret, "secret", "", "HMAC `secret` to sign HS256 connection tokens; empty for an insecure server")
-	fs.StringVar(&c.Channel, "channel", c.Channel, "channel `name` (channels mode: prefix of <name>-<i>)")
-	fs.IntVar(&c.Conns, "conns", c.Conns, "subscriber connections")
+	fs.StringVar(&c.Channel, "channel", c.Channel, "channel `name` (channels mode: prefix of <name>-<i>; recovery: the live one, hist:<name> is recovered)")
+	fs.IntVar(&c.Conns, "conns", c.Conns, "subscriber connections (recovery: live ones)")
 	fs.IntVar(&c.NumChannels, "channels", c.NumChannels, "channels mode: number of channels")
 	fs.IntVar(&c.GroupSize, "group-size", c.GroupSize, "channels per /api/broadcast call")
 	fs.Var(rateFlag{&c.Rate}, "rate", "publish calls per second over all publishers, or max")
 	fs.IntVar(&c.Publishers, "publishers", c.Publishers, "concurrent publishers (one keep-alive connection each)")
 	fs.IntVar(&c.Size, "size", c.Size, "payload size in `bytes`")
 	fs.IntVar(&c.MaxCalls, "max-calls", 0, "stop publishing after this many calls (0: --duration only)")
-	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long to publish (idle: to hold the connections)")
+	fs.DurationVar(&c.Duration, "duration", c.Duration, "how long to publish (idle: to hold the connections; recovery: unused, see --baseline, --after)")
 	fs.Var(rateFlag{&c.ConnectRate}, "connect-rate", "new connections per second, or max")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "connections awaiting their connect push at once")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", c.ConnectTimeout, "per connection, connect() to connect push")
 	fs.Float64Var(&c.ChurnRate, "churn-rate", c.ChurnRate, "churn mode: connections closed and reopened per second")
+	fs.IntVar(&c.RecoverConns, "recover-conns", c.RecoverConns, "recovery mode: connections recovering hist:<channel> (the storm)")
+	fs.IntVar(&c.History, "history", c.History, "recovery mode: publications each recovering connection must recover")
+	fs.DurationVar(&c.Baseline, "baseline", c.Baseline, "recovery mode: live delivery measured before the storm")
+	fs.DurationVar(&c.After, "after", c.After, "recovery mode: live delivery measured after the storm")
 	fs.DurationVar(&c.Drain, "drain", c.Drain, "after publishing, wait at most this long for every delivery")
 	fs.DurationVar(&c.CallTimeout, "call-timeout", c.CallTimeout, "per publish call")
 	fs.DurationVar(&c.Timeout, "timeout", 0, "hard limit for the whole run (0: derived from the other durations)")
 	fs.IntVar(&c.Addrs, "addrs", 0, "loopback source addresses 127.0.0.1…127.0.0.N (0: one per 20000 connections)")
-	fs.IntVar(&c.Workers, "workers", 0, "worker processes holding the connections (0: as many as the open-file limit needs)")
+	fs.IntVar(&c.Workers, "workers", 0, "worker processes holding the connections, for each of recovery's two sets (0: as many as the open-file limit needs)")
 	fs.IntVar(&c.Loops, "loops", c.Loops, "epoll loops (threads) per process")
 	fs.IntVar(&c.ConnsPerWorker, "conns-per-worker", 0, "connections per process (0: open-file limit − 64)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed for churn's choices")

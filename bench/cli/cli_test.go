@@ -31,9 +31,36 @@ func TestParse(t *testing.T) {
 	}
 }
 
+func TestParseRecovery(t *testing.T) {
+	o, err := Parse([]string{"recovery"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.Config
+	if c.Mode != bench.Recovery || c.Conns != 1000 || c.RecoverConns != 10000 || c.History != 300 || c.Rate != 50 ||
+		c.ConnectRate != 0 || c.Baseline != 3*time.Second || c.After != 3*time.Second {
+		t.Fatalf("recovery defaults: %+v", c)
+	}
+	o, err = Parse(strings.Fields("recovery --conns 20 --recover-conns 500 --history 50 --baseline 1s --after 2s --connect-rate 800 --channel live"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c = o.Config
+	if c.Conns != 20 || c.RecoverConns != 500 || c.History != 50 || c.Baseline != time.Second || c.After != 2*time.Second ||
+		c.ConnectRate != 800 || c.Channel != "live" {
+		t.Fatalf("%+v", c)
+	}
+	// Other modes carry none of it.
+	o, err = Parse([]string{"broadcast", "--recover-conns", "5"}, io.Discard)
+	if err != nil || o.Config.RecoverConns != 0 || o.Config.History != 0 {
+		t.Fatalf("broadcast: %+v %v", o.Config, err)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	for _, args := range []string{"", "--conns 5", "flood", "idle --rate fast", "idle --conns 0",
-		"channels --api-method rpc", "idle extra", "churn --churn-rate 0"} {
+		"channels --api-method rpc", "idle extra", "churn --churn-rate 0",
+		"recovery --history 0", "recovery --recover-conns 0", "recovery --baseline 0s", "recovery --max-calls 10"} {
 		if _, err := Parse(strings.Fields(args), io.Discard); err == nil {
 			t.Errorf("%q accepted", args)
 		}
@@ -42,7 +69,7 @@ func TestParseErrors(t *testing.T) {
 	if _, err := Parse([]string{"-h"}, &usage); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: %v", err)
 	}
-	for _, want := range []string{"idle", "churn", "-conns", "-secret", "-svg"} {
+	for _, want := range []string{"idle", "churn", "recovery", "-conns", "-recover-conns", "-history", "-secret", "-svg"} {
 		if !strings.Contains(usage.String(), want) {
 			t.Errorf("usage lacks %q", want)
 		}

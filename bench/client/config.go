@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/unisse/unisse/bench/recovery"
 )
 
 // Config is what a Loop or Pool holds and how.
@@ -43,6 +45,10 @@ type Config struct {
 	KernelTimestamps bool `json:"kernel_timestamps"`
 	// Seed makes churn's choice of victims reproducible.
 	Seed uint64 `json:"seed"`
+	// Recover makes every connection a recovering one: its request asks to
+	// recover a channel, and its connect push, however long, is checked
+	// against Recover as it arrives (package recovery).
+	Recover *recovery.Expect `json:"recover,omitempty"`
 }
 
 // ErrConfig is wrapped by Validate's errors.

@@ -12,11 +12,18 @@
 // duplicates, reorderings, losses, publish→receive latency from the payload's
 // send time (package payload) and connect latency (connect() to connect push).
 //
+// With Config.Recover every connection of the loop is a recovering one: the
+// parser hands its connect push over in pieces (ssestream.Parser.SetPieces)
+// to a recovery.Checker taken from a small pool for the time of the
+// connect, whatever the push's length. SetWindow splits the latency
+// histogram by the publications' send time (Result.Windows).
+//
 // Concurrency: a Loop's state is touched only by its Run goroutine, locked to
 // its OS thread. Other goroutines reach it through Counters (a copy refreshed
-// every SnapshotEvery), MarkStart, Drain and Stop, which are safe from any
-// goroutine; commands are picked up within one epoll wait (≤ 50 ms). A Pool
-// is several Loops splitting one Config, and merges them the same way.
+// every SnapshotEvery), MarkStart, SetWindow, StartChurn, Drain and Stop,
+// which are safe from any goroutine; commands are picked up within one epoll
+// wait (≤ 50 ms). A Pool is several Loops splitting one Config, and merges
+// them the same way.
 //
 // Linux only (epoll, IP_BIND_ADDRESS_NO_PORT).
 package client

@@ -12,6 +12,7 @@ import (
 
 	"github.com/unisse/unisse/bench/hist"
 	"github.com/unisse/unisse/bench/payload"
+	"github.com/unisse/unisse/bench/recovery"
 	"github.com/unisse/unisse/bench/ssestream"
 	"github.com/unisse/unisse/bench/track"
 )
@@ -41,6 +42,7 @@ type conn struct {
 	channel   int32
 	reqOff    int32 // request bytes written
 	code      uint32
+	chk       int32 // recovering, before its connect push: Loop.checkers index + 1
 	state     connState
 	fromStart bool // streaming before the first publish: owed every sequence
 	queued    bool // waiting in the reconnect queue
@@ -75,6 +77,18 @@ type Loop struct {
 	finals    [][]uint32 // [publisher][group], set by Drain
 	drained   chan struct{}
 	nextSweep int64
+
+	// Recovering connections' checkers, for those awaiting their connect
+	// push (at most MaxInFlight).
+	checkers []recovery.Checker
+	freeChk  []int32
+
+	// Latency windows (SetWindow): bounds in unix ns, windows[k] for
+	// publications sent after k bounds.
+	bounds  []int64
+	windows []hist.Hist
+
+	firstAttempt, lastConnect int64 // unix ns
 
 	c       Counters
 	errs    map[string]uint64
@@ -237,6 +251,9 @@ func (l *Loop) open(slot int, now int64) {
 	c.startNs = now
 	c.state = stClosed
 	l.c.Attempts++
+	if l.firstAttempt == 0 {
+		l.firstAttempt = time.Now().UnixNano()
+	}
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		l.c.ConnectErrors++
@@ -277,6 +294,30 @@ func (l *Loop) open(slot int, now int64) {
 	c.fd = int32(fd)
 	c.state = stConnecting
 	l.c.InFlight++
+	if l.cfg.Recover != nil {
+		c.parser.SetPieces(true)
+		l.takeChecker(slot)
+	}
+}
+
+// takeChecker gives slot a checker for its connect push.
+func (l *Loop) takeChecker(slot int) {
+	if len(l.freeChk) == 0 {
+		l.checkers = append(l.checkers, recovery.Checker{})
+		l.freeChk = append(l.freeChk, int32(len(l.checkers)))
+	}
+	c := &l.conns[slot]
+	c.chk = l.freeChk[len(l.freeChk)-1]
+	l.freeChk = l.freeChk[:len(l.freeChk)-1]
+	l.checkers[c.chk-1].Reset(l.cfg.Recover)
+}
+
+func (l *Loop) releaseChecker(slot int) {
+	c := &l.conns[slot]
+	if c.chk != 0 {
+		l.freeChk = append(l.freeChk, c.chk)
+		c.chk = 0
+	}
 }
 
 func (l *Loop) onEvent(ev *unix.EpollEvent) {
@@ -382,6 +423,7 @@ func (h *handler) OnEvent(data []byte, _ bool) {
 			l.c.InFlight--
 			l.c.Open++
 			l.connect.Record(l.mono() - c.startNs)
+			l.lastConnect = max(l.lastConnect, h.wallNs)
 		}
 	case payload.Ping:
 		l.c.Pings++
@@ -396,11 +438,11 @@ func (h *handler) OnEvent(data []byte, _ bool) {
 		switch l.streams[h.slot*l.cfg.Publishers+int(ev.W)].Add(ev.Seq) {
 		case track.New:
 			l.c.Pubs++
-			l.latency.Record(h.wallNs - ev.SentNs)
+			l.record(h.wallNs-ev.SentNs, ev.SentNs)
 		case track.Late:
 			l.c.Pubs++
 			l.c.Reorders++
-			l.latency.Record(h.wallNs - ev.SentNs)
+			l.record(h.wallNs-ev.SentNs, ev.SentNs)
 		case track.Duplicate:
 			l.c.Dups++
 		case track.Stale:
@@ -409,6 +451,59 @@ func (h *handler) OnEvent(data []byte, _ bool) {
 		}
 	default:
 		l.c.Foreign++
+	}
+}
+
+// record accounts one publish→receive latency of a publication sent at
+// sentNs.
+func (l *Loop) record(lat, sentNs int64) {
+	l.latency.Record(lat)
+	if n := len(l.bounds); n > 0 {
+		for n > 0 && sentNs < l.bounds[n-1] {
+			n--
+		}
+		l.windows[n].Record(lat)
+	}
+}
+
+// OnPiece checks a recovering connection's connect push as it arrives (the
+// parser is in pieces mode while the connection holds a checker).
+func (h *handler) OnPiece(data []byte, last bool) {
+	l := h.l
+	c := &l.conns[h.slot]
+	if c.chk == 0 {
+		if last {
+			c.parser.SetPieces(false)
+		}
+		return
+	}
+	ck := &l.checkers[c.chk-1]
+	ck.Write(data)
+	if !last {
+		return
+	}
+	head := ck.Head() // the checker's own memory: valid until its next Reset
+	switch payload.Parse(head).Kind {
+	case payload.Connect:
+		if c.state == stReading {
+			v := ck.Finish()
+			l.c.RecoverBytes += uint64(v.Bytes)
+			if p := v.Problem(l.cfg.Recover); p == "" {
+				l.c.Recovered++
+			} else {
+				l.c.RecoverFailed++
+				l.errs["recovery: "+p]++
+			}
+		}
+		fallthrough
+	case payload.Disconnect:
+		l.releaseChecker(h.slot)
+		c.parser.SetPieces(false)
+		h.OnEvent(head, false)
+	default:
+		// Something before the connect push: account it, keep waiting.
+		h.OnEvent(head, false)
+		ck.Reset(l.cfg.Recover)
 	}
 }
 
@@ -427,6 +522,7 @@ func (l *Loop) closeConn(slot int, why string, kind closeKind) {
 	unix.Close(int(c.fd)) // also removes it from the epoll set
 	l.byFd[c.fd] = 0
 	c.fd = -1
+	l.releaseChecker(slot)
 	wasStreaming := c.state == stStreaming
 	if wasStreaming {
 		l.c.Open--
@@ -582,6 +678,28 @@ func (l *Loop) MarkStart() {
 	}
 }
 
+// SetWindow starts a new latency window (Result.Windows) for publications
+// sent from at (unix ns) on. Boundaries must increase, and each must still
+// be in the future when set, so that no publication sent after it has been
+// accounted yet. Safe from any goroutine; returns once the loop has it.
+func (l *Loop) SetWindow(at int64) {
+	ack := make(chan struct{})
+	if l.do(func(l *Loop) {
+		if len(l.windows) == 0 {
+			// Everything so far was sent before the first boundary.
+			l.windows = append(l.windows, l.latency)
+		}
+		l.bounds = append(l.bounds, at)
+		l.windows = append(l.windows, hist.Hist{})
+		close(ack)
+	}) {
+		select {
+		case <-ack:
+		case <-l.done:
+		}
+	}
+}
+
 // StartChurn starts closing and reopening connections at ChurnRate. Safe
 // from any goroutine.
 func (l *Loop) StartChurn() {
@@ -626,6 +744,10 @@ func (l *Loop) Stop() *Result {
 		ReadLag:  l.readLag,
 		Drained:  drained,
 		Delivery: l.folded,
+		Windows:  l.windows,
+
+		FirstAttempt: l.firstAttempt,
+		LastConnect:  l.lastConnect,
 	}
 	if len(r.Errors) == 0 {
 		r.Errors = nil

@@ -60,6 +60,13 @@ func (p *Pool) MarkStart() {
 	}
 }
 
+// SetWindow is Loop.SetWindow on every loop.
+func (p *Pool) SetWindow(at int64) {
+	for _, l := range p.loops {
+		l.SetWindow(at)
+	}
+}
+
 // StartChurn is Loop.StartChurn on every loop.
 func (p *Pool) StartChurn() {
 	for _, l := range p.loops {

@@ -2,6 +2,7 @@ package client
 
 import (
 	"maps"
+	"slices"
 
 	"github.com/unisse/unisse/bench/hist"
 )
@@ -27,6 +28,11 @@ type Counters struct {
 	Pings           uint64 `json:"pings"`
 	Bytes           uint64 `json:"bytes"` // bytes read
 	Reads           uint64 `json:"reads"` // read(2) calls that returned data
+	// Recovering connections (Config.Recover): connect pushes that held
+	// the expected recovery, those that did not, and their bytes.
+	Recovered     uint64 `json:"recovered,omitempty"`
+	RecoverFailed uint64 `json:"recover_failed,omitempty"`
+	RecoverBytes  uint64 `json:"recover_bytes,omitempty"`
 }
 
 // Add adds o to c (gauges too: Loops' gauges sum to the Pool's).
@@ -49,6 +55,9 @@ func (c *Counters) Add(o *Counters) {
 	c.Pings += o.Pings
 	c.Bytes += o.Bytes
 	c.Reads += o.Reads
+	c.Recovered += o.Recovered
+	c.RecoverFailed += o.RecoverFailed
+	c.RecoverBytes += o.RecoverBytes
 }
 
 // Errors is the total of everything that went wrong with a connection.
@@ -93,6 +102,15 @@ type Result struct {
 	// data waited for this tool (with KernelTimestamps), ns.
 	ReadLag hist.Hist `json:"read_lag"`
 	Drained bool      `json:"drained"` // every stream got the final sequences before Stop
+	// Windows splits Latency by the publications' send time at the
+	// boundaries given to SetWindow: Windows[k] holds those sent after k
+	// boundaries. Empty when no boundary was set.
+	Windows []hist.Hist `json:"windows,omitempty"`
+	// FirstAttempt and LastConnect are the wall-clock times (unix ns) of
+	// the first connect() and of the last connect push received (its
+	// kernel receive time); 0 when none.
+	FirstAttempt int64 `json:"first_attempt,omitempty"`
+	LastConnect  int64 `json:"last_connect,omitempty"`
 }
 
 // Merge adds o into r.
@@ -109,12 +127,23 @@ func (r *Result) Merge(o *Result) {
 	r.Connect.Merge(&o.Connect)
 	r.ReadLag.Merge(&o.ReadLag)
 	r.Drained = r.Drained && o.Drained
+	for len(r.Windows) < len(o.Windows) {
+		r.Windows = append(r.Windows, hist.Hist{})
+	}
+	for k := range o.Windows {
+		r.Windows[k].Merge(&o.Windows[k])
+	}
+	if o.FirstAttempt != 0 && (r.FirstAttempt == 0 || o.FirstAttempt < r.FirstAttempt) {
+		r.FirstAttempt = o.FirstAttempt
+	}
+	r.LastConnect = max(r.LastConnect, o.LastConnect)
 }
 
 // Clone returns a deep copy.
 func (r *Result) Clone() *Result {
 	c := *r
 	c.Errors = maps.Clone(r.Errors)
+	c.Windows = slices.Clone(r.Windows)
 	return &c
 }
 

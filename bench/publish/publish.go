@@ -36,6 +36,16 @@ type Config struct {
 	Duration   time.Duration
 	MaxCalls   int           // bound on calls in total; 0 = Duration only
 	Timeout    time.Duration // per call
+	// Log keeps every call in Result.Log (for runs of a few thousand calls).
+	Log bool
+}
+
+// Call is one call in Result.Log.
+type Call struct {
+	Sent int64 `json:"sent"` // unix ns, the time in its payload
+	Took int64 `json:"took"` // ns, to the reply (or the error)
+	// Late is how far behind its schedule it was sent, ns (paced runs).
+	Late int64 `json:"late"`
 }
 
 // Groups is the number of publish groups.
@@ -55,6 +65,8 @@ type Result struct {
 	// Behind is how far behind its schedule the most late paced call was
 	// sent (0 for unpaced runs): the publishers or the API could not keep up.
 	Behind time.Duration `json:"behind_ns"`
+	// Log is every call, by publisher then time, with Config.Log.
+	Log []Call `json:"-"`
 }
 
 // Publisher runs the publishers of one Config.
@@ -130,6 +142,7 @@ type worker struct {
 	refused uint64
 	unsure  uint64
 	behind  time.Duration
+	log     []Call
 	first   time.Time
 	last    time.Time
 }
@@ -164,6 +177,7 @@ func (p *Publisher) Run(ctx context.Context) *Result {
 		}
 		r.Finals = append(r.Finals, wk.seqs)
 		r.Behind = max(r.Behind, wk.behind)
+		r.Log = append(r.Log, wk.log...)
 		if !wk.first.IsZero() && (first.IsZero() || wk.first.Before(first)) {
 			first = wk.first
 		}
@@ -192,12 +206,13 @@ func (p *Publisher) loop(ctx context.Context, wk *worker, ticket *atomic.Int64, 
 	body := make([]byte, 0, 256+cfg.Size)
 	groups := cfg.Groups()
 	for ctx.Err() == nil {
+		var at time.Time
 		i := ticket.Add(1) - 1
 		if cfg.MaxCalls > 0 && i >= int64(cfg.MaxCalls) {
 			return
 		}
 		if cfg.Rate > 0 {
-			at := start.Add(time.Duration(float64(i) / cfg.Rate * 1e9))
+			at = start.Add(time.Duration(float64(i) / cfg.Rate * 1e9))
 			if !at.Before(end) || !time.Now().Before(end) {
 				return // past the schedule or the duration: a run is never longer than asked
 			}
@@ -227,6 +242,13 @@ func (p *Publisher) loop(ctx context.Context, wk *worker, ticket *atomic.Int64, 
 		done := time.Now()
 		p.sent.Add(1)
 		wk.lat.Record(int64(done.Sub(sentAt)))
+		if cfg.Log {
+			c := Call{Sent: sentAt.UnixNano(), Took: int64(done.Sub(sentAt))}
+			if !at.IsZero() {
+				c.Late = max(0, int64(sentAt.Sub(at)))
+			}
+			wk.log = append(wk.log, c)
+		}
 		if wk.first.IsZero() {
 			wk.first = sentAt
 		}

@@ -99,7 +99,7 @@ func TestBroadcastBodiesAndRate(t *testing.T) {
 	defer srv.Close()
 	chans := []string{"c0", "c1", "c2", "c3", "c4"}
 	p, err := New(Config{API: srv.URL + "/api/", Broadcast: true, Channels: chans, GroupSize: 2,
-		Publishers: 1, Rate: 200, Duration: 10 * time.Second, MaxCalls: 20, Timeout: 5 * time.Second})
+		Publishers: 1, Rate: 200, Duration: 10 * time.Second, MaxCalls: 20, Timeout: 5 * time.Second, Log: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +125,22 @@ func TestBroadcastBodiesAndRate(t *testing.T) {
 	// Error replies to /api/broadcast may be partial: they consume the sequence.
 	if r.Uncertain == 0 || r.Refused != 0 {
 		t.Fatalf("uncertain %d refused %d", r.Uncertain, r.Refused)
+	}
+	// The log has every call, in order: sent when scheduled, 5 ms apart,
+	// plus how late.
+	if len(r.Log) != 20 {
+		t.Fatalf("%d calls logged", len(r.Log))
+	}
+	for i, c := range r.Log {
+		if c.Took <= 0 || c.Late < 0 {
+			t.Fatalf("call %d: %+v", i, c)
+		}
+		if i > 0 {
+			prev := r.Log[i-1]
+			if d := (c.Sent - c.Late) - (prev.Sent - prev.Late) - int64(5*time.Millisecond); d < -1000 || d > 1000 {
+				t.Fatalf("call %d: %+v after %+v: schedules %d ns off 5 ms apart", i, c, prev, d)
+			}
+		}
 	}
 }
 

@@ -50,14 +50,26 @@ func spectrum(h *hist.Hist, maxX float64) [][2]float64 {
 	return pts
 }
 
+type namedHist struct {
+	name string
+	h    *hist.Hist
+}
+
 func latencyChart(rep *bench.Report) string {
-	hs := []struct {
-		name string
-		h    *hist.Hist
-	}{
+	hs := []namedHist{
 		{"publish→receive", &rep.LatencyHist},
 		{"API call", &rep.CallHist},
 		{"connect", &rep.ConnectHist},
+	}
+	if rr := rep.Recovery; rr != nil {
+		// Live delivery before, during and after the storm, and the
+		// recovering connects.
+		hs = []namedHist{
+			{"live, baseline", &rr.Baseline.Hist},
+			{"live, storm", &rr.Storm.Hist},
+			{"live, after", &rr.After.Hist},
+			{"recovering connect", &rr.ConnectHist},
+		}
 	}
 	maxN := uint64(1)
 	lo, hi := math.Inf(1), 0.0
@@ -143,15 +155,22 @@ func throughputChart(rep *bench.Report) string {
 
 func connectionsChart(rep *bench.Report) string {
 	tl := rep.Timeline
-	var open, rss [][2]float64
+	var open, recovering, rss [][2]float64
 	for _, s := range tl {
 		open = append(open, [2]float64{s.T, float64(s.Open)})
+		if rep.Recovery != nil {
+			recovering = append(recovering, [2]float64{s.T, float64(s.RecoverOpen)})
+		}
 		if s.ServerRSS > 0 {
 			rss = append(rss, [2]float64{s.T, float64(s.ServerRSS) / (1 << 20)})
 		}
 	}
-	yl := linearAxis("open connections", maxY(open), si)
+	yl := linearAxis("open connections", max(maxY(open), maxY(recovering)), si)
 	ss := []series{{name: "open connections", pts: open}}
+	if recovering != nil {
+		ss[0].name = "live connections"
+		ss = append(ss, series{name: "recovering connections", pts: recovering})
+	}
 	var yr *axis
 	if len(rss) > 0 {
 		a := linearAxis("server RSS (MiB)", maxY(rss), func(v float64) string { return trimZeros(v) })

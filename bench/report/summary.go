@@ -29,6 +29,10 @@ func Summary(w io.Writer, rep *bench.Report) error {
 	if rep.Mode == bench.Churn {
 		fmt.Fprintf(&b, ", churn %g/s", cfg.ChurnRate)
 	}
+	if rep.Mode == bench.Recovery {
+		fmt.Fprintf(&b, "; storm of %d connections recovering %d publications at %s connects/s (%d in flight)",
+			cfg.RecoverConns, cfg.History, rateStr(cfg.ConnectRate), cfg.MaxInFlight)
+	}
 	fmt.Fprintf(&b, "\nmachine: %d cores, Linux %s; %d worker process(es), %d source address(es), %d loop(s) each; elapsed %s\n",
 		rep.Machine.Cores, rep.Machine.Kernel, rep.Workers, rep.Sources, cfg.Loops, dur(rep.Elapsed))
 
@@ -77,15 +81,22 @@ func Summary(w io.Writer, rep *bench.Report) error {
 	if s := rep.Server; s != nil {
 		fmt.Fprintf(&b, "\nserver pid %d  RSS %s before, %s connected, %s at end\n", s.PID,
 			mib(s.Before.RSS), mib(s.Connected.RSS), mib(s.End.RSS))
-		fmt.Fprintf(&b, "  RSS per connection %s (after connect), %s (at end); CPU per connect %.1f µs\n",
-			bytesStr(s.RSSPerConn), bytesStr(s.RSSPerConnEnd), s.CPUPerConnect)
-		if rep.Delivery != nil {
+		if rep.Mode == bench.Recovery {
+			fmt.Fprintf(&b, "  RSS per live connection %s (after connect); CPU per connect %.1f µs\n", bytesStr(s.RSSPerConn), s.CPUPerConnect)
+		} else {
+			fmt.Fprintf(&b, "  RSS per connection %s (after connect), %s (at end); CPU per connect %.1f µs\n",
+				bytesStr(s.RSSPerConn), bytesStr(s.RSSPerConnEnd), s.CPUPerConnect)
+		}
+		if rep.Delivery != nil && rep.Mode != bench.Recovery {
 			fmt.Fprintf(&b, "  CPU %s over the delivery window (%.2f cores): %.2f µs per delivered message\n",
 				dur(s.PublishCPU), s.CPUUtilization, s.CPUPerMessage)
 		}
 		if rep.Mode == bench.Churn {
 			fmt.Fprintf(&b, "  RSS growth during churn: %+.1f MiB\n", float64(s.ChurnRSSGrowth)/(1<<20))
 		}
+	}
+	if rr := rep.Recovery; rr != nil {
+		recoverySummary(&b, rep, rr)
 	}
 	if wr := rep.Writes; wr != nil {
 		fmt.Fprintf(&b, "  events per write %.2f (%.0f events, %.0f writes)\n", wr.Ratio, wr.Events, wr.Writes)
@@ -167,4 +178,52 @@ func sortedByCount(m map[string]uint64) []string {
 		return 0
 	})
 	return keys
+}
+
+func recoverySummary(b *strings.Builder, rep *bench.Report, rr *bench.RecoveryReport) {
+	fmt.Fprintf(b, "\nrecovery     %d of %d recovering connections got their connect push: %d recovered as expected, %d not\n",
+		rr.Connected, rr.Target, rr.Recovered, rr.Failed)
+	fmt.Fprintf(b, "  history      %d publications of %s, epoch %s, recovered from offset %d (published in %s)\n",
+		rr.History, rr.Channel, rr.Epoch, rr.From, dur(rr.HistoryPublish))
+	fmt.Fprintf(b, "  storm        %s from the first connect() to the last connect push: %.0f recovering connects/s\n", dur(rr.Duration), rr.Rate)
+	fmt.Fprintf(b, "  connect latency  %s  (to the end of the connect push)\n", pct(rr.Latency))
+	if rr.Connected > 0 {
+		fmt.Fprintf(b, "  bytes        %s per connect push, %s read in all\n", bytesStr(float64(rr.PushBytes)/float64(rr.Connected)), mib(rr.BytesRead))
+	}
+	fmt.Fprintf(b, "  errors  connect %d, timeouts %d, http %d, closed by server %d, disconnect pushes %d\n",
+		rr.ConnectErrors, rr.ConnectTimeouts, rr.HTTPErrors, rr.ServerClosed, rr.Disconnects)
+	for _, k := range sortedByCount(rr.Errors) {
+		fmt.Fprintf(b, "    %6d × %s\n", rr.Errors[k], k)
+	}
+	what := "to the tool's read"
+	if rep.Config.KernelTimestamps {
+		what = "to kernel receive"
+	}
+	fmt.Fprintf(b, "live latency by send time (publish %s)\n", what)
+	windows := []struct {
+		name string
+		w    *bench.LiveWindow
+	}{{"baseline", &rr.Baseline}, {"storm", &rr.Storm}, {"after", &rr.After}}
+	for _, w := range windows {
+		fmt.Fprintf(b, "  %-9s %7s  %s\n", w.name, dur(w.w.Length), pct(w.w.Latency))
+	}
+	fmt.Fprintf(b, "publish calls sent in each window\n")
+	for _, w := range windows {
+		fmt.Fprintf(b, "  %-9s %5d (%.1f/s)  %s", w.name, w.w.Published, w.w.PublishRate, pct(w.w.CallLatency))
+		if w.w.Behind > 100*time.Millisecond {
+			fmt.Fprintf(b, "  up to %s behind schedule", dur(w.w.Behind))
+		}
+		b.WriteString("\n")
+	}
+	if s := rr.Server; s != nil {
+		fmt.Fprintf(b, "server during the storm: CPU %s over %s (%.2f cores; baseline %.2f cores, %.1f µs per live delivery)\n",
+			dur(s.CPU), dur(s.Wall), s.Utilization, s.BaselineUtilization, s.BaselinePerDelivery)
+		fmt.Fprintf(b, "  %.1f µs per recovering connect; %.1f µs once the storm window's live deliveries are charged at the baseline cost\n",
+			s.CPUPerConnect, s.NetCPUPerConnect)
+		fmt.Fprintf(b, "  RSS %s → %s (%+.1f MiB, %s per recovering connection)\n",
+			mib(s.RSSBefore), mib(s.RSSAfter), float64(s.RSSGrowth)/(1<<20), bytesStr(s.RSSPerConn))
+	}
+	if rr.ToolCPU > 0 {
+		fmt.Fprintf(b, "  this tool meanwhile: CPU %s (%.2f cores)\n", dur(rr.ToolCPU), rr.ToolUtilization)
+	}
 }

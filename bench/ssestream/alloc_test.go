@@ -32,3 +32,22 @@ func TestFeedDoesNotAllocate(t *testing.T) {
 type nopHandler struct{}
 
 func (nopHandler) OnEvent([]byte, bool) {}
+
+func (nopHandler) OnPiece([]byte, bool) {}
+
+func TestPiecesDoNotAllocate(t *testing.T) {
+	body, _ := events(8)
+	stream := []byte(head + fmt.Sprintf("%x\r\n%s\r\n", len(body), body))
+	var p Parser
+	var h nopHandler
+	allocs := testing.AllocsPerRun(100, func() {
+		p.Reset()
+		p.SetPieces(true)
+		for i := 0; i < len(stream); i += 7 {
+			_ = p.Feed(stream[i:min(i+7, len(stream))], h)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per stream", allocs)
+	}
+}

@@ -17,7 +17,10 @@
 // other than `data` and comment lines are skipped. Lines longer than MaxLine
 // that span reads are delivered truncated to their first MaxLine bytes (with
 // truncated=true): enough for the bench payload's sequence and timestamp,
-// which come first.
+// which come first. Pieces mode (Parser.SetPieces) is for the lines that
+// must be read whole however long they are, such as a connect push carrying
+// recovered publications: the line's value is handed over in pieces as it
+// arrives, to be scanned incrementally, nothing copied.
 //
 // A Parser is used by one goroutine at a time.
 package ssestream

@@ -25,6 +25,24 @@ type Handler interface {
 	OnEvent(data []byte, truncated bool)
 }
 
+// PieceHandler also takes data lines in pieces, whatever their length: see
+// Parser.SetPieces.
+type PieceHandler interface {
+	Handler
+	// OnPiece receives the next piece of a `data:` line's value (after
+	// "data:" and one optional space), as it arrives; last is true on the
+	// line's final piece, which may be empty; the line's end (LF or CRLF)
+	// is not included. data is valid only during the call.
+	OnPiece(data []byte, last bool)
+}
+
+// Where pieces mode is in a line.
+const (
+	pieceStart uint8 = iota // matching "data:" at the start of a line
+	pieceData               // in a data line's value
+	pieceSkip               // in another line
+)
+
 type state uint8
 
 const (
@@ -51,6 +69,10 @@ type Parser struct {
 	status    int16
 	left      int64 // bytes left in the current chunk or Content-Length body
 	hasLength bool
+	pieces    bool   // data lines go to OnPiece (SetPieces)
+	pst       uint8  // pieces mode: pieceStart, pieceData or pieceSkip
+	pre       uint8  // pieces mode: bytes of "data:" matched at the line start
+	cr        bool   // pieces mode: a CR that ended a read was held back
 	line      []byte // a line split across reads; cap MaxLine once allocated
 }
 
@@ -60,8 +82,19 @@ func (p *Parser) Status() int { return int(p.status) }
 // Streaming reports whether the headers are done and the body is being read.
 func (p *Parser) Streaming() bool { return p.st >= stSize && p.st < stDone }
 
-// Reset prepares p for a new response, keeping its line buffer.
+// Reset prepares p for a new response, keeping its line buffer. Pieces
+// mode is off.
 func (p *Parser) Reset() { *p = Parser{line: p.line[:0]} }
+
+// SetPieces turns pieces mode on or off. On, the value of every `data:` line
+// goes to the handler's OnPiece as it arrives, however long, instead of to
+// OnEvent when the line ends (so that nothing is truncated to MaxLine); the
+// handler passed to Feed must then be a PieceHandler (another is served
+// whole lines as usual). Call it between lines only: before the first Feed,
+// or from OnEvent or a last OnPiece, which switches from the next line on.
+func (p *Parser) SetPieces(on bool) {
+	p.pieces, p.pst, p.pre, p.cr = on, pieceStart, 0, false
+}
 
 // Feed parses b, calling h for each complete `data:` line. It returns nil
 // when b is consumed and more is expected, ErrEnd when the response ended
@@ -314,6 +347,12 @@ var dataField = []byte("data:")
 // body feeds event-stream bytes.
 func (p *Parser) body(b []byte, h Handler) {
 	for len(b) > 0 {
+		if p.pieces {
+			if ph, ok := h.(PieceHandler); ok {
+				b = p.piece(b, ph)
+				continue
+			}
+		}
 		line, rest, ok := p.takeLine(b)
 		b = rest
 		if !ok {
@@ -329,3 +368,65 @@ func (p *Parser) body(b []byte, h Handler) {
 		p.lineDone()
 	}
 }
+
+// piece consumes event-stream bytes in pieces mode, up to the end of the
+// current line at most, and returns the rest.
+func (p *Parser) piece(b []byte, h PieceHandler) []byte {
+	switch p.pst {
+	case pieceStart:
+		for len(b) > 0 {
+			c := b[0]
+			if int(p.pre) == len(dataField) {
+				if c == ' ' {
+					b = b[1:]
+				}
+				p.pst = pieceData
+				return b
+			}
+			b = b[1:]
+			switch {
+			case c == dataField[p.pre]:
+				p.pre++
+			case c == '\n':
+				p.pre = 0 // a short line: the next one starts
+			default:
+				p.pst = pieceSkip
+				return b
+			}
+		}
+		return b
+	case pieceSkip:
+		i := bytes.IndexByte(b, '\n')
+		if i < 0 {
+			return nil
+		}
+		p.pst, p.pre = pieceStart, 0
+		return b[i+1:]
+	default: // pieceData
+		i := bytes.IndexByte(b, '\n')
+		if i != 0 && p.cr {
+			h.OnPiece(cr, false) // the CR held back was not the line's end
+		}
+		p.cr = false
+		if i < 0 {
+			// A CR at the end of the read may be the line's end: hold it.
+			if b[len(b)-1] == '\r' {
+				b, p.cr = b[:len(b)-1], true
+			}
+			if len(b) > 0 {
+				h.OnPiece(b, false)
+			}
+			return nil
+		}
+		data := b[:i]
+		if i > 0 && data[i-1] == '\r' {
+			data = data[:i-1]
+		}
+		// Before the call: OnPiece may switch pieces mode off.
+		p.pst, p.pre = pieceStart, 0
+		h.OnPiece(data, true)
+		return b[i+1:]
+	}
+}
+
+var cr = []byte{'\r'}

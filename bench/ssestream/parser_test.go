@@ -192,3 +192,69 @@ func TestErrors(t *testing.T) {
 		}
 	}
 }
+
+// pieceRecorder joins the pieces of each data line; after offAfter lines
+// (0: never) it switches pieces mode off, from the last OnPiece.
+type pieceRecorder struct {
+	recorder
+	p        *Parser
+	cur      []byte
+	lines    []string
+	offAfter int
+}
+
+func (r *pieceRecorder) OnPiece(data []byte, last bool) {
+	r.cur = append(r.cur, data...)
+	if !last {
+		return
+	}
+	r.lines = append(r.lines, string(r.cur))
+	r.cur = r.cur[:0]
+	if len(r.lines) == r.offAfter {
+		r.p.SetPieces(false)
+	}
+}
+
+// TestPiecesAnySplit: in pieces mode every data line arrives whole however
+// long it is and wherever reads and chunks cut it (the "data:" prefix
+// included), other lines are skipped, and switching the mode off from the
+// last piece hands the following lines to OnEvent.
+func TestPiecesAnySplit(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	long := `{"connect":{"subs":{"h":{"publications":[` + strings.Repeat(`{"data":{"s":1,"p":"xxxxxxxx"},"offset":1},`, 200) + `{}]}}}}`
+	body, want := events(12)
+	body = "data: " + long + "\r\n\r\ndata:no-space\n" + ": da\nda\nevent: x\ndata:\ndata: a\rb\r\n" + body
+	want = append([]string{long, "no-space", "", "a\rb"}, want...)
+	for round := range 100 {
+		stream := head + chunked(r, body)
+		var p Parser
+		offAfter := 0
+		if round%2 == 1 {
+			offAfter = 5
+		}
+		rec := &pieceRecorder{p: &p, offAfter: offAfter}
+		p.SetPieces(true)
+		in := []byte(stream)
+		var err error
+		for len(in) > 0 && err == nil {
+			n := min(1+r.IntN(300), len(in))
+			if round%10 == 0 {
+				n = 1
+			}
+			read := slices.Clone(in[:n])
+			in = in[n:]
+			err = p.Feed(read, rec)
+			clear(read)
+		}
+		if !errors.Is(err, ErrEnd) {
+			t.Fatalf("round %d: err %v", round, err)
+		}
+		got := append(rec.lines, rec.events...)
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d (off after %d): got %d lines %.200q, want %d", round, offAfter, len(got), got, len(want))
+		}
+		if offAfter > 0 && (len(rec.lines) != offAfter || len(rec.events) != len(want)-offAfter) {
+			t.Fatalf("round %d: %d lines in pieces, %d events", round, len(rec.lines), len(rec.events))
+		}
+	}
+}
