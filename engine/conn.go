@@ -17,6 +17,10 @@ const (
 	// stateAwaiting: an API request is being served off the loop; further
 	// input stays buffered until the reply is written.
 	stateAwaiting
+	// stateDeferred: a complete connect request waits in the input buffer
+	// for the loop's next slice (a connect storm is served a few connects per
+	// slice, see drain.go).
+	stateDeferred
 	// stateStreaming: an SSE response is open; input is ignored.
 	stateStreaming
 	// stateDraining: an error response was written and the write side shut;

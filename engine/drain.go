@@ -38,6 +38,11 @@ const (
 	// maxFramesPerPass bounds the frames queued to one subscriber before a
 	// write, so the pending arena stays small even on huge channels.
 	maxFramesPerPass = 16
+	// connectsPerSlice is how many connects a loop serves between slices. A
+	// connect costs about as much as tens of writes (more with recovery), so
+	// a storm of thousands is spread over slices instead of stalling the
+	// loop's deliveries for as long as they all take.
+	connectsPerSlice = 4
 )
 
 // drainState is a loop's progress through its current batch.
@@ -51,7 +56,7 @@ type drainState struct {
 	gStart, gEnd int  // the group's items
 	gNext, gLen  int  // next subscriber index; subscriber count at group start
 
-	deferred []*conn // closed during a group; removed from the hub after it
+	closedInGroup []*conn // closed during a group; removed from the hub after it
 }
 
 // Run drains the inbox (gnet.Runnable), used when the loop is woken with
@@ -101,6 +106,8 @@ func (l *loop) wake() {
 // drain delivers one slice of the loop's work and reschedules itself if work
 // remains. Only on the loop.
 func (l *loop) drain() {
+	l.connectsInSlice = 0
+	l.serveDeferred()
 	budget := sliceBudget
 	for budget > 0 {
 		if l.gActive {
@@ -137,13 +144,48 @@ func (l *loop) drain() {
 		l.applyDeferred()
 	}
 	l.mu.Lock()
-	more := l.gActive || l.pos < len(l.batch) || len(l.inbox) > 0
+	more := l.gActive || l.pos < len(l.batch) || len(l.inbox) > 0 || len(l.waiting) > 0
 	if !more {
 		l.scheduled = false
 	}
 	l.mu.Unlock()
 	if more {
 		l.wake()
+	}
+}
+
+// deferConnect parks a connection whose connect request arrived after this
+// slice's connects were used up; the request stays in its input buffer. Only
+// on the loop.
+func (l *loop) deferConnect(c *conn) {
+	c.state = stateDeferred
+	l.waiting = append(l.waiting, c)
+	l.mu.Lock()
+	wake := !l.scheduled
+	l.scheduled = true
+	l.mu.Unlock()
+	if wake {
+		l.wake()
+	}
+}
+
+// serveDeferred serves parked connects, oldest first, up to this slice's
+// share. Only on the loop.
+func (l *loop) serveDeferred() {
+	n := 0
+	for n < len(l.waiting) && l.connectsInSlice < connectsPerSlice {
+		c := l.waiting[n]
+		n++
+		if c.state != stateDeferred {
+			continue // closed meanwhile
+		}
+		c.state = stateReading
+		l.srv.serveInput(c)
+	}
+	if n > 0 {
+		rest := copy(l.waiting, l.waiting[n:])
+		clear(l.waiting[rest:])
+		l.waiting = l.waiting[:rest]
 	}
 }
 
@@ -238,18 +280,18 @@ func (l *loop) releaseDone() {
 // until the group in progress is delivered.
 func (l *loop) unsubscribeClosed(c *conn) {
 	if l.gActive {
-		l.deferred = append(l.deferred, c)
+		l.closedInGroup = append(l.closedInGroup, c)
 		return
 	}
 	l.srv.unsubscribeAll(l, c)
 }
 
 func (l *loop) applyDeferred() {
-	for _, c := range l.deferred {
+	for _, c := range l.closedInGroup {
 		l.srv.unsubscribeAll(l, c)
 	}
-	clear(l.deferred)
-	l.deferred = l.deferred[:0]
+	clear(l.closedInGroup)
+	l.closedInGroup = l.closedInGroup[:0]
 }
 
 // startKick registers the loop's kick socket with gnet, off the loop (gnet's

@@ -67,6 +67,8 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		}
 	case stateDraining:
 		_, _ = c.Discard(-1)
+	case stateDeferred:
+		// The request waits for its turn; more input waits behind it.
 	default:
 		// Streaming connections send nothing we act on (Centrifugo ignores
 		// further requests on them too); drop it so it cannot pile up.
@@ -149,7 +151,7 @@ func sweepOp(l *loop) {
 // onTimer handles a connection whose wheel slot came due.
 func (s *Server) onTimer(l *loop, c *conn, now int64) {
 	switch c.state {
-	case stateReading, stateAwaiting, stateDraining:
+	case stateReading, stateAwaiting, stateDraining, stateDeferred:
 		if c.readDeadline != 0 && now >= int64(c.readDeadline) {
 			c.state = stateClosing
 			_ = c.c.Close()

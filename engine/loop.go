@@ -60,8 +60,12 @@ type loop struct {
 	names        []string         // connect scratch
 	connectChans []connectChannel // connect scratch
 	streams      []*conn
-	users        map[string]*conn // head of each user's list of streaming conns
-	wheel        wheel
+	// waiting are connections whose connect request waits for a later
+	// slice; connectsInSlice counts connects served since the last drain.
+	waiting         []*conn
+	connectsInSlice int
+	users           map[string]*conn // head of each user's list of streaming conns
+	wheel           wheel
 
 	// counters, read by /metrics from another goroutine
 	framesQueued atomic.Uint64

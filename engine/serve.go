@@ -180,6 +180,13 @@ func (s *Server) routeOf(cs *conn, path []byte) (route, api.Method) {
 func (s *Server) serveRequest(cs *conn, req *httpparse.Request, buf []byte, headLen int) bool {
 	l := s.loops[cs.loopIdx]
 	rt, method := s.routeOf(cs, req.Path())
+	if rt == routeConnect {
+		if l.connectsInSlice >= connectsPerSlice {
+			l.deferConnect(cs)
+			return false
+		}
+		l.connectsInSlice++
+	}
 
 	bodyLimit := s.opts.Unisse.APIMaxRequestBodySize
 	if rt == routeConnect {
