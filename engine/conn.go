@@ -3,7 +3,6 @@ package engine
 import (
 	"github.com/panjf2000/gnet/v2"
 
-	"github.com/unisse/unisse/engine/hub"
 	"github.com/unisse/unisse/sse"
 )
 
@@ -38,7 +37,7 @@ const (
 // subscription is one channel a streaming connection is subscribed to, with
 // the connection's index in that channel's list for its loop.
 type subscription struct {
-	ch    *hub.Channel[*conn]
+	ch    *channel
 	idx   int32
 	flags subFlags
 }
@@ -146,7 +145,7 @@ func (c *conn) setChanInfo(channel string, info []byte) {
 }
 
 // flagsFor returns the subscription flags for channel ch (0 if not subscribed).
-func (c *conn) flagsFor(ch *hub.Channel[*conn]) subFlags {
+func (c *conn) flagsFor(ch *channel) subFlags {
 	for i := range c.subs {
 		if c.subs[i].ch == ch {
 			return c.subs[i].flags

@@ -8,36 +8,43 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/unisse/unisse/engine/hub"
 	"github.com/unisse/unisse/engine/protocol"
+	"github.com/unisse/unisse/sse"
 )
 
-// How a loop drains its inbox.
+// How a loop delivers.
 //
-// Publications are posted to a loop's inbox by any goroutine; the loop drains
-// them in slices. A slice visits at most sliceBudget subscribers, then flushes
-// every connection it queued frames for (one write each) and returns to gnet's
-// poller, kicking itself to continue. That keeps a fan-out to tens of
-// thousands of subscribers from delaying the loop's other work — API
-// requests, new connects — by more than a few milliseconds, and it is what
-// lets publish latency stay independent of fan-out size.
+// Publications are posted to a loop's inbox by any goroutine, numbered per
+// channel (hub.Local.NextSeq) under the inbox lock. When the loop drains, it
+// appends each frame to its channel's log on this loop (chanState.log) and
+// runs operations in the order they were posted. Then it sweeps the channels
+// that have undelivered frames: a pass visits every subscriber and queues
+// everything past its cursor (hub.Entry.Next) — one frame when the loop
+// keeps up, all that accumulated when it fell behind, which is where
+// coalescing under load comes from, with no added delay otherwise. A
+// subscriber's frames go out in one write at the end of the slice.
 //
-// Consecutive publications to the same channel form a group (up to
-// maxFramesPerPass frames): each subscriber gets all of them queued before its
-// one write, which is where coalescing under load comes from.
+// A slice visits at most sliceBudget subscribers that have something to
+// receive, then flushes and returns to gnet's poller, kicking itself to
+// continue. That keeps a fan-out to tens of thousands of subscribers from
+// delaying the loop's other work — API requests, new connects — by more than
+// a millisecond or so, and it is what keeps publish latency independent of
+// fan-out size.
 //
-// While a group is being delivered across slices, the channel's subscriber
-// list must keep its order, so connections that close meanwhile are removed
-// from the hub only after the group ends (OnClose defers them); new
-// subscribers are appended past the group's snapshot length and do not get
-// frames published before they subscribed.
+// A pass tolerates subscribers joining and leaving (swap-removal can move an
+// unvisited subscriber behind the cursor): when a pass ends, one scan of the
+// cursors says whether everybody is caught up; if not, another pass runs.
+// Frames every subscriber has passed are released after the flush that wrote
+// them.
 
 const (
-	// sliceBudget is how many subscribers a loop visits before it flushes and
-	// yields to its poller (≈ 1 ms of writes at 6–9 µs per write).
+	// sliceBudget is how many subscribers a loop writes to before it flushes
+	// and yields to its poller (≈ 1 ms of writes at 6–9 µs per write).
 	sliceBudget = 128
-	// maxFramesPerPass bounds the frames queued to one subscriber before a
-	// write, so the pending arena stays small even on huge channels.
-	maxFramesPerPass = 16
+	// scanBudget bounds how many subscribers a slice looks at in all,
+	// including those with nothing to receive.
+	scanBudget = 16384
 	// connectsPerSlice is how many connects a loop serves between slices. A
 	// connect costs about as much as tens of writes (more with recovery), so
 	// a storm of thousands is spread over slices instead of stalling the
@@ -45,18 +52,41 @@ const (
 	connectsPerSlice = 4
 )
 
-// drainState is a loop's progress through its current batch.
+// channel is a hub channel as the engine uses it.
+type channel = hub.Channel[*conn, chanState]
+
+// What a logged frame is.
+const (
+	framePub       uint8 = iota // a publication
+	frameJoinLeave              // a join or leave push: for subscriptions that receive them
+	frameNotJSON                // a publication whose data is not JSON: subscribers get 3506
+)
+
+// logFrame is one entry of a channel's log on a loop.
+type logFrame struct {
+	frame *sse.Frame // nil for frameNotJSON
+	kind  uint8
+}
+
+// chanState is a loop's delivery state for one channel (hub.Local.X): the
+// frames not yet delivered to every subscriber, and the sweep's position.
+// Only the loop touches it.
+type chanState struct {
+	log      []logFrame // oldest first; log[0] has sequence number base
+	base     uint64
+	released uint64 // frames below this may leave the log after the flush
+	sweep    int    // next entry to visit in the current pass
+	active   bool   // on the loop's active list
+	touched  bool   // on the loop's touched list (has frames to release)
+}
+
+func (cs *chanState) head() uint64 { return cs.base + uint64(len(cs.log)) }
+
+// drainState is the loop's delivery state across its channels.
 type drainState struct {
-	batch    []item
-	pos      int // next item to start
-	done     int // items [0:done) are fully delivered
-	released int // items [0:released) have released their frames
-
-	gActive      bool // a group is being delivered
-	gStart, gEnd int  // the group's items
-	gNext, gLen  int  // next subscriber index; subscriber count at group start
-
-	closedInGroup []*conn // closed during a group; removed from the hub after it
+	active    []*channel // channels with undelivered frames
+	activeIdx int        // round-robin position in active
+	touched   []*channel // channels whose delivered frames await release
 }
 
 // Run drains the inbox (gnet.Runnable), used when the loop is woken with
@@ -66,11 +96,26 @@ func (l *loop) Run(context.Context) error {
 	return nil
 }
 
-// post queues it for the loop and wakes the loop if it is not already
-// draining. Under load many posts share one wake-up. Safe from any goroutine.
+// post queues an operation for the loop and wakes it if it is not already
+// draining. Safe from any goroutine.
 func (l *loop) post(it item) {
 	l.mu.Lock()
 	l.inbox = append(l.inbox, it)
+	wake := !l.scheduled
+	l.scheduled = true
+	l.mu.Unlock()
+	if wake {
+		l.wake()
+	}
+}
+
+// postFrame queues frame f of channel ch for the loop, numbered in the
+// channel's sequence under the same lock, so the loop logs frames in order.
+// The caller has retained f for the loop. Safe from any goroutine.
+func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8) {
+	l.mu.Lock()
+	seq := ch.Local(l.idx).NextSeq()
+	l.inbox = append(l.inbox, item{ch: ch, frame: f, kind: kind, seq: seq})
 	wake := !l.scheduled
 	l.scheduled = true
 	l.mu.Unlock()
@@ -103,48 +148,17 @@ func (l *loop) wake() {
 	}
 }
 
-// drain delivers one slice of the loop's work and reschedules itself if work
+// drain does one slice of the loop's work and reschedules itself if work
 // remains. Only on the loop.
 func (l *loop) drain() {
 	l.connectsInSlice = 0
 	l.serveDeferred()
-	budget := sliceBudget
-	for budget > 0 {
-		if l.gActive {
-			budget -= l.continueGroup(budget)
-			continue
-		}
-		if l.pos == len(l.batch) {
-			if !l.nextBatch() {
-				break
-			}
-			continue
-		}
-		it := &l.batch[l.pos]
-		switch {
-		case it.op != nil:
-			// Operations see every frame posted before them delivered.
-			l.flushDirty()
-			l.releaseDone()
-			l.pos++
-			l.done = l.pos
-			it.op(l)
-			budget -= 64 // an operation is a unit of work too; keep slices bounded
-		case it.notJSON:
-			l.disconnectSubscribers(it.ch, protocol.DisconnectInappropriateProtocol)
-			l.pos++
-			l.done = l.pos
-		default:
-			l.startGroup()
-		}
-	}
+	l.takeInbox()
+	l.sweep()
 	l.flushDirty()
-	l.releaseDone()
-	if !l.gActive {
-		l.applyDeferred()
-	}
+	l.releaseDelivered()
 	l.mu.Lock()
-	more := l.gActive || l.pos < len(l.batch) || len(l.inbox) > 0 || len(l.waiting) > 0
+	more := len(l.active) > 0 || len(l.inbox) > 0 || len(l.waiting) > 0
 	if !more {
 		l.scheduled = false
 	}
@@ -152,6 +166,179 @@ func (l *loop) drain() {
 	if more {
 		l.wake()
 	}
+}
+
+// takeInbox logs every posted frame with its channel and runs the posted
+// operations, in posting order: an operation sees every frame posted before
+// it logged (catchUp delivers them to the connections it acts on).
+func (l *loop) takeInbox() {
+	l.mu.Lock()
+	items := l.inbox
+	l.inbox = l.spare[:0]
+	l.mu.Unlock()
+	for i := range items {
+		it := &items[i]
+		if it.op != nil {
+			it.op(l)
+			continue
+		}
+		loc := it.ch.Local(l.idx)
+		cs := &loc.X
+		if len(cs.log) == 0 {
+			cs.base = it.seq
+			cs.released = it.seq
+		}
+		cs.log = append(cs.log, logFrame{frame: it.frame, kind: it.kind})
+		if !cs.active {
+			cs.active = true
+			cs.sweep = 0
+			l.active = append(l.active, it.ch)
+		}
+	}
+	clear(items)
+	l.spare = items[:0]
+}
+
+// sweep delivers logged frames to subscribers, channel by channel in the
+// order they became active (so a connection on several channels gets their
+// frames in posting order when the loop keeps up), within the slice's
+// budgets; an unfinished pass resumes in the next slice.
+func (l *loop) sweep() {
+	budget, scan := sliceBudget, scanBudget
+	for visited := 0; visited < len(l.active) && budget > 0 && scan > 0; visited++ {
+		if l.activeIdx >= len(l.active) {
+			l.activeIdx = 0
+		}
+		ch := l.active[l.activeIdx]
+		loc := ch.Local(l.idx)
+		cs := &loc.X
+		head := cs.head()
+		queued := 0
+		// Entries is re-read every step: delivering can close a connection
+		// (gnet runs OnClose inside a failed write), which swap-removes it.
+		for cs.sweep < len(loc.Entries) && budget > 0 && scan > 0 {
+			e := &loc.Entries[cs.sweep]
+			cs.sweep++
+			scan--
+			if e.Next >= head {
+				continue
+			}
+			from := e.Next
+			e.Next = head // before delivering: delivery may remove the entry
+			queued += l.deliver(e.Sub, ch, cs, from, head)
+			budget--
+		}
+		l.framesQueued.Add(uint64(queued))
+		if cs.sweep < len(loc.Entries) {
+			break // out of budget mid-pass; the next slice continues here
+		}
+		// The pass is over: is every subscriber caught up?
+		low := head
+		for i := range loc.Entries {
+			low = min(low, loc.Entries[i].Next)
+		}
+		scan -= len(loc.Entries)
+		if low > cs.released {
+			cs.released = low
+			if !cs.touched {
+				cs.touched = true
+				l.touched = append(l.touched, ch)
+			}
+		}
+		cs.sweep = 0
+		if low >= head {
+			cs.active = false // caught up; compacted out below
+		}
+		l.activeIdx++
+	}
+	// Drop caught-up channels, keeping the others in order.
+	kept := l.active[:0]
+	for i, ch := range l.active {
+		if ch.Local(l.idx).X.active {
+			kept = append(kept, ch)
+		} else if i < l.activeIdx {
+			l.activeIdx--
+		}
+	}
+	clear(l.active[len(kept):])
+	l.active = kept
+}
+
+// deliver queues frames [from, to) of ch's log to c and returns how many.
+func (l *loop) deliver(c *conn, ch *channel, cs *chanState, from, to uint64) int {
+	if c.state != stateStreaming {
+		return 0
+	}
+	if from < cs.base {
+		from = cs.base // cannot happen: a cursor never trails released frames
+	}
+	n := 0
+	for seq := from; seq < to; seq++ {
+		lf := &cs.log[seq-cs.base]
+		switch lf.kind {
+		case frameJoinLeave:
+			if c.flagsFor(ch)&subPushJoinLeave == 0 {
+				continue
+			}
+		case frameNotJSON:
+			// Centrifugo disconnects a JSON client that would get binary
+			// data: what came before is written first.
+			l.finish(c, protocol.DisconnectInappropriateProtocol)
+			return n
+		}
+		if l.q.Push(&c.pending, lf.frame, c.chunked) {
+			l.dirty = append(l.dirty, c)
+		}
+		n++
+	}
+	return n
+}
+
+// catchUp queues to c everything logged for its channels that it has not
+// received, so that an operation acting on c (a disconnect, a push) comes
+// after the publications posted before it. Only on the loop.
+func (l *loop) catchUp(c *conn) {
+	for i := 0; i < len(c.subs) && c.state == stateStreaming; i++ {
+		sub := c.subs[i]
+		loc := sub.ch.Local(l.idx)
+		e := &loc.Entries[sub.idx]
+		if head := loc.X.head(); e.Next < head {
+			from := e.Next
+			e.Next = head
+			l.framesQueued.Add(uint64(l.deliver(c, sub.ch, &loc.X, from, head)))
+		}
+	}
+}
+
+// releaseDelivered drops frames every subscriber has passed from their logs.
+// Call it only right after flushDirty: then each was written or copied into
+// the connections' outbound buffers and nothing queued still points at it.
+func (l *loop) releaseDelivered() {
+	for _, ch := range l.touched {
+		cs := &ch.Local(l.idx).X
+		cs.touched = false
+		n := int(cs.released - cs.base)
+		for i := range n {
+			if f := cs.log[i].frame; f != nil {
+				f.Release()
+			}
+		}
+		switch {
+		case n == len(cs.log):
+			clear(cs.log)
+			cs.log = cs.log[:0]
+			if cap(cs.log) > 1024 {
+				cs.log = nil // a burst should not pin a big log on a quiet channel
+			}
+		case n > 0:
+			rest := copy(cs.log, cs.log[n:])
+			clear(cs.log[rest:])
+			cs.log = cs.log[:rest]
+		}
+		cs.base = cs.released
+	}
+	clear(l.touched)
+	l.touched = l.touched[:0]
 }
 
 // deferConnect parks a connection whose connect request arrived after this
@@ -187,111 +374,6 @@ func (l *loop) serveDeferred() {
 		clear(l.waiting[rest:])
 		l.waiting = l.waiting[:rest]
 	}
-}
-
-// nextBatch swaps in the inbox as the new batch; false when it is empty.
-func (l *loop) nextBatch() bool {
-	// Frames of the old batch may still be queued to connections: write
-	// them before giving the frames back to the pool.
-	l.flushDirty()
-	l.releaseDone()
-	clear(l.batch)
-	old := l.batch[:0]
-	l.mu.Lock()
-	if len(l.inbox) == 0 {
-		l.mu.Unlock()
-		l.batch = old
-		l.pos, l.done, l.released = 0, 0, 0
-		return false
-	}
-	l.batch = l.inbox
-	l.inbox = old
-	l.mu.Unlock()
-	l.pos, l.done, l.released = 0, 0, 0
-	return true
-}
-
-// startGroup begins delivering the frames at l.pos and the ones right after
-// it for the same channel.
-func (l *loop) startGroup() {
-	ch := l.batch[l.pos].ch
-	end := l.pos + 1
-	joinLeave := l.batch[l.pos].joinLeave
-	for end < len(l.batch) && end-l.pos < maxFramesPerPass {
-		it := &l.batch[end]
-		if it.ch != ch || it.op != nil || it.notJSON || it.joinLeave != joinLeave {
-			break
-		}
-		end++
-	}
-	l.gActive = true
-	l.gStart, l.gEnd = l.pos, end
-	l.gNext, l.gLen = 0, len(ch.Subscribers(l.idx))
-	l.pos = end
-}
-
-// continueGroup queues the group's frames to up to budget more subscribers
-// and returns how many it visited (at least 1, so a slice always progresses).
-func (l *loop) continueGroup(budget int) int {
-	group := l.batch[l.gStart:l.gEnd]
-	ch := group[0].ch
-	joinLeave := group[0].joinLeave
-	subs := ch.Subscribers(l.idx)
-	end := min(l.gLen, l.gNext+budget)
-	queued := 0
-	for _, c := range subs[l.gNext:end] {
-		if c.state != stateStreaming {
-			continue
-		}
-		if joinLeave && c.flagsFor(ch)&subPushJoinLeave == 0 {
-			continue
-		}
-		for i := range group {
-			if l.q.Push(&c.pending, group[i].frame, c.chunked) {
-				l.dirty = append(l.dirty, c)
-			}
-		}
-		queued += len(group)
-	}
-	l.framesQueued.Add(uint64(queued))
-	visited := end - l.gNext
-	l.gNext = end
-	if end == l.gLen {
-		l.gActive = false
-		l.done = l.gEnd
-	}
-	return max(visited, 1)
-}
-
-// releaseDone drops the loop's reference on the frames of finished items. Call
-// it only right after flushDirty: then each was written or copied into the
-// connections' outbound buffers and nothing queued still points at it.
-func (l *loop) releaseDone() {
-	for i := l.released; i < l.done; i++ {
-		if f := l.batch[i].frame; f != nil {
-			f.Release()
-			l.batch[i].frame = nil
-		}
-	}
-	l.released = l.done
-}
-
-// unsubscribeClosed removes a closed connection from the hub, or defers that
-// until the group in progress is delivered.
-func (l *loop) unsubscribeClosed(c *conn) {
-	if l.gActive {
-		l.closedInGroup = append(l.closedInGroup, c)
-		return
-	}
-	l.srv.unsubscribeAll(l, c)
-}
-
-func (l *loop) applyDeferred() {
-	for _, c := range l.closedInGroup {
-		l.srv.unsubscribeAll(l, c)
-	}
-	clear(l.closedInGroup)
-	l.closedInGroup = l.closedInGroup[:0]
 }
 
 // startKick registers the loop's kick socket with gnet, off the loop (gnet's

@@ -104,7 +104,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 				s.broadcastJoinLeave(cs, cs.subs[i].ch.Name(), false)
 			}
 		}
-		l.unsubscribeClosed(cs)
+		s.unsubscribeAll(l, cs)
 		l.removeStream(cs)
 		s.numClients.Add(-1)
 	}

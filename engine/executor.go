@@ -11,7 +11,6 @@ import (
 
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/broker"
-	"github.com/unisse/unisse/engine/hub"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/sse"
 )
@@ -47,26 +46,26 @@ func (s *Server) Publish(p *api.Publication) (api.PublishResult, *protocol.Error
 
 // HandlePublication frames a publication once and posts it to every loop with
 // subscribers on the channel (broker.Handler). Safe from any goroutine.
-func (s *Server) HandlePublication(channel string, pub *broker.Publication, sp broker.StreamPosition) {
+func (s *Server) HandlePublication(name string, pub *broker.Publication, sp broker.StreamPosition) {
 	loops := s.loops
 	if pub.NotJSON {
-		s.hub.Broadcast(channel, func(loop int, c *hub.Channel[*conn]) {
-			loops[loop].post(item{ch: c, notJSON: true})
+		s.hub.Broadcast(name, func(loop int, c *channel) {
+			loops[loop].postFrame(c, nil, frameNotJSON)
 		})
 		return
 	}
 	var f *sse.Frame
-	s.hub.Broadcast(channel, func(loop int, c *hub.Channel[*conn]) {
+	s.hub.Broadcast(name, func(loop int, c *channel) {
 		if f == nil {
 			f = sse.NewFrame()
 			p := protocol.Publication{Data: pub.Data, Info: pub.Info, Offset: pub.Offset, Tags: pub.Tags}
 			if pub.Offset == 1 {
 				p.Epoch = sp.Epoch // Centrifugo sends the epoch only with the first offset
 			}
-			f.End(protocol.AppendPublicationPush(f.Begin(), channel, &p))
+			f.End(protocol.AppendPublicationPush(f.Begin(), name, &p))
 		}
 		f.Retain(1)
-		loops[loop].post(item{ch: c, frame: f})
+		loops[loop].postFrame(c, f, framePub)
 	})
 	if f != nil {
 		f.Release() // the publisher's reference; each loop holds its own
@@ -76,23 +75,23 @@ func (s *Server) HandlePublication(channel string, pub *broker.Publication, sp b
 // broadcastJoinLeave announces that cs joined (or left) channel to the
 // channel's subscribers that receive join/leave pushes. Safe from any
 // goroutine that may read cs (its loop).
-func (s *Server) broadcastJoinLeave(cs *conn, channel string, join bool) {
-	ci := protocol.ClientInfo{User: cs.user, ConnInfo: cs.info(), ChanInfo: cs.chanInfo(channel)}
+func (s *Server) broadcastJoinLeave(cs *conn, name string, join bool) {
+	ci := protocol.ClientInfo{User: cs.user, ConnInfo: cs.info(), ChanInfo: cs.chanInfo(name)}
 	var id [36]byte
 	ci.Client = string(protocol.AppendUUID(id[:0], cs.client))
 	loops := s.loops
 	var f *sse.Frame
-	s.hub.Broadcast(channel, func(loop int, c *hub.Channel[*conn]) {
+	s.hub.Broadcast(name, func(loop int, c *channel) {
 		if f == nil {
 			f = sse.NewFrame()
 			if join {
-				f.End(protocol.AppendJoinPush(f.Begin(), channel, &ci))
+				f.End(protocol.AppendJoinPush(f.Begin(), name, &ci))
 			} else {
-				f.End(protocol.AppendLeavePush(f.Begin(), channel, &ci))
+				f.End(protocol.AppendLeavePush(f.Begin(), name, &ci))
 			}
 		}
 		f.Retain(1)
-		loops[loop].post(item{ch: c, frame: f, joinLeave: true})
+		loops[loop].postFrame(c, f, frameJoinLeave)
 	})
 	if f != nil {
 		f.Release()
@@ -151,6 +150,10 @@ func (s *Server) Unsubscribe(r *api.UnsubscribeRequest) *protocol.Error {
 			if r.Channel != "" {
 				i := c.subscribed(r.Channel)
 				if i < 0 {
+					continue
+				}
+				l.catchUp(c) // what was published before the unsubscribe still arrives
+				if c.state != stateStreaming {
 					continue
 				}
 				flags := c.subs[i].flags
@@ -278,8 +281,8 @@ func (s *Server) channelClients(l *loop, channel string) []api.ClientInfo {
 		return nil
 	}
 	var out []api.ClientInfo
-	for _, c := range ch.Subscribers(l.idx) {
-		if c.state == stateStreaming && c.flagsFor(ch)&subPresence != 0 {
+	for _, e := range ch.Local(l.idx).Entries {
+		if c := e.Sub; c.state == stateStreaming && c.flagsFor(ch)&subPresence != 0 {
 			out = append(out, api.ClientInfo{User: c.user, Client: uuidString(c.client), ConnInfo: c.info(), ChanInfo: c.chanInfo(channel)})
 		}
 	}

@@ -6,24 +6,19 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
-	"github.com/unisse/unisse/engine/hub"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/httpparse"
 	"github.com/unisse/unisse/sse"
 )
 
-// item is one unit of work posted to a loop: a frame to fan out to a channel's
-// subscribers on this loop, or an operation to run on the loop.
+// item is one unit of work posted to a loop: a frame of a channel, numbered
+// in the channel's sequence for this loop, or an operation to run on the loop.
 type item struct {
-	ch    *hub.Channel[*conn]
+	ch    *channel
 	frame *sse.Frame
-	// notJSON: the publication's data is not JSON; subscribers are
-	// disconnected with 3506, as Centrifugo does for JSON clients.
-	notJSON bool
-	// joinLeave: a join or leave push, for the subscribers whose subscription
-	// receives them.
-	joinLeave bool
-	op        func(*loop) // run on the loop (API operations, sweeps, shutdown)
+	seq   uint64
+	kind  uint8       // framePub, frameJoinLeave, frameNotJSON
+	op    func(*loop) // run on the loop (API operations, sweeps, shutdown)
 }
 
 // loop is unisse's state for one gnet event loop. Fields under "inbox" are
@@ -49,6 +44,7 @@ type loop struct {
 
 	// loop-owned
 	drainState
+	spare        []item // the inbox's other buffer
 	q            sse.Queue
 	dirty        []*conn
 	out          []byte            // response scratch
@@ -133,6 +129,8 @@ func (l *loop) finish(c *conn, d protocol.Disconnect) {
 		return
 	}
 	if d != protocol.DisconnectSlow {
+		// Publications posted before the disconnect go out before it.
+		l.catchUp(c)
 		l.flushConn(c)
 		if c.state != stateStreaming {
 			return
@@ -153,6 +151,7 @@ func (l *loop) finish(c *conn, d protocol.Disconnect) {
 
 // writeEvent sends one push to c right away, after anything queued for it.
 func (l *loop) writeEvent(c *conn, json []byte) {
+	l.catchUp(c)
 	l.flushConn(c)
 	if c.state != stateStreaming {
 		return
@@ -160,17 +159,6 @@ func (l *loop) writeEvent(c *conn, json []byte) {
 	l.out = sse.AppendEvent(l.out[:0], json, c.chunked)
 	_, _ = c.c.Write(l.out)
 	l.writes.Add(1)
-}
-
-// disconnectSubscribers ends the stream of every subscriber of ch on this loop.
-func (l *loop) disconnectSubscribers(ch *hub.Channel[*conn], d protocol.Disconnect) {
-	// finish closes asynchronously, so the list does not change under us; copy
-	// anyway so this never depends on that.
-	l.targets = append(l.targets[:0], ch.Subscribers(l.idx)...)
-	for _, c := range l.targets {
-		l.finish(c, d)
-	}
-	clear(l.targets)
 }
 
 // addStream registers a connection that just started streaming.

@@ -38,7 +38,7 @@ type Server struct {
 
 	opts     config.Options
 	log      *slog.Logger
-	hub      *hub.Hub[*conn]
+	hub      *hub.Hub[*conn, chanState]
 	broker   broker.Broker
 	verifier *auth.Verifier
 	ns       *namespace.Resolver
@@ -114,7 +114,7 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 	if s.numLoops <= 0 {
 		s.numLoops = runtime.NumCPU()
 	}
-	s.hub = hub.New[*conn](s.numLoops)
+	s.hub = hub.New[*conn, chanState](s.numLoops)
 	s.loops = make([]*loop, s.numLoops)
 	s.loopOf = make(map[gnet.EventLoop]*loop, s.numLoops)
 	empty := []*loop{}

@@ -8,10 +8,10 @@ import "testing"
 // detector allocates; `make allocs` runs these).
 
 func TestBroadcastAllocs(t *testing.T) {
-	h := New[*conn](benchLoops)
+	h := New[*conn, struct{}](benchLoops)
 	subscribeN(h, "news", 1000)
 	n := 0
-	deliver := func(loop int, c *Channel[*conn]) { n += len(c.Subscribers(loop)) }
+	deliver := func(loop int, c *Channel[*conn, struct{}]) { n += len(c.Local(loop).Entries) }
 	if a := testing.AllocsPerRun(100, func() { h.Broadcast("news", deliver); h.Broadcast("missing", deliver) }); a != 0 {
 		t.Errorf("Broadcast allocates %v times", a)
 	}
@@ -21,7 +21,7 @@ func TestBroadcastAllocs(t *testing.T) {
 }
 
 func TestSubscribeUnsubscribeAllocs(t *testing.T) {
-	h := New[*conn](benchLoops)
+	h := New[*conn, struct{}](benchLoops)
 	subscribeN(h, "news", benchLoops*4) // keeps loop 1's list non-empty
 	c := &conn{loop: 1}
 	if a := testing.AllocsPerRun(100, func() {

@@ -8,6 +8,12 @@
 // which is what Broadcast needs to decide which loops to wake: one task per
 // loop that has subscribers, never one per subscriber.
 //
+// Each subscriber entry carries a cursor, the sequence number of the next item
+// it is to receive, and each (channel, loop) numbers what is posted to it
+// (NextSeq); a loop can then deliver a channel's items to its subscribers in
+// any number of passes, whatever joins or leaves meanwhile, and a new
+// subscriber starts exactly after what was posted before it subscribed.
+//
 // Concurrency contract:
 //   - Subscribe, Unsubscribe and Subscribers(loop) run on the subscriber's own
 //     event loop (the loop index passed in).

@@ -14,12 +14,12 @@ import (
 type conn struct {
 	id   int
 	loop int
-	ch   *Channel[*conn]
+	ch   *Channel[*conn, struct{}]
 	idx  int // index in the loop's list, kept up to date from Unsubscribe's moved result
 }
 
 func TestSubscribeIndices(t *testing.T) {
-	h := New[*conn](3)
+	h := New[*conn, struct{}](3)
 	a, b, c, d := &conn{id: 1}, &conn{id: 2}, &conn{id: 3}, &conn{id: 4}
 	ca, ia := h.Subscribe("news", 0, a)
 	cb, ib := h.Subscribe("news", 0, b)
@@ -34,13 +34,13 @@ func TestSubscribeIndices(t *testing.T) {
 	if ca.Name() != "news" {
 		t.Errorf("Name() = %q", ca.Name())
 	}
-	if got := ca.Subscribers(0); !slices.Equal(got, []*conn{a, b, c}) {
+	if got := subscribers(ca, 0); !slices.Equal(got, []*conn{a, b, c}) {
 		t.Errorf("loop 0 subscribers %v", ids(got))
 	}
-	if got := ca.Subscribers(1); len(got) != 0 {
+	if got := subscribers(ca, 1); len(got) != 0 {
 		t.Errorf("loop 1 subscribers %v", ids(got))
 	}
-	if got := ca.Subscribers(2); !slices.Equal(got, []*conn{d}) {
+	if got := subscribers(ca, 2); !slices.Equal(got, []*conn{d}) {
 		t.Errorf("loop 2 subscribers %v", ids(got))
 	}
 	if n := h.NumSubscribers("news"); n != 4 {
@@ -54,9 +54,9 @@ func TestSubscribeIndices(t *testing.T) {
 // Unsubscribe swap-removes: the last subscriber of the loop's list takes the
 // removed one's place and is reported as moved.
 func TestUnsubscribeSwapRemove(t *testing.T) {
-	h := New[*conn](2)
+	h := New[*conn, struct{}](2)
 	subs := make([]*conn, 5)
-	var ch *Channel[*conn]
+	var ch *Channel[*conn, struct{}]
 	for i := range subs {
 		subs[i] = &conn{id: i}
 		ch, subs[i].idx = h.Subscribe("c", 1, subs[i])
@@ -66,7 +66,7 @@ func TestUnsubscribeSwapRemove(t *testing.T) {
 	if !ok || moved != subs[4] {
 		t.Fatalf("Unsubscribe(0) = %v, %v; want subscriber 4 moved", idOf(moved), ok)
 	}
-	if got := ch.Subscribers(1); !slices.Equal(got, []*conn{subs[4], subs[1], subs[2], subs[3]}) {
+	if got := subscribers(ch, 1); !slices.Equal(got, []*conn{subs[4], subs[1], subs[2], subs[3]}) {
 		t.Fatalf("after removing 0: %v", ids(got))
 	}
 	// Remove from the middle: the last (3) moves to index 2.
@@ -74,7 +74,7 @@ func TestUnsubscribeSwapRemove(t *testing.T) {
 	if !ok || moved != subs[3] {
 		t.Fatalf("Unsubscribe(2) = %v, %v; want subscriber 3 moved", idOf(moved), ok)
 	}
-	if got := ch.Subscribers(1); !slices.Equal(got, []*conn{subs[4], subs[1], subs[3]}) {
+	if got := subscribers(ch, 1); !slices.Equal(got, []*conn{subs[4], subs[1], subs[3]}) {
 		t.Fatalf("after removing 2: %v", ids(got))
 	}
 	// Remove the last: nothing moves, the zero value comes back.
@@ -82,7 +82,7 @@ func TestUnsubscribeSwapRemove(t *testing.T) {
 	if ok || moved != nil {
 		t.Fatalf("Unsubscribe(last) = %v, %v; want nothing moved", idOf(moved), ok)
 	}
-	if got := ch.Subscribers(1); !slices.Equal(got, []*conn{subs[4], subs[1]}) {
+	if got := subscribers(ch, 1); !slices.Equal(got, []*conn{subs[4], subs[1]}) {
 		t.Fatalf("after removing the last: %v", ids(got))
 	}
 	if n := h.NumSubscribers("c"); n != 2 {
@@ -93,18 +93,18 @@ func TestUnsubscribeSwapRemove(t *testing.T) {
 // The slot a removal vacates is cleared, so the hub does not keep a closed
 // connection reachable through the list's backing array.
 func TestUnsubscribeClearsVacatedSlot(t *testing.T) {
-	h := New[*conn](1)
+	h := New[*conn, struct{}](1)
 	a, b, c := &conn{id: 1}, &conn{id: 2}, &conn{id: 3}
 	ch, _ := h.Subscribe("x", 0, a)
 	h.Subscribe("x", 0, b)
 	h.Subscribe("x", 0, c)
 	h.Unsubscribe(ch, 0, 0) // c moves to 0; slot 2 must be cleared
-	list := ch.Subscribers(0)
+	list := subscribers(ch, 0)
 	if tail := list[len(list):cap(list)]; slices.Contains(tail, c) || slices.Contains(tail, a) {
 		t.Errorf("backing array still holds a removed or moved subscriber: %v", ids(tail))
 	}
 	h.Unsubscribe(ch, 0, 1) // b, the last
-	list = ch.Subscribers(0)
+	list = subscribers(ch, 0)
 	if tail := list[len(list):cap(list)]; slices.Contains(tail, b) {
 		t.Errorf("backing array still holds removed subscriber b: %v", ids(tail))
 	}
@@ -114,8 +114,8 @@ func TestUnsubscribeClearsVacatedSlot(t *testing.T) {
 // subscriber of another.
 func TestPerLoopLists(t *testing.T) {
 	const loops = 4
-	h := New[*conn](loops)
-	var ch *Channel[*conn]
+	h := New[*conn, struct{}](loops)
+	var ch *Channel[*conn, struct{}]
 	byLoop := make([][]*conn, loops)
 	for i := range 20 {
 		c := &conn{id: i, loop: i % loops}
@@ -139,7 +139,7 @@ func TestPerLoopLists(t *testing.T) {
 			list[0] = moved
 		}
 		byLoop[1] = list[:len(list)-1]
-		if got := ch.Subscribers(1); !slices.Equal(got, byLoop[1]) {
+		if got := subscribers(ch, 1); !slices.Equal(got, byLoop[1]) {
 			t.Fatalf("loop 1: %v, want %v", ids(got), ids(byLoop[1]))
 		}
 	}
@@ -148,7 +148,7 @@ func TestPerLoopLists(t *testing.T) {
 		if l != 1 && len(want) != 5 {
 			t.Fatalf("loop %d lost subscribers: %v", l, ids(want))
 		}
-		if got := ch.Subscribers(l); !slices.Equal(got, want) {
+		if got := subscribers(ch, l); !slices.Equal(got, want) {
 			t.Errorf("loop %d: %v, want %v", l, ids(got), ids(want))
 		}
 	}
@@ -156,7 +156,7 @@ func TestPerLoopLists(t *testing.T) {
 		t.Errorf("NumSubscribers = %d, want 15", n)
 	}
 	var loopsDelivered []int
-	h.Broadcast("room", func(loop int, c *Channel[*conn]) { loopsDelivered = append(loopsDelivered, loop) })
+	h.Broadcast("room", func(loop int, c *Channel[*conn, struct{}]) { loopsDelivered = append(loopsDelivered, loop) })
 	slices.Sort(loopsDelivered)
 	if !slices.Equal(loopsDelivered, []int{0, 2, 3}) {
 		t.Errorf("Broadcast delivered to loops %v, want [0 2 3]", loopsDelivered)
@@ -166,7 +166,7 @@ func TestPerLoopLists(t *testing.T) {
 // A channel exists while it has subscribers on any loop; after the last one
 // leaves it is forgotten, and a later Subscribe makes a new one.
 func TestChannelLifecycle(t *testing.T) {
-	h := New[*conn](2)
+	h := New[*conn, struct{}](2)
 	if h.Lookup("a") != nil || h.NumChannels() != 0 || h.NumSubscribers("a") != 0 {
 		t.Fatal("empty hub is not empty")
 	}
@@ -180,14 +180,14 @@ func TestChannelLifecycle(t *testing.T) {
 	if h.Lookup("a") != c1 || h.NumChannels() != 1 || h.NumSubscribers("a") != 1 {
 		t.Fatal("channel with a subscriber left on another loop was removed")
 	}
-	if got := c1.Subscribers(0); len(got) != 0 {
+	if got := subscribers(c1, 0); len(got) != 0 {
 		t.Errorf("loop 0 list %v after its only subscriber left", ids(got))
 	}
 	h.Unsubscribe(c1, 1, 0)
 	if h.Lookup("a") != nil || h.NumChannels() != 0 || h.NumSubscribers("a") != 0 {
 		t.Fatal("channel without subscribers was kept")
 	}
-	if h.Broadcast("a", func(int, *Channel[*conn]) { t.Error("deliver called for a removed channel") }) {
+	if h.Broadcast("a", func(int, *Channel[*conn, struct{}]) { t.Error("deliver called for a removed channel") }) {
 		t.Error("Broadcast reported subscribers for a removed channel")
 	}
 	var names []string
@@ -200,7 +200,7 @@ func TestChannelLifecycle(t *testing.T) {
 	if c2 == c1 || idx != 0 {
 		t.Fatalf("resubscribe: same channel %v, index %d", c2 == c1, idx)
 	}
-	if h.Lookup("a") != c2 || h.NumSubscribers("a") != 1 || !slices.Equal(c2.Subscribers(1), []*conn{x}) || len(c2.Subscribers(0)) != 0 {
+	if h.Lookup("a") != c2 || h.NumSubscribers("a") != 1 || !slices.Equal(subscribers(c2, 1), []*conn{x}) || len(subscribers(c2, 0)) != 0 {
 		t.Fatal("recreated channel is not fresh")
 	}
 	// The stale pointer does not bring the old channel back.
@@ -213,8 +213,8 @@ func TestChannelLifecycle(t *testing.T) {
 // many subscribers it has, and reports whether the channel had any.
 func TestBroadcast(t *testing.T) {
 	const loops = 5
-	h := New[*conn](loops)
-	if h.Broadcast("none", func(int, *Channel[*conn]) { t.Error("deliver called without subscribers") }) {
+	h := New[*conn, struct{}](loops)
+	if h.Broadcast("none", func(int, *Channel[*conn, struct{}]) { t.Error("deliver called without subscribers") }) {
 		t.Error("Broadcast to an unknown channel reported subscribers")
 	}
 	perLoop := map[int]int{0: 3, 2: 1, 4: 100}
@@ -225,12 +225,12 @@ func TestBroadcast(t *testing.T) {
 	}
 	h.Subscribe("other", 1, &conn{})
 	calls := map[int]int{}
-	var seen *Channel[*conn]
-	ok := h.Broadcast("b", func(loop int, c *Channel[*conn]) {
+	var seen *Channel[*conn, struct{}]
+	ok := h.Broadcast("b", func(loop int, c *Channel[*conn, struct{}]) {
 		calls[loop]++
 		seen = c
-		if len(c.Subscribers(loop)) != perLoop[loop] {
-			t.Errorf("loop %d: %d subscribers, want %d", loop, len(c.Subscribers(loop)), perLoop[loop])
+		if len(subscribers(c, loop)) != perLoop[loop] {
+			t.Errorf("loop %d: %d subscribers, want %d", loop, len(subscribers(c, loop)), perLoop[loop])
 		}
 	})
 	if !ok {
@@ -245,7 +245,7 @@ func TestBroadcast(t *testing.T) {
 }
 
 func TestChannelsAndCounts(t *testing.T) {
-	h := New[*conn](3)
+	h := New[*conn, struct{}](3)
 	want := map[string]int{}
 	for i := range 200 {
 		name := fmt.Sprintf("ch-%d", i%37)
@@ -281,7 +281,7 @@ type loopModel struct {
 	subs map[string][]*conn // per channel, in the hub's list order
 }
 
-func (m *loopModel) check(t *testing.T, h *Hub[*conn], name string) {
+func (m *loopModel) check(t *testing.T, h *Hub[*conn, struct{}], name string) {
 	list := m.subs[name]
 	if len(list) == 0 {
 		return
@@ -297,7 +297,7 @@ func (m *loopModel) check(t *testing.T, h *Hub[*conn], name string) {
 			return
 		}
 	}
-	if got := ch.Subscribers(m.loop); !slices.Equal(got, list) {
+	if got := subscribers(ch, m.loop); !slices.Equal(got, list) {
 		t.Errorf("loop %d: hub list of %s %v, model %v", m.loop, name, ids(got), ids(list))
 	}
 }
@@ -313,7 +313,7 @@ func TestConcurrentLoops(t *testing.T) {
 		broadcaster = 3
 	)
 	names := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
-	h := New[*conn](loops)
+	h := New[*conn, struct{}](loops)
 	var (
 		wg      sync.WaitGroup
 		stop    atomic.Bool
@@ -371,7 +371,7 @@ func TestConcurrentLoops(t *testing.T) {
 			for i := 0; !stop.Load(); i++ {
 				name := names[i%len(names)]
 				delivered := map[int]bool{}
-				h.Broadcast(name, func(loop int, c *Channel[*conn]) {
+				h.Broadcast(name, func(loop int, c *Channel[*conn, struct{}]) {
 					if loop < 0 || loop >= loops || delivered[loop] || c.Name() != name || c.counts[loop] <= 0 {
 						t.Errorf("deliver(%d, %q): bad call", loop, c.Name())
 					}
@@ -458,4 +458,40 @@ func idOf(c *conn) int {
 		return -1
 	}
 	return c.id
+}
+
+// TestCursors: each (channel, loop) numbers what is posted to it, and a new
+// subscriber's cursor starts after everything posted before it subscribed;
+// swap-removal moves a subscriber together with its cursor.
+func TestCursors(t *testing.T) {
+	h := New[*conn, struct{}](2)
+	a, b, c := &conn{id: 1}, &conn{id: 2}, &conn{id: 3}
+	ch, ia := h.Subscribe("seq", 0, a)
+	if e := ch.Local(0).Entries[ia]; e.Next != 0 {
+		t.Fatalf("first subscriber cursor %d, want 0", e.Next)
+	}
+	for want := uint64(0); want < 3; want++ {
+		if got := ch.Local(0).NextSeq(); got != want {
+			t.Fatalf("NextSeq = %d, want %d", got, want)
+		}
+	}
+	if got := ch.Local(1).NextSeq(); got != 0 {
+		t.Fatalf("loop 1 has its own sequence: got %d, want 0", got)
+	}
+	_, ib := h.Subscribe("seq", 0, b)
+	if e := ch.Local(0).Entries[ib]; e.Next != 3 {
+		t.Fatalf("late subscriber cursor %d, want 3 (after the three posted)", e.Next)
+	}
+	ch.Local(0).Entries[ib].Next = 7
+	_, _ = h.Subscribe("seq", 0, c)
+	moved, ok := h.Unsubscribe(ch, 0, ia)
+	if !ok || moved != c {
+		t.Fatalf("Unsubscribe moved %v, %v; want c", moved, ok)
+	}
+	if e := ch.Local(0).Entries[ia]; e.Sub != c || e.Next != 3 {
+		t.Fatalf("moved entry %+v, want c with its cursor 3", e)
+	}
+	if e := ch.Local(0).Entries[ib]; e.Sub != b || e.Next != 7 {
+		t.Fatalf("untouched entry %+v, want b with cursor 7", e)
+	}
 }

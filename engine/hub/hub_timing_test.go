@@ -12,7 +12,7 @@ import (
 const benchLoops = 4
 
 // subscribeN subscribes n connections to ch, round-robin over the loops.
-func subscribeN(h *Hub[*conn], ch string, n int) {
+func subscribeN(h *Hub[*conn, struct{}], ch string, n int) {
 	for i := range n {
 		c := &conn{id: i, loop: i % benchLoops}
 		c.ch, c.idx = h.Subscribe(ch, c.loop, c)
@@ -23,12 +23,12 @@ func subscribeN(h *Hub[*conn], ch string, n int) {
 // deliver callback counts the subscribers of the loop it is called for, as a
 // loop's task would walk its list; ns/sub is the cost per subscriber reached.
 func benchBroadcast(b *testing.B, n int) {
-	h := New[*conn](benchLoops)
+	h := New[*conn, struct{}](benchLoops)
 	subscribeN(h, "news", n)
 	reached := 0
-	deliver := func(loop int, c *Channel[*conn]) {
-		for _, s := range c.Subscribers(loop) {
-			if s != nil {
+	deliver := func(loop int, c *Channel[*conn, struct{}]) {
+		for _, e := range c.Local(loop).Entries {
+			if e.Sub != nil {
 				reached++
 			}
 		}
@@ -56,7 +56,7 @@ func BenchmarkBroadcast_100kSubs(b *testing.B) {
 // broadcast round-robin (map lookups over many shards, one loop per call).
 func BenchmarkBroadcast_ManyChannels(b *testing.B) {
 	const channels = 10_000
-	h := New[*conn](benchLoops)
+	h := New[*conn, struct{}](benchLoops)
 	names := make([]string, channels)
 	for i := range names {
 		names[i] = "chan:" + strconv.Itoa(i)
@@ -64,7 +64,7 @@ func BenchmarkBroadcast_ManyChannels(b *testing.B) {
 		c.ch, c.idx = h.Subscribe(names[i], c.loop, c)
 	}
 	calls := 0
-	deliver := func(loop int, c *Channel[*conn]) { calls += len(c.Subscribers(loop)) }
+	deliver := func(loop int, c *Channel[*conn, struct{}]) { calls += len(c.Local(loop).Entries) }
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
@@ -83,7 +83,7 @@ func BenchmarkBroadcast_ManyChannels(b *testing.B) {
 // is untouched; on an idle one the channel is created and removed each time.
 func BenchmarkSubscribeUnsubscribe(b *testing.B) {
 	b.Run("BusyChannel", func(b *testing.B) {
-		h := New[*conn](benchLoops)
+		h := New[*conn, struct{}](benchLoops)
 		subscribeN(h, "news", benchLoops*16)
 		c := &conn{loop: 1}
 		b.ReportAllocs()
@@ -93,7 +93,7 @@ func BenchmarkSubscribeUnsubscribe(b *testing.B) {
 		}
 	})
 	b.Run("NewChannel", func(b *testing.B) {
-		h := New[*conn](benchLoops)
+		h := New[*conn, struct{}](benchLoops)
 		c := &conn{loop: 1}
 		b.ReportAllocs()
 		for b.Loop() {
