@@ -9,8 +9,9 @@
 //	executor.go  → Server.Publish → broker.Publish (history, idempotency)
 //	executor.go  → Server.HandlePublication: frame encoded once (sse.Frame),
 //	               hub.Broadcast posts it to each loop with subscribers
-//	drain.go     → on each loop: queue the frame to every subscriber (sse.Queue),
-//	               one write per connection per slice, then yield
+//	drain.go     → on each loop: the frame joins the channel's log; a sweep
+//	               queues each subscriber everything past its cursor
+//	               (sse.Queue), one write per connection per slice, then yields
 //
 // and a client from connect to stream: serve.go routes to connect.go, which
 // authenticates (engine/auth), subscribes in the hub and writes the headers
