@@ -8,9 +8,8 @@ import (
 	"github.com/unisse/unisse/engine/protocol"
 )
 
-// PublishRequest is the body of /api/publish.
-type PublishRequest struct {
-	Channel        string            `json:"channel"`
+// PublicationParams are what publish and broadcast requests share.
+type PublicationParams struct {
 	Data           json.RawMessage   `json:"data"`
 	B64Data        string            `json:"b64data"`
 	SkipHistory    bool              `json:"skip_history"`
@@ -21,17 +20,16 @@ type PublishRequest struct {
 	VersionEpoch   string            `json:"version_epoch"`
 }
 
+// PublishRequest is the body of /api/publish.
+type PublishRequest struct {
+	Channel string `json:"channel"`
+	PublicationParams
+}
+
 // BroadcastRequest is the body of /api/broadcast.
 type BroadcastRequest struct {
-	Channels       []string          `json:"channels"`
-	Data           json.RawMessage   `json:"data"`
-	B64Data        string            `json:"b64data"`
-	SkipHistory    bool              `json:"skip_history"`
-	Tags           map[string]string `json:"tags"`
-	IdempotencyKey string            `json:"idempotency_key"`
-	Delta          bool              `json:"delta"`
-	Version        uint64            `json:"version"`
-	VersionEpoch   string            `json:"version_epoch"`
+	Channels []string `json:"channels"`
+	PublicationParams
 }
 
 // StreamPosition is an offset within an epoch of a channel's history.
