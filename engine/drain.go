@@ -255,11 +255,12 @@ func (l *loop) sweep() {
 	}
 	// Drop caught-up channels, keeping the others in order.
 	kept := l.active[:0]
+	resume := l.activeIdx
 	for i, ch := range l.active {
 		if ch.Local(l.idx).X.active {
 			kept = append(kept, ch)
-		} else if i < l.activeIdx {
-			l.activeIdx--
+		} else if i < resume {
+			l.activeIdx-- // keep pointing at the same channel
 		}
 	}
 	clear(l.active[len(kept):])

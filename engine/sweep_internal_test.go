@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"fmt"
+	"regexp"
+	"testing"
+
+	"github.com/unisse/unisse/engine/broker"
+)
+
+// recordingConn keeps what is written to it.
+type recordingConn struct {
+	sinkConn
+	data []byte
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.data = append(c.data, p...)
+	return c.sinkConn.Write(p)
+}
+
+// TestSweepKeepsPostingOrderAcrossSlices: one connection on many channels
+// gets a burst posted to all of them; the loop needs several slices to
+// deliver it, and the events must come out in posting order.
+func TestSweepKeepsPostingOrderAcrossSlices(t *testing.T) {
+	s, l, _ := newTestLoop(t, 0)
+	rc := &recordingConn{}
+	cs := &conn{c: rc, state: stateStreaming, chunked: false, wheelSlot: -1, streamIdx: -1}
+	const channels = 5*sliceBudget + 7
+	for i := range channels {
+		ch, idx := s.hub.Subscribe(fmt.Sprintf("c%03d", i), 0, cs)
+		cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
+	}
+	for round := range 3 {
+		rc.data = rc.data[:0]
+		for i := range channels {
+			s.HandlePublication(fmt.Sprintf("c%03d", i), &broker.Publication{Data: []byte(fmt.Sprint(round))}, broker.StreamPosition{})
+		}
+		slices := 0
+		for l.scheduled {
+			l.drain()
+			slices++
+		}
+		l.scheduled = true
+		if slices < 5 {
+			t.Fatalf("round %d: %d slices, want the burst spread over several", round, slices)
+		}
+		got := regexp.MustCompile(`"channel":"(c\d+)"`).FindAllSubmatch(rc.data, -1)
+		if len(got) != channels {
+			t.Fatalf("round %d: %d events, want %d", round, len(got), channels)
+		}
+		for i, m := range got {
+			if want := fmt.Sprintf("c%03d", i); string(m[1]) != want {
+				t.Fatalf("round %d: event %d is on %s, want %s", round, i, m[1], want)
+			}
+		}
+	}
+}
