@@ -12,7 +12,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,9 +57,6 @@ func TestLeakStreamsAndAPIConnections(t *testing.T) {
 	// 500 streams: groups A, B, C; everyone on lk-all, plus a room each.
 	const n = 500
 	group := func(i int) string { return string("ABC"[i%3]) }
-	streams := make([]*enginetest.Stream, n)
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
 	tokens := make([]string, n)
 	for i := range n {
 		user := fmt.Sprintf("lk-%s-%d", group(i), i)
@@ -69,39 +65,7 @@ func TestLeakStreamsAndAPIConnections(t *testing.T) {
 		}
 		tokens[i] = rbToken(t, user, "lk-all", fmt.Sprintf("lk-room-%d", i%25))
 	}
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += 4 {
-				st, err := srv.ConnectE(map[string]any{"token": tokens[i]})
-				if err == nil {
-					var ev string
-					if ev, err = st.Event(lkTimeout); err == nil && !strings.HasPrefix(ev, `{"connect":`) {
-						err = fmt.Errorf("first event %s", ev)
-					}
-				}
-				if err != nil {
-					errs <- fmt.Errorf("stream %d: %w", i, err)
-					return
-				}
-				streams[i] = st
-			}
-		}()
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, st := range streams {
-			if st != nil {
-				st.Conn.Close()
-			}
-		}
-	})
-	select {
-	case err := <-errs:
-		t.Fatal(err)
-	default:
-	}
+	streams := srv.ConnectMany(t, n, 4, func(i int) any { return map[string]any{"token": tokens[i]} })
 
 	// 20 slow streams that never read after their connect push.
 	const slowN = 20
@@ -123,30 +87,18 @@ func TestLeakStreamsAndAPIConnections(t *testing.T) {
 	for r := range 25 {
 		apis[1+r%19].Call(t, "publish", fmt.Sprintf(`{"channel":"lk-room-%d","data":"hello room"}`, r))
 	}
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += 4 {
-				for _, want := range []string{`{"channel":"lk-all","pub":{"data":"hello all"}}`, fmt.Sprintf(`{"channel":"lk-room-%d","pub":{"data":"hello room"}}`, i%25)} {
-					ev, err := streams[i].Event(lkTimeout)
-					for err == nil && ev == "{}" {
-						ev, err = streams[i].Event(lkTimeout)
-					}
-					if err != nil || ev != want {
-						errs <- fmt.Errorf("stream %d: got %q, %v; want %s", i, ev, err, want)
-						return
-					}
-				}
+	enginetest.ForEach(t, n, 4, func(i int) error {
+		for _, want := range []string{`{"channel":"lk-all","pub":{"data":"hello all"}}`, fmt.Sprintf(`{"channel":"lk-room-%d","pub":{"data":"hello room"}}`, i%25)} {
+			ev, err := streams[i].Event(lkTimeout)
+			for err == nil && ev == "{}" {
+				ev, err = streams[i].Event(lkTimeout)
 			}
-		}()
-	}
-	wg.Wait()
-	select {
-	case err := <-errs:
-		t.Fatal(err)
-	default:
-	}
+			if err != nil || ev != want {
+				return fmt.Errorf("got %q, %v; want %s", ev, err, want)
+			}
+		}
+		return nil
+	})
 
 	// Group A: closed by the client, every other one with RST.
 	closedA := 0

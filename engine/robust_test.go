@@ -1155,43 +1155,7 @@ func TestRobustFanOutKeepsAPIResponsive(t *testing.T) {
 	token := rbToken(t, "fan", "fan")
 	req := map[string]any{"token": token}
 
-	streams := make([]*enginetest.Stream, subs)
-	errs := make(chan error, subs)
-	var wg sync.WaitGroup
-	const workers = 8
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < subs; i += workers {
-				st, err := srv.ConnectE(req)
-				if err == nil {
-					var ev string
-					if ev, err = st.Event(rbTimeout); err == nil && !strings.HasPrefix(ev, `{"connect":`) {
-						err = fmt.Errorf("first event %s", ev)
-					}
-				}
-				if err != nil {
-					errs <- fmt.Errorf("subscriber %d: %w", i, err)
-					return
-				}
-				streams[i] = st
-			}
-		}()
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for _, st := range streams {
-			if st != nil {
-				st.Conn.Close()
-			}
-		}
-	})
-	select {
-	case err := <-errs:
-		t.Fatal(err)
-	default:
-	}
+	streams := srv.ConnectMany(t, subs, 8, func(int) any { return req })
 	if n := srv.NumClients(); n != subs {
 		t.Fatalf("NumClients() = %d, want %d", n, subs)
 	}
@@ -1208,31 +1172,19 @@ func TestRobustFanOutKeepsAPIResponsive(t *testing.T) {
 		}
 	}
 
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < subs; i += workers {
-				for n := 1; n <= pubs; n++ {
-					ev, err := streams[i].Event(rbTimeout)
-					for err == nil && ev == "{}" { // a ping
-						ev, err = streams[i].Event(rbTimeout)
-					}
-					if err != nil {
-						errs <- fmt.Errorf("subscriber %d, publication %d: %w", i, n, err)
-						return
-					}
-					if want := fmt.Sprintf(`{"channel":"fan","pub":{"data":{"n":%d}}}`, n); ev != want {
-						errs <- fmt.Errorf("subscriber %d: got %s, want %s", i, ev, want)
-						return
-					}
-				}
+	enginetest.ForEach(t, subs, 8, func(i int) error {
+		for n := 1; n <= pubs; n++ {
+			ev, err := streams[i].Event(rbTimeout)
+			for err == nil && ev == "{}" { // a ping
+				ev, err = streams[i].Event(rbTimeout)
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+			if err != nil {
+				return fmt.Errorf("publication %d: %w", n, err)
+			}
+			if want := fmt.Sprintf(`{"channel":"fan","pub":{"data":{"n":%d}}}`, n); ev != want {
+				return fmt.Errorf("got %s, want %s", ev, want)
+			}
+		}
+		return nil
+	})
 }

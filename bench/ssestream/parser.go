@@ -151,14 +151,7 @@ func (p *Parser) Feed(b []byte, h Handler) error {
 				return err
 			}
 		case stData:
-			n := int64(len(b))
-			if n > p.left {
-				n = p.left
-			}
-			p.body(b[:n], h)
-			b = b[n:]
-			p.left -= n
-			if p.left == 0 {
+			if b = p.bodyLeft(b, h); p.left == 0 {
 				p.st = stDataCR
 			}
 		case stDataCR:
@@ -179,14 +172,7 @@ func (p *Parser) Feed(b []byte, h Handler) error {
 			p.st = stSize
 		case stRaw:
 			if p.hasLength {
-				n := int64(len(b))
-				if n > p.left {
-					n = p.left
-				}
-				p.body(b[:n], h)
-				b = b[n:]
-				p.left -= n
-				if p.left == 0 {
+				if b = p.bodyLeft(b, h); p.left == 0 {
 					p.st = stDone
 					return ErrEnd
 				}
@@ -345,6 +331,15 @@ func containsFold(s, sub []byte) bool {
 var dataField = []byte("data:")
 
 // body feeds event-stream bytes.
+// bodyLeft feeds up to p.left bytes of b (the rest of a chunk, or of a
+// Content-Length body) to body and returns what follows them.
+func (p *Parser) bodyLeft(b []byte, h Handler) []byte {
+	n := min(int64(len(b)), p.left)
+	p.body(b[:n], h)
+	p.left -= n
+	return b[n:]
+}
+
 func (p *Parser) body(b []byte, h Handler) {
 	for len(b) > 0 {
 		if p.pieces {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"testing"
@@ -526,16 +527,12 @@ func TestCloseStopsSweep(t *testing.T) {
 // sweepGoroutines counts the goroutines Memory.Run started (running the
 // sweep, or not yet scheduled).
 func sweepGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
+	var stacks strings.Builder
+	// Debug level 2 prints every goroutine with its "created by" line.
+	if err := pprof.Lookup("goroutine").WriteTo(&stacks, 2); err != nil {
+		panic(err)
 	}
-	return strings.Count(string(buf), "created by github.com/unisse/unisse/engine/broker.(*Memory).Run")
+	return strings.Count(stacks.String(), "created by github.com/unisse/unisse/engine/broker.(*Memory).Run")
 }
 
 // sameShard returns another channel that hashes to channel's shard.

@@ -16,6 +16,7 @@ import (
 	"net/http/httputil"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -217,6 +218,66 @@ func (s *Server) ConnectE(req any) (*Stream, error) {
 		return nil, err
 	}
 	return st, nil
+}
+
+// ConnectMany opens n streams from `workers` goroutines, stream i with
+// request(i), and checks that each one's first event is the connect push. It
+// fails the test on an error and closes every stream when the test ends.
+func (s *Server) ConnectMany(t testing.TB, n, workers int, request func(i int) any) []*Stream {
+	t.Helper()
+	streams := make([]*Stream, n)
+	t.Cleanup(func() {
+		for _, st := range streams {
+			if st != nil {
+				st.Conn.Close()
+			}
+		}
+	})
+	ForEach(t, n, workers, func(i int) error {
+		st, err := s.ConnectE(request(i))
+		if err != nil {
+			return err
+		}
+		streams[i] = st
+		ev, err := st.Event(IOTimeout)
+		if err == nil && !strings.HasPrefix(ev, `{"connect":`) {
+			err = fmt.Errorf("first event %s", ev)
+		}
+		return err
+	})
+	return streams
+}
+
+// ForEach calls do(i) for every i in [0, n) from `workers` goroutines, each
+// taking every workers-th index, so tests with thousands of streams can dial
+// and read them in parallel. A worker stops at its first error; the test fails
+// with the errors once all workers have returned.
+func ForEach(t testing.TB, n, workers int, do func(i int) error) {
+	t.Helper()
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += workers {
+				if err := do(i); err != nil {
+					errs <- fmt.Errorf("stream %d: %w", i, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	failed := false
+	for err := range errs {
+		t.Error(err)
+		failed = true
+	}
+	if failed {
+		t.FailNow()
+	}
 }
 
 // Open reads the response head of a stream and prepares Event: it fails
