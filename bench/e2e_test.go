@@ -152,7 +152,7 @@ func TestBroadcastWorkers(t *testing.T) {
 
 func TestNoServer(t *testing.T) {
 	c := Default(Idle)
-	c.URL = "http://127.0.0.1:" + itoa(enginetest.FreePort(t)) + "/connection/uni_sse"
+	c.URL = "http://127.0.0.1:" + strconv.Itoa(enginetest.FreePort(t)) + "/connection/uni_sse"
 	c.Conns, c.ConnectTimeout, c.Duration = 5, time.Second, 100*time.Millisecond
 	rep, err := Run(context.Background(), c)
 	if err == nil || rep == nil || !strings.Contains(err.Error(), "refused") {
@@ -162,8 +162,6 @@ func TestNoServer(t *testing.T) {
 		t.Fatalf("connect errors %d", rep.Conns.ConnectErrors)
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // benchServer starts an in-process unisse with bench/config.json, as the
 // comparison scripts run it (its hist namespace included).

@@ -130,7 +130,7 @@ type ServerReport struct {
 	RSSPerConnEnd  float64       `json:"rss_per_conn_end"` // (end − before) / open
 	CPUPerConnect  float64       `json:"cpu_per_connect_us"`
 	PublishCPU     time.Duration `json:"publish_cpu_ns"`             // over the delivery window
-	CPUPerMessage  float64       `json:"cpu_per_message_us"`         // per delivered message
+	CPUPerMessage  float64       `json:"cpu_per_message_us"`         // per delivered message (not in recovery mode)
 	CPUUtilization float64       `json:"cpu_utilization"`            // cores busy over the delivery window
 	ChurnRSSGrowth int64         `json:"churn_rss_growth,omitempty"` // end − connected, churn mode
 }
@@ -155,8 +155,8 @@ type WritesReport struct {
 // SelfReport is the tool's own cost: coordinator plus workers.
 type SelfReport struct {
 	CPU           time.Duration `json:"cpu_ns"`
-	CPUPerMessage float64       `json:"cpu_per_message_us,omitempty"`
-	MaxRSS        uint64        `json:"max_rss"` // sum of the processes' peaks
+	CPUPerMessage float64       `json:"cpu_per_message_us,omitempty"` // whole run's CPU per delivered message (not in recovery mode)
+	MaxRSS        uint64        `json:"max_rss"`                      // sum of the processes' peaks
 	Processes     int           `json:"processes"`
 }
 

@@ -28,12 +28,13 @@ type runner struct {
 	pub     *publish.Publisher
 	start   time.Time
 
-	mu       sync.Mutex // guards timeline, last and storm
-	storm    []worker   // recovery mode: the recovering connections, once started
+	// mu guards storm, last, lastCPU, lastAt, phase and the report's
+	// Timeline, Notes and Kernel.TCPMemPeak while the sampler runs.
+	mu       sync.Mutex
+	storm    []worker // recovery mode: the recovering connections, once started
 	last     Sample
 	lastCPU  time.Duration
 	lastAt   time.Time
-	tcpPeak  uint64
 	phase    string
 	sampling chan struct{}
 }
@@ -233,7 +234,8 @@ func (r *runner) stopWorkers(ctx context.Context) error {
 	if len(stormResults) > 0 {
 		r.fillRecovery(client.MergeAll(stormResults)) // after the live windows
 	}
-	if d := r.rep.Delivery; d != nil && d.Delivered > 0 {
+	// Not in recovery mode: the storm's cost is no delivered message's.
+	if d := r.rep.Delivery; d != nil && d.Delivered > 0 && r.rep.Recovery == nil {
 		usage.CPUPerMessage = float64(usage.CPU) / 1e3 / float64(d.Delivered)
 	}
 	r.rep.Self = usage
@@ -265,16 +267,18 @@ func (r *runner) fill(res *client.Result) {
 		if d.Window > 0 {
 			d.Rate = float64(d.Delivered) / d.Window.Seconds()
 		}
-		if srv := r.rep.Server; srv != nil && d.Delivered > 0 {
+		if srv := r.rep.Server; srv != nil && d.Delivered > 0 && r.rep.Recovery == nil {
 			srv.CPUPerMessage = float64(srv.PublishCPU) / 1e3 / float64(d.Delivered)
 		}
 	}
 }
 
-// counters sums the workers' counters.
-func (r *runner) counters() client.Counters {
+// counters sums the (live) workers' counters.
+func (r *runner) counters() client.Counters { return sumCounters(r.workers) }
+
+func sumCounters(set []worker) client.Counters {
 	var c client.Counters
-	for _, w := range r.workers {
+	for _, w := range set {
 		wc := w.Counters()
 		c.Add(&wc)
 	}
@@ -461,14 +465,7 @@ func (r *runner) sampler() {
 
 func (r *runner) sample(progress bool) {
 	c := r.counters()
-	r.mu.Lock()
-	storm := r.storm
-	r.mu.Unlock()
-	var sc client.Counters
-	for _, w := range storm {
-		wc := w.Counters()
-		sc.Add(&wc)
-	}
+	sc := r.stormCounters()
 	now := time.Now()
 	s := Sample{T: now.Sub(r.start).Seconds(), Open: c.Open, Connected: c.Connected, Delivered: c.Pubs, Errors: c.Errors(),
 		RecoverOpen: sc.Open, Recovered: sc.Recovered}

@@ -240,12 +240,7 @@ func (r *runner) stormCounters() client.Counters {
 	r.mu.Lock()
 	storm := r.storm
 	r.mu.Unlock()
-	var c client.Counters
-	for _, w := range storm {
-		wc := w.Counters()
-		c.Add(&wc)
-	}
-	return c
+	return sumCounters(storm)
 }
 
 // awaitStorm waits until every recovering connection got its connect push

@@ -36,7 +36,7 @@ def num(x, fmt="{:,.0f}"):
     return "–" if x is None else fmt.format(x)
 
 
-def ratio(u, c, lower_is_better=True):
+def ratio(u, c):
     if u in (None, 0) or c in (None, 0):
         return "–"
     return f"{u / c:.2f}"
@@ -123,7 +123,7 @@ def churn(d):
         if not r:
             continue
         errs = sum(get(r, "connections", k, default=0) for k in ("connect_errors", "connect_timeouts", "http_errors", "server_closed"))
-        growth = (get(r, "server", "end", "rss", default=0) - get(r, "server", "connected", "rss", default=0))
+        growth = get(r, "server", "churn_rss_growth", default=0)
         rows.append(f"| {server} | {get(r,'config','conns')} | {get(r,'config','churn_rate')} | {num(get(r,'connections','churned'))} | {errs} | "
                     f"{num(get(r,'delivery','lost'))} | {growth/1048576:+.1f} MiB | {ms(get(r,'delivery','latency','p99_us'))} |")
     return "\n".join(rows)

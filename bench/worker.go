@@ -115,7 +115,7 @@ type procWorker struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	enc    *json.Encoder
-	mu     sync.Mutex // guards counters, drained, err
+	mu     sync.Mutex // guards ctrs and err; serialises sends
 	ctrs   client.Counters
 	acks   chan string
 	drainc chan struct{}
@@ -314,12 +314,10 @@ func RunWorker(in io.Reader, out io.Writer) error {
 			}
 		}
 	}()
-	stop := func() error {
+	halt := func() *client.Result {
 		close(stopTicks)
 		<-ticksDone
-		r := pool.Stop()
-		self, _ := probe.ReadSelf()
-		return emit(message{Type: "result", Result: r, Self: &self})
+		return pool.Stop()
 	}
 	cmds := make(chan command)
 	readErr := make(chan error, 1)
@@ -345,15 +343,11 @@ func RunWorker(in io.Reader, out io.Writer) error {
 		case <-deadline.C:
 			err := fmt.Errorf("%w: deadline %v passed, stopping", ErrWorker, first.Start.Deadline)
 			emit(message{Type: "error", Error: err.Error()})
-			close(stopTicks)
-			<-ticksDone
-			pool.Stop()
+			halt()
 			return err
 		case err := <-readErr:
 			// The coordinator is gone: stop, reporting to nobody.
-			close(stopTicks)
-			<-ticksDone
-			pool.Stop()
+			halt()
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
@@ -375,7 +369,9 @@ func RunWorker(in io.Reader, out io.Writer) error {
 				emit(message{Type: "drained"})
 			}()
 		case "stop":
-			return stop()
+			r := halt()
+			self, _ := probe.ReadSelf()
+			return emit(message{Type: "result", Result: r, Self: &self})
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -108,7 +109,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		l.removeStream(cs)
 		s.numClients.Add(-1)
 	}
-	if err != nil && s.log.Enabled(nil, slog.LevelDebug) {
+	if err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("connection closed", "err", err)
 	}
 	return gnet.None

@@ -31,6 +31,9 @@ func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// New runs the broker (its sweep goroutine); Stop, which would close
+	// it, is for started servers.
+	t.Cleanup(func() { _ = s.broker.Close() })
 	l := newLoop(s, 0, nil)
 	s.loops[0] = l
 	sinks := make([]*sinkConn, n)

@@ -89,11 +89,7 @@ func TestLeakStreamsAndAPIConnections(t *testing.T) {
 	}
 	enginetest.ForEach(t, n, 4, func(i int) error {
 		for _, want := range []string{`{"channel":"lk-all","pub":{"data":"hello all"}}`, fmt.Sprintf(`{"channel":"lk-room-%d","pub":{"data":"hello room"}}`, i%25)} {
-			ev, err := streams[i].Event(lkTimeout)
-			for err == nil && ev == "{}" {
-				ev, err = streams[i].Event(lkTimeout)
-			}
-			if err != nil || ev != want {
+			if ev, err := streams[i].EventSkipPings(lkTimeout); err != nil || ev != want {
 				return fmt.Errorf("got %q, %v; want %s", ev, err, want)
 			}
 		}
@@ -114,15 +110,8 @@ func TestLeakStreamsAndAPIConnections(t *testing.T) {
 	closedB := 0
 	for i := 1; i < n; i += 3 {
 		closedB++
-		for {
-			ev, err := streams[i].Event(lkTimeout)
-			if err == nil && ev == "{}" {
-				continue
-			}
-			if err != nil || ev != `{"disconnect":{"code":3503,"reason":"force disconnect"}}` {
-				t.Fatalf("group B stream %d: %q %v", i, ev, err)
-			}
-			break
+		if ev, err := streams[i].EventSkipPings(lkTimeout); err != nil || ev != `{"disconnect":{"code":3503,"reason":"force disconnect"}}` {
+			t.Fatalf("group B stream %d: %q %v", i, ev, err)
 		}
 		if _, err := streams[i].Event(lkTimeout); err != io.EOF {
 			t.Fatalf("group B stream %d: after the push %v", i, err)
@@ -150,15 +139,8 @@ func TestLeakStreamsAndAPIConnections(t *testing.T) {
 	// Group C: one more publication, then the clients leave.
 	apis[4].Call(t, "publish", `{"channel":"lk-all","data":"bye"}`)
 	for i := 2; i < n; i += 3 {
-		for {
-			ev, err := streams[i].Event(lkTimeout)
-			if err == nil && ev == "{}" {
-				continue
-			}
-			if err != nil || ev != `{"channel":"lk-all","pub":{"data":"bye"}}` {
-				t.Fatalf("group C stream %d: %q %v", i, ev, err)
-			}
-			break
+		if ev, err := streams[i].EventSkipPings(lkTimeout); err != nil || ev != `{"channel":"lk-all","pub":{"data":"bye"}}` {
+			t.Fatalf("group C stream %d: %q %v", i, ev, err)
 		}
 		streams[i].Conn.Close()
 	}

@@ -91,6 +91,7 @@ func (l *loop) push(c *conn, f *sse.Frame) {
 // it here is safe.
 func (l *loop) flushDirty() {
 	limit := l.srv.opts.Client.QueueMaxSize
+	var writes uint64
 	for i, c := range l.dirty {
 		l.dirty[i] = nil
 		if c.state != stateStreaming {
@@ -98,12 +99,13 @@ func (l *loop) flushDirty() {
 			continue
 		}
 		err := l.q.Flush(&c.pending, c.c, c.chunked, limit)
-		l.writes.Add(1)
+		writes++
 		if err == sse.ErrSlow {
 			l.srv.metrics.slowDisconnects.Inc()
 			l.finish(c, protocol.DisconnectSlow)
 		}
 	}
+	l.writes.Add(writes) // once per flush: the counter is shared with /metrics
 	l.dirty = l.dirty[:0]
 	l.q.Reset()
 }

@@ -54,7 +54,12 @@ func TestRecoveryWhilePublishing(t *testing.T) {
 	// The publisher runs until told to stop, numbering its publications.
 	var published atomic.Int64
 	stop := make(chan struct{})
+	var stopOnce sync.Once
 	var wg sync.WaitGroup
+	// Stop the publisher however the test ends (a Fatal included), before
+	// the server stops: it must not report on a finished test.
+	stopPublisher := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
+	t.Cleanup(stopPublisher)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -143,8 +148,7 @@ func TestRecoveryWhilePublishing(t *testing.T) {
 		target := published.Load() + 30
 		enginetest.Eventually(t, 10*time.Second, "publisher progress", func() bool { return published.Load() >= target })
 	}
-	close(stop)
-	wg.Wait()
+	stopPublisher()
 
 	// A last reconnect recovers everything up to the final top, exactly.
 	s, err := srv.ConnectE(map[string]any{"token": token, "subs": map[string]any{ch: map[string]any{"recover": true, "offset": last, "epoch": epoch}}})

@@ -285,15 +285,8 @@ func TestRobustReadTimeout(t *testing.T) {
 		t.Fatalf("ping came before the read timeout passed")
 	}
 	srv.Call(t, "publish", `{"channel":"rt","data":"still here"}`)
-	for {
-		ev := sub.ExpectPrefix(t, "{")
-		if ev == "{}" {
-			continue
-		}
-		if ev != `{"channel":"rt","pub":{"data":"still here"}}` {
-			t.Fatalf("got %s", ev)
-		}
-		break
+	if ev, err := sub.EventSkipPings(rbTimeout); err != nil || ev != `{"channel":"rt","pub":{"data":"still here"}}` {
+		t.Fatalf("got %q, %v", ev, err)
 	}
 	rbExpectHealthy(t, srv, 1)
 }
@@ -1045,10 +1038,7 @@ func TestRobustBurstToHealthyClient(t *testing.T) {
 		t.Fatalf("broadcast reply %s", rbTrim(got))
 	}
 	for i, ch := range channels {
-		ev, err := sub.Event(rbTimeout)
-		for err == nil && ev == "{}" {
-			ev, err = sub.Event(rbTimeout)
-		}
+		ev, err := sub.EventSkipPings(rbTimeout)
 		if want := `{"channel":"` + ch + `","pub":{"data":` + data + `}}`; err != nil || ev != want {
 			t.Fatalf("after a /api/broadcast burst, event %d of %d: %q, %v; want the publication on %s", i+1, burst, rbTrim(ev), err, ch)
 		}
@@ -1174,10 +1164,7 @@ func TestRobustFanOutKeepsAPIResponsive(t *testing.T) {
 
 	enginetest.ForEach(t, subs, 8, func(i int) error {
 		for n := 1; n <= pubs; n++ {
-			ev, err := streams[i].Event(rbTimeout)
-			for err == nil && ev == "{}" { // a ping
-				ev, err = streams[i].Event(rbTimeout)
-			}
+			ev, err := streams[i].EventSkipPings(rbTimeout)
 			if err != nil {
 				return fmt.Errorf("publication %d: %w", n, err)
 			}

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -203,11 +204,7 @@ func Parse(args []string, stderr io.Writer) (*Options, error) {
 		}
 		return nil, errors.New("the first argument must be a mode: idle, broadcast, channels, churn or recovery")
 	}
-	valid := false
-	for _, m := range bench.Modes {
-		valid = valid || m == mode
-	}
-	if !valid {
+	if !slices.Contains(bench.Modes, mode) {
 		return nil, fmt.Errorf("unknown mode %q (idle, broadcast, channels, churn, recovery)", args[0])
 	}
 	if err := fs.Parse(args[1:]); err != nil {

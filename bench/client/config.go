@@ -77,6 +77,3 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
-
-// Groups is the number of publish groups.
-func (c *Config) Groups() int { return (c.Channels + c.GroupSize - 1) / c.GroupSize }

@@ -180,6 +180,10 @@ func (l *Loop) Run() {
 		}
 	}
 	l.publish()
+	if l.drained != nil {
+		close(l.drained) // nothing more will arrive (Stop has read whether it drained)
+		l.drained = nil
+	}
 }
 
 func (l *Loop) runCommands() {
@@ -200,7 +204,7 @@ func (l *Loop) waitMs(now int64) int {
 	if at, ok := l.nextConnectAt(); ok {
 		wait = min(wait, at-now)
 	}
-	if l.churning && l.cfg.ChurnRate > 0 {
+	if l.churning && l.cfg.ChurnRate > 0 && l.c.Open > 0 { // churn waits for an open stream
 		at := l.churnT0 + int64(float64(l.churned+1)/l.cfg.ChurnRate*1e9)
 		wait = min(wait, at-now)
 	}
@@ -710,8 +714,8 @@ func (l *Loop) StartChurn() {
 }
 
 // Drain hands the loop the publishers' final sequences, finals[w][group],
-// and returns a channel closed when every open stream has received them.
-// Churn stops. Safe from any goroutine; the loop keeps its own reference to
+// and returns a channel closed when every open stream has received them, or
+// when the loop stops (Result.Drained tells which). Churn stops. Safe from any goroutine; the loop keeps its own reference to
 // finals, which must not change afterwards.
 func (l *Loop) Drain(finals [][]uint32) <-chan struct{} {
 	ch := make(chan struct{})

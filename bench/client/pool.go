@@ -74,7 +74,8 @@ func (p *Pool) StartChurn() {
 	}
 }
 
-// Drain is Loop.Drain on every loop; the channel closes when all drained.
+// Drain is Loop.Drain on every loop; the channel closes when all drained
+// (or stopped).
 func (p *Pool) Drain(finals [][]uint32) <-chan struct{} {
 	chs := make([]<-chan struct{}, len(p.loops))
 	for i, l := range p.loops {

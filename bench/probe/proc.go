@@ -110,12 +110,6 @@ func ReadSelf() (Self, error) {
 	return s, nil
 }
 
-// Add sums two processes' usage (the coordinator's and its workers').
-func (s Self) Add(o Self) Self {
-	return Self{CPU: s.CPU + o.CPU, User: s.User + o.User, System: s.System + o.System,
-		MaxRSS: s.MaxRSS + o.MaxRSS, RSS: s.RSS + o.RSS}
-}
-
 // Sockstat is the kernel's TCP socket accounting, system-wide (both ends of
 // every loopback connection count).
 type Sockstat struct {

@@ -330,7 +330,6 @@ func containsFold(s, sub []byte) bool {
 
 var dataField = []byte("data:")
 
-// body feeds event-stream bytes.
 // bodyLeft feeds up to p.left bytes of b (the rest of a chunk, or of a
 // Content-Length body) to body and returns what follows them.
 func (p *Parser) bodyLeft(b []byte, h Handler) []byte {
@@ -340,6 +339,7 @@ func (p *Parser) bodyLeft(b []byte, h Handler) []byte {
 	return b[n:]
 }
 
+// body feeds event-stream bytes.
 func (p *Parser) body(b []byte, h Handler) {
 	for len(b) > 0 {
 		if p.pieces {

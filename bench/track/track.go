@@ -15,16 +15,15 @@ const (
 	Stale                    // more than WindowSize below the highest: duplicate or reordering, unknown
 )
 
-// Stream is the accounting of one sequence stream. Sequences start at 1; the
-// zero value has seen nothing.
+// Stream is the accounting of one sequence stream: what is needed to tell
+// each arrival's Outcome and the losses (the caller counts the outcomes).
+// There is one per connection and publisher, so it is kept small. Sequences
+// start at 1; the zero value has seen nothing.
 type Stream struct {
 	First, Last uint32 // lowest and highest sequence seen; 0 before any
 	// Window bit i is set when Last-i arrived.
-	Window   uint64
-	Uniq     uint32 // distinct sequences arrived
-	Dups     uint32
-	Reorders uint32 // late arrivals (including Stale ones)
-	Stale    uint32
+	Window uint64
+	Uniq   uint32 // distinct sequences arrived
 }
 
 // Add accounts one arrival of seq (≥ 1).
@@ -45,18 +44,14 @@ func (s *Stream) Add(seq uint32) Outcome {
 	}
 	d := s.Last - seq
 	if d >= WindowSize {
-		s.Reorders++
-		s.Stale++
 		return Stale
 	}
 	bit := uint64(1) << d
 	if s.Window&bit != 0 {
-		s.Dups++
 		return Duplicate
 	}
 	s.Window |= bit
 	s.Uniq++
-	s.Reorders++
 	s.First = min(s.First, seq)
 	return Late
 }

@@ -32,22 +32,23 @@ func TestAgainstReference(t *testing.T) {
 		}
 		var s Stream
 		seen := map[uint32]bool{}
-		var wantDups, wantLate uint32
+		var got, want [Stale + 1]int // arrivals by outcome
 		var highest uint32
 		for _, seq := range arrivals {
 			switch {
 			case seen[seq]:
-				wantDups++
+				want[Duplicate]++
 			case seq < highest:
-				wantLate++
+				want[Late]++
+			default:
+				want[New]++
 			}
 			seen[seq] = true
 			highest = max(highest, seq)
-			s.Add(seq)
+			got[s.Add(seq)]++
 		}
-		if s.Uniq != uint32(len(seen)) || s.Dups != wantDups || s.Reorders != wantLate || s.Stale != 0 {
-			t.Fatalf("round %d: uniq/dups/reorders %d/%d/%d, want %d/%d/%d", round,
-				s.Uniq, s.Dups, s.Reorders, len(seen), wantDups, wantLate)
+		if s.Uniq != uint32(len(seen)) || got != want {
+			t.Fatalf("round %d: uniq %d, outcomes new/late/dup/stale %v, want %d, %v", round, s.Uniq, got, len(seen), want)
 		}
 		if got, want := s.Lost(final, true), final-uint32(len(seen)); got != want {
 			t.Fatalf("round %d: lost %d, want %d", round, got, want)
@@ -78,10 +79,11 @@ func TestStale(t *testing.T) {
 	var s Stream
 	s.Add(1)
 	s.Add(200)
-	if s.Add(1) != Stale || s.Add(150) != Late || s.Add(150) != Duplicate || s.Add(200) != Duplicate {
+	if s.Add(1) != Stale || s.Add(150) != Late || s.Add(150) != Duplicate || s.Add(200) != Duplicate || s.Add(2) != Stale {
 		t.Fatal("outcomes wrong")
 	}
-	if s.Stale != 1 || s.Reorders != 2 || s.Dups != 2 || s.Uniq != 3 {
-		t.Fatalf("%+v", s)
+	// A stale arrival is not counted: 2 is owed and lost.
+	if s.Uniq != 3 || s.First != 1 || s.Lost(200, true) != 197 {
+		t.Fatalf("%+v, lost %d", s, s.Lost(200, true))
 	}
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"crypto/subtle"
 	"encoding/base64"
 	stdjson "encoding/json"
@@ -19,8 +18,7 @@ import (
 // Handler serves API requests against an Executor.
 type Handler struct {
 	exec           Executor
-	key            string
-	keyBytes       []byte
+	key            []byte // http_api.key; empty means no key is accepted
 	insecure       bool
 	transportError bool // http_api.error_mode = "transport"
 }
@@ -34,7 +32,7 @@ type Config struct {
 
 // NewHandler returns a handler executing commands on exec.
 func NewHandler(exec Executor, cfg Config) *Handler {
-	return &Handler{exec: exec, key: cfg.Key, keyBytes: []byte(cfg.Key), insecure: cfg.Insecure, transportError: cfg.ErrorMode == "transport"}
+	return &Handler{exec: exec, key: []byte(cfg.Key), insecure: cfg.Insecure, transportError: cfg.ErrorMode == "transport"}
 }
 
 // Authorized checks the API key the way Centrifugo does: the X-API-Key header;
@@ -46,7 +44,7 @@ func (h *Handler) Authorized(xAPIKey, authorization, apiKeyQuery []byte) bool {
 	if h.insecure {
 		return true
 	}
-	if h.key == "" {
+	if len(h.key) == 0 {
 		return false
 	}
 	if len(xAPIKey) > 0 && h.keyIs(xAPIKey) {
@@ -91,7 +89,7 @@ func twoFields(b []byte) (first, second []byte, ok bool) {
 
 // keyIs compares a presented key with the configured one in constant time.
 func (h *Handler) keyIs(k []byte) bool {
-	return subtle.ConstantTimeCompare(k, h.keyBytes) == 1
+	return subtle.ConstantTimeCompare(k, h.key) == 1
 }
 
 func asciiEqualFold(b []byte, s string) bool {
@@ -201,27 +199,11 @@ func decodeCommand(m Method, params []byte) (any, error) {
 	default:
 		return nil, errDecode
 	}
+	// decode checks the whole body with encoding/json's validator, so raw
+	// JSON fields (data, info), which are forwarded verbatim to clients, are
+	// strictly valid too: each is a value inside a valid document.
 	if err := decode(params, req); err != nil {
 		return nil, err
-	}
-	// Raw JSON fields are forwarded verbatim to clients: check them strictly.
-	switch r := req.(type) {
-	case *PublishRequest:
-		if !validRaw(r.Data) {
-			return nil, errDecode
-		}
-	case *BroadcastRequest:
-		if !validRaw(r.Data) {
-			return nil, errDecode
-		}
-	case *SubscribeRequest:
-		if !validRaw(r.Data) || !validRaw(r.Info) {
-			return nil, errDecode
-		}
-	case *RefreshRequest:
-		if !validRaw(r.Info) {
-			return nil, errDecode
-		}
 	}
 	return req, nil
 }
@@ -253,7 +235,7 @@ func (h *Handler) execute(dst []byte, m Method, req any) ([]byte, *protocol.Erro
 			if err != nil {
 				return dst, protocol.ErrorBadRequest
 			}
-			data, notJSON = raw, !validRaw(raw) || len(raw) == 0
+			data, notJSON = raw, !stdjson.Valid(raw)
 		}
 		dst = append(dst, `{"responses":[`...)
 		for i, ch := range r.Channels {
@@ -413,7 +395,7 @@ func (h *Handler) execute(dst []byte, m Method, req any) ([]byte, *protocol.Erro
 // but skips malformed bytes inside fields it does not know and accepts some
 // invalid escapes, so the standard library's validator runs first.
 func decode(b []byte, v any) error {
-	if len(bytes.TrimSpace(b)) == 0 || !stdjson.Valid(b) {
+	if !stdjson.Valid(b) { // also false for an empty or all-whitespace body
 		return errDecode
 	}
 	unmarshal := json.Unmarshal
@@ -469,7 +451,7 @@ func publication(ch string, data json.RawMessage, b64 string, tags map[string]st
 			return Publication{}, protocol.ErrorBadRequest
 		}
 		p.Data = raw
-		p.NotJSON = !validRaw(raw) || len(raw) == 0
+		p.NotJSON = !stdjson.Valid(raw) // also for no bytes at all
 	case len(data) > 0:
 		p.Data = data
 	default:
@@ -511,8 +493,10 @@ func appendInfo(dst []byte, nodes []NodeInfo) []byte {
 		dst = append(dst, `,"uptime":`...)
 		dst = strconv.AppendInt(dst, n.Uptime, 10)
 		dst = append(dst, `,"metrics":{"interval":60,"items":`...)
-		items, _ := json.Marshal(n.Metrics) // sorted keys; /api/info is rare
-		if n.Metrics == nil {
+		items, err := json.Marshal(n.Metrics) // sorted keys; /api/info is rare
+		if err != nil || n.Metrics == nil {
+			// nil would be "null"; an error (a NaN or ±Inf value, which JSON
+			// cannot hold) would leave the reply without a value here.
 			items = []byte("{}")
 		}
 		dst = append(dst, items...)

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"reflect"
@@ -614,6 +615,15 @@ func TestInfoCapture35(t *testing.T) {
 	wantOK(t, "two nodes", serve(h, api.MethodInfo, `{"ignored":true}`),
 		`{"result":{"nodes":[{"uid":"u1","name":"n1","version":"v","num_clients":2,"num_users":1,"num_channels":3,"uptime":5,"metrics":{"interval":60,"items":{"a":0.5}},"num_subs":4},`+
 			`{"uid":"u2","name":"n2","version":"v","num_clients":0,"num_users":0,"num_channels":0,"uptime":0,"metrics":{"interval":60,"items":{"a":-3,"b":1e+21}},"num_subs":0}]}}`)
+}
+
+// A metric JSON cannot hold (NaN, ±Inf) must not break the reply: the items
+// object is then empty, and the rest of the node is still reported.
+func TestInfoNonFiniteMetric(t *testing.T) {
+	h, f := newHandler(api.Config{})
+	f.nodes = []api.NodeInfo{{UID: "u", Name: "n", Version: "v", Metrics: map[string]float64{"ok": 1, "bad": math.NaN()}}}
+	wantOK(t, "info", serve(h, api.MethodInfo, `{}`),
+		`{"result":{"nodes":[{"uid":"u","name":"n","version":"v","num_clients":0,"num_users":0,"num_channels":0,"uptime":0,"metrics":{"interval":60,"items":{}},"num_subs":0}]}}`)
 }
 
 // Capture 32: rpc without a method is 107; unisse has no RPC proxies, so every

@@ -1,8 +1,6 @@
 package api
 
 import (
-	stdjson "encoding/json"
-
 	json "github.com/goccy/go-json"
 
 	"github.com/unisse/unisse/engine/protocol"
@@ -119,9 +117,3 @@ type RPCRequest struct {
 	Method string          `json:"method"`
 	Params json.RawMessage `json:"params"`
 }
-
-// validRaw reports whether a raw JSON field holds strictly valid JSON.
-// goccy/go-json copies RawMessage fields without full validation (it accepts
-// `{"a":1,}` and `01`), and these bytes are forwarded verbatim to browsers, so
-// they get the standard library's strict check.
-func validRaw(b []byte) bool { return len(b) == 0 || stdjson.Valid(b) }

@@ -4,12 +4,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/unisse/unisse/engine/protocol"
 	"math"
 	"strconv"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/unisse/unisse/engine/protocol"
 )
 
 // Credentials is what a verified connection token grants. Every slice and

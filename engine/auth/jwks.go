@@ -207,11 +207,12 @@ func (s *jwksKeys) key(t *jwt.Token, c *tokenClaims) (any, error) {
 // fetch (jwks.ErrKeyIDNotProvided).
 func (s *jwksKeys) target(h map[string]any, c *tokenClaims) (url, kid string, err error) {
 	// encoding/json, which decodes the header in Centrifugo, matches "kid"
-	// case-insensitively; more than one spelling is refused as for "alg".
+	// case-insensitively (with Unicode folding: "\u212aid" is a kid too, as
+	// in checkHeader); more than one spelling is refused as for "alg".
 	// checkHeader has already refused a non-string kid.
 	n := 0
 	for name, val := range h {
-		if len(name) == 3 && strings.EqualFold(name, "kid") {
+		if strings.EqualFold(name, "kid") {
 			n++
 			kid, _ = val.(string)
 		}

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -343,6 +344,11 @@ func TestJWKSUnknownKid(t *testing.T) {
 	if _, err, _ := verifyFetching(t, v2, upper, clk.Now()); err != nil {
 		t.Fatalf("Kid: %v", err)
 	}
+	// encoding/json folds Unicode too: a KELVIN SIGN (U+212A) spelling is the kid.
+	kelvin := signRaw(t, jwt.SigningMethodRS256, k.rsa, "{\"alg\":\"RS256\",\"\u212aid\":\"rsa\"}", jwtPayload("u1"))
+	if _, err, _ := verifyFetching(t, v2, kelvin, clk.Now()); err != nil {
+		t.Fatalf("\u212aid: %v", err)
+	}
 	wantRequests(t, srv, 3)
 }
 
@@ -553,6 +559,52 @@ func TestJWKSTTL(t *testing.T) {
 		}
 		wantRequests(t, srv, 4)
 	})
+}
+
+// TestJWKSPrunesDeadSets: with a templated endpoint, the key set of a URL
+// that has not been fetched for long (all keys expired more than a TTL ago,
+// cooldown over) is dropped when another URL is fetched; a set still within
+// reach of the stale fallback is kept.
+func TestJWKSPrunesDeadSets(t *testing.T) {
+	k := keys()
+	srv := newJWKSServer(t, nil)
+	srv.set(func(s *jwksServer) {
+		doc := jwksDoc(rsaJWK("k", "RS256", &k.rsa.PublicKey))
+		s.docs = map[string][]byte{"/a/jwks.json": doc, "/b/jwks.json": doc, "/c/jwks.json": doc}
+	})
+	clk := newTestClock()
+	v := jwksVerifier(t, srv, clk, config.Token{
+		IssuerRegex:        `^(?P<tenant>[a-z]+)$`,
+		JWKSPublicEndpoint: srv.URL + "/{{tenant}}/jwks.json",
+	}, JWKSOptions{TTL: time.Hour})
+	fetchTenant := func(tenant string) {
+		t.Helper()
+		tok := kidToken(t, jwt.SigningMethodRS256, k.rsa, "k", `{"sub":"u","iss":"`+tenant+`","exp":`+unix(24*time.Hour)+`}`)
+		if _, err, ferr := verifyFetching(t, v, tok, clk.Now()); err != nil || ferr != nil {
+			t.Fatalf("tenant %s: %v (fetch %v)", tenant, err, ferr)
+		}
+	}
+	cached := func() []string {
+		var urls []string
+		for u := range v.jwks.state.Load().sets {
+			urls = append(urls, strings.TrimPrefix(u, srv.URL))
+		}
+		slices.Sort(urls)
+		return urls
+	}
+
+	fetchTenant("a")
+	clk.set(90 * time.Minute) // a's key expired 30 min ago: stale fallback still possible
+	fetchTenant("b")
+	if got := cached(); !slices.Equal(got, []string{"/a/jwks.json", "/b/jwks.json"}) {
+		t.Fatalf("after b: cached %q, want a and b", got)
+	}
+	clk.set(2*time.Hour + time.Second) // a's key expired more than a TTL ago
+	fetchTenant("c")
+	if got := cached(); !slices.Equal(got, []string{"/b/jwks.json", "/c/jwks.json"}) {
+		t.Fatalf("after c: cached %q, want b and c (a pruned)", got)
+	}
+	wantRequests(t, srv, 3)
 }
 
 // TestJWKSAlgorithms pins which token alg each JWK verifies: RSA → RS*,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -210,7 +211,7 @@ func (v *Verifier) VerifyConnectToken(token string, now time.Time) (Credentials,
 // checkAudienceIssuer checks aud/iss against the configuration. Its errors
 // are causes; callers wrap them under ErrInvalidToken.
 func (v *Verifier) checkAudienceIssuer(c *tokenClaims) error {
-	if v.audience != "" && !containsString(c.Audience, v.audience) {
+	if v.audience != "" && !slices.Contains(c.Audience, v.audience) {
 		return fmt.Errorf("aud does not contain %q", v.audience)
 	}
 	if v.issuer != "" && c.Issuer != v.issuer {
@@ -221,28 +222,10 @@ func (v *Verifier) checkAudienceIssuer(c *tokenClaims) error {
 	if v.issuerRe != nil && !v.issuerRe.MatchString(c.Issuer) {
 		return errors.New("iss does not match issuer_regex")
 	}
-	if v.audienceRe != nil {
-		matched := false
-		for _, a := range c.Audience {
-			if v.audienceRe.MatchString(a) {
-				matched = true
-				break
-			}
-		}
-		if !matched {
-			return errors.New("no aud matches audience_regex")
-		}
+	if v.audienceRe != nil && !slices.ContainsFunc(c.Audience, v.audienceRe.MatchString) {
+		return errors.New("no aud matches audience_regex")
 	}
 	return nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
 
 // keyFor is the jwt.Keyfunc. golang-jwt has already decoded the header and

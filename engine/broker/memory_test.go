@@ -314,11 +314,18 @@ func TestIdempotencyConcurrent(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			positions[i] = publish(t, m, "hist:c", fmt.Sprint(i), opts)
+			pos, err := m.Publish("hist:c", &Publication{Data: []byte(fmt.Sprint(i))}, opts)
+			if err != nil {
+				t.Error(err) // not Fatal: this is not the test's goroutine
+			}
+			positions[i] = pos
 		})
 	}
 	close(start)
 	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
 	if c := rec.count("hist:c"); c != 1 {
 		t.Fatalf("%d deliveries, want 1", c)
 	}

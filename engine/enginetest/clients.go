@@ -361,6 +361,20 @@ func (s *Stream) Event(timeout time.Duration) (string, error) {
 	}
 }
 
+// Ping is the data of the server's ping event.
+const Ping = "{}"
+
+// EventSkipPings is Event that skips pings: it returns the next event that
+// is not a ping (each read waits up to timeout).
+func (s *Stream) EventSkipPings(timeout time.Duration) (string, error) {
+	for {
+		ev, err := s.Event(timeout)
+		if err != nil || ev != Ping {
+			return ev, err
+		}
+	}
+}
+
 // ExpectEvent reads the next event and fails the test if it is not want.
 func (s *Stream) ExpectEvent(t testing.TB, want string) {
 	t.Helper()

@@ -2,7 +2,10 @@
 
 package hub
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // Steady-state hub operations allocate nothing (run without -race: the
 // detector allocates; `make allocs` runs these).
@@ -14,6 +17,11 @@ func TestBroadcastAllocs(t *testing.T) {
 	deliver := func(loop int, c *Channel[*conn, struct{}]) { n += len(c.Local(loop).Entries) }
 	if a := testing.AllocsPerRun(100, func() { h.Broadcast("news", deliver); h.Broadcast("missing", deliver) }); a != 0 {
 		t.Errorf("Broadcast allocates %v times", a)
+	}
+	// AllocsPerRun calls the function once more than asked (a warm-up): each
+	// call must have reached all 1000 subscribers, and none of "missing".
+	if n != 101*1000 {
+		t.Errorf("deliver saw %d subscribers over 101 broadcasts, want %d", n, 101*1000)
 	}
 	if a := testing.AllocsPerRun(100, func() { _ = h.Lookup("news"); _ = h.NumSubscribers("news") }); a != 0 {
 		t.Errorf("Lookup/NumSubscribers allocate %v times", a)
@@ -29,5 +37,11 @@ func TestSubscribeUnsubscribeAllocs(t *testing.T) {
 		h.Unsubscribe(c.ch, c.loop, c.idx)
 	}); a != 0 {
 		t.Errorf("Subscribe+Unsubscribe on a busy channel allocate %v times", a)
+	}
+	if n := h.NumSubscribers("news"); n != benchLoops*4 {
+		t.Errorf("NumSubscribers = %d after the subscribe/unsubscribe pairs, want %d", n, benchLoops*4)
+	}
+	if got := subscribers(h.Lookup("news"), 1); slices.Contains(got, c) {
+		t.Error("the unsubscribed connection is still in loop 1's list")
 	}
 }

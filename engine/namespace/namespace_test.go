@@ -111,6 +111,27 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+// history_meta_ttl: a namespace's own value wins; unset (0) takes
+// channel.history_meta_ttl, whatever that is set to.
+func TestHistoryMetaTTL(t *testing.T) {
+	c := captureChannels()
+	c.HistoryMetaTTL = 2 * time.Hour
+	c.Namespaces[0].HistoryMetaTTL = 10 * time.Minute // hist
+	r := newResolver(t, c)
+	for ch, want := range map[string]time.Duration{"hist:x": 10 * time.Minute, "pos:x": 2 * time.Hour, "news": 2 * time.Hour} {
+		opts, ok := r.Lookup(ch)
+		if !ok {
+			t.Fatalf("Lookup(%q) failed", ch)
+		}
+		if opts.HistoryMetaTTL != want {
+			t.Errorf("Lookup(%q): HistoryMetaTTL %v, want %v", ch, opts.HistoryMetaTTL, want)
+		}
+	}
+	if c.Namespaces[1].HistoryMetaTTL != 0 {
+		t.Error("New modified the caller's config")
+	}
+}
+
 func TestCustomBoundaryAndPrefix(t *testing.T) {
 	c := captureChannels()
 	c.NamespaceBoundary = "::"

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"strconv"
 	"unicode/utf8"
 )
@@ -94,7 +95,7 @@ func appendKey(dst []byte, key string) []byte {
 // single SSE "data:" line. '\r' is kept, as Centrifugo keeps it.
 func AppendRawDataWithoutNewlines(dst, raw []byte) []byte {
 	for len(raw) > 0 {
-		i := indexByte(raw, '\n')
+		i := bytes.IndexByte(raw, '\n')
 		if i < 0 {
 			return append(dst, raw...)
 		}
@@ -102,15 +103,6 @@ func AppendRawDataWithoutNewlines(dst, raw []byte) []byte {
 		raw = raw[i+1:]
 	}
 	return dst
-}
-
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
 }
 
 // AppendUUID appends the canonical 36-character text form of a 16-byte UUID.
@@ -125,24 +117,26 @@ func AppendUUID(dst []byte, u [16]byte) []byte {
 	return dst
 }
 
-// ParseUUID parses the canonical 36-character form; ok is false otherwise.
+// ParseUUID parses the canonical 36-character form (hex digits in either
+// case, hyphens at 8, 13, 18 and 23 only); ok is false otherwise. The input is
+// hostile (API client/session/whitelist fields): every byte is checked at its
+// fixed position, so a misplaced hyphen can neither shift the digits nor read
+// past the end.
 func ParseUUID(s string) (u [16]byte, ok bool) {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
 		return u, false
 	}
-	j := 0
-	for i := 0; i < 36; {
-		if s[i] == '-' {
+	i := 0
+	for j := range u {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
 			i++
-			continue
 		}
 		hi, ok1 := unhex(s[i])
 		lo, ok2 := unhex(s[i+1])
 		if !ok1 || !ok2 {
-			return u, false
+			return [16]byte{}, false
 		}
 		u[j] = hi<<4 | lo
-		j++
 		i += 2
 	}
 	return u, true

@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -58,11 +59,30 @@ func TestUUID(t *testing.T) {
 	if upper, ok := ParseUUID("3A917A70-094F-444B-BB6F-EC0EA2FBB8AA"); !ok || upper != u {
 		t.Fatal("ParseUUID must accept upper-case hex")
 	}
-	for _, bad := range []string{"", "3a917a70094f444bbb6fec0ea2fbb8aa", "3a917a70-094f-444b-bb6f-ec0ea2fbb8a", "3a917a70-094f-444b-bb6f-ec0ea2fbb8ag", "3a917a70+094f-444b-bb6f-ec0ea2fbb8aa"} {
+	for _, bad := range []string{"", "3a917a70094f444bbb6fec0ea2fbb8aa", "3a917a70-094f-444b-bb6f-ec0ea2fbb8a", "3a917a70-094f-444b-bb6f-ec0ea2fbb8ag", "3a917a70+094f-444b-bb6f-ec0ea2fbb8aa",
+		// Extra hyphens of the right total length: they used to shift the digits
+		// (an even number parsed as a zero-padded UUID) or, in the last group,
+		// read past the end of the string (a panic from one API field).
+		"--917a70-094f-444b-bb6f-ec0ea2fbb8aa", "3a917a70-094f-444b-bb6f--c0ea2fbb8aa", "3a917a70-094f-444b-bb6f-ec0ea2fbb8a-",
+		"3a917a70-094f-444b-bb6f-ec0ea2fbb--a"} {
 		if _, ok := ParseUUID(bad); ok {
 			t.Errorf("ParseUUID(%q) accepted", bad)
 		}
 	}
+}
+
+// FuzzParseUUID: no panic, and ParseUUID accepts exactly the strings that
+// AppendUUID writes (up to hex case).
+func FuzzParseUUID(f *testing.F) {
+	for _, s := range []string{"3a917a70-094f-444b-bb6f-ec0ea2fbb8aa", "3a917a70-094f-444b-bb6f--c0ea2fbb8aa", "------------------------------------"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		u, ok := ParseUUID(s)
+		if ok != (len(s) == 36 && strings.EqualFold(string(AppendUUID(nil, u)), s)) {
+			t.Fatalf("ParseUUID(%q) = %x %v", s, u, ok)
+		}
+	})
 }
 
 func TestRawDataWithoutNewlines(t *testing.T) {

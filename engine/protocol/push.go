@@ -1,6 +1,9 @@
 package protocol
 
-import "strconv"
+import (
+	"slices"
+	"strconv"
+)
 
 // Publication is the "pub" body of a push. Field order on the wire is
 // Centrifugo's: data, info, offset, tags, epoch (other fields are never set for
@@ -39,17 +42,15 @@ func AppendPublication(dst []byte, p *Publication) []byte {
 // AppendStringMap appends m as a JSON object with keys in sorted order (a
 // deterministic choice; Centrifugo's order is Go map order, i.e. unspecified).
 // Up to 16 keys are sorted on the stack, so the common case allocates nothing.
+// The sort is O(n log n): tags come from API bodies of up to 16 MiB, and a
+// quadratic sort of a million keys would stall the event loop that encodes them.
 func AppendStringMap(dst []byte, m map[string]string) []byte {
 	var stack [16]string
 	keys := stack[:0]
 	for k := range m {
 		keys = append(keys, k)
 	}
-	for i := 1; i < len(keys); i++ { // insertion sort: maps of tags are small
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
+	slices.Sort(keys)
 	dst = append(dst, '{')
 	for i, k := range keys {
 		if i > 0 {

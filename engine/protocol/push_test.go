@@ -1,6 +1,11 @@
 package protocol
 
-import "testing"
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"testing"
+)
 
 // The expected strings below are copied from shared/captures (Centrifugo
 // v6.9.1), with the capture's ids put in the inputs.
@@ -67,6 +72,16 @@ func TestPublicationPush(t *testing.T) {
 	p := Publication{Data: []byte(`1`), Tags: map[string]string{"b": "2", "a": "1", "c": "<"}}
 	if got := string(AppendPublication(nil, &p)); got != `{"data":1,"tags":{"a":"1","b":"2","c":"\u003c"}}` {
 		t.Errorf("tags: %s", got)
+	}
+	// More keys than fit the stack buffer: still sorted, and the same as
+	// encoding/json's map encoding (which sorts keys).
+	many := make(map[string]string)
+	for i := range 1000 {
+		many[fmt.Sprintf("k%d", 7919*i%1000)] = strconv.Itoa(i)
+	}
+	want, _ := json.Marshal(many)
+	if got := AppendStringMap(nil, many); string(got) != string(want) {
+		t.Errorf("1000 tags:\n got %.200s\nwant %.200s", got, want)
 	}
 }
 
