@@ -313,6 +313,32 @@ func isCentrifugoEnv(name string) bool {
 	return false
 }
 
+// unimplementedValues returns the dotted keys of o that hold a value unisse
+// accepts (Validate passes it, so a Centrifugo config loads) but does not
+// implement: the server behaves as with Centrifugo's default for them, and the
+// operator must be told. A key whose value makes no difference to uni_sse
+// clients in Centrifugo either (pong_timeout, stale_close_delay,
+// history_max_publication_limit: bidirectional clients only) is not listed.
+func unimplementedValues(o *Options) []string {
+	var out []string
+	check := func(prefix string, c *ChannelOptions) {
+		if c.ForceRecoveryMode == "cache" {
+			out = append(out, prefix+"force_recovery_mode") // recovery always works in stream mode
+		}
+		if c.AutoCacheRecover {
+			out = append(out, prefix+"auto_cache_recover")
+		}
+		if c.PublicationDataFormat != "" {
+			out = append(out, prefix+"publication_data_format") // the API does not validate data by format
+		}
+	}
+	check("channel.without_namespace.", &o.Channel.WithoutNamespace)
+	for i := range o.Channel.Namespaces {
+		check(fmt.Sprintf("channel.namespaces[%d].", i), &o.Channel.Namespaces[i].ChannelOptions)
+	}
+	return out
+}
+
 // nameForEnv is Centrifugo's namespace-name mangling for per-namespace env
 // variables: '.' and '-' become '_' (then the whole name is upper-cased).
 func nameForEnv(name string) string {

@@ -3,6 +3,7 @@ package config
 import (
 	"bufio"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -55,4 +56,32 @@ func TestEveryCentrifugoKeyIsLoadedOrReported(t *testing.T) {
 func loadedList(key string) bool {
 	list, _, ok := strings.Cut(key, "[]")
 	return ok && keys.byKey[list] != nil && keys.byKey[list].kind == kindJSON
+}
+
+// TestUnimplementedValuesReported: keys that load but whose configured value
+// unisse does not implement are reported as unsupported, from the file and
+// from the environment alike; their defaults are not.
+func TestUnimplementedValuesReported(t *testing.T) {
+	file := writeConfig(t, `{
+		"channel": {
+			"without_namespace": {"history_size": 10, "history_ttl": "60s", "force_recovery": true, "force_recovery_mode": "cache", "auto_cache_recover": true},
+			"namespaces": [
+				{"name": "plain", "force_recovery_mode": "stream", "publication_data_format": ""},
+				{"name": "fmt", "publication_data_format": "json_object"}
+			]
+		}
+	}`)
+	_, rep := load(t, []string{"-c", file}, []string{"UNISSE_CHANNEL_NAMESPACES_PLAIN_PUBLICATION_DATA_FORMAT=binary"})
+	want := []string{
+		"channel.namespaces[0].publication_data_format",
+		"channel.namespaces[1].publication_data_format",
+		"channel.without_namespace.auto_cache_recover",
+		"channel.without_namespace.force_recovery_mode",
+	}
+	if !slices.Equal(rep.Unsupported, want) {
+		t.Errorf("Unsupported = %q, want %q", rep.Unsupported, want)
+	}
+	if len(rep.Unknown) != 0 {
+		t.Errorf("Unknown = %q, want none", rep.Unknown)
+	}
 }
