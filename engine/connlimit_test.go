@@ -14,8 +14,8 @@ import (
 )
 
 // connectOrRefusal sends one uni_sse connect on a fresh connection and returns
-// the response head's status, the response when it is not a stream, and the
-// open connection (the caller closes it).
+// the response head and status, and the open connection, positioned after
+// the head (the caller closes it).
 func connectOrRefusal(addr, request string) (enginetest.Response, net.Conn, error) {
 	c, err := net.DialTimeout("tcp", addr, enginetest.IOTimeout)
 	if err != nil {
@@ -32,15 +32,7 @@ func connectOrRefusal(addr, request string) (enginetest.Response, net.Conn, erro
 		c.Close()
 		return enginetest.Response{}, nil, err
 	}
-	resp := enginetest.Response{Status: status, Head: head}
-	if status != 200 {
-		// Centrifugo's refusal has no body: Content-Length: 0.
-		if cl, _ := resp.Header("Content-Length"); cl != "0" {
-			c.Close()
-			return resp, nil, fmt.Errorf("refusal with Content-Length %q: %q", cl, head)
-		}
-	}
-	return resp, c, nil
+	return enginetest.Response{Status: status, Head: head}, c, nil
 }
 
 // expectRefused503 asserts Centrifugo's ConnLimit answer: 503 with an empty
@@ -50,6 +42,9 @@ func expectRefused503(t *testing.T, resp enginetest.Response) {
 	t.Helper()
 	if resp.Status != 503 {
 		t.Fatalf("status %d, want 503: %q", resp.Status, resp.Head)
+	}
+	if cl, _ := resp.Header("Content-Length"); cl != "0" {
+		t.Fatalf("503 with Content-Length %q, want an empty body: %q", cl, resp.Head)
 	}
 	if _, ok := resp.Header("Access-Control-Allow-Origin"); ok {
 		t.Fatalf("503 carries CORS headers: %q", resp.Head)
@@ -150,6 +145,22 @@ func TestConnectionLimitFailedConnectsFreeSlots(t *testing.T) {
 	}
 	st := srv.Connect(t, tokenFor(t, map[string]any{"sub": "u"}))
 	st.ExpectPrefix(t, `{"connect":`)
+
+	// A refusal mapped to a plain HTTP response keeps the connection open:
+	// the slot is given back all the same.
+	opts.UniSSE.ConnectCodeToHTTPResponse.Enabled = true
+	mapped := enginetest.Start(t, opts)
+	for range 3 {
+		resp, c, err := connectOrRefusal(mapped.Addr, mapped.StreamRequest(map[string]string{"token": "not-a-jwt"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if resp.Status == 503 || resp.Status == 200 {
+			t.Fatalf("mapped refusal: %q", resp.Head)
+		}
+	}
+	mapped.Connect(t, tokenFor(t, map[string]any{"sub": "u"})).ExpectPrefix(t, `{"connect":`)
 }
 
 // TestConnectionLimitExactAcrossLoops: connects racing on several event
