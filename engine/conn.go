@@ -88,6 +88,7 @@ type conn struct {
 	chunked   bool // response uses chunked transfer encoding (HTTP/1.1)
 	http10    bool // the current request is HTTP/1.0: answer with an HTTP/1.0 status line
 	userSlot  bool // holds a slot of client.user_connection_limit (released on close)
+	nodeSlot  bool // holds a slot of client.connection_limit (released when no stream follows, or on close)
 }
 
 // connExtra is the part of a connection's state that most connections do not

@@ -97,6 +97,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	wasStreaming := cs.streamIdx >= 0
 	cs.state = stateClosed
 	s.releaseUserSlot(cs)
+	s.releaseNodeSlot(cs)
 	l.wheel.remove(cs)
 	l.q.Drop(&cs.pending)
 	if wasStreaming {

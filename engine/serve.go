@@ -205,6 +205,13 @@ func (s *Server) serveRequest(cs *conn, req *httpparse.Request, buf []byte, head
 
 	switch rt {
 	case routeConnect:
+		if !s.admitConnect(cs) {
+			// As Centrifugo's ConnLimit middleware, which runs before CORS:
+			// 503, no body, no CORS headers; the connection stays usable.
+			l.out = appendEmptyResponse(l.out[:0], 503, nil, !keepAlive, req.IsHead())
+			_ = sendResponse(cs, l.out)
+			break
+		}
 		s.serveConnect(cs, req, body, &cors)
 		if cs.state != stateReading {
 			// Streaming (or closing after a failed connect): the request bytes
@@ -232,12 +239,37 @@ func (s *Server) serveRequest(cs *conn, req *httpparse.Request, buf []byte, head
 	return s.afterResponse(cs, keepAlive)
 }
 
+// admitConnect applies client.connection_rate_limit and
+// client.connection_limit to a request for the uni_sse endpoint. On true, cs
+// may hold a node slot (see admission). On cs's loop.
+func (s *Server) admitConnect(cs *conn) bool {
+	if s.admit == nil {
+		return true
+	}
+	ok, slot := s.admit.admit(time.Now())
+	cs.nodeSlot = slot
+	return ok
+}
+
+// releaseNodeSlot gives back cs's client.connection_limit slot, if it holds
+// one. On cs's loop.
+func (s *Server) releaseNodeSlot(cs *conn) {
+	if cs.nodeSlot {
+		cs.nodeSlot = false
+		s.admit.release()
+	}
+}
+
 // afterResponse re-arms a keep-alive connection for its next request or closes
 // it. It reports whether the connection is ready for the next request.
 func (s *Server) afterResponse(cs *conn, keepAlive bool) bool {
 	if cs.state != stateReading {
 		return false
 	}
+	// A connect answered without a stream (400, 405, an HTTP-mapped refusal)
+	// gives its client.connection_limit slot back here; a stream keeps it
+	// until OnClose.
+	s.releaseNodeSlot(cs)
 	if !keepAlive {
 		cs.state = stateClosing
 		_ = cs.c.Close()

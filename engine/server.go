@@ -48,6 +48,7 @@ type Server struct {
 	uid      string
 	metrics  *metricsSet
 	users    *userSlots // client.user_connection_limit bookkeeping
+	admit    *admission // client.connection_limit and connection_rate_limit; nil when neither is set
 
 	addrs        []string
 	externalPort int
@@ -121,6 +122,7 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 	s.known.Store(&empty)
 	s.metrics = newMetrics(s)
 	s.users = newUserSlots()
+	s.admit = newAdmission(&opts.Client, s.log, s.metrics.set)
 
 	s.externalPort = opts.HTTPServer.Port
 	s.addrs = []string{"tcp://" + net.JoinHostPort(opts.HTTPServer.Address, strconv.Itoa(opts.HTTPServer.Port))}

@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -55,15 +56,7 @@ func run(args, environ []string, out io.Writer) error {
 		return err
 	}
 	log := newLogger(opts.Log, out)
-	if rep.File != "" {
-		log.Info("config loaded", "file", rep.File)
-	}
-	if len(rep.Unsupported) > 0 {
-		log.Warn("ignoring Centrifugo settings unisse does not implement", "keys", rep.Unsupported)
-	}
-	if len(rep.Unknown) > 0 {
-		log.Warn("ignoring unknown settings", "keys", rep.Unknown)
-	}
+	logStartup(log, out, &opts, rep)
 	generated := fillSecrets(&opts)
 	if err := opts.Validate(); err != nil {
 		return err
@@ -125,7 +118,9 @@ func randomHex(n int) string {
 }
 
 // printBanner tells the operator how to connect and publish, with commands
-// that work when pasted.
+// that work when pasted. It prints a secret only if fillSecrets generated it:
+// a configured HMAC secret or API key stays out of the output (terminals and
+// log collectors keep it), and so does any token signed with it.
 func printBanner(w io.Writer, o *config.Options, g generatedSecrets) {
 	host := o.HTTPServer.Address
 	if host == "" || host == "0.0.0.0" || host == "::" {
@@ -146,19 +141,121 @@ func printBanner(w io.Writer, o *config.Options, g generatedSecrets) {
 	if !o.UniSSE.Enabled {
 		return
 	}
-	connect := `{}`
-	if o.Client.Token.HMACSecretKey != "" {
+	connectURL := base + o.UniSSE.HandlerPrefix
+	t := &o.Client.Token
+	switch {
+	case o.Client.Insecure:
+		fmt.Fprintf(w, "\nConnect (client.insecure: no token, channel news):\n  curl -N '%s?cf_connect=%s'\n",
+			connectURL, url.QueryEscape(`{"subs":{"news":{}}}`))
+	case g.hmac:
 		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
 			"sub": "demo", "channels": []string{"news"}, "exp": time.Now().Add(time.Hour).Unix(),
 		})
-		if s, err := tok.SignedString([]byte(o.Client.Token.HMACSecretKey)); err == nil {
-			connect = `{"token":"` + s + `"}`
+		if s, err := tok.SignedString([]byte(t.HMACSecretKey)); err == nil {
+			fmt.Fprintf(w, "\nConnect (user demo, channel news, token valid 1h):\n  curl -N '%s?cf_connect=%s'\n",
+				connectURL, url.QueryEscape(`{"token":"`+s+`"}`))
+		}
+	default:
+		fmt.Fprintf(w, "\nConnect with a token %s (claims: sub, channels, exp):\n  curl -N -G '%s' --data-urlencode 'cf_connect={\"token\":\"<JWT>\"}'\n",
+			tokenSource(t), connectURL)
+		if o.Client.AllowAnonymousConnectWithoutToken {
+			fmt.Fprintf(w, "or anonymously, without one:\n  curl -N '%s'\n", connectURL)
 		}
 	}
-	fmt.Fprintf(w, "\nConnect (user demo, channel news, token valid 1h):\n  curl -N '%s%s?cf_connect=%s'\n",
-		base, o.UniSSE.HandlerPrefix, url.QueryEscape(connect))
-	fmt.Fprintf(w, "\nPublish:\n  curl -H 'X-API-Key: %s' -d '{\"channel\":\"news\",\"data\":{\"text\":\"hello\"}}' %s%s/publish\n\n",
-		o.HTTPAPI.Key, apiBase, o.HTTPAPI.HandlerPrefix)
+	switch {
+	case o.HTTPAPI.Insecure:
+		fmt.Fprintf(w, "\nPublish (http_api.insecure: no API key):\n  curl -d '{\"channel\":\"news\",\"data\":{\"text\":\"hello\"}}' %s%s/publish\n\n",
+			apiBase, o.HTTPAPI.HandlerPrefix)
+	case g.apiKey:
+		fmt.Fprintf(w, "\nPublish:\n  curl -H 'X-API-Key: %s' -d '{\"channel\":\"news\",\"data\":{\"text\":\"hello\"}}' %s%s/publish\n\n",
+			o.HTTPAPI.Key, apiBase, o.HTTPAPI.HandlerPrefix)
+	default:
+		fmt.Fprintf(w, "\nPublish (using the configured http_api.key):\n  curl -H 'X-API-Key: <http_api.key>' -d '{\"channel\":\"news\",\"data\":{\"text\":\"hello\"}}' %s%s/publish\n\n",
+			apiBase, o.HTTPAPI.HandlerPrefix)
+	}
+}
+
+// tokenSource says, without revealing it, which configured key verifies
+// connection tokens.
+func tokenSource(t *config.Token) string {
+	switch {
+	case t.HMACSecretKey != "":
+		return "signed (HS256) with the configured client.token.hmac_secret_key"
+	case t.RSAPublicKey != "":
+		return "signed with the private key of the configured client.token.rsa_public_key"
+	case t.ECDSAPublicKey != "":
+		return "signed with the private key of the configured client.token.ecdsa_public_key"
+	default:
+		return "signed with a key published at the configured client.token.jwks_public_endpoint"
+	}
+}
+
+// logStartup logs what an operator must know before the server takes
+// traffic: the config file, the settings that are ignored, and a warning for
+// every mode that lets someone in without credentials. Those warnings go to
+// to out instead when the log level hides warnings: log.level=error or none
+// must not silence them.
+func logStartup(log *slog.Logger, out io.Writer, o *config.Options, rep config.Report) {
+	if rep.File != "" {
+		log.Info("config loaded", "file", rep.File)
+	}
+	if len(rep.Unsupported) > 0 {
+		log.Warn("ignoring Centrifugo settings unisse does not implement", "keys", rep.Unsupported)
+	}
+	if len(rep.Unknown) > 0 {
+		log.Warn("ignoring unknown settings", "keys", rep.Unknown)
+	}
+	// log.level=none discards through a handler that reports itself enabled.
+	loud := o.Log.Level != "none" && log.Enabled(context.Background(), slog.LevelWarn)
+	for _, w := range insecureModes(o) {
+		if loud {
+			log.Warn(w)
+		} else {
+			fmt.Fprintln(out, "WARNING: "+w)
+		}
+	}
+}
+
+// insecureModes describes each enabled setting that removes or weakens
+// authentication, saying what is exposed to whom. Besides Centrifugo's own
+// INSECURE warnings (client.insecure, http_api.insecure,
+// client.insecure_skip_token_signature_verify) it covers
+// client.allow_anonymous_connect_without_token, which lets clients hold
+// streams without any credentials, a JWKS endpoint fetched over plain http,
+// whose keys an on-path attacker can replace, and unisse.pprof_address,
+// whose heap profiles contain secrets and tokens.
+func insecureModes(o *config.Options) []string {
+	var out []string
+	api := "on the client port " + strconv.Itoa(o.HTTPServer.Port)
+	if o.HTTPServer.InternalPort != "" && o.HTTPServer.InternalPort != strconv.Itoa(o.HTTPServer.Port) {
+		api = "on the internal port " + o.HTTPServer.InternalPort
+		if o.HTTPAPI.External {
+			api += " and, with http_api.external, on the client port " + strconv.Itoa(o.HTTPServer.Port)
+		}
+	}
+	if o.Client.Insecure {
+		out = append(out, "INSECURE client mode (client.insecure): clients connect to "+o.UniSSE.HandlerPrefix+
+			" without a token, may subscribe to any channel (private ones included) and never expire: anyone who reaches the server reads every channel")
+	}
+	if o.Client.InsecureSkipTokenSignatureVerify {
+		out = append(out, "INSECURE token mode (client.insecure_skip_token_signature_verify): connection token signatures are not checked: anyone can forge a token for any user and any channels")
+	}
+	if o.HTTPAPI.Insecure {
+		out = append(out, "INSECURE HTTP API mode (http_api.insecure): the server API at "+o.HTTPAPI.HandlerPrefix+" needs no API key "+api+
+			": anyone who reaches it can publish, read history and presence, subscribe and disconnect users")
+	}
+	if o.Client.AllowAnonymousConnectWithoutToken && !o.Client.Insecure {
+		out = append(out, "anonymous connects (client.allow_anonymous_connect_without_token): clients connect to "+o.UniSSE.HandlerPrefix+
+			" without a token and hold a stream; they read the channels they ask for in namespaces with allow_subscribe_for_client and allow_subscribe_for_anonymous")
+	}
+	if e := o.Client.Token.JWKSPublicEndpoint; len(e) >= 7 && strings.EqualFold(e[:7], "http://") {
+		out = append(out, "client.token.jwks_public_endpoint is plain http: whoever can alter that traffic can substitute keys and forge connection tokens")
+	}
+	if o.Unisse.PprofAddress != "" {
+		out = append(out, "unisse.pprof_address serves /debug/pprof/ on "+o.Unisse.PprofAddress+
+			" without authentication: its heap profiles contain keys and tokens; keep it on loopback")
+	}
+	return out
 }
 
 func newLogger(l config.Log, out io.Writer) *slog.Logger {

@@ -58,8 +58,12 @@
 // CENTRIFUGO_* variables that name no key (variables Kubernetes injects for a
 // service named unisse or centrifugo, like UNISSE_PORT, and CENTRIFUGO_VAR_* are
 // skipped, as Centrifugo skips them). Report.Unsupported is the part of Ignored
-// that are real Centrifugo v6 keys unisse does not implement; Report.Unknown is
-// the rest, probably typos. The caller decides how to log them.
+// that are real Centrifugo v6 keys unisse does not implement (checked against
+// every key of Centrifugo v6.9.1, see keys_audit_test.go); Report.Unknown is
+// the rest, probably typos. Keys that load but hold a value unisse does not
+// implement (force_recovery_mode "cache", auto_cache_recover,
+// publication_data_format) are listed as Unsupported too. The caller decides
+// how to log them; cmd/unisse warns once at start-up.
 //
 // # Validation
 //

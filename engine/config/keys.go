@@ -228,26 +228,31 @@ func lowerKeys(v any) any {
 }
 
 // Centrifugo v6 keys that unisse accepts but does not implement. An entry names a
-// key or a whole subtree; "[]" stands for any slice index. Compiled from
-// Centrifugo's configtypes (v6.x); best effort: a key added to Centrifugo later is
-// reported as unknown rather than unsupported, and is ignored either way.
+// key or a whole subtree; "[]" stands for any slice index. Checked against every
+// key of Centrifugo v6.9.1's configtypes.Config (keys_audit_test.go and
+// testdata/centrifugo-v6.9.1-keys.txt): each one is either a field of Options or
+// covered here. A key added to Centrifugo later is reported as unknown rather
+// than unsupported, and is ignored either way.
 var centrifugoOnlyTop = []string{
 	"pid_file", "enable_unreleased_features", "broker", "presence_manager", "map_broker",
 	"rpc", "proxies", "grpc_api", "consumers", "websocket", "sse", "http_stream",
 	"webtransport", "uni_http_stream", "uni_websocket", "uni_grpc", "emulation", "admin",
 	"swagger", "debug", "dev", "init", "opentelemetry", "graphite", "shutdown", "shared_poll",
+	"controller",
 }
 
 var centrifugoOnlyNested = []string{
 	"http_server.tls", "http_server.tls_autocert", "http_server.tls_external",
 	"http_server.internal_tls", "http_server.http3", "http_server.h2c_external",
 	"engine.redis",
+	"client.token.insecure_skip_jwks_endpoint_safety_check",
 	"client.proxy", "client.subscription_token", "client.expired_sub_close_delay",
 	"client.presence_update_interval", "client.concurrency", "client.channel_position_check_delay",
 	"client.channel_position_max_time_lag", "client.user_id_http_header",
 	"channel.proxy", "channel.user_separator", "channel.publication_data_format",
 	"http_api.disabled",
 	"prometheus.instrument_http_handlers", "prometheus.recovered_publications_histogram",
+	"prometheus.native_histograms",
 	"node.info_metrics_aggregate_interval",
 }
 
@@ -306,6 +311,32 @@ func isCentrifugoEnv(name string) bool {
 		}
 	}
 	return false
+}
+
+// unimplementedValues returns the dotted keys of o that hold a value unisse
+// accepts (Validate passes it, so a Centrifugo config loads) but does not
+// implement: the server behaves as with Centrifugo's default for them, and the
+// operator must be told. A key whose value makes no difference to uni_sse
+// clients in Centrifugo either (pong_timeout, stale_close_delay,
+// history_max_publication_limit: bidirectional clients only) is not listed.
+func unimplementedValues(o *Options) []string {
+	var out []string
+	check := func(prefix string, c *ChannelOptions) {
+		if c.ForceRecoveryMode == "cache" {
+			out = append(out, prefix+"force_recovery_mode") // recovery always works in stream mode
+		}
+		if c.AutoCacheRecover {
+			out = append(out, prefix+"auto_cache_recover")
+		}
+		if c.PublicationDataFormat != "" {
+			out = append(out, prefix+"publication_data_format") // the API does not validate data by format
+		}
+	}
+	check("channel.without_namespace.", &o.Channel.WithoutNamespace)
+	for i := range o.Channel.Namespaces {
+		check(fmt.Sprintf("channel.namespaces[%d].", i), &o.Channel.Namespaces[i].ChannelOptions)
+	}
+	return out
 }
 
 // nameForEnv is Centrifugo's namespace-name mangling for per-namespace env

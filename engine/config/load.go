@@ -52,7 +52,10 @@ type Report struct {
 	// UNISSE_*/CENTRIFUGO_* environment variables that map to no key.
 	Ignored []string
 	// Unsupported is the part of Ignored that are valid Centrifugo v6 keys (or env
-	// variables for them) that unisse accepts but does not implement.
+	// variables for them) that unisse accepts but does not implement. It also
+	// lists keys that Options loads but whose configured value unisse does not
+	// act on (see unimplementedValues), e.g.
+	// "channel.namespaces[1].force_recovery_mode" set to "cache".
 	Unsupported []string
 	// Unknown is the rest of Ignored: keys no Centrifugo v6 we know has (typos?).
 	Unknown []string
@@ -216,6 +219,9 @@ func Load(args []string, environ []string) (Options, Report, error) {
 		return Options{}, rep, errors.Join(ld.errs...)
 	}
 	zeroMeansDefault(&o)
+	for _, k := range unimplementedValues(&o) {
+		ld.ignored[k] = true
+	}
 
 	rep.Ignored, rep.Unsupported, rep.Unknown = ld.report()
 	return o, rep, nil
