@@ -4,8 +4,9 @@ GO      ?= go
 BIN     := bin
 PKGS    := ./...
 FUZZTIME ?= 30s
+SOAK_DURATION ?= 60s
 
-.PHONY: all build run test vet fmt-check unit race allocs bench fuzz clean
+.PHONY: all build run test vet fmt-check unit race allocs bench fuzz soak clean
 
 all: build
 
@@ -51,6 +52,12 @@ fuzz:
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# Churn + broadcast + slow readers for SOAK_DURATION (engine/soak_test.go,
+# build tag soak; not in `make test`): healthy streams must lose nothing, slow
+# readers must be closed, and goroutines, fds and heap must come back.
+soak:
+	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -count=1 -run '^TestSoak$$' -timeout 30m -v ./engine/
 
 clean:
 	rm -rf $(BIN)

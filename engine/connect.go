@@ -148,6 +148,11 @@ func overrideOf(o *protocol.SubscribeOverride) override {
 // Centrifugo's order of checks (PROTOCOL.md §2.7). On success cs holds its
 // identity and subscriptions and the connect push body is returned.
 func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysFetched bool) (*protocol.ConnectResult, *connectFailure) {
+	if s.stopping.Load() {
+		// Shutting down: the stream would be ended at once anyway, and a
+		// refusal with 3001 sends the client to reconnect (to another node).
+		return nil, failWith(disconnectShutdown)
+	}
 	o := &s.opts.Client
 	now := time.Now()
 	var creds auth.Credentials
@@ -454,6 +459,7 @@ func (s *Server) startStream(cs *conn, res *protocol.ConnectResult, cors *cors, 
 	l := s.loops[cs.loopIdx]
 	cs.chunked = chunked
 	l.out = appendStreamHead(l.out[:0], cors, closeConn, chunked)
+	l.out = s.appendRetry(l.out, chunked) // unisse.sse_retry_*; nothing by default
 	l.tmp = protocol.AppendConnectPush(l.tmp[:0], res)
 	l.out = sse.AppendEvent(l.out, l.tmp, chunked)
 	cs.state = stateStreaming

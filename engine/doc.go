@@ -16,7 +16,9 @@
 // and a client from connect to stream: serve.go routes to connect.go, which
 // authenticates (engine/auth), subscribes in the hub and writes the headers
 // and the connect push; events.go keeps the connection's timers (pings,
-// expiry, read deadline) in its loop's wheel (wheel.go).
+// expiry, read deadline) in its loop's wheel (wheel.go). Server.Stop ends
+// the streams spread over a window (shutdown.go) so that clients do not all
+// reconnect at once; reconnect.go can give each stream its own SSE retry.
 //
 // Concurrency contract: everything a connection owns (type conn) and every
 // field of a loop except its inbox is touched only on that loop's goroutine.

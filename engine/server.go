@@ -63,7 +63,9 @@ type Server struct {
 	tickStart  time.Time
 	startedAt  time.Time
 	numClients atomic.Int64
-	stopping   atomic.Bool
+	stopping   atomic.Bool // Stop has begun: connects are refused
+	// spreadMinRate overrides shutdownMinRate when > 0 (tests).
+	spreadMinRate int
 
 	eng     gnet.Engine
 	booted  chan struct{}
@@ -177,19 +179,15 @@ func (s *Server) Start() error {
 	}
 }
 
-// Stop ends every stream with disconnect 3001 "shutdown", then stops the
-// loops. It returns when the engine has stopped or ctx is done.
+// Stop ends every stream with disconnect 3001 "shutdown", spread over
+// unisse.shutdown_spread (bounded by ctx's deadline), then stops the loops.
+// Connects that arrive meanwhile are refused with 3001. It returns when the
+// engine has stopped or ctx is done.
 func (s *Server) Stop(ctx context.Context) error {
 	if !s.stopping.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.onAllLoops(ctx, func(l *loop) {
-		l.targets = append(l.targets[:0], l.streams...)
-		for _, c := range l.targets {
-			l.finish(c, disconnectShutdown)
-		}
-		clear(l.targets)
-	})
+	s.disconnectAll(ctx) // spread over unisse.shutdown_spread (shutdown.go)
 	err := s.eng.Stop(ctx)
 	select {
 	case runErr := <-s.stopped:

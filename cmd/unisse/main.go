@@ -81,7 +81,7 @@ func run(args, environ []string, out io.Writer) error {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	s := <-sig
 	log.Info("shutting down", "signal", s.String())
-	ctx, cancel := context.WithTimeout(context.Background(), opts.Unisse.ShutdownTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout())
 	defer cancel()
 	if err := srv.Stop(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("stop: %w", err)

@@ -51,11 +51,14 @@ func Default() Options {
 		Engine: Engine{
 			Type: "memory",
 		},
+		Shutdown: Shutdown{
+			Timeout: 30 * time.Second,
+		},
 		Unisse: Unisse{
 			MaxRequestHeadSize:    1<<20 + 4096,
 			APIMaxRequestBodySize: 16 << 20,
 			ReadTimeout:           30 * time.Second,
-			ShutdownTimeout:       10 * time.Second,
+			ShutdownSpread:        5 * time.Second,
 		},
 	}
 }

@@ -237,7 +237,7 @@ var centrifugoOnlyTop = []string{
 	"pid_file", "enable_unreleased_features", "broker", "presence_manager", "map_broker",
 	"rpc", "proxies", "grpc_api", "consumers", "websocket", "sse", "http_stream",
 	"webtransport", "uni_http_stream", "uni_websocket", "uni_grpc", "emulation", "admin",
-	"swagger", "debug", "dev", "init", "opentelemetry", "graphite", "shutdown", "shared_poll",
+	"swagger", "debug", "dev", "init", "opentelemetry", "graphite", "shared_poll",
 	"controller",
 }
 

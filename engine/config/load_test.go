@@ -77,7 +77,10 @@ func TestDefault(t *testing.T) {
 		{"unisse.max_request_head_size", d.Unisse.MaxRequestHeadSize, 1<<20 + 4096},
 		{"unisse.api_max_request_body_size", d.Unisse.APIMaxRequestBodySize, 16 << 20},
 		{"unisse.read_timeout", d.Unisse.ReadTimeout, 30 * time.Second},
-		{"unisse.shutdown_timeout", d.Unisse.ShutdownTimeout, 10 * time.Second},
+		{"unisse.shutdown_timeout", d.Unisse.ShutdownTimeout, time.Duration(0)},
+		{"unisse.shutdown_spread", d.Unisse.ShutdownSpread, 5 * time.Second},
+		{"unisse.sse_retry_max", d.Unisse.SSERetryMax, time.Duration(0)},
+		{"shutdown.timeout", d.Shutdown.Timeout, 30 * time.Second},
 	} {
 		if c.got != c.want {
 			t.Errorf("Default() %s = %v, want %v", c.key, c.got, c.want)
@@ -648,5 +651,23 @@ func TestZeroLimitsMeanDefault(t *testing.T) {
 	}
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestLoadShutdownTimeout: Centrifugo's shutdown.timeout is read (file, env)
+// and is the bound in effect, unless the older unisse.shutdown_timeout is set.
+func TestLoadShutdownTimeout(t *testing.T) {
+	file := writeConfig(t, `{"shutdown": {"timeout": "12s"}}`)
+	o, rep := load(t, []string{"-c", file}, nil)
+	if len(rep.Ignored) != 0 || o.Shutdown.Timeout != 12*time.Second || o.ShutdownTimeout() != 12*time.Second {
+		t.Errorf("shutdown.timeout 12s: got %s (in effect %s), ignored %q", o.Shutdown.Timeout, o.ShutdownTimeout(), rep.Ignored)
+	}
+	o, _ = load(t, []string{"-c", file}, []string{"CENTRIFUGO_SHUTDOWN_TIMEOUT=7s"})
+	if o.ShutdownTimeout() != 7*time.Second {
+		t.Errorf("CENTRIFUGO_SHUTDOWN_TIMEOUT=7s: in effect %s", o.ShutdownTimeout())
+	}
+	o, _ = load(t, []string{"-c", file, "--unisse.shutdown_timeout", "3s"}, nil)
+	if o.ShutdownTimeout() != 3*time.Second {
+		t.Errorf("unisse.shutdown_timeout 3s over shutdown.timeout 12s: in effect %s, want 3s", o.ShutdownTimeout())
 	}
 }

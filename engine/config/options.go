@@ -28,6 +28,7 @@ type Options struct {
 	Log        Log        `json:"log"`
 	UsageStats UsageStats `json:"usage_stats"`
 	Engine     Engine     `json:"engine"`
+	Shutdown   Shutdown   `json:"shutdown"`
 	// Unisse holds settings Centrifugo does not have (limits of our own HTTP
 	// parser, event loop count). They live under their own key so a Centrifugo
 	// config never collides with them.
@@ -267,6 +268,23 @@ type Engine struct {
 	Type string `json:"type"`
 }
 
+// Shutdown is Centrifugo's graceful stop.
+type Shutdown struct {
+	// Timeout bounds graceful stop (Centrifugo: then the process exits
+	// anyway). Default 30s, as Centrifugo. Must be > 0.
+	Timeout time.Duration `json:"timeout"`
+}
+
+// ShutdownTimeout is the bound on graceful stop in effect: the older
+// unisse.shutdown_timeout when set (> 0), so configs written for it keep
+// their meaning, else Centrifugo's shutdown.timeout.
+func (o *Options) ShutdownTimeout() time.Duration {
+	if o.Unisse.ShutdownTimeout > 0 {
+		return o.Unisse.ShutdownTimeout
+	}
+	return o.Shutdown.Timeout
+}
+
 // Unisse holds unisse-only settings.
 type Unisse struct {
 	// EventLoops is the number of gnet event loops; 0 means one per CPU. Must be >= 0.
@@ -278,8 +296,25 @@ type Unisse struct {
 	// ReadTimeout bounds the time to receive a whole request (and idle keep-alive
 	// time between API requests). Default 30s, as Centrifugo's HTTP server. Must be > 0.
 	ReadTimeout time.Duration `json:"read_timeout"`
-	// ShutdownTimeout bounds graceful stop. Default 10s. Must be > 0.
+	// ShutdownTimeout, when > 0, overrides shutdown.timeout (it predates
+	// unisse reading Centrifugo's key). Default 0: use shutdown.timeout.
+	// Must be >= 0.
 	ShutdownTimeout time.Duration `json:"shutdown_timeout"`
+	// ShutdownSpread is the window over which a graceful stop spreads the
+	// streams' 3001 disconnects, so that clients do not all reconnect to
+	// the next node at once. Default 5s; 0 disconnects everybody at once.
+	// Bounded at run time to half the shutdown timeout (the other half is
+	// for the final flush), and never slower than shutdownMinRate streams a
+	// second (engine), so a small node stops quickly. Must be >= 0.
+	ShutdownSpread time.Duration `json:"shutdown_spread"`
+	// SSERetryMin and SSERetryMax, when SSERetryMax > 0, make every stream
+	// start with an SSE "retry:" field: the EventSource reconnection delay,
+	// drawn per connection uniformly in [min, max] (milliseconds), so that
+	// browsers that lose a node together come back spread over max - min
+	// instead of all after their fixed default (~3 s in Chromium). Default
+	// off: the stream's bytes are Centrifugo's. Must be 0 <= min <= max <= 1h.
+	SSERetryMin time.Duration `json:"sse_retry_min"`
+	SSERetryMax time.Duration `json:"sse_retry_max"`
 	// PprofAddress, when set (e.g. "127.0.0.1:6060"), serves Go's
 	// /debug/pprof/ there with net/http, apart from the event loops. For
 	// profiling and memory accounting; keep it off public interfaces.

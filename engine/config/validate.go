@@ -38,6 +38,9 @@ func (o Options) Validate() error {
 	v.channel(o.Channel)
 	v.endpoints(o)
 	v.engine(o.Engine)
+	if o.Shutdown.Timeout <= 0 {
+		v.failf("shutdown.timeout", "must be > 0, got %s", o.Shutdown.Timeout)
+	}
 	v.unisse(o.Unisse)
 	return errors.Join(v.errs...)
 }
@@ -278,6 +281,10 @@ func (v *validator) engine(e Engine) {
 	}
 }
 
+// maxSSERetry bounds unisse.sse_retry_max: a client told to wait longer
+// than this is as good as lost.
+const maxSSERetry = time.Hour
+
 func (v *validator) unisse(u Unisse) {
 	if u.EventLoops < 0 {
 		v.failf("unisse.event_loops", "must be >= 0, got %d", u.EventLoops)
@@ -291,7 +298,18 @@ func (v *validator) unisse(u Unisse) {
 	if u.ReadTimeout <= 0 {
 		v.failf("unisse.read_timeout", "must be > 0, got %s", u.ReadTimeout)
 	}
-	if u.ShutdownTimeout <= 0 {
-		v.failf("unisse.shutdown_timeout", "must be > 0, got %s", u.ShutdownTimeout)
+	if u.ShutdownTimeout < 0 {
+		v.failf("unisse.shutdown_timeout", "must be >= 0 (0: use shutdown.timeout), got %s", u.ShutdownTimeout)
+	}
+	if u.ShutdownSpread < 0 {
+		v.failf("unisse.shutdown_spread", "must be >= 0, got %s", u.ShutdownSpread)
+	}
+	if u.SSERetryMin < 0 {
+		v.failf("unisse.sse_retry_min", "must be >= 0, got %s", u.SSERetryMin)
+	}
+	if u.SSERetryMax < 0 || u.SSERetryMax > maxSSERetry {
+		v.failf("unisse.sse_retry_max", "must be in [0, %s] (0: off), got %s", maxSSERetry, u.SSERetryMax)
+	} else if u.SSERetryMax > 0 && u.SSERetryMin > u.SSERetryMax {
+		v.failf("unisse.sse_retry_min", "must be <= unisse.sse_retry_max (%s), got %s", u.SSERetryMax, u.SSERetryMin)
 	}
 }

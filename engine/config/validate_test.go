@@ -282,7 +282,15 @@ func TestValidate(t *testing.T) {
 		{"max_request_head_size 0", func(o *Options) { o.Unisse.MaxRequestHeadSize = 0 }, []string{"unisse.max_request_head_size"}},
 		{"api_max_request_body_size 0", func(o *Options) { o.Unisse.APIMaxRequestBodySize = 0 }, []string{"unisse.api_max_request_body_size"}},
 		{"read_timeout 0", func(o *Options) { o.Unisse.ReadTimeout = 0 }, []string{"unisse.read_timeout"}},
-		{"shutdown_timeout 0", func(o *Options) { o.Unisse.ShutdownTimeout = 0 }, []string{"unisse.shutdown_timeout"}},
+		{"unisse.shutdown_timeout negative", func(o *Options) { o.Unisse.ShutdownTimeout = -1 }, []string{"unisse.shutdown_timeout"}},
+		{"shutdown.timeout 0", func(o *Options) { o.Shutdown.Timeout = 0 }, []string{"shutdown.timeout"}},
+		{"shutdown_spread negative", func(o *Options) { o.Unisse.ShutdownSpread = -time.Second }, []string{"unisse.shutdown_spread"}},
+		{"shutdown_spread 0", func(o *Options) { o.Unisse.ShutdownSpread = 0 }, nil},
+		{"sse_retry on", func(o *Options) { o.Unisse.SSERetryMin, o.Unisse.SSERetryMax = time.Second, 10*time.Second }, nil},
+		{"sse_retry min only is off", func(o *Options) { o.Unisse.SSERetryMin = time.Second }, nil},
+		{"sse_retry min > max", func(o *Options) { o.Unisse.SSERetryMin, o.Unisse.SSERetryMax = 2*time.Second, time.Second }, []string{"unisse.sse_retry_min"}},
+		{"sse_retry max too big", func(o *Options) { o.Unisse.SSERetryMax = 2 * time.Hour }, []string{"unisse.sse_retry_max"}},
+		{"sse_retry negative", func(o *Options) { o.Unisse.SSERetryMin = -1 }, []string{"unisse.sse_retry_min"}},
 		{"unisse sizes small but positive", func(o *Options) {
 			o.Unisse.MaxRequestHeadSize, o.Unisse.APIMaxRequestBodySize = 1, 1
 			o.Unisse.ReadTimeout, o.Unisse.ShutdownTimeout = time.Millisecond, time.Millisecond

@@ -1,0 +1,140 @@
+package engine
+
+import (
+	"context"
+	"math"
+	"time"
+)
+
+// Graceful stop without a reconnect storm.
+//
+// Every stream ends with disconnect 3001 "shutdown", whose advice is to
+// reconnect: if a node with tens of thousands of streams sent them all at
+// once, its whole fleet would land on the next node in the same instant.
+// Stop spreads them instead over unisse.shutdown_spread: every spreadStep it
+// tells each loop what fraction of the window has passed, and the loop ends
+// streams until only that fraction of the ones it had is left. A loop never
+// waits: the steps are operations posted to its inbox from Stop's goroutine,
+// and each does a bounded batch. New connects are refused (3001) from the
+// moment Stop begins, so the set only shrinks. At the end every loop ends
+// whatever is left, as Stop always did.
+
+const (
+	// shutdownMinRate (streams per second, per node) is the slowest pace of
+	// a spread: a node with few streams gains nothing by holding them, and
+	// any node absorbs reconnects at this rate, so below window × rate
+	// streams the window shrinks to streams / rate.
+	shutdownMinRate = 1000
+	// spreadStep is how often the loops are told to end another batch.
+	spreadStep = 50 * time.Millisecond
+)
+
+// disconnectAll ends every stream with 3001, spread over the shutdown window,
+// and returns once every loop has ended its last ones (or ctx is done). It is
+// Stop's first half; s.stopping is already set. Never call it on a loop.
+func (s *Server) disconnectAll(ctx context.Context) {
+	if w := s.shutdownWindow(ctx, s.NumClients()); w > 0 {
+		s.spreadDisconnects(ctx, w)
+	}
+	s.onAllLoops(ctx, func(l *loop) {
+		l.targets = append(l.targets[:0], l.streams...)
+		for _, c := range l.targets {
+			l.finish(c, disconnectShutdown)
+		}
+		clear(l.targets)
+	})
+}
+
+// shutdownWindow is how long to spread n streams' disconnects over:
+// unisse.shutdown_spread, shortened to n/shutdownMinRate and to half of
+// what is left of ctx, so that the final flush and the loops' stop fit in
+// the shutdown timeout.
+func (s *Server) shutdownWindow(ctx context.Context, n int) time.Duration {
+	w := s.opts.Unisse.ShutdownSpread
+	rate := s.spreadMinRate
+	if rate <= 0 {
+		rate = shutdownMinRate
+	}
+	w = min(w, time.Duration(n)*time.Second/time.Duration(rate))
+	if deadline, ok := ctx.Deadline(); ok {
+		w = min(w, time.Until(deadline)/2)
+	}
+	return w
+}
+
+// spreadDisconnects posts a disconnect step to every loop each spreadStep
+// until window has passed; the last step is posted with the whole window
+// done. It waits only on a timer, never on the loops.
+func (s *Server) spreadDisconnects(ctx context.Context, window time.Duration) {
+	sp := &shutdownSpread{total: make([]int, s.numLoops)}
+	for i := range sp.total {
+		sp.total[i] = -1
+	}
+	start := time.Now()
+	t := time.NewTicker(spreadStep)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		done := min(1, float64(time.Since(start))/float64(window))
+		for _, l := range *s.known.Load() {
+			l.post(item{op: func(l *loop) { sp.step(l, done) }})
+		}
+		if done >= 1 {
+			return
+		}
+	}
+}
+
+// shutdownSpread is one stop's spreading state.
+type shutdownSpread struct {
+	// total is, per loop index, how many streams the loop had at its first
+	// step (-1 before it). Each entry is touched only by its own loop.
+	total []int
+}
+
+// step ends streams on l until at most (1-done) of the ones it had at its
+// first step are left. Only on l.
+func (sp *shutdownSpread) step(l *loop, done float64) {
+	if sp.total[l.idx] < 0 {
+		sp.total[l.idx] = l.streamingCount()
+	}
+	total := sp.total[l.idx]
+	keep := total - int(math.Ceil(float64(total)*done))
+	excess := l.streamingCount() - keep
+	if excess <= 0 {
+		return
+	}
+	// Collect first: finishing one may close it re-entrantly (a failed
+	// write runs OnClose), which swap-removes from l.streams.
+	l.targets = l.targets[:0]
+	for _, c := range l.streams {
+		if len(l.targets) == excess {
+			break
+		}
+		if c.state == stateStreaming {
+			l.targets = append(l.targets, c)
+		}
+	}
+	for _, c := range l.targets {
+		l.finish(c, disconnectShutdown)
+	}
+	clear(l.targets)
+	l.targets = l.targets[:0]
+	l.flushDirty()
+}
+
+// streamingCount is how many of l's streams are still streaming (those ended
+// stay in l.streams until gnet runs their OnClose). Only on l.
+func (l *loop) streamingCount() int {
+	n := 0
+	for _, c := range l.streams {
+		if c.state == stateStreaming {
+			n++
+		}
+	}
+	return n
+}
