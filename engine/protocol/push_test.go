@@ -61,7 +61,9 @@ func TestPublicationPush(t *testing.T) {
 		{"hist:h1795640819", Publication{Data: []byte(`{"n":1}`), Offset: 1, Epoch: "rmxoJMcE"}, `{"channel":"hist:h1795640819","pub":{"data":{"n":1},"offset":1,"epoch":"rmxoJMcE"}}`}, // [06]
 		{"hist:h1795640819", Publication{Data: []byte(`{"n":2}`), Offset: 2}, `{"channel":"hist:h1795640819","pub":{"data":{"n":2},"offset":2}}`},                                       // [06]
 		{"uni1795640905", Publication{Data: []byte("{ \"a\" :\n  [1, 2] ,\t\"b\":\"x\"\n}")}, "{\"channel\":\"uni1795640905\",\"pub\":{\"data\":{ \"a\" :  [1, 2] ,\t\"b\":\"x\"}}}"},   // [37]
-		{"x<&>1795640905", Publication{Data: []byte("{\"a\":1,\r\"b\":2}")}, "{\"channel\":\"x\\u003c\\u0026\\u003e1795640905\",\"pub\":{\"data\":{\"a\":1,\r\"b\":2}}}"},               // [37]
+		// [37] keeps the \r; unisse drops it too (README "Differences").
+		{"x<&>1795640905", Publication{Data: []byte("{\"a\":1,\r\"b\":2}")}, "{\"channel\":\"x\\u003c\\u0026\\u003e1795640905\",\"pub\":{\"data\":{\"a\":1,\"b\":2}}}"},
+		{"x", Publication{Data: []byte("{\"a\":\n\n1}"), Info: []byte("{\"user\":\r\n\"u\"}")}, `{"channel":"x","pub":{"data":{"a":1},"info":{"user":"u"}}}`},
 	}
 	for _, c := range cases {
 		if got := string(AppendPublicationPush(nil, c.channel, &c.pub)); got != c.want {
