@@ -205,13 +205,30 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysF
 		closeAt = int32(s.ticksAfter(time.Duration(ttl)*time.Second + o.ExpiredCloseDelay))
 	}
 
+	// The channels are collected in Centrifugo's order of checks: token
+	// claims, personal channel, request subs, then client.channel_limit.
+	// Hostile requests carry tens of thousands of entries, so the limit is
+	// enforced while collecting: once more than channel_limit distinct
+	// channels are wanted, nothing more is built for any entry and only the
+	// namespace lookup that decides a different answer (unknown namespace)
+	// still runs. Every step is constant time per entry, duplicates are found
+	// with a set, and the scratch stays bounded by the limit.
+	cc := channelCollector{list: l.connectChans[:0], seen: l.connectSeen, limit: o.ChannelLimit}
+	if cc.seen == nil {
+		cc.seen = make(map[string]struct{})
+		l.connectSeen = cc.seen
+	}
+	defer cc.release(l)
+
 	// Server-side channels from the token: the subs claim wins over channels.
-	chans := l.connectChans[:0]
 	if creds.Subs != nil {
 		for ch, sc := range creds.Subs {
 			nsOpts, ok := s.ns.Lookup(ch)
 			if !ok {
 				return fail(failErr(protocol.ErrorInternal))
+			}
+			if !cc.room(ch) {
+				continue // over the limit, or (not in a map) a duplicate
 			}
 			data, err := sc.SubscribeData()
 			if err != nil {
@@ -221,17 +238,19 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysF
 			if err != nil {
 				return fail(failErr(protocol.ErrorInternal))
 			}
-			chans = append(chans, connectChannel{name: ch, co: resolveChanOpts(nsOpts, overrideOf(sc.Override)), chanInfo: info, result: protocol.SubscribeResult{Data: data}})
+			cc.add(connectChannel{name: ch, co: resolveChanOpts(nsOpts, overrideOf(sc.Override)), chanInfo: info, result: protocol.SubscribeResult{Data: data}})
 		}
-		slices.SortFunc(chans, func(a, b connectChannel) int { return strings.Compare(a.name, b.name) })
+		if !cc.over {
+			slices.SortFunc(cc.list, func(a, b connectChannel) int { return strings.Compare(a.name, b.name) })
+		}
 	} else {
 		for _, ch := range creds.Channels {
 			nsOpts, ok := s.ns.Lookup(ch)
 			if !ok {
 				return fail(failErr(protocol.ErrorInternal))
 			}
-			if !hasChannel(chans, ch) {
-				chans = append(chans, connectChannel{name: ch, co: resolveChanOpts(nsOpts, override{})})
+			if cc.room(ch) {
+				cc.add(connectChannel{name: ch, co: resolveChanOpts(nsOpts, override{})})
 			}
 		}
 	}
@@ -243,44 +262,54 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysF
 		if pc.PersonalChannelNamespace != "" {
 			ch = pc.PersonalChannelNamespace + s.opts.Channel.NamespaceBoundary + ch
 		}
-		if nsOpts, ok := s.ns.Lookup(ch); ok && !hasChannel(chans, ch) {
-			chans = append(chans, connectChannel{name: ch, co: resolveChanOpts(nsOpts, override{})})
+		if nsOpts, ok := s.ns.Lookup(ch); ok && cc.room(ch) {
+			cc.add(connectChannel{name: ch, co: resolveChanOpts(nsOpts, override{})})
 		}
 	}
 
 	// Channels the client asks for in its connect request, when the
-	// namespace allows it; silently skipped otherwise, as in Centrifugo.
+	// namespace allows it; silently skipped otherwise, as in Centrifugo. An
+	// unknown namespace anywhere in the request is a bad request, even past
+	// the limit (Centrifugo checks every entry before counting).
 	if len(creq.Subs) > 0 {
 		names := l.names[:0]
 		for ch := range creq.Subs {
-			names = append(names, ch)
-		}
-		slices.Sort(names)
-		for _, ch := range names {
-			if hasChannel(chans, ch) {
-				continue
-			}
 			nsOpts, ok := s.ns.Lookup(ch)
 			if !ok {
+				clear(names)
+				l.names = names[:0]
 				return fail(failWith(protocol.DisconnectBadRequest))
 			}
-			if s.ns.IsPrivate(ch) || !s.ns.Valid(ch, nsOpts) {
+			if cc.over || cc.has(ch) || s.ns.IsPrivate(ch) || !s.ns.Valid(ch, nsOpts) {
 				continue
 			}
 			allowed := o.Insecure ||
 				(nsOpts.AllowSubscribeForClient && (creds.UserID != "" || nsOpts.AllowSubscribeForAnonymous)) ||
 				(nsOpts.AllowUserLimitedChannels && s.userLimited(ch, creds.UserID))
-			if allowed {
-				chans = append(chans, connectChannel{name: ch, co: resolveChanOpts(nsOpts, override{})})
+			if !allowed {
+				continue
+			}
+			if len(cc.list)+len(names) >= cc.limit {
+				cc.over = true
+				continue
+			}
+			names = append(names, ch)
+		}
+		if !cc.over {
+			// Map order is random; the connect push lists them sorted.
+			slices.Sort(names)
+			for _, ch := range names {
+				nsOpts, _ := s.ns.Lookup(ch)
+				cc.add(connectChannel{name: ch, co: resolveChanOpts(nsOpts, override{})})
 			}
 		}
 		clear(names)
 		l.names = names[:0]
 	}
-	if len(chans) > o.ChannelLimit {
-		l.connectChans = chans[:0]
+	if cc.over {
 		return fail(failWith(protocol.DisconnectChannelLimit))
 	}
+	chans := cc.list
 
 	newUUID(&cs.client)
 	newUUID(&cs.session)
@@ -305,15 +334,11 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysF
 			if err := s.subscribe(l, cs, chans[i].name, chans[i].co, rec, &chans[i].result); err != nil {
 				s.log.Error("subscribe at connect failed", "channel", chans[i].name, "err", err)
 				s.unsubscribeAll(l, cs)
-				clear(chans)
-				l.connectChans = chans[:0]
 				return fail(failErr(protocol.ErrorInternal))
 			}
 			res.Subs[i] = protocol.ChannelResult{Channel: chans[i].name, Result: chans[i].result}
 		}
 	}
-	clear(chans)
-	l.connectChans = chans[:0]
 	return res, nil
 }
 
@@ -449,7 +474,19 @@ func (s *Server) userLimited(ch, user string) bool {
 	}
 	b := s.opts.Channel.UserBoundary
 	_, users, ok := strings.Cut(ch, b)
-	return ok && slices.Contains(strings.Split(users, ","), user)
+	if !ok {
+		return false
+	}
+	// Walk the list without splitting it: a connect may check thousands of
+	// channels, and this runs for each.
+	for users != "" {
+		var u string
+		u, users, _ = strings.Cut(users, ",")
+		if u == user {
+			return true
+		}
+	}
+	return false
 }
 
 // startStream writes the stream head and the connect push and registers cs as
@@ -539,11 +576,44 @@ func (s *Server) disconnectForError(e *protocol.Error) protocol.Disconnect {
 	return protocol.DefaultDisconnectForError(e)
 }
 
-func hasChannel(list []connectChannel, ch string) bool {
-	for i := range list {
-		if list[i].name == ch {
-			return true
-		}
+// channelCollector gathers a connect's distinct channels, at most limit of
+// them; over records that more were wanted (3505). Its list and set are the
+// loop's scratch, handed back by release.
+type channelCollector struct {
+	list  []connectChannel
+	seen  map[string]struct{}
+	limit int
+	over  bool
+}
+
+func (c *channelCollector) has(ch string) bool {
+	_, ok := c.seen[ch]
+	return ok
+}
+
+// room reports whether ch should be added: it is new and the limit leaves
+// room. A new channel past the limit sets over instead; once over, nothing is
+// added (and duplicates are no longer tracked: the answer is 3505 anyway).
+func (c *channelCollector) room(ch string) bool {
+	if c.over || c.has(ch) {
+		return false
 	}
-	return false
+	if len(c.list) >= c.limit {
+		c.over = true
+		return false
+	}
+	return true
+}
+
+func (c *channelCollector) add(cc connectChannel) {
+	c.seen[cc.name] = struct{}{}
+	c.list = append(c.list, cc)
+}
+
+// release gives the scratch back to the loop, emptied so that it keeps no
+// channel names or infos alive.
+func (c *channelCollector) release(l *loop) {
+	clear(c.list)
+	l.connectChans = c.list[:0]
+	clear(c.seen)
 }

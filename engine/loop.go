@@ -53,8 +53,9 @@ type loop struct {
 	body         []byte            // decoded chunked request bodies
 	req          httpparse.Request // shared by the loop's connections: a head is parsed once, when complete
 	targets      []*conn
-	names        []string         // connect scratch
-	connectChans []connectChannel // connect scratch
+	names        []string            // connect scratch
+	connectChans []connectChannel    // connect scratch
+	connectSeen  map[string]struct{} // connect scratch: the channels in connectChans
 	streams      []*conn
 	// waiting are connections whose connect request waits for a later
 	// slice; connectsInSlice counts connects served since the last drain.

@@ -76,7 +76,8 @@ type Broker interface {
 	// idempotency key returns the first one's position and is not delivered.
 	Publish(channel string, pub *Publication, opts PublishOptions) (StreamPosition, error)
 	// WithPosition calls fn with the current position of channel's history
-	// stream (starting a stream, new epoch and offset 0, if there is none),
+	// stream (offset 0 of the epoch that the channel's first publication will
+	// continue, if it has no stream),
 	// atomically with respect to publications of the channel: a publication
 	// is either included in the position or delivered after fn returns. The
 	// engine subscribes a connection inside fn, so a positioned subscriber
@@ -89,8 +90,8 @@ type Broker interface {
 	// no duplicate). fn gets ErrUnrecoverablePosition when filter.Since names
 	// another epoch. fn must not call the broker.
 	WithHistory(channel string, opts PublishOptions, filter HistoryFilter, fn func(HistoryResult, error)) error
-	// History returns publications of channel's history (see HistoryFilter),
-	// starting a stream if there is none, as WithHistory.
+	// History returns publications of channel's history (see HistoryFilter);
+	// a channel without a stream reads as WithPosition describes.
 	History(channel string, opts PublishOptions, filter HistoryFilter) (HistoryResult, error)
 	// RemoveHistory drops channel's publications; its epoch and offset stay.
 	RemoveHistory(channel string) error

@@ -9,6 +9,21 @@
 // shared engine and every node's Handler is called from the broker's receive
 // loop.
 //
+// History streams (Memory): only a publication creates a channel's stream. A
+// read of a channel without one — a positioned subscription, a recovery, an
+// API history call — stores nothing and answers offset 0 in the channel's
+// derived epoch: a hash, keyed per broker, of the channel and its slot's
+// generation (one of 65536 slots). The first publication creates the stream in
+// that same epoch, so a subscriber positioned before it recovers it. A stream
+// lives until history_meta_ttl after its last publication; when it is
+// forgotten its slot's generation goes up, so the channel's next epoch is new
+// and positions in the lost stream are unrecoverable. Unpublished channels
+// sharing that slot move to a new epoch too: a client positioned on one then
+// reconnects "not recovered", the conservative answer. Centrifugo instead
+// creates the stream on the first read and keeps it for the meta TTL (30
+// days by default), so memory grows with every channel ever subscribed to;
+// here it grows only with channels published to.
+//
 // Concurrency: every method is safe from any goroutine. Memory.Publish calls the
 // Handler synchronously on the publishing goroutine, after releasing its own
 // locks, and publications of one channel reach the Handler in offset order.

@@ -112,16 +112,7 @@ func (m *Memory) stateOf(channel string) streamState {
 }
 
 // numStreams and numResults count what the broker keeps in memory.
-func (m *Memory) numStreams() int {
-	n := 0
-	for i := range m.shards {
-		s := &m.shards[i]
-		s.mu.Lock()
-		n += len(s.streams)
-		s.mu.Unlock()
-	}
-	return n
-}
+func (m *Memory) numStreams() int { return m.Streams() }
 
 func (m *Memory) numResults() int {
 	n := 0

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"math/rand/v2"
 	"time"
 )
 
@@ -22,14 +21,6 @@ type storedPub struct {
 
 // epochLetters is the alphabet of epochs (Centrifugo uses 8 random letters).
 const epochLetters = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-func newEpoch() string {
-	var b [8]byte
-	for i := range b {
-		b[i] = epochLetters[rand.IntN(len(epochLetters))]
-	}
-	return string(b[:])
-}
 
 // trim drops publications past the size limit or expired at now.
 func (s *stream) trim(size int, now time.Time) {

@@ -20,8 +20,11 @@ type Memory struct {
 	handler Handler
 	stop    chan struct{}
 	seed    maphash.Seed
-	now     func() time.Time
-	shards  [memoryShards]memShard
+	// epochSeed keys the derived epochs: unpredictable, and new for every
+	// broker, so positions from a previous process never match.
+	epochSeed maphash.Seed
+	now       func() time.Time
+	shards    [memoryShards]memShard
 }
 
 type memShard struct {
@@ -31,12 +34,22 @@ type memShard struct {
 	// rate times the result TTL.
 	results map[idemKey]idemResult
 	sweepAt time.Time
-	// streams are the history streams of the shard's channels. Expired ones
-	// are removed by expireStreams, so memory follows the channels that are
-	// live, not every channel ever published to.
+	// streams are the history streams of the shard's channels: only
+	// channels that were published to (a read stores nothing, see epochFor).
+	// Expired ones are removed by expireStreams, so memory follows the
+	// channels that are live, not every channel ever published to.
 	streams  map[string]*stream
 	streamAt time.Time
+	// gens are the generations of the shard's epoch slots: a slot's
+	// generation goes up each time a stream of one of its channels is
+	// forgotten, so that the channel's next epoch differs from the lost one.
+	gens [epochSlots]uint32
 }
+
+// epochSlots is the number of epoch generation slots per shard (65536 in
+// all, 256 KiB): a forgotten stream changes the unpublished epoch of the
+// channels sharing its slot, one in 65536.
+const epochSlots = 1024
 
 type idemKey struct {
 	channel, key string
@@ -49,7 +62,7 @@ type idemResult struct {
 
 // NewMemory returns an in-memory broker.
 func NewMemory() *Memory {
-	m := &Memory{seed: maphash.MakeSeed(), now: time.Now, stop: make(chan struct{})}
+	m := &Memory{seed: maphash.MakeSeed(), epochSeed: maphash.MakeSeed(), now: time.Now, stop: make(chan struct{})}
 	for i := range m.shards {
 		m.shards[i].results = make(map[idemKey]idemResult)
 		m.shards[i].streams = make(map[string]*stream)
@@ -111,7 +124,7 @@ func (m *Memory) Publish(channel string, pub *Publication, opts PublishOptions) 
 		m.handler.HandlePublication(channel, pub, StreamPosition{})
 		return StreamPosition{}, nil
 	}
-	s := m.shardOf(channel)
+	s, slot := m.locate(channel)
 	now := m.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -125,7 +138,7 @@ func (m *Memory) Publish(channel string, pub *Publication, opts PublishOptions) 
 	}
 	var pos StreamPosition
 	if history {
-		st := m.streamOf(s, channel, now)
+		st := m.streamOf(s, slot, channel, now)
 		pos = st.append(pub, opts, now)
 	}
 	if opts.IdempotencyKey != "" {
@@ -140,22 +153,30 @@ func (m *Memory) Publish(channel string, pub *Publication, opts PublishOptions) 
 }
 
 // WithPosition calls fn with the current position of channel's stream under
-// the shard lock that Publish holds while appending and delivering, creating
-// the stream (with a new epoch) if it does not exist, as Centrifugo does when a
-// client subscribes to a history channel nobody published to yet.
+// the shard lock that Publish holds while appending and delivering. A channel
+// without a stream is at offset 0 of its derived epoch (see epochFor), and
+// nothing is stored for it.
 func (m *Memory) WithPosition(channel string, opts PublishOptions, fn func(StreamPosition)) error {
 	return m.WithHistory(channel, opts, HistoryFilter{}, func(h HistoryResult, _ error) { fn(h.StreamPosition) })
 }
 
 // WithHistory implements Broker.
 func (m *Memory) WithHistory(channel string, opts PublishOptions, filter HistoryFilter, fn func(HistoryResult, error)) error {
-	s := m.shardOf(channel)
+	s, slot := m.locate(channel)
 	now := m.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := m.streamOf(s, channel, now)
-	if st.metaExp.IsZero() {
-		st.metaExp = now.Add(metaTTL(opts))
+	m.expireStreams(s, now)
+	st := m.liveStream(s, slot, channel, now)
+	if st == nil {
+		// Centrifugo creates the stream here and keeps it for the meta TTL
+		// (30 days by default), so subscribers to channels that never see a
+		// publication grow memory without bound. The empty stream is not
+		// stored: its epoch is derived, and the first publication creates
+		// the stream with that same epoch.
+		unpublished := stream{epoch: m.epochFor(s, slot, channel)}
+		fn(unpublished.history(filter, now))
+		return nil
 	}
 	fn(st.history(filter, now))
 	return nil
@@ -182,18 +203,70 @@ func (m *Memory) RemoveHistory(channel string) error {
 }
 
 func (m *Memory) shardOf(channel string) *memShard {
-	return &m.shards[maphash.String(m.seed, channel)%memoryShards]
+	s, _ := m.locate(channel)
+	return s
 }
 
-// streamOf returns channel's stream, new if absent or expired. Under s.mu.
-func (m *Memory) streamOf(s *memShard, channel string, now time.Time) *stream {
+// locate returns channel's shard and its epoch slot in the shard.
+func (m *Memory) locate(channel string) (*memShard, int) {
+	h := maphash.String(m.seed, channel)
+	return &m.shards[h%memoryShards], int(h / memoryShards % epochSlots)
+}
+
+// epochFor is the epoch of channel while it has no stream: a keyed hash of
+// the channel and its slot's generation, 8 letters like a random epoch. It
+// is stable, so a subscriber positioned on a channel nobody published to
+// (offset 0 of this epoch) recovers the first publications, and nothing needs
+// to be stored for it. It changes when a stream of the slot is forgotten
+// (forget), so a position in a lost stream never matches a later one: a
+// reconnect then reports "not recovered", as after a lost epoch in
+// Centrifugo. Under s.mu.
+func (m *Memory) epochFor(s *memShard, slot int, channel string) string {
+	var h maphash.Hash
+	h.SetSeed(m.epochSeed)
+	h.WriteString(channel)
+	g := s.gens[slot]
+	h.WriteByte(byte(g))
+	h.WriteByte(byte(g >> 8))
+	h.WriteByte(byte(g >> 16))
+	h.WriteByte(byte(g >> 24))
+	sum := h.Sum64()
+	var b [8]byte
+	for i := range b {
+		b[i] = epochLetters[sum%uint64(len(epochLetters))]
+		sum /= uint64(len(epochLetters))
+	}
+	return string(b[:])
+}
+
+// streamOf returns channel's stream, created (in the channel's current
+// epoch) if absent or expired. Only publishing creates streams. Under s.mu.
+func (m *Memory) streamOf(s *memShard, slot int, channel string, now time.Time) *stream {
 	m.expireStreams(s, now)
-	st := s.streams[channel]
-	if st == nil || (!st.metaExp.IsZero() && !now.Before(st.metaExp)) {
-		st = &stream{epoch: newEpoch()}
+	st := m.liveStream(s, slot, channel, now)
+	if st == nil {
+		st = &stream{epoch: m.epochFor(s, slot, channel)}
 		s.streams[channel] = st
 	}
 	return st
+}
+
+// liveStream returns channel's stream, or nil when it has none or its meta
+// TTL has passed (it is forgotten then). Under s.mu.
+func (m *Memory) liveStream(s *memShard, slot int, channel string, now time.Time) *stream {
+	st := s.streams[channel]
+	if st != nil && !st.metaExp.IsZero() && !now.Before(st.metaExp) {
+		m.forget(s, slot, channel)
+		return nil
+	}
+	return st
+}
+
+// forget drops channel's stream and moves its slot to the next generation,
+// so that the channel's next epoch is a new one. Under s.mu.
+func (m *Memory) forget(s *memShard, slot int, channel string) {
+	delete(s.streams, channel)
+	s.gens[slot]++
 }
 
 // expireStreams trims expired publications and forgets streams whose meta
@@ -205,7 +278,8 @@ func (m *Memory) expireStreams(s *memShard, now time.Time) {
 	s.streamAt = now.Add(time.Second)
 	for ch, st := range s.streams {
 		if !st.metaExp.IsZero() && !now.Before(st.metaExp) {
-			delete(s.streams, ch)
+			_, slot := m.locate(ch)
+			m.forget(s, slot, ch)
 			continue
 		}
 		st.trim(len(st.pubs), now)
@@ -224,4 +298,17 @@ func (m *Memory) expireResults(s *memShard, now time.Time) {
 			delete(s.results, k)
 		}
 	}
+}
+
+// Streams returns how many history streams the broker keeps: one per channel
+// published to within its meta TTL. Reads of other channels keep none.
+func (m *Memory) Streams() int {
+	n := 0
+	for i := range m.shards {
+		s := &m.shards[i]
+		s.mu.Lock()
+		n += len(s.streams)
+		s.mu.Unlock()
+	}
+	return n
 }

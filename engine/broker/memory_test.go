@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -336,14 +337,15 @@ func TestIdempotencyConcurrent(t *testing.T) {
 	}
 }
 
-// WithPosition on a channel nobody published to starts a stream: a new epoch
-// and offset 0 (capture 35: "never-used channel gets a new epoch and offset 0"),
-// which the first publication then continues.
+// WithPosition on a channel nobody published to answers offset 0 in a new
+// epoch (capture 35: "never-used channel gets a new epoch and offset 0"),
+// which the first publication then continues. Unlike Centrifugo, nothing is
+// stored for it: the epoch is derived from the channel.
 func TestWithPositionNewStream(t *testing.T) {
 	m, rec, _ := newTestMemory(t)
 	opts := history(10, time.Minute)
 	p0 := position(t, m, "hist:w", opts)
-	if p0.Offset != 0 || len(p0.Epoch) != 8 {
+	if p0.Offset != 0 || len(p0.Epoch) != 8 || strings.Trim(p0.Epoch, epochLetters) != "" {
 		t.Fatalf("new stream position %+v", p0)
 	}
 	if again := position(t, m, "hist:w", opts); again != p0 {
@@ -351,6 +353,9 @@ func TestWithPositionNewStream(t *testing.T) {
 	}
 	if other := position(t, m, "hist:other", opts); other.Epoch == p0.Epoch {
 		t.Errorf("two new streams share epoch %q", other.Epoch)
+	}
+	if n := m.numStreams(); n != 0 {
+		t.Fatalf("reads stored %d streams, want none", n)
 	}
 	p1 := publish(t, m, "hist:w", "1", opts)
 	if p1 != (StreamPosition{Offset: 1, Epoch: p0.Epoch}) {
@@ -362,17 +367,50 @@ func TestWithPositionNewStream(t *testing.T) {
 	if n := len(rec.deliveries()); n != 1 {
 		t.Errorf("WithPosition delivered something: %d deliveries", n)
 	}
+	// A broker of another process derives other epochs.
+	m2, _, _ := newTestMemory(t)
+	if e := position(t, m2, "hist:w", opts).Epoch; e == p0.Epoch {
+		t.Errorf("two brokers derive the same epoch %q", e)
+	}
 }
 
-// A stream created by WithPosition and never published to is forgotten after
-// the meta TTL.
-func TestWithPositionStreamExpires(t *testing.T) {
+// Positions on channels nobody publishes to cost nothing, however many and
+// however long the meta TTL: a subscriber positioned on one long ago still
+// recovers the first publication (nothing was lost), and once a stream is
+// forgotten its channel moves to a new epoch, so a position in the lost
+// stream can never match the next one.
+func TestWithPositionUnpublished(t *testing.T) {
 	m, _, clk := newTestMemory(t)
 	opts := PublishOptions{HistorySize: 10, HistoryTTL: time.Second, HistoryMetaTTL: 10 * time.Second}
+	for i := range 100000 {
+		position(t, m, fmt.Sprintf("hist:quiet%d", i), opts)
+	}
+	if n := m.numStreams(); n != 0 {
+		t.Fatalf("100000 reads stored %d streams, want none", n)
+	}
 	p0 := position(t, m, "hist:x", opts)
-	clk.Advance(10 * time.Second)
-	if p := publish(t, m, "hist:x", "1", opts); p.Epoch == p0.Epoch || p.Offset != 1 {
-		t.Fatalf("publish after the meta TTL of an unused stream: %+v (old epoch %q)", p, p0.Epoch)
+	clk.Advance(time.Hour)
+	p1 := publish(t, m, "hist:x", "1", opts)
+	if p1 != (StreamPosition{Offset: 1, Epoch: p0.Epoch}) {
+		t.Fatalf("first publication an hour after positioning: %+v, want offset 1 in %q", p1, p0.Epoch)
+	}
+	var h HistoryResult
+	var herr error
+	_ = m.WithHistory("hist:x", opts, HistoryFilter{Since: &p0, Limit: -1}, func(r HistoryResult, err error) { h, herr = r, err })
+	if herr != nil || len(h.Publications) != 1 || h.Publications[0].Offset != 1 {
+		t.Fatalf("recovery from %+v: %+v, %v", p0, h, herr)
+	}
+	clk.Advance(10 * time.Second) // the stream is forgotten
+	p2 := position(t, m, "hist:x", opts)
+	if p2.Offset != 0 || p2.Epoch == p0.Epoch {
+		t.Fatalf("after the meta TTL: %+v, want offset 0 in an epoch other than %q", p2, p0.Epoch)
+	}
+	_ = m.WithHistory("hist:x", opts, HistoryFilter{Since: &p1, Limit: -1}, func(r HistoryResult, err error) { h, herr = r, err })
+	if !errors.Is(herr, ErrUnrecoverablePosition) {
+		t.Fatalf("recovery from the lost stream's %+v: %v, want ErrUnrecoverablePosition", p1, herr)
+	}
+	if p3 := publish(t, m, "hist:x", "2", opts); p3 != (StreamPosition{Offset: 1, Epoch: p2.Epoch}) {
+		t.Fatalf("publication after the loss: %+v, want offset 1 in %q", p3, p2.Epoch)
 	}
 }
 

@@ -47,9 +47,15 @@ func runHistoryProperties(t *testing.T, seed uint64) {
 	opts := PublishOptions{HistorySize: size, HistoryTTL: ttl, HistoryMetaTTL: meta}
 
 	var mod model
+	// unpublished is the epoch reads report while the channel has no stream
+	// (stable until a stream is lost); lost are the epochs of lost streams,
+	// which must never come back.
+	var unpublished string
+	lost := map[string]bool{}
 	expire := func(now time.Time) {
 		if mod.epoch != "" && !now.Before(mod.last.Add(meta)) {
-			mod = model{} // stream lost: next access starts a new epoch
+			lost[mod.epoch] = true
+			mod, unpublished = model{}, "" // stream lost: next access starts a new epoch
 		}
 		keep := mod.pubs[:0]
 		for _, p := range mod.pubs {
@@ -86,8 +92,13 @@ func runHistoryProperties(t *testing.T, seed uint64) {
 			expire(now)
 			if mod.epoch == "" {
 				mod.epoch = pos.Epoch
-				if mod.epoch == "" {
-					t.Fatalf("step %d: no epoch", step)
+				if mod.epoch == "" || lost[mod.epoch] {
+					t.Fatalf("step %d: new stream in epoch %q (lost: %v)", step, mod.epoch, lost)
+				}
+				// Subscribers positioned before the first publication are
+				// in its epoch: they recover it.
+				if unpublished != "" && mod.epoch != unpublished {
+					t.Fatalf("step %d: first publication in epoch %q, reads said %q", step, mod.epoch, unpublished)
 				}
 			}
 			mod.top++
@@ -122,14 +133,25 @@ func runHistoryProperties(t *testing.T, seed uint64) {
 				f.Since = since
 			}
 			res, err := m.History(ch, opts, f)
-			if mod.epoch == "" {
-				// A read starts a stream (new epoch, offset 0), as Centrifugo.
-				mod.epoch, mod.last = res.Epoch, now
+			wantEpoch := mod.epoch
+			if wantEpoch == "" {
+				// A read of a channel without a stream stores nothing; it
+				// reports offset 0 in a stable epoch that no lost stream had.
+				if unpublished == "" {
+					unpublished = res.Epoch
+				}
+				wantEpoch = unpublished
+				if res.Epoch == "" || lost[res.Epoch] {
+					t.Fatalf("step %d: read epoch %q (lost: %v)", step, res.Epoch, lost)
+				}
+				if n := m.numStreams(); n != 0 {
+					t.Fatalf("step %d: a read stored a stream", step)
+				}
 			}
-			if res.Offset != mod.top || res.Epoch != mod.epoch {
-				t.Fatalf("step %d: read position %+v, want offset %d epoch %q", step, res.StreamPosition, mod.top, mod.epoch)
+			if res.Offset != mod.top || res.Epoch != wantEpoch {
+				t.Fatalf("step %d: read position %+v, want offset %d epoch %q", step, res.StreamPosition, mod.top, wantEpoch)
 			}
-			if since != nil && since.Epoch != "" && since.Epoch != mod.epoch {
+			if since != nil && since.Epoch != "" && since.Epoch != wantEpoch {
 				if !errors.Is(err, ErrUnrecoverablePosition) {
 					t.Fatalf("step %d: since epoch %q: err %v, want ErrUnrecoverablePosition", step, since.Epoch, err)
 				}

@@ -90,19 +90,37 @@ func appendKey(dst []byte, key string) []byte {
 	return append(dst, '"', ':')
 }
 
-// AppendRawDataWithoutNewlines appends raw JSON with every '\n' byte removed,
-// which is what Centrifugo does to publication data so that an event is always a
-// single SSE "data:" line. '\r' is kept, as Centrifugo keeps it.
-func AppendRawDataWithoutNewlines(dst, raw []byte) []byte {
-	for len(raw) > 0 {
-		i := bytes.IndexByte(raw, '\n')
+// AppendRawJSON appends raw JSON with every CR and LF byte removed, so that
+// a push is always a single SSE "data:" line: an EventSource ends a line at
+// either byte, and a blank line inside the data would cut the event in two.
+// In valid JSON both bytes can only be whitespace between tokens (inside a
+// string they must be escaped), so the value is unchanged; raw bytes that are
+// not JSON (b64info) lose them too, which is what keeps the stream framed.
+// Centrifugo removes '\n' from publication data only and keeps '\r' (and
+// every byte of infos and subscribe data); ordinary JSON comes out byte for
+// byte the same. Every raw value written into a push goes through here.
+func AppendRawJSON(dst, raw []byte) []byte {
+	for {
+		i := indexLineBreak(raw)
 		if i < 0 {
 			return append(dst, raw...)
 		}
 		dst = append(dst, raw[:i]...)
 		raw = raw[i+1:]
 	}
-	return dst
+}
+
+// indexLineBreak returns the index of the first CR or LF in b, or -1. Two
+// vectorised scans beat a byte loop on the large payloads this mostly sees.
+func indexLineBreak(b []byte) int {
+	lf := bytes.IndexByte(b, '\n')
+	if lf >= 0 {
+		b = b[:lf]
+	}
+	if cr := bytes.IndexByte(b, '\r'); cr >= 0 {
+		return cr
+	}
+	return lf
 }
 
 // AppendUUID appends the canonical 36-character text form of a 16-byte UUID.

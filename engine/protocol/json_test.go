@@ -85,12 +85,22 @@ func FuzzParseUUID(f *testing.F) {
 	})
 }
 
-func TestRawDataWithoutNewlines(t *testing.T) {
-	in := "{ \"a\" :\n  [1, 2] ,\t\"b\":\"x\"\n}"
-	if got := string(AppendRawDataWithoutNewlines(nil, []byte(in))); got != "{ \"a\" :  [1, 2] ,\t\"b\":\"x\"}" {
-		t.Fatalf("got %q", got)
-	}
-	if got := string(AppendRawDataWithoutNewlines(nil, []byte("{\"a\":1,\r\"b\":2}"))); got != "{\"a\":1,\r\"b\":2}" {
-		t.Fatalf("\\r must be kept: %q", got)
+// AppendRawJSON drops every CR and LF, wherever they are and however many,
+// and nothing else (spaces and tabs stay, as Centrifugo keeps them).
+func TestAppendRawJSON(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"{ \"a\" :\n  [1, 2] ,\t\"b\":\"x\"\n}", "{ \"a\" :  [1, 2] ,\t\"b\":\"x\"}"},
+		{"{\"a\":1,\r\"b\":2}", "{\"a\":1,\"b\":2}"},
+		{"{\"a\":\n\n1}", "{\"a\":1}"},
+		{"{\"a\":\r\n1}", "{\"a\":1}"},
+		{"\r\n\r\n", ""},
+		{"\n\r{}\r", "{}"},
+		{"\"plain\"", "\"plain\""},
+		{"", ""},
+	} {
+		got := string(AppendRawJSON([]byte("x"), []byte(c.in)))
+		if got != "x"+c.want {
+			t.Errorf("AppendRawJSON(%q) = %q, want %q", c.in, got[1:], c.want)
+		}
 	}
 }

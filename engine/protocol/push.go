@@ -9,7 +9,7 @@ import (
 // Centrifugo's: data, info, offset, tags, epoch (other fields are never set for
 // unidirectional clients).
 type Publication struct {
-	Data   []byte // raw JSON; '\n' bytes are dropped when encoded
+	Data   []byte // raw JSON; CR and LF bytes are dropped when encoded (AppendRawJSON)
 	Info   []byte // raw ClientInfo JSON; only for client-side publishes (never from the API)
 	Offset uint64 // 0 for channels without history
 	Tags   map[string]string
@@ -19,10 +19,10 @@ type Publication struct {
 // AppendPublication appends the JSON object of p.
 func AppendPublication(dst []byte, p *Publication) []byte {
 	dst = append(dst, `{"data":`...)
-	dst = AppendRawDataWithoutNewlines(dst, p.Data)
+	dst = AppendRawJSON(dst, p.Data)
 	if len(p.Info) > 0 {
 		dst = append(dst, `,"info":`...)
-		dst = append(dst, p.Info...)
+		dst = AppendRawJSON(dst, p.Info)
 	}
 	if p.Offset > 0 {
 		dst = append(dst, `,"offset":`...)
@@ -140,8 +140,8 @@ func AppendRefreshPush(dst []byte, expires bool, ttl uint32) []byte {
 type ClientInfo struct {
 	User     string
 	Client   string
-	ConnInfo []byte // raw JSON
-	ChanInfo []byte // raw JSON
+	ConnInfo []byte // raw JSON; CR and LF dropped when encoded
+	ChanInfo []byte // raw JSON; CR and LF dropped when encoded
 }
 
 // AppendClientInfo appends {"user":…,"client":…,"conn_info":…,"chan_info":…};
@@ -153,11 +153,11 @@ func AppendClientInfo(dst []byte, ci *ClientInfo) []byte {
 	dst = AppendString(dst, ci.Client)
 	if len(ci.ConnInfo) > 0 {
 		dst = append(dst, `,"conn_info":`...)
-		dst = append(dst, ci.ConnInfo...)
+		dst = AppendRawJSON(dst, ci.ConnInfo)
 	}
 	if len(ci.ChanInfo) > 0 {
 		dst = append(dst, `,"chan_info":`...)
-		dst = append(dst, ci.ChanInfo...)
+		dst = AppendRawJSON(dst, ci.ChanInfo)
 	}
 	return append(dst, '}')
 }
@@ -188,7 +188,7 @@ type SubscribeResult struct {
 	Recovered     bool
 	Offset        uint64
 	Positioned    bool
-	Data          []byte // raw JSON
+	Data          []byte // raw JSON; CR and LF dropped when encoded
 	WasRecovering bool
 }
 
@@ -203,7 +203,7 @@ type ChannelResult struct {
 type ConnectResult struct {
 	Client  [16]byte
 	Version string
-	Data    []byte // raw JSON; only from a connect proxy
+	Data    []byte // raw JSON, CR and LF dropped when encoded; only from a connect proxy
 	Subs    []ChannelResult
 	Expires bool
 	TTL     uint32
@@ -326,9 +326,11 @@ func (o *objWriter) raw(k, v string) {
 	o.dst = append(o.dst, v...)
 }
 
+// rawBytes writes a raw JSON value (subscribe or connect data): without CR
+// and LF, as every raw value in a push.
 func (o *objWriter) rawBytes(k string, v []byte) {
 	o.key(k)
-	o.dst = append(o.dst, v...)
+	o.dst = AppendRawJSON(o.dst, v)
 }
 
 func (o *objWriter) str(k, v string) {

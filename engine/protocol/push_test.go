@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -61,7 +62,9 @@ func TestPublicationPush(t *testing.T) {
 		{"hist:h1795640819", Publication{Data: []byte(`{"n":1}`), Offset: 1, Epoch: "rmxoJMcE"}, `{"channel":"hist:h1795640819","pub":{"data":{"n":1},"offset":1,"epoch":"rmxoJMcE"}}`}, // [06]
 		{"hist:h1795640819", Publication{Data: []byte(`{"n":2}`), Offset: 2}, `{"channel":"hist:h1795640819","pub":{"data":{"n":2},"offset":2}}`},                                       // [06]
 		{"uni1795640905", Publication{Data: []byte("{ \"a\" :\n  [1, 2] ,\t\"b\":\"x\"\n}")}, "{\"channel\":\"uni1795640905\",\"pub\":{\"data\":{ \"a\" :  [1, 2] ,\t\"b\":\"x\"}}}"},   // [37]
-		{"x<&>1795640905", Publication{Data: []byte("{\"a\":1,\r\"b\":2}")}, "{\"channel\":\"x\\u003c\\u0026\\u003e1795640905\",\"pub\":{\"data\":{\"a\":1,\r\"b\":2}}}"},               // [37]
+		// [37] keeps the \r; unisse drops it too (README "Differences").
+		{"x<&>1795640905", Publication{Data: []byte("{\"a\":1,\r\"b\":2}")}, "{\"channel\":\"x\\u003c\\u0026\\u003e1795640905\",\"pub\":{\"data\":{\"a\":1,\"b\":2}}}"},
+		{"x", Publication{Data: []byte("{\"a\":\n\n1}"), Info: []byte("{\"user\":\r\n\"u\"}")}, `{"channel":"x","pub":{"data":{"a":1},"info":{"user":"u"}}}`},
 	}
 	for _, c := range cases {
 		if got := string(AppendPublicationPush(nil, c.channel, &c.pub)); got != c.want {
@@ -120,6 +123,30 @@ func TestDisconnectReconnectRule(t *testing.T) {
 	for code, want := range map[uint32]int{100: 500, 102: 404, 104: 404, 107: 400, 108: 400, 112: 416, 113: 409, 101: 500} {
 		if got := TransportStatus(&Error{Code: code}); got != want {
 			t.Errorf("transport status of %d = %d, want %d", code, got, want)
+		}
+	}
+}
+
+// Every raw JSON value a push carries — publication data and info, conn and
+// channel info, subscribe data, connect data — loses its CR and LF bytes, so
+// the push stays one SSE line.
+func TestPushesDropLineBreaks(t *testing.T) {
+	raw := []byte("{\"k\":\r\n\r\n1}")
+	ci := ClientInfo{User: "u", Client: "c", ConnInfo: raw, ChanInfo: raw}
+	sub := SubscribeResult{Data: raw, Publications: []Publication{{Data: raw, Info: raw, Offset: 1}}, Recovered: true}
+	pushes := map[string]string{
+		"join":      string(AppendJoinPush(nil, "ch", &ci)),
+		"leave":     string(AppendLeavePush(nil, "ch", &ci)),
+		"subscribe": string(AppendSubscribePush(nil, "ch", &sub)),
+		"connect":   string(AppendConnectPush(nil, &ConnectResult{Data: raw, Subs: []ChannelResult{{Channel: "ch", Result: sub}}})),
+		"pub":       string(AppendPublicationPush(nil, "ch", &Publication{Data: raw, Info: raw})),
+	}
+	for name, p := range pushes {
+		if strings.ContainsAny(p, "\r\n") {
+			t.Errorf("%s push holds a line break: %q", name, p)
+		}
+		if n := strings.Count(p, `{"k":1}`); n == 0 {
+			t.Errorf("%s push lost the value: %q", name, p)
 		}
 	}
 }
