@@ -551,6 +551,9 @@ func (s *Server) refuseConnect(cs *conn, f *connectFailure, cors *cors, keepAliv
 	if f.err != nil {
 		d = s.disconnectForError(f.err)
 	}
+	// No stream was started: the client.connection_limit slot is free before
+	// the client can read the refusal, so its next connect is admitted.
+	s.releaseNodeSlot(cs)
 	l.out = appendStreamHead(l.out[:0], cors, !keepAlive, chunked)
 	l.out = appendDisconnectEvent(l.out, d, chunked)
 	if chunked {
