@@ -56,6 +56,8 @@ func Default() Options {
 			APIMaxRequestBodySize: 16 << 20,
 			ReadTimeout:           30 * time.Second,
 			ShutdownTimeout:       10 * time.Second,
+			WriteStallTimeout:     5 * time.Second,
+			LoopInboxMaxSize:      64 << 20,
 		},
 	}
 }

@@ -294,4 +294,10 @@ func (v *validator) unisse(u Unisse) {
 	if u.ShutdownTimeout <= 0 {
 		v.failf("unisse.shutdown_timeout", "must be > 0, got %s", u.ShutdownTimeout)
 	}
+	if u.WriteStallTimeout <= 0 {
+		v.failf("unisse.write_stall_timeout", "must be > 0, got %s", u.WriteStallTimeout)
+	}
+	if u.LoopInboxMaxSize <= 0 {
+		v.failf("unisse.loop_inbox_max_size", "must be > 0, got %d", u.LoopInboxMaxSize)
+	}
 }
