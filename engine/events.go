@@ -95,6 +95,12 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	}
 	l := s.loops[cs.loopIdx]
 	wasStreaming := cs.streamIdx >= 0
+	if cs.stalled() {
+		// Its backlog in the logs would otherwise stay until the channels'
+		// next publications.
+		l.forgetBacklog(cs)
+		l.schedule()
+	}
 	cs.state = stateClosed
 	s.releaseUserSlot(cs)
 	l.wheel.remove(cs)

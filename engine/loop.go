@@ -179,6 +179,32 @@ func (l *loop) resume(c *conn) {
 	}
 }
 
+// forgetBacklog moves a leaving connection's cursors to the head of its
+// channels' logs and has the sweep look at those channels again, so the
+// frames only it was holding are released now rather than at the channel's
+// next publication. Only inside drain (which reschedules itself while
+// channels are active) or after schedule.
+func (l *loop) forgetBacklog(c *conn) {
+	for _, sub := range c.subs {
+		loc := sub.ch.Local(l.idx)
+		if e := &loc.Entries[sub.idx]; e.Next < loc.X.head() {
+			e.Next = loc.X.head()
+			l.activate(sub.ch, &loc.X)
+		}
+	}
+}
+
+// schedule makes sure the loop drains soon. Only on the loop.
+func (l *loop) schedule() {
+	l.mu.Lock()
+	wake := !l.scheduled
+	l.scheduled = true
+	l.mu.Unlock()
+	if wake {
+		l.wake()
+	}
+}
+
 // finish ends a streaming connection: queued frames first, then the
 // disconnect push and the end of the chunked response, then a close. Only on
 // the loop.
@@ -222,6 +248,7 @@ func (l *loop) closeSlow(c *conn) {
 	l.srv.metrics.slowDisconnects.Inc()
 	l.q.Drop(&c.pending)
 	c.state = stateClosing
+	l.forgetBacklog(c)
 	out := appendDisconnectEvent(l.out[:0], protocol.DisconnectSlow, c.chunked)
 	if c.chunked {
 		out = append(out, sse.Terminator...)
