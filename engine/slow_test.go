@@ -32,8 +32,10 @@ func heapInUse() uint64 {
 // prefix, then exactly the 3008 push and the terminating chunk. The healthy
 // subscribers get every publication, and once the slow client is gone the
 // server's heap is back near where it was before it came.
+//
+// Not parallel: the heap is the process's, and parallel tests only start
+// once the sequential ones are done.
 func TestSlowReaderStallGets3008(t *testing.T) {
-	t.Parallel()
 	const stall = time.Second
 	srv := rbStart(t, func(o *config.Options) {
 		o.Client.QueueMaxSize = 32 << 20
