@@ -111,7 +111,7 @@ func (l *loop) flushDirty() {
 			l.q.Drop(&c.pending)
 			continue
 		}
-		l.flushConn(c)
+		l.write(c)
 		writes++
 	}
 	l.writes.Add(writes) // once per flush: the counter is shared with /metrics
@@ -124,13 +124,20 @@ func (l *loop) flushConn(c *conn) {
 	if c.pending.Empty() {
 		return
 	}
-	err := l.q.Flush(&c.pending, c.c, c.chunked, l.srv.opts.Client.QueueMaxSize)
+	l.write(c)
 	l.writes.Add(1)
+}
+
+// write writes what is queued for c (not empty) and notes a full socket.
+func (l *loop) write(c *conn) {
+	buffered, err := l.q.FlushBuffered(&c.pending, c.c, c.chunked, l.srv.opts.Client.QueueMaxSize)
 	if err == sse.ErrSlow {
 		l.closeSlow(c)
 		return
 	}
-	l.noteStall(c)
+	if buffered > 0 {
+		l.noteStall(c)
+	}
 }
 
 // noteStall puts c on the stalled list when gnet kept part of the write it
