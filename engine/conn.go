@@ -72,10 +72,14 @@ type conn struct {
 	wheelNext, wheelPrev *conn
 	userNext, userPrev   *conn // the loop's list of this user's streams
 
-	nextPing     int32 // tick of the next ping
-	closeAt      int32 // tick at which an expired token closes the stream (3005); 0 = never
-	wheelDue     int32 // tick
-	readDeadline int32 // tick; 0 = none (streaming)
+	nextPing int32 // tick of the next ping
+	closeAt  int32 // tick at which an expired token closes the stream (3005); 0 = never
+	wheelDue int32 // tick
+	// readDeadline is the tick by which a request must be complete. A
+	// streaming connection has none, so there the field says since when its
+	// socket has been stalled (0 = it is not; see loop.noteStall): one int32
+	// for both keeps conn at 176 bytes.
+	readDeadline int32
 	streamIdx    int32 // index in loop.streams; -1 when not streaming
 	// scanned is how far the loop's parser scanned this connection's
 	// unfinished head, so a head arriving byte by byte is not rescanned.
@@ -90,6 +94,10 @@ type conn struct {
 	userSlot  bool // holds a slot of client.user_connection_limit (released on close)
 	nodeSlot  bool // holds a slot of client.connection_limit (released when no stream follows, or on close)
 }
+
+// stalled reports whether a streaming connection's socket is full (gnet holds
+// part of its last write).
+func (c *conn) stalled() bool { return c.state == stateStreaming && c.readDeadline != 0 }
 
 // connExtra is the part of a connection's state that most connections do not
 // have, kept out of line so they do not pay for it.

@@ -13,6 +13,13 @@
 //	               queues each subscriber everything past its cursor
 //	               (sse.Queue), one write per connection per slice, then yields
 //
+// A subscriber whose socket fills up is handed nothing more; its backlog
+// waits in the channel logs (loop.go: noteStall, checkStalled), and it is
+// disconnected with a readable 3008 when its socket stalls for
+// unisse.write_stall_timeout or a log passes client.queue_max_size
+// (drain.go: shedLaggards; loop.go: closeSlow). Logs and inboxes are capped,
+// so memory under publish overload is bounded by configuration.
+//
 // and a client from connect to stream: serve.go routes to connect.go, which
 // authenticates (engine/auth), subscribes in the hub and writes the headers
 // and the connect push; events.go keeps the connection's timers (pings,

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"math"
 	"net"
 	"os"
 
@@ -52,6 +53,12 @@ const (
 	// a storm of thousands is spread over slices instead of stalling the
 	// loop's deliveries for as long as they all take.
 	connectsPerSlice = 4
+	// maxWrite is the most a sweep hands gnet for one connection in one
+	// write (a single larger frame still goes whole). It keeps coalescing
+	// (the gain is in the number of writes, flat past a few KiB) while
+	// bounding what gnet can be left holding when the socket fills up: the
+	// tail closeSlow must fit into the socket behind the 3008.
+	maxWrite = 64 << 10
 )
 
 // channel is a hub channel as the engine uses it.
@@ -78,11 +85,24 @@ type chanState struct {
 	base     uint64
 	released uint64 // frames below this may leave the log after the flush
 	sweep    int    // next entry to visit in the current pass
+	bytes    int    // size of the frames in log
 	active   bool   // on the loop's active list
 	touched  bool   // on the loop's touched list (has frames to release)
+	overCap  bool   // on the loop's overCap list
+	// lost: a frame of this channel did not fit in the loop's inbox
+	// (unisse.loop_inbox_max_size). Guarded by loop.mu, unlike the rest.
+	lost bool
 }
 
 func (cs *chanState) head() uint64 { return cs.base + uint64(len(cs.log)) }
+
+// frameSize is what a frame counts against the log and inbox caps.
+func frameSize(f *sse.Frame) int {
+	if f == nil {
+		return 0
+	}
+	return len(f.Chunk())
+}
 
 // drainState is the loop's delivery state across its channels.
 type drainState struct {
@@ -114,9 +134,34 @@ func (l *loop) post(it item) {
 // postFrame queues frame f of channel ch for the loop, numbered in the
 // channel's sequence under the same lock, so the loop logs frames in order.
 // The caller has retained f for the loop. Safe from any goroutine.
+//
+// A loop that cannot keep up does not let its inbox grow past
+// unisse.loop_inbox_max_size: a frame that does not fit is not queued (and not
+// numbered), and its channel is marked lost instead, so the loop disconnects
+// the channel's subscribers with 3008 — they missed a publication — rather
+// than the publish failing or memory growing without bound.
 func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8) {
+	size := frameSize(f)
 	l.mu.Lock()
-	seq := ch.Local(l.idx).NextSeq()
+	loc := ch.Local(l.idx)
+	if l.inboxBytes+size > l.srv.opts.Unisse.LoopInboxMaxSize && l.inboxBytes > 0 {
+		if !loc.X.lost {
+			loc.X.lost = true
+			l.lost = append(l.lost, ch)
+		}
+		wake := !l.scheduled
+		l.scheduled = true
+		l.mu.Unlock()
+		if f != nil {
+			f.Release()
+		}
+		if wake {
+			l.wake()
+		}
+		return
+	}
+	l.inboxBytes += size
+	seq := loc.NextSeq()
 	l.inbox = append(l.inbox, item{ch: ch, frame: f, kind: kind, seq: seq})
 	wake := !l.scheduled
 	l.scheduled = true
@@ -155,12 +200,17 @@ func (l *loop) wake() {
 func (l *loop) drain() {
 	l.connectsInSlice = 0
 	l.serveDeferred()
-	l.takeInbox()
+	lost := l.takeInbox()
 	l.sweep()
 	l.flushDirty()
 	l.releaseDelivered()
+	if len(lost) > 0 || len(l.overCap) > 0 {
+		l.shedLost(lost)
+		l.shedLaggards()
+		l.releaseDelivered()
+	}
 	l.mu.Lock()
-	more := len(l.active) > 0 || len(l.inbox) > 0 || len(l.waiting) > 0
+	more := len(l.active) > 0 || len(l.inbox) > 0 || len(l.waiting) > 0 || len(l.lost) > 0
 	if !more {
 		l.scheduled = false
 	}
@@ -172,11 +222,19 @@ func (l *loop) drain() {
 
 // takeInbox logs every posted frame with its channel and runs the posted
 // operations, in posting order: an operation sees every frame posted before
-// it logged (catchUp delivers them to the connections it acts on).
-func (l *loop) takeInbox() {
+// it logged (catchUp delivers them to the connections it acts on). It returns
+// the channels that lost frames to a full inbox (valid until the next call).
+func (l *loop) takeInbox() (lost []*channel) {
 	l.mu.Lock()
 	items := l.inbox
 	l.inbox = l.spare[:0]
+	l.inboxBytes = 0
+	lost = l.lost
+	l.lost = l.lostSpare[:0]
+	l.lostSpare = lost
+	for _, ch := range lost {
+		ch.Local(l.idx).X.lost = false
+	}
 	l.mu.Unlock()
 	for i := range items {
 		it := &items[i]
@@ -191,14 +249,28 @@ func (l *loop) takeInbox() {
 			cs.released = it.seq
 		}
 		cs.log = append(cs.log, logFrame{frame: it.frame, kind: it.kind})
-		if !cs.active {
-			cs.active = true
-			cs.sweep = 0
-			l.active = append(l.active, it.ch)
+		cs.bytes += frameSize(it.frame)
+		if cs.bytes > l.srv.opts.Client.QueueMaxSize && !cs.overCap {
+			cs.overCap = true
+			l.overCap = append(l.overCap, it.ch)
 		}
+		l.activate(it.ch, cs)
 	}
 	clear(items)
+	if cap(items) > 1<<16 {
+		items = nil // a burst should not pin a big inbox
+	}
 	l.spare = items[:0]
+	return lost
+}
+
+// activate puts a channel with undelivered frames on the active list.
+func (l *loop) activate(ch *channel, cs *chanState) {
+	if !cs.active {
+		cs.active = true
+		cs.sweep = 0
+		l.active = append(l.active, ch)
+	}
 }
 
 // sweep delivers logged frames to subscribers, channel by channel in the
@@ -225,9 +297,19 @@ func (l *loop) sweep() {
 			if e.Next >= head {
 				continue
 			}
+			c := e.Sub
+			if c.stalled() {
+				continue // its backlog waits in the log (checkStalled resumes it)
+			}
 			from := e.Next
 			e.Next = head // before delivering: delivery may remove the entry
-			queued += l.deliver(e.Sub, ch, cs, from, head)
+			n, to := l.deliver(c, ch, cs, from, head, maxWrite)
+			if to < head && c.state == stateStreaming {
+				// Stopped at maxWrite: still at the same index (only its own
+				// close removes it). The pass-end check keeps the channel active.
+				loc.Entries[cs.sweep-1].Next = to
+			}
+			queued += n
 			budget--
 		}
 		l.framesQueued.Add(uint64(queued))
@@ -235,20 +317,22 @@ func (l *loop) sweep() {
 			break // out of budget mid-pass; the next slice continues here
 		}
 		// The pass is over: is every subscriber caught up?
-		low := head
+		// Stalled subscribers hold frames in the log but do not keep the
+		// channel active: checkStalled resumes them.
+		low, lowReady := head, head
 		for i := range loc.Entries {
-			low = min(low, loc.Entries[i].Next)
-		}
-		scan -= len(loc.Entries)
-		if low > cs.released {
-			cs.released = low
-			if !cs.touched {
-				cs.touched = true
-				l.touched = append(l.touched, ch)
+			e := &loc.Entries[i]
+			if e.Next < lowReady {
+				low = min(low, e.Next)
+				if !e.Sub.stalled() {
+					lowReady = e.Next
+				}
 			}
 		}
+		scan -= len(loc.Entries)
+		l.markReleased(ch, cs, low)
 		cs.sweep = 0
-		if low >= head {
+		if lowReady >= head {
 			cs.active = false // caught up; compacted out below
 		}
 		l.activeIdx++
@@ -267,16 +351,21 @@ func (l *loop) sweep() {
 	l.active = kept
 }
 
-// deliver queues frames [from, to) of ch's log to c and returns how many.
-func (l *loop) deliver(c *conn, ch *channel, cs *chanState, from, to uint64) int {
+// deliver queues frames [from, to) of ch's log to c, stopping early once c
+// has limit bytes queued, and returns how many it queued and the sequence
+// number it stopped at (to when it delivered all).
+func (l *loop) deliver(c *conn, ch *channel, cs *chanState, from, to uint64, limit int) (int, uint64) {
 	if c.state != stateStreaming {
-		return 0
+		return 0, to
 	}
 	if from < cs.base {
 		from = cs.base // cannot happen: a cursor never trails released frames
 	}
 	n := 0
 	for seq := from; seq < to; seq++ {
+		if c.pending.Bytes() >= limit {
+			return n, seq
+		}
 		lf := &cs.log[seq-cs.base]
 		switch lf.kind {
 		case frameJoinLeave:
@@ -287,14 +376,14 @@ func (l *loop) deliver(c *conn, ch *channel, cs *chanState, from, to uint64) int
 			// Centrifugo disconnects a JSON client that would get binary
 			// data: what came before is written first.
 			l.finish(c, protocol.DisconnectInappropriateProtocol)
-			return n
+			return n, to
 		}
 		if l.q.Push(&c.pending, lf.frame, c.chunked) {
 			l.dirty = append(l.dirty, c)
 		}
 		n++
 	}
-	return n
+	return n, to
 }
 
 // catchUp queues to c everything logged for its channels that it has not
@@ -308,7 +397,8 @@ func (l *loop) catchUp(c *conn) {
 		if head := loc.X.head(); e.Next < head {
 			from := e.Next
 			e.Next = head
-			l.framesQueued.Add(uint64(l.deliver(c, sub.ch, &loc.X, from, head)))
+			n, _ := l.deliver(c, sub.ch, &loc.X, from, head, math.MaxInt)
+			l.framesQueued.Add(uint64(n))
 		}
 	}
 }
@@ -323,6 +413,7 @@ func (l *loop) releaseDelivered() {
 		n := int(cs.released - cs.base)
 		for i := range n {
 			if f := cs.log[i].frame; f != nil {
+				cs.bytes -= frameSize(f)
 				f.Release()
 			}
 		}
@@ -342,6 +433,78 @@ func (l *loop) releaseDelivered() {
 	}
 	clear(l.touched)
 	l.touched = l.touched[:0]
+}
+
+// shedLaggards enforces client.queue_max_size on the logs: when a channel's
+// log on this loop holds more bytes than that, the subscribers still behind
+// the oldest frames past the cap are the slow ones, and they are
+// disconnected with 3008 so that the frames can go; publications are never
+// dropped for them. Call it right after releaseDelivered: nothing queued
+// then points into a log.
+func (l *loop) shedLaggards() {
+	limit := l.srv.opts.Client.QueueMaxSize
+	for _, ch := range l.overCap {
+		loc := ch.Local(l.idx)
+		cs := &loc.X
+		cs.overCap = false
+		if cs.bytes <= limit {
+			continue
+		}
+		// Keep the newest frames that fit (at least one).
+		cut, b := 0, cs.bytes
+		for b > limit && cut < len(cs.log)-1 {
+			b -= frameSize(cs.log[cut].frame)
+			cut++
+		}
+		cutoff := cs.base + uint64(cut)
+		// Backwards: a close inside closeSlow swap-removes an entry, moving
+		// an already visited one into its place.
+		for i := len(loc.Entries) - 1; i >= 0; i-- {
+			if i >= len(loc.Entries) {
+				continue
+			}
+			e := &loc.Entries[i]
+			if e.Next >= cutoff {
+				continue
+			}
+			e.Next = cutoff
+			l.closeSlow(e.Sub)
+		}
+		l.markReleased(ch, cs, cutoff)
+	}
+	clear(l.overCap)
+	l.overCap = l.overCap[:0]
+}
+
+// markReleased lets frames below seq leave ch's log at the next
+// releaseDelivered.
+func (l *loop) markReleased(ch *channel, cs *chanState, seq uint64) {
+	if seq > cs.released {
+		cs.released = seq
+		if !cs.touched {
+			cs.touched = true
+			l.touched = append(l.touched, ch)
+		}
+	}
+}
+
+// shedLost disconnects with 3008 this loop's subscribers of channels whose
+// publications did not fit in the loop's inbox: each of them missed one.
+func (l *loop) shedLost(lost []*channel) {
+	for _, ch := range lost {
+		loc := ch.Local(l.idx)
+		head := loc.X.head()
+		for i := len(loc.Entries) - 1; i >= 0; i-- {
+			if i >= len(loc.Entries) {
+				continue
+			}
+			e := &loc.Entries[i]
+			e.Next = head
+			l.closeSlow(e.Sub)
+		}
+		l.markReleased(ch, &loc.X, head)
+	}
+	clear(lost)
 }
 
 // deferConnect parks a connection whose connect request arrived after this

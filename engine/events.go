@@ -95,6 +95,12 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	}
 	l := s.loops[cs.loopIdx]
 	wasStreaming := cs.streamIdx >= 0
+	if cs.stalled() {
+		// Its backlog in the logs would otherwise stay until the channels'
+		// next publications.
+		l.forgetBacklog(cs)
+		l.schedule()
+	}
 	cs.state = stateClosed
 	s.releaseUserSlot(cs)
 	s.releaseNodeSlot(cs)
@@ -140,10 +146,12 @@ func (s *Server) unsubscribeAt(l *loop, cs *conn, i int) {
 	}
 }
 
-// sweepOp is the per-tick work of a loop: fire due timers.
+// sweepOp is the per-tick work of a loop: fire due timers, and look at the
+// stalled sockets.
 func sweepOp(l *loop) {
 	s := l.srv
 	now := s.tickNow()
+	l.checkStalled(now)
 	for _, c := range l.wheel.advance(now) {
 		s.onTimer(l, c, now)
 	}
@@ -166,7 +174,9 @@ func (s *Server) onTimer(l *loop, c *conn, now int64) {
 			return
 		}
 		if now >= int64(c.nextPing) {
-			l.push(c, sse.Ping)
+			if !c.stalled() { // a full socket takes no ping; checkStalled decides
+				l.push(c, sse.Ping)
+			}
 			c.nextPing = int32(now + s.pingTicks())
 		}
 		s.scheduleStream(l, c, now)
@@ -187,6 +197,11 @@ func (s *Server) scheduleStream(l *loop, c *conn, now int64) {
 // so nothing fires early).
 func (s *Server) ticksAfter(d time.Duration) int64 {
 	return int64((time.Since(s.tickStart) + d + tickInterval - 1) / tickInterval)
+}
+
+// stallTicks is unisse.write_stall_timeout in ticks (at least one).
+func (s *Server) stallTicks() int64 {
+	return max(1, int64(s.opts.Unisse.WriteStallTimeout/tickInterval))
 }
 
 func (s *Server) pingTicks() int64 {

@@ -33,6 +33,11 @@ type loop struct {
 	mu        sync.Mutex
 	inbox     []item
 	scheduled bool // the loop has work queued or in progress and will drain it
+	// inboxBytes is the size of the frames in inbox; past
+	// unisse.loop_inbox_max_size further frames are not queued and their
+	// channels go on lost instead (see postFrame).
+	inboxBytes int
+	lost       []*channel
 
 	// kick is the write end of a socket pair whose other end is registered
 	// with this loop: writing a byte wakes the loop through its poller, like an
@@ -63,6 +68,15 @@ type loop struct {
 	connectsInSlice int
 	users           map[string]*conn // head of each user's list of streaming conns
 	wheel           wheel
+	// stalled are streaming connections whose socket did not take a whole
+	// write: nothing more is handed to gnet for them (their backlog waits in
+	// the channel logs) until the timer sweep sees gnet's buffer empty, or
+	// disconnects them when it stays non-empty for write_stall_timeout.
+	stalled []*conn
+	// overCap are channels whose log on this loop passed queue_max_size
+	// bytes; shedLaggards handles them after the flush.
+	overCap   []*channel
+	lostSpare []*channel
 
 	// counters, read by /metrics from another goroutine
 	framesQueued atomic.Uint64
@@ -91,7 +105,6 @@ func (l *loop) push(c *conn, f *sse.Frame) {
 // inside Write on a hard error); OnClose never touches l.dirty, so iterating
 // it here is safe.
 func (l *loop) flushDirty() {
-	limit := l.srv.opts.Client.QueueMaxSize
 	var writes uint64
 	for i, c := range l.dirty {
 		l.dirty[i] = nil
@@ -99,12 +112,8 @@ func (l *loop) flushDirty() {
 			l.q.Drop(&c.pending)
 			continue
 		}
-		err := l.q.Flush(&c.pending, c.c, c.chunked, limit)
+		l.write(c)
 		writes++
-		if err == sse.ErrSlow {
-			l.srv.metrics.slowDisconnects.Inc()
-			l.finish(c, protocol.DisconnectSlow)
-		}
 	}
 	l.writes.Add(writes) // once per flush: the counter is shared with /metrics
 	l.dirty = l.dirty[:0]
@@ -116,11 +125,91 @@ func (l *loop) flushConn(c *conn) {
 	if c.pending.Empty() {
 		return
 	}
-	err := l.q.Flush(&c.pending, c.c, c.chunked, l.srv.opts.Client.QueueMaxSize)
+	l.write(c)
 	l.writes.Add(1)
+}
+
+// write writes what is queued for c (not empty) and notes a full socket.
+func (l *loop) write(c *conn) {
+	buffered, err := l.q.FlushBuffered(&c.pending, c.c, c.chunked, l.srv.opts.Client.QueueMaxSize)
 	if err == sse.ErrSlow {
-		l.srv.metrics.slowDisconnects.Inc()
-		l.finish(c, protocol.DisconnectSlow)
+		l.closeSlow(c)
+		return
+	}
+	if buffered > 0 {
+		l.noteStall(c)
+	}
+}
+
+// noteStall puts c on the stalled list when gnet kept part of the write it
+// was just given: the socket's send buffer is full. From then on the sweep
+// leaves c's backlog in the channel logs, so gnet holds at most the tail of
+// one write (at most maxWrite bytes) and closeSlow knows how much has to fit
+// in the socket for the disconnect push to follow it.
+func (l *loop) noteStall(c *conn) {
+	if c.stalled() || c.state != stateStreaming || c.c.OutboundBuffered() == 0 {
+		return
+	}
+	c.readDeadline = max(1, int32(l.wheel.tick)) // stalled since (see conn.readDeadline)
+	l.stalled = append(l.stalled, c)
+}
+
+// checkStalled runs every tick: a stalled connection whose socket took
+// gnet's tail gets its backlog again; one whose socket took nothing for
+// write_stall_timeout is disconnected with 3008.
+func (l *loop) checkStalled(now int64) {
+	limit := l.srv.stallTicks()
+	kept := l.stalled[:0]
+	for _, c := range l.stalled {
+		switch {
+		case c.state != stateStreaming:
+		case c.c.OutboundBuffered() == 0:
+			c.readDeadline = 0
+			l.resume(c)
+		case now-int64(c.readDeadline) >= limit:
+			l.closeSlow(c)
+		default:
+			kept = append(kept, c)
+		}
+	}
+	clear(l.stalled[len(kept):])
+	l.stalled = kept
+}
+
+// resume puts the channels in which c is behind back on the active list, so
+// the sweep delivers its backlog.
+func (l *loop) resume(c *conn) {
+	for _, sub := range c.subs {
+		loc := sub.ch.Local(l.idx)
+		if loc.Entries[sub.idx].Next < loc.X.head() {
+			l.activate(sub.ch, &loc.X)
+		}
+	}
+}
+
+// forgetBacklog moves a leaving connection's cursors to the head of its
+// channels' logs and has the sweep look at those channels again, so the
+// frames only it was holding are released now rather than at the channel's
+// next publication. Only inside drain (which reschedules itself while
+// channels are active) or after schedule.
+func (l *loop) forgetBacklog(c *conn) {
+	for _, sub := range c.subs {
+		loc := sub.ch.Local(l.idx)
+		if e := &loc.Entries[sub.idx]; e.Next < loc.X.head() {
+			e.Next = loc.X.head()
+			l.activate(sub.ch, &loc.X)
+		}
+	}
+}
+
+// schedule makes sure the loop drains soon. Only on the loop.
+func (l *loop) schedule() {
+	l.mu.Lock()
+	wake := !l.scheduled
+	l.scheduled = true
+	l.mu.Unlock()
+	if wake {
+		l.wake()
 	}
 }
 
@@ -131,15 +220,15 @@ func (l *loop) finish(c *conn, d protocol.Disconnect) {
 	if c.state != stateStreaming {
 		return
 	}
-	if d != protocol.DisconnectSlow {
-		// Publications posted before the disconnect go out before it.
-		l.catchUp(c)
-		l.flushConn(c)
-		if c.state != stateStreaming {
-			return
-		}
-	} else {
-		l.q.Drop(&c.pending)
+	if d == protocol.DisconnectSlow {
+		l.closeSlow(c)
+		return
+	}
+	// Publications posted before the disconnect go out before it.
+	l.catchUp(c)
+	l.flushConn(c)
+	if c.state != stateStreaming {
+		return
 	}
 	c.state = stateClosing
 	out := appendDisconnectEvent(l.out[:0], d, c.chunked)
@@ -152,6 +241,42 @@ func (l *loop) finish(c *conn, d protocol.Disconnect) {
 	}
 }
 
+// closeSlow disconnects a client that cannot keep up with 3008 "slow", in a
+// way it can read once it reads again, and closes its socket now. The frames
+// still waiting in user space are dropped; gnet holds at most the rest of one
+// write, which ends on a frame boundary. The socket's send buffer is grown by
+// what that rest, the disconnect push and the terminating chunk need, they
+// are written, and the socket is closed: the kernel keeps delivering what a
+// closed socket holds, so the client reads whole frames and then the 3008.
+// Only on the loop.
+func (l *loop) closeSlow(c *conn) {
+	if c.state != stateStreaming {
+		return
+	}
+	l.srv.metrics.slowDisconnects.Inc()
+	l.q.Drop(&c.pending)
+	c.state = stateClosing
+	l.forgetBacklog(c)
+	out := appendDisconnectEvent(l.out[:0], protocol.DisconnectSlow, c.chunked)
+	if c.chunked {
+		out = append(out, sse.Terminator...)
+	}
+	l.out = out
+	growSendBuffer(c.c, c.c.OutboundBuffered()+len(out))
+	if _, err := c.c.Write(out); err != nil {
+		return // gnet closed it
+	}
+	if c.c.OutboundBuffered() > 0 {
+		_ = c.c.Flush()
+	}
+	if c.state == stateClosing && c.c.OutboundBuffered() > 0 {
+		// The kernel refused the room (a buffer already at the system's
+		// maximum): gnet's close writes what fits and discards the rest.
+		l.srv.metrics.slowTailLost.Inc()
+	}
+	_ = c.c.Close()
+}
+
 // writeEvent sends one push to c right away, after anything queued for it.
 func (l *loop) writeEvent(c *conn, json []byte) {
 	l.catchUp(c)
@@ -162,6 +287,7 @@ func (l *loop) writeEvent(c *conn, json []byte) {
 	l.out = sse.AppendEvent(l.out[:0], json, c.chunked)
 	_, _ = c.c.Write(l.out)
 	l.writes.Add(1)
+	l.noteStall(c)
 }
 
 // addStream registers a connection that just started streaming.

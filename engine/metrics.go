@@ -18,6 +18,9 @@ type metricsSet struct {
 	publications    *metrics.Counter
 	apiCommands     *metrics.Counter
 	slowDisconnects *metrics.Counter
+	// slowTailLost counts 3008 disconnects whose push the socket could not
+	// be made to hold (see loop.closeSlow).
+	slowTailLost *metrics.Counter
 }
 
 func newMetrics(s *Server) *metricsSet {
@@ -29,6 +32,7 @@ func newMetrics(s *Server) *metricsSet {
 		publications:    set.NewCounter("unisse_publications_total"),
 		apiCommands:     set.NewCounter(`unisse_api_commands_total{protocol="http"}`),
 		slowDisconnects: set.NewCounter(`unisse_client_disconnects_total{code="3008"}`),
+		slowTailLost:    set.NewCounter("unisse_slow_disconnect_push_lost_total"),
 	}
 	set.NewGauge("unisse_client_connections", func() float64 { return float64(s.numClients.Load()) })
 	set.NewGauge("unisse_channels", func() float64 { return float64(s.hub.NumChannels()) })

@@ -67,13 +67,20 @@ func (q *Queue) Push(p *Pending, f *Frame, chunked bool) (wasEmpty bool) {
 // absorbs is never mistaken for slowness. A Write error is returned as is
 // (gnet has then already closed the connection). Only on the owning loop.
 func (q *Queue) Flush(p *Pending, s Sink, chunked bool, limit int) error {
+	_, err := q.FlushBuffered(p, s, chunked, limit)
+	return err
+}
+
+// FlushBuffered is Flush that also returns how many bytes s still holds
+// after the write (its OutboundBuffered), so a caller that watches for a
+// full socket does not ask again.
+func (q *Queue) FlushBuffered(p *Pending, s Sink, chunked bool, limit int) (buffered int, err error) {
 	if p.head == 0 {
-		return nil
+		return 0, nil
 	}
 	e := &q.entries[p.head-1]
 	single := e.next == 0
 	p.head, p.tail, p.bytes = 0, 0, 0
-	var err error
 	if single {
 		// The common case when the loop keeps up: one frame, written straight
 		// from the shared bytes with no copy.
@@ -93,12 +100,12 @@ func (q *Queue) Flush(p *Pending, s Sink, chunked bool, limit int) error {
 		_, err = s.Write(buf)
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if s.OutboundBuffered() > limit {
-		return ErrSlow
+	if buffered = s.OutboundBuffered(); buffered > limit {
+		return buffered, ErrSlow
 	}
-	return nil
+	return buffered, nil
 }
 
 // Drop empties p without writing (the connection is going away).

@@ -59,6 +59,8 @@ func Default() Options {
 			APIMaxRequestBodySize: 16 << 20,
 			ReadTimeout:           30 * time.Second,
 			ShutdownSpread:        5 * time.Second,
+			WriteStallTimeout:     5 * time.Second,
+			LoopInboxMaxSize:      64 << 20,
 		},
 	}
 }

@@ -315,6 +315,13 @@ type Unisse struct {
 	// off: the stream's bytes are Centrifugo's. Must be 0 <= min <= max <= 1h.
 	SSERetryMin time.Duration `json:"sse_retry_min"`
 	SSERetryMax time.Duration `json:"sse_retry_max"`
+	// WriteStallTimeout is how long a subscriber's socket may take no bytes
+	// at all before it is disconnected with 3008 (slow). Default 5s. Must be > 0.
+	WriteStallTimeout time.Duration `json:"write_stall_timeout"`
+	// LoopInboxMaxSize caps the bytes of publications waiting in one event
+	// loop's inbox; past it the loop's subscribers of the channels whose
+	// publications did not fit are disconnected with 3008. Default 64 MiB. Must be > 0.
+	LoopInboxMaxSize int `json:"loop_inbox_max_size"`
 	// PprofAddress, when set (e.g. "127.0.0.1:6060"), serves Go's
 	// /debug/pprof/ there with net/http, apart from the event loops. For
 	// profiling and memory accounting; keep it off public interfaces.

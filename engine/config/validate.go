@@ -312,4 +312,10 @@ func (v *validator) unisse(u Unisse) {
 	} else if u.SSERetryMax > 0 && u.SSERetryMin > u.SSERetryMax {
 		v.failf("unisse.sse_retry_min", "must be <= unisse.sse_retry_max (%s), got %s", u.SSERetryMax, u.SSERetryMin)
 	}
+	if u.WriteStallTimeout <= 0 {
+		v.failf("unisse.write_stall_timeout", "must be > 0, got %s", u.WriteStallTimeout)
+	}
+	if u.LoopInboxMaxSize <= 0 {
+		v.failf("unisse.loop_inbox_max_size", "must be > 0, got %d", u.LoopInboxMaxSize)
+	}
 }

@@ -1,0 +1,8 @@
+//go:build !linux
+
+package engine
+
+import "errors"
+
+// setSendBufferForce has no equivalent outside Linux.
+func setSendBufferForce(fd, n int) error { return errors.ErrUnsupported }
