@@ -181,13 +181,14 @@ func TestInputBodyBeforeAuth(t *testing.T) {
 	}
 }
 
-// TestInputLargeBodyLinear: an authorized 16 MiB publish is read in time
-// linear in its size. Copying everything buffered on every read, as before,
-// cost 2.1 s of CPU for this body.
+// TestInputLargeBodyLinear: an authorized 16 MiB body is read in time linear
+// in its size. Copying everything buffered on every read, as before, cost
+// 3.5 s of CPU for this body. The body is not JSON, so that decoding (which
+// the race detector slows down) stops at its first byte and the CPU time is
+// the reading.
 func TestInputLargeBodyLinear(t *testing.T) {
 	srv := rbStart(t, nil)
-	data := strings.Repeat("y", 16<<20-100)
-	req := srv.APIRequest("publish", `{"channel":"big","data":"`+data+`"}`)
+	req := srv.APIRequest("publish", strings.Repeat("y", 16<<20))
 	c := rbDial(t, srv.Addr)
 	before := cpuTime(t)
 	go func() {
@@ -207,11 +208,11 @@ func TestInputLargeBodyLinear(t *testing.T) {
 		t.Fatal(err)
 	}
 	cpu := cpuTime(t) - before
-	t.Logf("16 MiB publish: status %d, %s CPU (test process, client included)", res.Status, cpu)
-	if res.Status != 200 || res.Body != `{"result":{}}` {
+	t.Logf("16 MiB body: status %d, %s CPU (test process, client included)", res.Status, cpu)
+	if res.Status != 400 {
 		t.Fatalf("got %d %q", res.Status, res.Body)
 	}
-	if cpu > 2*time.Second {
+	if cpu > time.Second {
 		t.Fatalf("a 16 MiB body cost %s of CPU", cpu)
 	}
 }
