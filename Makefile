@@ -6,7 +6,7 @@ PKGS    := ./...
 FUZZTIME ?= 30s
 SOAK_DURATION ?= 60s
 
-.PHONY: all build run test vet fmt-check unit race allocs bench fuzz soak clean
+.PHONY: all build run test vet fmt-check unit race allocs bench fuzz fuzz-short soak clean
 
 all: build
 
@@ -20,8 +20,9 @@ build:
 run: build
 	$(BIN)/unisse $(ARGS)
 
-# The full check CI runs: formatting, vet, and every test with the race detector.
-test: fmt-check vet race allocs
+# The full check CI runs: formatting, vet, every test with the race detector,
+# and a few seconds of every fuzzer.
+test: fmt-check vet race allocs fuzz-short
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -45,13 +46,24 @@ unit:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
 
-# A short run of every fuzzer; seeds live in testdata/fuzz.
+# A run of every fuzzer (FUZZTIME each); seeds live in testdata/fuzz. Only
+# packages with a Fuzz function are visited, found by grep so that listing them
+# costs no build; packages run side by side (one fuzz worker each), since
+# building and starting a fuzzer costs more than the short runs themselves.
+FUZZWORKERS ?= 1
 fuzz:
-	@for pkg in $$($(GO) list $(PKGS)); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
-	  done; \
-	done
+	@pids=""; for dir in $$(grep -l '^func Fuzz' $$(git ls-files '*_test.go') | xargs -n1 dirname | sort -u); do \
+	  ( for f in $$(grep -h '^func Fuzz' $$dir/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	      out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -parallel $(FUZZWORKERS) ./$$dir 2>&1) \
+	        || { echo "== ./$$dir $$f FAILED"; echo "$$out"; exit 1; }; \
+	      echo "== ./$$dir $$f ok"; \
+	    done ) & pids="$$pids $$!"; \
+	done; rc=0; for p in $$pids; do wait $$p || rc=1; done; exit $$rc
+
+# What `make test` runs: every fuzzer for a moment, past its seeds.
+SHORTFUZZTIME ?= 1s
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(SHORTFUZZTIME)
 
 # Churn + broadcast + slow readers for SOAK_DURATION (engine/soak_test.go,
 # build tag soak; not in `make test`): healthy streams must lose nothing, slow

@@ -9,27 +9,14 @@ import (
 	"github.com/unisse/unisse/httpparse"
 )
 
-// serveAPI runs one server API request. Publishes run right here on the loop
+// serveAPI runs one server API request whose method and API key were
+// checked on its head (refusalFromHead). Publishes run right here on the loop
 // (they only enqueue); everything that waits for other loops runs on a
 // goroutine and the reply comes back through AsyncWrite, while later pipelined
 // requests wait in the input buffer. It reports whether the reply is already
 // written (false: the connection is awaiting an off-loop reply).
 func (s *Server) serveAPI(cs *conn, req *httpparse.Request, m api.Method, body []byte, keepAlive bool) bool {
 	l := s.loops[cs.loopIdx]
-	if !req.IsPost() {
-		l.out = appendEmptyResponse(l.out[:0], 405, nil, !keepAlive, req.IsHead())
-		_ = sendResponse(cs, l.out)
-		return true
-	}
-	var keyQuery []byte
-	if q, found := httpparse.AppendQuery(l.tmp[:0], req.RawQuery(), "api_key"); found {
-		keyQuery = q
-	}
-	if !s.api.Authorized(req.Header("X-API-Key"), req.Header("Authorization"), keyQuery) {
-		l.out = appendEmptyResponse(l.out[:0], 401, nil, !keepAlive, false)
-		_ = sendResponse(cs, l.out)
-		return true
-	}
 	transport := bytes.EqualFold(req.Header("X-Centrifugo-Error-Mode"), transportMode)
 	s.metrics.apiCommands.Inc()
 	if api.Inline(m) {

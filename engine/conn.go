@@ -22,6 +22,16 @@ const (
 	stateDeferred
 	// stateStreaming: an SSE response is open; input is ignored.
 	stateStreaming
+	// statePaused: the responses not yet sent exceed maxUnsent, so the
+	// connection's further requests wait (net/http serves one request at a
+	// time and does not read the next while a response is unsent). gnet keeps
+	// reading the socket, so buffered input is capped and the loop's tick
+	// resumes the connection once gnet has written enough.
+	statePaused
+	// stateFlushing: the last response is written to gnet and the
+	// connection closes once gnet's outbound buffer is empty (closing at once
+	// would drop the unsent part).
+	stateFlushing
 	// stateDraining: an error response was written and the write side shut;
 	// input is discarded until the client closes or a short deadline passes,
 	// so unread bytes do not make the kernel reset the connection under the
@@ -54,7 +64,7 @@ const (
 )
 
 // conn is everything unisse keeps per TCP connection. It is touched only on its
-// event loop. Kept small on purpose (176 bytes): an idle subscriber costs this
+// event loop. Kept small on purpose (184 bytes): an idle subscriber costs this
 // struct, its subscriptions and its user string, nothing else (no goroutine,
 // timer or buffer). Times are loop ticks (tickInterval) in int32: 6.8 years.
 type conn struct {
@@ -81,9 +91,11 @@ type conn struct {
 	// for both keeps conn at 176 bytes.
 	readDeadline int32
 	streamIdx    int32 // index in loop.streams; -1 when not streaming
-	// scanned is how far the loop's parser scanned this connection's
-	// unfinished head, so a head arriving byte by byte is not rescanned.
-	scanned int32
+	// unsent is gnet's outbound byte count at the last tick while paused or
+	// flushing: a deadline is re-armed only when it shrinks.
+	unsent int32
+	// in holds input a request spans more than one read of (nil otherwise).
+	in *input
 
 	wheelSlot int16 // -1 when not scheduled
 	loopIdx   uint8 // index of the event loop in Server.loops

@@ -559,9 +559,8 @@ func (s *Server) refuseConnect(cs *conn, f *connectFailure, cors *cors, keepAliv
 	if chunked {
 		l.out = append(l.out, sse.Terminator...)
 	}
-	cs.state = stateClosing
 	if err := sendResponse(cs, l.out); err == nil {
-		_ = cs.c.Close()
+		s.closeWhenSent(cs, false)
 	}
 }
 

@@ -35,6 +35,13 @@
 // them, so their effect has happened when the API replies. Lock order is in
 // LOCKS.md.
 //
+// Input (serve.go, input.go): a request is routed, and for the API its
+// method and key checked, from its head before any body byte is read; a
+// request spanning reads is gathered in a per-connection buffer so each read
+// costs its own length; a connection's requests wait while 64 KiB of its
+// responses are unsent (statePaused); every response that ends a connection
+// goes through closeWhenSent, which closes only once gnet has sent it all.
+//
 // Hot path invariants: no goroutine, timer or buffer per idle connection;
 // publish → fan-out → write allocates nothing in steady state (alloc_test.go);
 // a loop never blocks (off-loop work returns through AsyncWrite).

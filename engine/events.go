@@ -60,20 +60,22 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	switch cs.state {
 	case stateReading:
 		s.serveInput(cs)
+	case statePaused:
+		s.checkPaused(cs)
 	case stateAwaiting:
 		// An API reply is being prepared off the loop; keep the input for
 		// later, within bounds.
-		if c.InboundBuffered() > s.maxBuffered() {
+		if bufferedInput(cs) > s.maxBuffered() {
+			cs.state = stateClosing
 			_ = c.Close()
 		}
-	case stateDraining:
-		_, _ = c.Discard(-1)
 	case stateDeferred:
 		// The request waits for its turn; more input waits behind it.
 	default:
-		// Streaming connections send nothing we act on (Centrifugo ignores
-		// further requests on them too); drop it so it cannot pile up.
-		_, _ = c.Discard(-1)
+		// Draining and flushing connections are closing; streaming ones send
+		// nothing we act on (Centrifugo ignores further requests on them
+		// too). Drop it so it cannot pile up.
+		dropInput(cs)
 	}
 	return gnet.None
 }
@@ -102,6 +104,7 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		l.schedule()
 	}
 	cs.state = stateClosed
+	releaseInput(cs)
 	s.releaseUserSlot(cs)
 	s.releaseNodeSlot(cs)
 	l.wheel.remove(cs)
@@ -161,6 +164,18 @@ func sweepOp(l *loop) {
 // onTimer handles a connection whose wheel slot came due.
 func (s *Server) onTimer(l *loop, c *conn, now int64) {
 	switch c.state {
+	case statePaused:
+		if c.c.OutboundBuffered() <= maxUnsent {
+			s.checkPaused(c)
+			return
+		}
+		if s.checkUnsent(l, c, now) {
+			l.wheel.schedule(c, now+1)
+		}
+	case stateFlushing:
+		if s.checkUnsent(l, c, now) {
+			l.wheel.schedule(c, now+1)
+		}
 	case stateReading, stateAwaiting, stateDraining, stateDeferred:
 		if c.readDeadline != 0 && now >= int64(c.readDeadline) {
 			c.state = stateClosing

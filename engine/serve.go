@@ -7,8 +7,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/panjf2000/gnet/v2"
-
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/internal/bytesconv"
 	"github.com/unisse/unisse/httpparse"
@@ -37,73 +35,137 @@ func findHeadEnd(buf []byte, from int) (end, resume int) {
 	}
 }
 
-// skipEmptyLines drops the CRLFs a client may send before a request line
-// (RFC 9112 §2.2), so that they are not mistaken for the end of a head.
-func skipEmptyLines(c gnet.Conn, buf []byte) []byte {
+// emptyLines counts the CRLFs a client may send before a request line (RFC
+// 9112 §2.2), so that they are not mistaken for the end of a head.
+func emptyLines(buf []byte) int {
 	n := 0
 	for n < len(buf) && (buf[n] == '\r' || buf[n] == '\n') {
 		n++
 	}
-	if n > 0 {
-		_, _ = c.Discard(n)
-		return buf[n:]
-	}
-	return buf
+	return n
 }
 
 // earlyCheckWindow is how much of an incomplete head is parsed eagerly to
 // reject non-HTTP bytes early.
 const earlyCheckWindow = 4096
 
+// maxUnsent is how many response bytes gnet may hold unsent for a connection
+// before its next request waits (statePaused). A client that pipelines
+// without reading thus costs this much output, not one response per request
+// it sent.
+const maxUnsent = 64 << 10
+
 // serveInput serves every complete request buffered on cs, in order
-// (pipelining), until one needs more bytes, goes off the loop, or starts a
-// stream. Only on cs's loop.
+// (pipelining), until one needs more bytes, goes off the loop, starts a
+// stream, or the responses not yet sent reach maxUnsent. Only on cs's loop.
 func (s *Server) serveInput(cs *conn) {
 	l := s.loops[cs.loopIdx]
-	c := cs.c
-	for cs.state == stateReading {
-		buf, _ := c.Peek(-1)
-		buf = skipEmptyLines(c, buf)
-		if len(buf) == 0 {
-			return
+	buf := takeInput(cs)
+	off := 0
+	for cs.state == stateReading && off < len(buf) {
+		if cs.c.OutboundBuffered() > maxUnsent {
+			s.pause(l, cs)
+			break
 		}
-		headLen, resume := findHeadEnd(buf, int(cs.scanned))
+		rest := buf[off:]
+		if n := emptyLines(rest); n > 0 {
+			off += n
+			continue
+		}
+		in := cs.in
+		scanned := 0
+		if in != nil && off == 0 {
+			// The pending request is the one these fields describe.
+			if len(rest) < in.need {
+				break // its body is not all here yet: nothing to parse
+			}
+			scanned = in.scanned
+		}
+		headLen, resume := findHeadEnd(rest, scanned)
 		if headLen < 0 {
-			if len(buf) >= s.opts.Unisse.MaxRequestHeadSize {
+			if len(rest) >= s.opts.Unisse.MaxRequestHeadSize {
 				s.protocolError(cs, httpparse.ErrHeadTooLarge)
 				return
 			}
 			// Answer what is clearly not HTTP (a TLS ClientHello, an SSH
 			// banner) right away, as Go does, instead of waiting for a blank
 			// line that never comes. The parser rejects a bad method at its
-			// first bytes; the window keeps this O(1) per packet for a head
+			// first bytes; the window keeps this O(1) per read for a head
 			// that trickles in.
-			if len(buf) <= earlyCheckWindow {
+			if len(rest) <= earlyCheckWindow {
 				req := &l.req
 				req.Reset()
-				if _, err := req.ParseHead(buf, httpparse.Limits{MaxHeadSize: s.opts.Unisse.MaxRequestHeadSize}); err != nil && !errors.Is(err, httpparse.ErrIncomplete) {
+				if _, err := req.ParseHead(rest, httpparse.Limits{MaxHeadSize: s.opts.Unisse.MaxRequestHeadSize}); err != nil && !errors.Is(err, httpparse.ErrIncomplete) {
 					s.protocolError(cs, err)
 					return
 				}
 			}
-			cs.scanned = int32(resume)
+			consumeInput(cs, off, true)
+			cs.in.scanned = resume
 			return
 		}
-		cs.scanned = 0
 		if headLen > s.opts.Unisse.MaxRequestHeadSize {
 			s.protocolError(cs, httpparse.ErrHeadTooLarge)
 			return
 		}
 		req := &l.req
 		req.Reset()
-		if _, err := req.ParseHead(buf[:headLen], httpparse.Limits{MaxHeadSize: s.opts.Unisse.MaxRequestHeadSize}); err != nil {
+		if _, err := req.ParseHead(rest[:headLen], httpparse.Limits{MaxHeadSize: s.opts.Unisse.MaxRequestHeadSize}); err != nil {
 			s.protocolError(cs, err)
 			return
 		}
 		cs.http10 = req.ProtoMinor() == 0
-		if !s.serveRequest(cs, req, buf, headLen) {
+		n, need := s.serveRequest(cs, req, rest, headLen)
+		if need > 0 {
+			// The head is served from; its body is still arriving.
+			consumeInput(cs, off, true)
+			cs.in.need = need
+			growInput(cs.in, need)
 			return
 		}
+		off += n
+	}
+	if keepsInput(cs.state) {
+		consumeInput(cs, off, true)
+	}
+}
+
+// keepsInput reports whether a connection in state st still has a use for
+// its buffered input (requests not served yet).
+func keepsInput(st connState) bool {
+	switch st {
+	case stateReading, stateAwaiting, stateDeferred, statePaused:
+		return true
+	}
+	return false
+}
+
+// pause stops serving cs's requests until gnet has sent enough of its
+// responses: gnet gives no event when its outbound buffer drains, so the loop
+// tick looks (onTimer), and so does every read.
+func (s *Server) pause(l *loop, cs *conn) {
+	cs.state = statePaused
+	cs.unsent = int32(min(cs.c.OutboundBuffered(), 1<<30))
+	s.armReadDeadline(l, cs)
+	l.wheel.schedule(cs, l.wheel.tick+1)
+}
+
+// pausedInputCap is the most input a paused connection may buffer: one
+// largest head. A client that keeps sending while not reading what it asked
+// for is closed past it.
+func (s *Server) pausedInputCap() int { return s.opts.Unisse.MaxRequestHeadSize }
+
+// checkPaused resumes a paused connection whose unsent output fell to
+// maxUnsent, or closes it when it buffered too much input. On its loop.
+func (s *Server) checkPaused(cs *conn) {
+	if cs.c.OutboundBuffered() <= maxUnsent {
+		cs.state = stateReading
+		s.serveInput(cs)
+		return
+	}
+	if bufferedInput(cs) > s.pausedInputCap() {
+		cs.state = stateClosing
+		_ = cs.c.Close()
 	}
 }
 
@@ -118,7 +180,7 @@ func (s *Server) protocolError(cs *conn, err error) {
 	cs.http10 = false // an unparsed request gets Go's HTTP/1.1 error reply
 	l.out = appendProtocolError(l.out[:0], status)
 	if werr := sendResponse(cs, l.out); werr == nil {
-		s.lingerClose(l, cs)
+		s.closeWhenSent(cs, true)
 	}
 }
 
@@ -126,19 +188,87 @@ func (s *Server) protocolError(cs *conn, err error) {
 // input before it is closed (Go's rstAvoidanceDelay).
 const lingerDelay = 500 * time.Millisecond
 
-// lingerClose ends a connection after an error response that may leave
-// unread input: it shuts the write side (FIN after the response), discards
-// whatever the client still sends, and closes when the client does or after
-// lingerDelay. Closing at once with unread bytes would make the kernel send a
-// reset, which can destroy the response before the client reads it.
-func (s *Server) lingerClose(l *loop, cs *conn) {
-	cs.state = stateDraining
-	if cs.c.OutboundBuffered() == 0 {
-		_ = unix.Shutdown(cs.c.Fd(), unix.SHUT_WR)
+// closeWhenSent ends a connection whose last response has just been written:
+// every response-then-close path goes through it. gnet's Close writes what it
+// can without blocking and drops the rest, so the close waits until gnet's
+// outbound buffer is empty (stateFlushing, looked at by the loop tick). A slow
+// reader has read_timeout per bit of progress; one that stops reading is
+// closed then.
+//
+// With linger (the request or input after it was left unread), the close is a
+// lingering one: the write side is shut (FIN after the response), input is
+// discarded until the client closes or lingerDelay passes. Closing with
+// unread bytes would make the kernel send a reset, which can destroy the
+// response before the client reads it (Go's closeWriteAndWait).
+func (s *Server) closeWhenSent(cs *conn, linger bool) {
+	if cs.state == stateClosed || cs.state == stateClosing {
+		return
 	}
-	_, _ = cs.c.Discard(-1)
+	if linger || bufferedInput(cs) > 0 {
+		dropInput(cs)
+		cs.state = stateDraining
+	} else {
+		cs.state = stateFlushing
+	}
+	if cs.c.OutboundBuffered() == 0 {
+		s.sent(cs)
+		return
+	}
+	l := s.loops[cs.loopIdx]
+	if cs.state == stateDraining {
+		// Flushing first, then lingering: remembered by readDeadline 0
+		// until sent.
+		cs.state = stateFlushing
+		cs.unsent = -1 - int32(min(cs.c.OutboundBuffered(), 1<<30))
+	} else {
+		cs.unsent = int32(min(cs.c.OutboundBuffered(), 1<<30))
+	}
+	s.armReadDeadline(l, cs)
+	l.wheel.schedule(cs, l.wheel.tick+1)
+}
+
+// sent finishes closeWhenSent once gnet holds nothing unsent for cs: a plain
+// close, or the lingering one (cs.state is stateDraining).
+func (s *Server) sent(cs *conn) {
+	if cs.state != stateDraining {
+		cs.state = stateClosing
+		_ = cs.c.Close()
+		return
+	}
+	l := s.loops[cs.loopIdx]
+	_ = unix.Shutdown(cs.c.Fd(), unix.SHUT_WR)
 	cs.readDeadline = int32(s.ticksAfter(lingerDelay))
 	l.wheel.schedule(cs, int64(cs.readDeadline))
+}
+
+// checkUnsent is the tick's look at a paused or flushing connection: progress
+// (fewer bytes unsent than at the last look) re-arms its deadline. It reports
+// whether the connection still waits for gnet to write.
+func (s *Server) checkUnsent(l *loop, cs *conn, now int64) bool {
+	n := int32(min(cs.c.OutboundBuffered(), 1<<30))
+	last, lingering := cs.unsent, false
+	if last < 0 { // flushing before a lingering close
+		last, lingering = -1-last, true
+	}
+	if cs.state == stateFlushing && n == 0 {
+		if lingering {
+			cs.state = stateDraining
+		}
+		s.sent(cs)
+		return false
+	}
+	if n < last {
+		s.armReadDeadline(l, cs)
+	} else if now >= int64(cs.readDeadline) {
+		cs.state = stateClosing
+		_ = cs.c.Close()
+		return false
+	}
+	if lingering {
+		n = -1 - n
+	}
+	cs.unsent = n
+	return true
 }
 
 // route is where a request goes.
@@ -176,14 +306,21 @@ func (s *Server) routeOf(cs *conn, path []byte) (route, api.Method) {
 }
 
 // serveRequest serves the parsed request whose head is buf[:headLen]. It
-// reports whether the connection is ready for the next request now.
-func (s *Server) serveRequest(cs *conn, req *httpparse.Request, buf []byte, headLen int) bool {
+// returns how many bytes of buf the request took once served (the connection
+// is ready for the next request if still stateReading), or need > 0: the
+// length buf must reach before the body is all here (nothing was served).
+func (s *Server) serveRequest(cs *conn, req *httpparse.Request, buf []byte, headLen int) (consumed, need int) {
 	l := s.loops[cs.loopIdx]
 	rt, method := s.routeOf(cs, req.Path())
+	if status := s.refusalFromHead(l, req, rt); status != 0 {
+		// Answered from the head alone, before a body byte is read, as
+		// Centrifugo's handlers reject before decoding.
+		return s.refuse(cs, req, buf, headLen, status), 0
+	}
 	if rt == routeConnect {
 		if l.connectsInSlice >= connectsPerSlice {
 			l.deferConnect(cs)
-			return false
+			return 0, 0
 		}
 		l.connectsInSlice++
 	}
@@ -196,11 +333,14 @@ func (s *Server) serveRequest(cs *conn, req *httpparse.Request, buf []byte, head
 	if rt == routeConnect {
 		s.checkOrigin(l, req, &cors)
 	}
-	body, bodyLen, ok := s.readBody(cs, req, buf, headLen, bodyLimit, &cors, rt == routeConnect)
-	if !ok {
-		return false
+	body, bodyLen, need := s.readBody(cs, req, buf, headLen, bodyLimit, &cors, rt == routeConnect)
+	if need != 0 {
+		if rt == routeConnect {
+			l.connectsInSlice-- // not served yet
+		}
+		return 0, max(need, 0)
 	}
-	consumed := headLen + bodyLen
+	consumed = headLen + bodyLen
 	keepAlive := req.KeepAlive()
 
 	switch rt {
@@ -216,27 +356,86 @@ func (s *Server) serveRequest(cs *conn, req *httpparse.Request, buf []byte, head
 		if cs.state != stateReading {
 			// Streaming (or closing after a failed connect): the request bytes
 			// are done with; anything after them is ignored.
-			_, _ = cs.c.Discard(-1)
-			return false
+			dropInput(cs)
+			return 0, 0
 		}
 	case routeAPI:
 		if !s.serveAPI(cs, req, method, body, keepAlive) {
-			_, _ = cs.c.Discard(consumed)
-			return false
+			return consumed, 0
 		}
 	case routeHealth:
 		l.out = appendBodyResponse(l.out[:0], 200, "application/json", false, []byte("{}"), req.IsHead(), !keepAlive)
 		_ = sendResponse(cs, l.out)
 	case routeMetrics:
 		s.serveMetrics(cs, req.IsHead(), keepAlive)
-		_, _ = cs.c.Discard(consumed)
-		return false
-	default:
-		l.out = appendNotFound(l.out[:0], req.IsHead(), !keepAlive)
-		_ = sendResponse(cs, l.out)
+		return consumed, 0
 	}
-	_, _ = cs.c.Discard(consumed)
-	return s.afterResponse(cs, keepAlive)
+	s.afterServed(cs, keepAlive, len(buf) > consumed)
+	return consumed, 0
+}
+
+// refusalFromHead returns the status of a request that is refused on its
+// head alone, 0 if none: a path nothing serves (404, before the API key, as
+// Centrifugo's mux), and for the server API a method other than POST (405)
+// then a missing or wrong API key (401).
+func (s *Server) refusalFromHead(l *loop, req *httpparse.Request, rt route) int {
+	switch rt {
+	case routeNotFound:
+		return 404
+	case routeAPI:
+		if !req.IsPost() {
+			return 405
+		}
+		var keyQuery []byte
+		if q, found := httpparse.AppendQuery(l.tmp[:0], req.RawQuery(), "api_key"); found {
+			keyQuery = q
+		}
+		if !s.api.Authorized(req.Header("X-API-Key"), req.Header("Authorization"), keyQuery) {
+			return 401
+		}
+	}
+	return 0
+}
+
+// refuse answers a request refused on its head. A body that is already all
+// buffered is skipped and the connection kept alive, as net/http skips a small
+// unread body; one still arriving is never read: the reply says
+// Connection: close and the connection closes after it (lingering, so that
+// the unread body does not reset the reply away). It returns the bytes taken.
+func (s *Server) refuse(cs *conn, req *httpparse.Request, buf []byte, headLen, status int) int {
+	l := s.loops[cs.loopIdx]
+	bodyLen, whole := s.bufferedBody(l, req, buf[headLen:])
+	keepAlive := whole && req.KeepAlive()
+	switch status {
+	case 404:
+		l.out = appendNotFound(l.out[:0], req.IsHead(), !keepAlive)
+	case 405:
+		l.out = appendEmptyResponse(l.out[:0], 405, nil, !keepAlive, req.IsHead())
+	default:
+		l.out = appendEmptyResponse(l.out[:0], status, nil, !keepAlive, false)
+	}
+	if err := sendResponse(cs, l.out); err != nil {
+		return 0
+	}
+	if !whole {
+		s.closeWhenSent(cs, true)
+		return 0
+	}
+	consumed := headLen + bodyLen
+	s.afterServed(cs, keepAlive, len(buf) > consumed)
+	return consumed
+}
+
+// bufferedBody reports the length of req's body if all of it is in rest.
+func (s *Server) bufferedBody(l *loop, req *httpparse.Request, rest []byte) (n int, whole bool) {
+	switch {
+	case req.Chunked():
+		_, n, err := httpparse.ChunkedBody(l.body[:0], rest, s.opts.Unisse.APIMaxRequestBodySize)
+		return n, err == nil
+	case req.ContentLength() > 0:
+		return int(req.ContentLength()), req.ContentLength() <= int64(len(rest))
+	}
+	return 0, true
 }
 
 // admitConnect applies client.connection_rate_limit and
@@ -261,8 +460,15 @@ func (s *Server) releaseNodeSlot(cs *conn) {
 }
 
 // afterResponse re-arms a keep-alive connection for its next request or closes
-// it. It reports whether the connection is ready for the next request.
+// it once its response is sent. It reports whether the connection is ready
+// for the next request.
 func (s *Server) afterResponse(cs *conn, keepAlive bool) bool {
+	return s.afterServed(cs, keepAlive, bufferedInput(cs) > 0)
+}
+
+// afterServed is afterResponse for a caller that knows whether input follows
+// the request (unread: closing must then linger).
+func (s *Server) afterServed(cs *conn, keepAlive, unread bool) bool {
 	if cs.state != stateReading {
 		return false
 	}
@@ -271,18 +477,18 @@ func (s *Server) afterResponse(cs *conn, keepAlive bool) bool {
 	// until OnClose.
 	s.releaseNodeSlot(cs)
 	if !keepAlive {
-		cs.state = stateClosing
-		_ = cs.c.Close()
+		s.closeWhenSent(cs, unread)
 		return false
 	}
 	s.armReadDeadline(s.loops[cs.loopIdx], cs)
 	return true
 }
 
-// readBody returns the request body once it is all buffered. ok=false means
-// the caller must stop: either more bytes are needed (the connection stays in
-// stateReading and OnTraffic will call again) or an error response was sent.
-func (s *Server) readBody(cs *conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *cors, connect bool) (body []byte, consumed int, ok bool) {
+// readBody returns the request body once it is all buffered. need != 0 means
+// the caller must stop: need > 0 is the length buf must reach for the body to
+// be all here (the connection stays in stateReading and OnTraffic calls
+// again), need < 0 that an error response was sent.
+func (s *Server) readBody(cs *conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *cors, connect bool) (body []byte, consumed, need int) {
 	l := s.loops[cs.loopIdx]
 	rest := buf[headLen:]
 	tooLarge := func() {
@@ -294,7 +500,7 @@ func (s *Server) readBody(cs *conn, req *httpparse.Request, buf []byte, headLen,
 		}
 		l.out = appendEmptyResponse(l.out[:0], 413, cp, true, false)
 		if err := sendResponse(cs, l.out); err == nil {
-			s.lingerClose(l, cs)
+			s.closeWhenSent(cs, true)
 		}
 	}
 	switch {
@@ -304,29 +510,30 @@ func (s *Server) readBody(cs *conn, req *httpparse.Request, buf []byte, headLen,
 		case errors.Is(err, httpparse.ErrIncomplete):
 			if len(buf) > s.maxBuffered() {
 				tooLarge()
+				return nil, 0, -1
 			}
-			return nil, 0, false
+			return nil, 0, len(buf) + 1
 		case errors.Is(err, httpparse.ErrBodyTooLarge):
 			tooLarge()
-			return nil, 0, false
+			return nil, 0, -1
 		case err != nil:
 			s.protocolError(cs, err)
-			return nil, 0, false
+			return nil, 0, -1
 		}
 		l.body = b
-		return b, n, true
+		return b, n, 0
 	case req.ContentLength() > 0:
 		n := req.ContentLength()
 		if n > int64(limit) {
 			tooLarge()
-			return nil, 0, false
+			return nil, 0, -1
 		}
 		if int64(len(rest)) < n {
-			return nil, 0, false // wait for the rest of the body
+			return nil, 0, headLen + int(n) // wait for the rest of the body
 		}
-		return rest[:n], int(n), true
+		return rest[:n], int(n), 0
 	}
-	return nil, 0, true
+	return nil, 0, 0
 }
 
 // checkOrigin applies client.allowed_origins to the request's Origin.
