@@ -364,6 +364,13 @@ func TestRawJSONLineBreaks(t *testing.T) {
 	other := srv.Connect(t, map[string]any{"token": rawToken(`{"sub":"crlf2","b64info":"` + b64 + `","channels":["jl:crlf"]}`)})
 	other.ExpectPrefix(t, `{"connect":`)
 	want("other's join", fmt.Sprintf(`{"channel":"jl:crlf","join":{"info":{"user":"crlf2","client":"%s","conn_info":{"b64":6}}}}`, joinClient(t, other)))
+	// End the stream from the server and read it to its end: only then is
+	// the parser (fed on the reading goroutine) quiet and safe to inspect.
+	api.Call(t, "disconnect", `{"user":"crlf"}`)
+	want("disconnect", `{"disconnect":{"code":3503,"reason":"force disconnect"}}`)
+	for range w.events {
+	}
+	<-w.done
 	if w.parser.Pending() || len(w.parser.Fields) > 0 || len(w.parser.Comments) > 0 {
 		t.Errorf("stream left pending data or used other fields: fields %v comments %v", w.parser.Fields, w.parser.Comments)
 	}

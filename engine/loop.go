@@ -230,14 +230,18 @@ func (l *loop) finish(c *conn, d protocol.Disconnect) {
 	if c.state != stateStreaming {
 		return
 	}
-	c.state = stateClosing
+	// Not streaming any more: nothing else is pushed behind the disconnect.
+	c.state = stateFlushing
 	out := appendDisconnectEvent(l.out[:0], d, c.chunked)
 	if c.chunked {
 		out = append(out, sse.Terminator...)
 	}
 	l.out = out
 	if _, err := c.c.Write(out); err == nil {
-		_ = c.c.Close()
+		// Close once gnet has written it all: a close right after the write
+		// would drop what the socket has not taken yet, the disconnect push
+		// included.
+		l.srv.closeWhenSent(c, false)
 	}
 }
 
