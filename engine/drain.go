@@ -513,13 +513,7 @@ func (l *loop) shedLost(lost []*channel) {
 func (l *loop) deferConnect(c *conn) {
 	c.state = stateDeferred
 	l.waiting = append(l.waiting, c)
-	l.mu.Lock()
-	wake := !l.scheduled
-	l.scheduled = true
-	l.mu.Unlock()
-	if wake {
-		l.wake()
-	}
+	l.schedule()
 }
 
 // serveDeferred serves parked connects, oldest first, up to this slice's
