@@ -90,6 +90,10 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	if !ok {
 		if k, ok := c.Context().(kickContext); ok {
 			k.l.stopKick()
+			// Only a loop that ends closes its kick connection: without
+			// Stop that loop's connections are gone and the connections
+			// handed to it would never be served.
+			s.fail(fmt.Errorf("event loop %d stopped", k.l.idx))
 		}
 		return gnet.None
 	}

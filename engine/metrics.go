@@ -18,6 +18,8 @@ type metricsSet struct {
 	publications    *metrics.Counter
 	apiCommands     *metrics.Counter
 	slowDisconnects *metrics.Counter
+	acceptErrors    *metrics.Counter // accept or hand-off failures (accept.go)
+	shed            *metrics.Counter // connections refused with 503 to free a descriptor
 }
 
 func newMetrics(s *Server) *metricsSet {
@@ -29,6 +31,8 @@ func newMetrics(s *Server) *metricsSet {
 		publications:    set.NewCounter("unisse_publications_total"),
 		apiCommands:     set.NewCounter(`unisse_api_commands_total{protocol="http"}`),
 		slowDisconnects: set.NewCounter(`unisse_client_disconnects_total{code="3008"}`),
+		acceptErrors:    set.NewCounter("unisse_tcp_accept_errors_total"),
+		shed:            set.NewCounter("unisse_tcp_connections_shed_total"),
 	}
 	set.NewGauge("unisse_client_connections", func() float64 { return float64(s.numClients.Load()) })
 	set.NewGauge("unisse_channels", func() float64 { return float64(s.hub.NumChannels()) })

@@ -56,6 +56,10 @@ func Default() Options {
 			APIMaxRequestBodySize: 16 << 20,
 			ReadTimeout:           30 * time.Second,
 			ShutdownTimeout:       10 * time.Second,
+			TCPKeepAliveIdle:      15 * time.Second,
+			TCPKeepAliveInterval:  15 * time.Second,
+			TCPKeepAliveCount:     3,
+			TCPUserTimeout:        60 * time.Second,
 		},
 	}
 }

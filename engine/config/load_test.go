@@ -78,6 +78,10 @@ func TestDefault(t *testing.T) {
 		{"unisse.api_max_request_body_size", d.Unisse.APIMaxRequestBodySize, 16 << 20},
 		{"unisse.read_timeout", d.Unisse.ReadTimeout, 30 * time.Second},
 		{"unisse.shutdown_timeout", d.Unisse.ShutdownTimeout, 10 * time.Second},
+		{"unisse.tcp_keepalive_idle", d.Unisse.TCPKeepAliveIdle, 15 * time.Second},
+		{"unisse.tcp_keepalive_interval", d.Unisse.TCPKeepAliveInterval, 15 * time.Second},
+		{"unisse.tcp_keepalive_count", d.Unisse.TCPKeepAliveCount, 3},
+		{"unisse.tcp_user_timeout", d.Unisse.TCPUserTimeout, 60 * time.Second},
 	} {
 		if c.got != c.want {
 			t.Errorf("Default() %s = %v, want %v", c.key, c.got, c.want)

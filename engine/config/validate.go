@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -293,5 +294,18 @@ func (v *validator) unisse(u Unisse) {
 	}
 	if u.ShutdownTimeout <= 0 {
 		v.failf("unisse.shutdown_timeout", "must be > 0, got %s", u.ShutdownTimeout)
+	}
+	if u.TCPKeepAliveIdle < 0 {
+		v.failf("unisse.tcp_keepalive_idle", "must be >= 0, got %s", u.TCPKeepAliveIdle)
+	}
+	if u.TCPKeepAliveInterval <= 0 {
+		v.failf("unisse.tcp_keepalive_interval", "must be > 0, got %s", u.TCPKeepAliveInterval)
+	}
+	if u.TCPKeepAliveCount <= 0 {
+		v.failf("unisse.tcp_keepalive_count", "must be > 0, got %d", u.TCPKeepAliveCount)
+	}
+	// TCP_USER_TIMEOUT is an int of milliseconds.
+	if u.TCPUserTimeout < 0 || u.TCPUserTimeout.Milliseconds() > math.MaxInt32 {
+		v.failf("unisse.tcp_user_timeout", "must be between 0 and %s, got %s", time.Duration(math.MaxInt32)*time.Millisecond, u.TCPUserTimeout)
 	}
 }

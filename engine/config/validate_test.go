@@ -283,6 +283,13 @@ func TestValidate(t *testing.T) {
 		{"api_max_request_body_size 0", func(o *Options) { o.Unisse.APIMaxRequestBodySize = 0 }, []string{"unisse.api_max_request_body_size"}},
 		{"read_timeout 0", func(o *Options) { o.Unisse.ReadTimeout = 0 }, []string{"unisse.read_timeout"}},
 		{"shutdown_timeout 0", func(o *Options) { o.Unisse.ShutdownTimeout = 0 }, []string{"unisse.shutdown_timeout"}},
+		{"keepalive off", func(o *Options) { o.Unisse.TCPKeepAliveIdle = 0 }, nil},
+		{"keepalive idle negative", func(o *Options) { o.Unisse.TCPKeepAliveIdle = -time.Second }, []string{"unisse.tcp_keepalive_idle"}},
+		{"keepalive interval 0", func(o *Options) { o.Unisse.TCPKeepAliveInterval = 0 }, []string{"unisse.tcp_keepalive_interval"}},
+		{"keepalive count 0", func(o *Options) { o.Unisse.TCPKeepAliveCount = 0 }, []string{"unisse.tcp_keepalive_count"}},
+		{"user timeout off", func(o *Options) { o.Unisse.TCPUserTimeout = 0 }, nil},
+		{"user timeout negative", func(o *Options) { o.Unisse.TCPUserTimeout = -time.Second }, []string{"unisse.tcp_user_timeout"}},
+		{"user timeout over int32 ms", func(o *Options) { o.Unisse.TCPUserTimeout = 25 * 24 * time.Hour }, []string{"unisse.tcp_user_timeout"}},
 		{"unisse sizes small but positive", func(o *Options) {
 			o.Unisse.MaxRequestHeadSize, o.Unisse.APIMaxRequestBodySize = 1, 1
 			o.Unisse.ReadTimeout, o.Unisse.ShutdownTimeout = time.Millisecond, time.Millisecond
