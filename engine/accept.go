@@ -17,7 +17,9 @@ package engine
 // goroutine never gives up: it frees its reserve descriptor, accepts the
 // connection at the head of the queue and closes it with a 503 (so a client
 // learns at once instead of waiting in the backlog), takes the reserve back,
-// and retries after a backoff of 5 ms doubling to 1 s. It logs at most once a
+// and retries after a backoff of 5 ms doubling to 1 s. A connection accepted
+// with the last free descriptor cannot be duplicated for its loop; it is
+// closed and the same backoff applies. It logs at most once a
 // second, with the number of errors since the last line. Connections are
 // accepted again as soon as descriptors free up. Only a listener that is gone
 // (closed under us, not a socket any more) stops it; that is reported on
@@ -69,7 +71,7 @@ func (s *Server) listen() error {
 		ln, err := lc.Listen(context.Background(), "tcp", addr)
 		if err != nil {
 			s.closeListeners()
-			return fmt.Errorf("listen %s: %w", addr, err)
+			return err // net.OpError names the address: "listen tcp …: bind: address already in use"
 		}
 		s.acceptors = append(s.acceptors, &acceptor{ln: ln.(*net.TCPListener), addr: addr})
 	}
@@ -142,24 +144,30 @@ func (s *Server) serveListener(a *acceptor) {
 	for {
 		c, err := a.ln.AcceptTCP()
 		if err == nil {
-			backoff = 0
 			// EnrollContext closes c (the loop keeps a duplicate). It fails
-			// only before the loop has the connection, e.g. when dup hits
-			// the descriptor limit; the client sees the connection close.
-			if _, err := s.cli.EnrollContext(c, nil); err != nil {
-				s.acceptLog.note(s, a.addr, fmt.Errorf("handing a connection to a loop: %w", err))
+			// only before the loop has the connection: when dup hits the
+			// descriptor limit the accept took the last free descriptor.
+			// The client sees its connection close; that is shedding too,
+			// and the backoff below keeps it from draining the whole queue.
+			if _, err = s.cli.EnrollContext(c, nil); err == nil {
+				backoff = 0
+				continue
 			}
-			continue
-		}
-		if s.stopping.Load() {
-			return
-		}
-		if listenerGone(err) {
-			s.fail(fmt.Errorf("listener %s: %w", a.addr, err))
-			return
-		}
-		if outOfResources(err) {
-			s.shed(a)
+			if outOfResources(err) {
+				s.metrics.shed.Inc()
+			}
+			err = fmt.Errorf("handing a connection to a loop: %w", err)
+		} else {
+			if s.stopping.Load() {
+				return
+			}
+			if listenerGone(err) {
+				s.fail(fmt.Errorf("listener %s: %w", a.addr, err))
+				return
+			}
+			if outOfResources(err) {
+				s.shed(a)
+			}
 		}
 		// Any other error (Linux passes on network errors of a connection
 		// that failed in the queue) is retried too, after the same pause,

@@ -13,10 +13,14 @@
 //	               queues each subscriber everything past its cursor
 //	               (sse.Queue), one write per connection per slice, then yields
 //
-// and a client from connect to stream: serve.go routes to connect.go, which
-// authenticates (engine/auth), subscribes in the hub and writes the headers
-// and the connect push; events.go keeps the connection's timers (pings,
-// expiry, read deadline) in its loop's wheel (wheel.go).
+// and a client from connect to stream: accept.go accepts it on unisse's own
+// listener and hands it to the loop with the fewest connections (gnet runs
+// the loops, not the listeners, so an accept error never ends them); there
+// serve.go routes to connect.go, which authenticates (engine/auth),
+// subscribes in the hub and writes the headers and the connect push;
+// events.go keeps the connection's timers (pings, expiry, read deadline) in
+// its loop's wheel (wheel.go). A server that stops by itself says so on
+// Server.Done.
 //
 // Concurrency contract: everything a connection owns (type conn) and every
 // field of a loop except its inbox is touched only on that loop's goroutine.

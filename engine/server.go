@@ -66,15 +66,15 @@ type Server struct {
 
 	// Accepting (accept.go): our listeners, their goroutines, the reserve
 	// descriptor, and the gnet client whose loops serve what they accept.
-	acceptors     []*acceptor
-	acceptWG      sync.WaitGroup
-	acceptLog     acceptLog
-	reserveMu     sync.Mutex
-	reserve       int // descriptor kept free for shedding; -1 when none
-	cli           *gnet.Client
-	quit          chan struct{} // closed by Stop
-	died          chan error    // Done
-	failOnce      sync.Once
+	acceptors []*acceptor
+	acceptWG  sync.WaitGroup
+	acceptLog acceptLog
+	reserveMu sync.Mutex
+	reserve   int // descriptor kept free for shedding; -1 when none
+	cli       *gnet.Client
+	quit      chan struct{} // closed by Stop
+	died      chan error    // Done
+	failOnce  sync.Once
 }
 
 // Option configures a Server.
