@@ -199,6 +199,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	if !s.stopping.CompareAndSwap(false, true) {
 		return nil
 	}
+	if s.cli == nil { // never started, or Start failed and released everything
+		return nil
+	}
 	close(s.quit)
 	s.closeListeners()
 	accepting := make(chan struct{})
