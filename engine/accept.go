@@ -60,6 +60,9 @@ const (
 	// shedWait bounds the accept that sheds a connection: the one that made
 	// accept fail may have left the queue in the meantime.
 	shedWait = 5 * time.Millisecond
+	// shedLinger bounds the wait for a refused client to read its 503 and
+	// close.
+	shedLinger = 50 * time.Millisecond
 	// acceptLogEvery is the most often an accept failure is logged.
 	acceptLogEvery = time.Second
 )
@@ -221,8 +224,21 @@ func (s *Server) shed(a *acceptor) {
 	_ = a.ln.SetDeadline(time.Time{})
 	if err == nil {
 		s.metrics.shed.Inc()
-		// A fresh socket's send buffer is empty: this write does not block.
+		// Answer, then wait briefly for the client to close: closing with
+		// its request unread would reset the connection and could destroy
+		// the 503 before the client reads it (net/http's closeWriteAndWait).
+		// Nothing else can be accepted meanwhile anyway.
+		_ = c.SetDeadline(time.Now().Add(shedLinger))
 		_, _ = c.Write(shedResponse)
+		_ = c.CloseWrite()
+		var buf [512]byte
+		for n := 0; n < 64<<10; {
+			m, err := c.Read(buf[:])
+			if err != nil {
+				break
+			}
+			n += m
+		}
 		_ = c.Close()
 	}
 	s.reserve = openReserve()

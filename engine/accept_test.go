@@ -190,13 +190,21 @@ func runDescriptorLimitedServer(t *testing.T) {
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		switch sc.Text() {
-		case "fill": // take every free descriptor
-			for {
-				fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
-				if err != nil {
-					break
+		case "fill":
+			// Take every free descriptor, and keep taking those the server
+			// frees as it finishes closing the parent's connections, until
+			// none has come free for a while.
+			quiet := time.Now()
+			for time.Since(quiet) < 300*time.Millisecond {
+				for {
+					fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+					if err != nil {
+						break
+					}
+					filler = append(filler, fd)
+					quiet = time.Now()
 				}
-				filler = append(filler, fd)
+				time.Sleep(5 * time.Millisecond)
 			}
 			fmt.Printf("FILLED %d\n", len(filler))
 		case "release":
