@@ -20,12 +20,17 @@
 // (drain.go: shedLaggards; loop.go: closeSlow). Logs and inboxes are capped,
 // so memory under publish overload is bounded by configuration.
 //
-// and a client from connect to stream: serve.go routes to connect.go, which
-// authenticates (engine/auth), subscribes in the hub and writes the headers
-// and the connect push; events.go keeps the connection's timers (pings,
-// expiry, read deadline) in its loop's wheel (wheel.go). Server.Stop ends
-// the streams spread over a window (shutdown.go) so that clients do not all
-// reconnect at once; reconnect.go can give each stream its own SSE retry.
+// and a client from connect to stream: accept.go accepts it on unisse's own
+// listener and hands it to the loop with the fewest connections (gnet runs
+// the loops, not the listeners, so an accept error never ends them); there
+// serve.go routes to connect.go, which authenticates (engine/auth),
+// subscribes in the hub and writes the headers and the connect push;
+// events.go keeps the connection's timers (pings, expiry, read deadline) in
+// its loop's wheel (wheel.go). A server that stops by itself says so on
+// Server.Done.
+// Server.Stop ends the streams spread over a window (shutdown.go) so that
+// clients do not all reconnect at once; reconnect.go can give each stream
+// its own SSE retry.
 //
 // Concurrency contract: everything a connection owns (type conn) and every
 // field of a loop except its inbox is touched only on that loop's goroutine.

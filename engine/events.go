@@ -92,6 +92,10 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	if !ok {
 		if k, ok := c.Context().(kickContext); ok {
 			k.l.stopKick()
+			// Only a loop that ends closes its kick connection: without
+			// Stop that loop's connections are gone and the connections
+			// handed to it would never be served.
+			s.fail(fmt.Errorf("event loop %d stopped", k.l.idx))
 		}
 		return gnet.None
 	}
@@ -233,7 +237,10 @@ func uuidString(u [16]byte) string { return string(protocol.AppendUUID(nil, u)) 
 type gnetLogger struct{ l *slog.Logger }
 
 func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
-func (g gnetLogger) Infof(f string, a ...any)  { g.l.Info("gnet: " + fmt.Sprintf(f, a...)) }
+
+// Infof is start-up chatter ("Starting gnet client…": gnet only runs the
+// loops, accept.go listens); the operator's line is the banner.
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: fatal: " + fmt.Sprintf(f, a...)) }

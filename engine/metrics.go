@@ -21,6 +21,8 @@ type metricsSet struct {
 	// slowTailLost counts 3008 disconnects whose push the socket could not
 	// be made to hold (see loop.closeSlow).
 	slowTailLost *metrics.Counter
+	acceptErrors *metrics.Counter // accept or hand-off failures (accept.go)
+	shed         *metrics.Counter // connections refused with 503 to free a descriptor
 }
 
 func newMetrics(s *Server) *metricsSet {
@@ -33,6 +35,8 @@ func newMetrics(s *Server) *metricsSet {
 		apiCommands:     set.NewCounter(`unisse_api_commands_total{protocol="http"}`),
 		slowDisconnects: set.NewCounter(`unisse_client_disconnects_total{code="3008"}`),
 		slowTailLost:    set.NewCounter("unisse_slow_disconnect_push_lost_total"),
+		acceptErrors:    set.NewCounter("unisse_tcp_accept_errors_total"),
+		shed:            set.NewCounter("unisse_tcp_connections_shed_total"),
 	}
 	set.NewGauge("unisse_client_connections", func() float64 { return float64(s.numClients.Load()) })
 	set.NewGauge("unisse_channels", func() float64 { return float64(s.hub.NumChannels()) })

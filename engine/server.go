@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/gobwas/glob"
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/auth"
@@ -31,8 +31,8 @@ const tickInterval = 100 * time.Millisecond
 // Version is what unisse reports in the connect push and /api/info.
 var Version = "0.1.0 unisse"
 
-// Server is a running unisse node: gnet event loops serving uni_sse streams
-// and the server API, a hub of channels, and a broker.
+// Server is a running unisse node: listeners (accept.go), gnet event loops
+// serving uni_sse streams and the server API, a hub of channels, and a broker.
 type Server struct {
 	gnet.BuiltinEventEngine
 
@@ -67,9 +67,17 @@ type Server struct {
 	// spreadMinRate overrides shutdownMinRate when > 0 (tests).
 	spreadMinRate int
 
-	eng     gnet.Engine
-	booted  chan struct{}
-	stopped chan error
+	// Accepting (accept.go): our listeners, their goroutines, the reserve
+	// descriptor, and the gnet client whose loops serve what they accept.
+	acceptors []*acceptor
+	acceptWG  sync.WaitGroup
+	acceptLog acceptLog
+	reserveMu sync.Mutex
+	reserve   int // descriptor kept free for shedding; -1 when none
+	cli       *gnet.Client
+	quit      chan struct{} // closed by Stop
+	died      chan error    // Done
+	failOnce  sync.Once
 }
 
 // Option configures a Server.
@@ -83,7 +91,7 @@ func WithBroker(b broker.Broker) Option { return func(s *Server) { s.broker = b 
 
 // New validates opts and builds a server; Start runs it.
 func New(opts config.Options, options ...Option) (*Server, error) {
-	s := &Server{opts: opts, log: slog.Default(), booted: make(chan struct{}), stopped: make(chan error, 1)}
+	s := &Server{opts: opts, log: slog.Default(), reserve: -1, quit: make(chan struct{}), died: make(chan error, 1)}
 	for _, o := range options {
 		o(s)
 	}
@@ -127,7 +135,7 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 	s.admit = newAdmission(&opts.Client, s.log, s.metrics.set)
 
 	s.externalPort = opts.HTTPServer.Port
-	s.addrs = []string{"tcp://" + net.JoinHostPort(opts.HTTPServer.Address, strconv.Itoa(opts.HTTPServer.Port))}
+	s.addrs = []string{net.JoinHostPort(opts.HTTPServer.Address, strconv.Itoa(opts.HTTPServer.Port))}
 	if opts.HTTPServer.InternalPort != "" {
 		p, err := strconv.Atoi(opts.HTTPServer.InternalPort)
 		if err != nil {
@@ -139,7 +147,7 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 			if addr == "" {
 				addr = opts.HTTPServer.Address
 			}
-			s.addrs = append(s.addrs, "tcp://"+net.JoinHostPort(addr, strconv.Itoa(p)))
+			s.addrs = append(s.addrs, net.JoinHostPort(addr, strconv.Itoa(p)))
 		}
 	}
 	var u [16]byte
@@ -151,54 +159,79 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 	return s, nil
 }
 
-// Start runs the event loops in the background and returns once they accept
-// connections, or with the error that stopped them from starting.
+// Start binds the listeners, runs the event loops and starts accepting. It
+// fails when a port is busy (no two processes share a port by accident). A
+// server whose Start failed has released everything and cannot be started
+// again.
 func (s *Server) Start() error {
 	s.tickStart = time.Now()
 	s.startedAt = s.tickStart
-	go func() {
-		err := gnet.Rotate(s, s.addrs,
-			gnet.WithNumEventLoop(s.numLoops),
-			gnet.WithReusePort(true),
-			gnet.WithTicker(true),
-			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-			gnet.WithReadBufferCap(16<<10), // per loop; requests are small
-			gnet.WithWriteBufferCap(64<<10),
-			gnet.WithLogger(gnetLogger{s.log}),
-		)
-		s.stopped <- err
-	}()
-	select {
-	case <-s.booted:
-		return nil
-	case err := <-s.stopped:
-		if err == nil {
-			err = errors.New("engine stopped before it started")
-		}
+	if err := s.listen(); err != nil {
+		_ = s.broker.Close()
 		return fmt.Errorf("engine: start: %w", err)
 	}
+	// A gnet client has event loops and no listeners of its own: it serves
+	// the connections accept.go hands it, and never ends on an accept error.
+	cli, err := gnet.NewClient(s,
+		gnet.WithNumEventLoop(s.numLoops),
+		gnet.WithTicker(true),
+		gnet.WithTCPNoDelay(gnet.TCPDelay), // Go's accept set TCP_NODELAY already; skip a second setsockopt
+		gnet.WithReadBufferCap(16<<10),     // per loop; requests are small
+		gnet.WithWriteBufferCap(64<<10),
+		gnet.WithLogger(gnetLogger{s.log}),
+	)
+	if err == nil {
+		err = cli.Start()
+	}
+	if err != nil {
+		s.closeListeners()
+		_ = s.broker.Close()
+		return fmt.Errorf("engine: start: %w", err)
+	}
+	s.cli = cli
+	s.reserve = openReserve()
+	for _, a := range s.acceptors {
+		s.acceptWG.Add(1)
+		go s.serveListener(a)
+	}
+	return nil
 }
 
-// Stop ends every stream with disconnect 3001 "shutdown", spread over
-// unisse.shutdown_spread (bounded by ctx's deadline), then stops the loops.
-// Connects that arrive meanwhile are refused with 3001. It returns when the
-// engine has stopped or ctx is done.
+// Stop stops accepting, ends every stream with disconnect 3001 "shutdown"
+// spread over unisse.shutdown_spread (bounded by ctx's deadline), then stops
+// the loops. Connects already accepted meanwhile are refused with 3001. It
+// returns when the engine has stopped or ctx is done.
 func (s *Server) Stop(ctx context.Context) error {
 	if !s.stopping.CompareAndSwap(false, true) {
 		return nil
 	}
-	s.disconnectAll(ctx) // spread over unisse.shutdown_spread (shutdown.go)
-	err := s.eng.Stop(ctx)
-	select {
-	case runErr := <-s.stopped:
-		if err == nil {
-			err = runErr
-		}
-	case <-ctx.Done():
-		if err == nil {
-			err = ctx.Err()
-		}
+	if s.cli == nil { // never started, or Start failed and released everything
+		return nil
 	}
+	close(s.quit)
+	s.closeListeners()
+	accepting := make(chan struct{})
+	go func() { s.acceptWG.Wait(); close(accepting) }()
+	select {
+	case <-accepting:
+	case <-ctx.Done():
+	}
+	s.disconnectAll(ctx) // spread over unisse.shutdown_spread (shutdown.go)
+	// Client.Stop waits for the loops without a deadline; ctx bounds ours.
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.cli.Stop() }()
+	var err error
+	select {
+	case err = <-stopped:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	s.reserveMu.Lock()
+	if s.reserve >= 0 {
+		_ = unix.Close(s.reserve)
+		s.reserve = -1
+	}
+	s.reserveMu.Unlock()
 	if cerr := s.broker.Close(); err == nil {
 		err = cerr
 	}
@@ -207,13 +240,6 @@ func (s *Server) Stop(ctx context.Context) error {
 
 // NumClients is the number of open uni_sse streams.
 func (s *Server) NumClients() int { return int(s.numClients.Load()) }
-
-// OnBoot records the engine handle (gnet.EventHandler).
-func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
-	s.eng = eng
-	close(s.booted)
-	return gnet.None
-}
 
 // OnTick refreshes the Date header and asks every loop to run its timer sweep.
 // It runs on gnet's ticker goroutine, never on a loop.

@@ -5,14 +5,17 @@ package engine_test
 // its EventSource a reconnection delay of its own.
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -64,6 +67,20 @@ func TestShutdownSpreadsDisconnects(t *testing.T) {
 			}
 		}()
 	}
+	// A connection accepted before the stop that asks for a stream during it.
+	pre, err := net.DialTimeout("tcp", srv.Addr, rbTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pre.Close()
+	preR := bufio.NewReader(pre)
+	// A keep-alive /health round trip proves the server accepted it.
+	if _, err := io.WriteString(pre, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := enginetest.ReadResponse(preR); err != nil || resp.Status != 200 {
+		t.Fatalf("/health before the stop: %v %v", resp, err)
+	}
 	stopped := make(chan error, 1)
 	var stopTook time.Duration
 	go func() {
@@ -74,13 +91,23 @@ func TestShutdownSpreadsDisconnects(t *testing.T) {
 		stopped <- err
 	}()
 
-	// While the spread runs, a new client is turned away with 3001.
+	// While the spread runs, the listener is closed: a new client is refused
+	// at once (a load balancer sends it elsewhere), and one already accepted
+	// that asks for a stream is turned away with 3001.
 	<-firstArrived
-	late, err := srv.ConnectE(map[string]any{"token": token})
-	if err != nil {
+	if c, err := net.DialTimeout("tcp", srv.Addr, rbTimeout); err == nil {
+		c.Close()
+		t.Errorf("a new connection was accepted during the stop")
+	} else if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("dial during the stop: %v, want connection refused", err)
+	}
+	if _, err := io.WriteString(pre, srv.StreamRequest(map[string]any{"token": token})); err != nil {
+		t.Fatal(err)
+	}
+	late := &enginetest.Stream{Conn: pre, R: preR}
+	if err := late.Open(); err != nil {
 		t.Fatalf("connect during the stop: %v", err)
 	}
-	defer late.Conn.Close()
 	if ev, err := late.Event(rbTimeout); err != nil || ev != shutdownPush {
 		t.Errorf("connect during the stop: %q %v, want the shutdown push", ev, err)
 	}

@@ -2,7 +2,8 @@
 // uni_sse transport and server HTTP API. It takes a Centrifugo JSON config
 // (-c config.json), environment (UNISSE_… or CENTRIFUGO_…) and flags
 // (--http_server.port 9000). All behaviour lives in package engine; this file
-// only wires configuration, logging, signals and the start-up banner.
+// only wires configuration, logging, signals and the start-up banner, and exits
+// 1 when the engine stops by itself (engine.Server.Done).
 package main
 
 import (
@@ -79,7 +80,16 @@ func run(args, environ []string, out io.Writer) error {
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	s := <-sig
+	var s os.Signal
+	select {
+	case s = <-sig:
+	case err := <-srv.Done():
+		// The engine stopped serving by itself (a listener or an event loop
+		// is gone): exit non-zero at once so that a supervisor restarts the
+		// process, rather than linger half-alive. Clients reconnect.
+		log.Error("engine stopped unexpectedly; exiting", "err", err)
+		return err
+	}
 	log.Info("shutting down", "signal", s.String())
 	ctx, cancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout())
 	defer cancel()

@@ -61,6 +61,10 @@ func Default() Options {
 			ShutdownSpread:        5 * time.Second,
 			WriteStallTimeout:     5 * time.Second,
 			LoopInboxMaxSize:      64 << 20,
+			TCPKeepAliveIdle:      15 * time.Second,
+			TCPKeepAliveInterval:  15 * time.Second,
+			TCPKeepAliveCount:     3,
+			TCPUserTimeout:        60 * time.Second,
 		},
 	}
 }

@@ -81,6 +81,10 @@ func TestDefault(t *testing.T) {
 		{"unisse.shutdown_spread", d.Unisse.ShutdownSpread, 5 * time.Second},
 		{"unisse.sse_retry_max", d.Unisse.SSERetryMax, time.Duration(0)},
 		{"shutdown.timeout", d.Shutdown.Timeout, 30 * time.Second},
+		{"unisse.tcp_keepalive_idle", d.Unisse.TCPKeepAliveIdle, 15 * time.Second},
+		{"unisse.tcp_keepalive_interval", d.Unisse.TCPKeepAliveInterval, 15 * time.Second},
+		{"unisse.tcp_keepalive_count", d.Unisse.TCPKeepAliveCount, 3},
+		{"unisse.tcp_user_timeout", d.Unisse.TCPUserTimeout, 60 * time.Second},
 	} {
 		if c.got != c.want {
 			t.Errorf("Default() %s = %v, want %v", c.key, c.got, c.want)

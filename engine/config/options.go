@@ -326,4 +326,19 @@ type Unisse struct {
 	// /debug/pprof/ there with net/http, apart from the event loops. For
 	// profiling and memory accounting; keep it off public interfaces.
 	PprofAddress string `json:"pprof_address"`
+	// TCPKeepAliveIdle is how long an accepted connection may be silent before
+	// the kernel starts keepalive probes; 0 turns keepalive off. Default 15s
+	// (Go's net/http). Together with the interval and count it bounds how long
+	// a vanished idle peer holds a slot. Must be >= 0.
+	TCPKeepAliveIdle time.Duration `json:"tcp_keepalive_idle"`
+	// TCPKeepAliveInterval is the time between keepalive probes. Default 15s. Must be > 0.
+	TCPKeepAliveInterval time.Duration `json:"tcp_keepalive_interval"`
+	// TCPKeepAliveCount is how many unanswered probes close the connection. Default 3. Must be > 0.
+	TCPKeepAliveCount int `json:"tcp_keepalive_count"`
+	// TCPUserTimeout (TCP_USER_TIMEOUT) closes a connection whose sent data
+	// stays unacknowledged this long: a stream whose peer vanished is found
+	// at its next ping instead of after the kernel's ~15 minutes of
+	// retransmissions. 0 keeps the kernel default. Default 60s
+	// (idle + interval × count). Must be >= 0.
+	TCPUserTimeout time.Duration `json:"tcp_user_timeout"`
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -317,5 +318,18 @@ func (v *validator) unisse(u Unisse) {
 	}
 	if u.LoopInboxMaxSize <= 0 {
 		v.failf("unisse.loop_inbox_max_size", "must be > 0, got %d", u.LoopInboxMaxSize)
+	}
+	if u.TCPKeepAliveIdle < 0 {
+		v.failf("unisse.tcp_keepalive_idle", "must be >= 0, got %s", u.TCPKeepAliveIdle)
+	}
+	if u.TCPKeepAliveInterval <= 0 {
+		v.failf("unisse.tcp_keepalive_interval", "must be > 0, got %s", u.TCPKeepAliveInterval)
+	}
+	if u.TCPKeepAliveCount <= 0 {
+		v.failf("unisse.tcp_keepalive_count", "must be > 0, got %d", u.TCPKeepAliveCount)
+	}
+	// TCP_USER_TIMEOUT is an int of milliseconds.
+	if u.TCPUserTimeout < 0 || u.TCPUserTimeout.Milliseconds() > math.MaxInt32 {
+		v.failf("unisse.tcp_user_timeout", "must be between 0 and %s, got %s", time.Duration(math.MaxInt32)*time.Millisecond, u.TCPUserTimeout)
 	}
 }

@@ -291,6 +291,13 @@ func TestValidate(t *testing.T) {
 		{"sse_retry min > max", func(o *Options) { o.Unisse.SSERetryMin, o.Unisse.SSERetryMax = 2*time.Second, time.Second }, []string{"unisse.sse_retry_min"}},
 		{"sse_retry max too big", func(o *Options) { o.Unisse.SSERetryMax = 2 * time.Hour }, []string{"unisse.sse_retry_max"}},
 		{"sse_retry negative", func(o *Options) { o.Unisse.SSERetryMin = -1 }, []string{"unisse.sse_retry_min"}},
+		{"keepalive off", func(o *Options) { o.Unisse.TCPKeepAliveIdle = 0 }, nil},
+		{"keepalive idle negative", func(o *Options) { o.Unisse.TCPKeepAliveIdle = -time.Second }, []string{"unisse.tcp_keepalive_idle"}},
+		{"keepalive interval 0", func(o *Options) { o.Unisse.TCPKeepAliveInterval = 0 }, []string{"unisse.tcp_keepalive_interval"}},
+		{"keepalive count 0", func(o *Options) { o.Unisse.TCPKeepAliveCount = 0 }, []string{"unisse.tcp_keepalive_count"}},
+		{"user timeout off", func(o *Options) { o.Unisse.TCPUserTimeout = 0 }, nil},
+		{"user timeout negative", func(o *Options) { o.Unisse.TCPUserTimeout = -time.Second }, []string{"unisse.tcp_user_timeout"}},
+		{"user timeout over int32 ms", func(o *Options) { o.Unisse.TCPUserTimeout = 25 * 24 * time.Hour }, []string{"unisse.tcp_user_timeout"}},
 		{"unisse sizes small but positive", func(o *Options) {
 			o.Unisse.MaxRequestHeadSize, o.Unisse.APIMaxRequestBodySize = 1, 1
 			o.Unisse.ReadTimeout, o.Unisse.ShutdownTimeout = time.Millisecond, time.Millisecond

@@ -66,9 +66,8 @@ func LoadCaptureConfig(t testing.TB, name string) config.Options {
 var handedOut sync.Map // int → struct{}
 
 // FreePort returns a TCP port that was free a moment ago on 127.0.0.1 and
-// that it has not returned before in this process. (Servers listen with
-// SO_REUSEPORT: two parallel tests given the same port would both bind it and
-// share its connections.) Safe from any goroutine.
+// that it has not returned before in this process, so that parallel tests do
+// not race for one port (a busy port fails Start). Safe from any goroutine.
 func FreePort(t testing.TB) int {
 	t.Helper()
 	for range 100 {
