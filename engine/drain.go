@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"math"
 	"net"
 	"os"
 
@@ -386,21 +385,62 @@ func (l *loop) deliver(c *conn, ch *channel, cs *chanState, from, to uint64, lim
 	return n, to
 }
 
-// catchUp queues to c everything logged for its channels that it has not
+// catchUp writes to c everything logged for its channels that it has not
 // received, so that an operation acting on c (a disconnect, a push) comes
-// after the publications posted before it. Only on the loop.
-func (l *loop) catchUp(c *conn) {
-	for i := 0; i < len(c.subs) && c.state == stateStreaming; i++ {
-		sub := c.subs[i]
-		loc := sub.ch.Local(l.idx)
-		e := &loc.Entries[sub.idx]
-		if head := loc.X.head(); e.Next < head {
-			from := e.Next
-			e.Next = head
-			n, _ := l.deliver(c, sub.ch, &loc.X, from, head, math.MaxInt)
+// after the publications posted before it, and reports whether c is caught
+// up. Like the sweep, it hands gnet nothing while gnet holds part of an
+// earlier write: it writes at most maxWrite at a time and stops when the
+// socket is full, leaving the rest in the logs (and c on the stalled list),
+// so gnet never holds more than one write's tail — what closeWith must fit
+// into the socket. Only on the loop.
+func (l *loop) catchUp(c *conn) bool {
+	for c.state == stateStreaming {
+		if c.c.OutboundBuffered() > 0 {
+			l.noteStall(c)
+			return !l.behind(c)
+		}
+		more := false
+		for i := 0; i < len(c.subs) && c.state == stateStreaming; i++ {
+			sub := c.subs[i]
+			loc := sub.ch.Local(l.idx)
+			head := loc.X.head()
+			if loc.Entries[sub.idx].Next >= head {
+				continue
+			}
+			if c.pending.Bytes() >= maxWrite {
+				more = true
+				break
+			}
+			from := loc.Entries[sub.idx].Next
+			loc.Entries[sub.idx].Next = head // before delivering: delivery may close c
+			n, to := l.deliver(c, sub.ch, &loc.X, from, head, maxWrite)
 			l.framesQueued.Add(uint64(n))
+			if to < head && c.state == stateStreaming {
+				loc.Entries[sub.idx].Next = to
+				more = true
+			}
+		}
+		if c.state != stateStreaming {
+			return false
+		}
+		l.flushConn(c)
+		if !more {
+			return c.state == stateStreaming
 		}
 	}
+	return false
+}
+
+// behind reports whether c has frames in its channels' logs that it has not
+// received.
+func (l *loop) behind(c *conn) bool {
+	for _, sub := range c.subs {
+		loc := sub.ch.Local(l.idx)
+		if loc.Entries[sub.idx].Next < loc.X.head() {
+			return true
+		}
+	}
+	return false
 }
 
 // releaseDelivered drops frames every subscriber has passed from their logs.
