@@ -50,29 +50,8 @@ const (
 // 10 s after they are gone (within 10 MB of before). Every healthy
 // subscriber must stay connected.
 func TestStalledReaders(t *testing.T) {
-	bin := os.Getenv("UNISSE_BIN")
-	if bin == "" {
-		bin = "../bin/unisse"
-	}
-	port := enginetest.FreePort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cfg := stallConfig(t, port)
-	srv := exec.Command(bin, "-c", cfg)
-	srv.Stdout, srv.Stderr = os.Stderr, os.Stderr
-	if err := srv.Start(); err != nil {
-		t.Fatalf("start %s: %v (make build first)", bin, err)
-	}
-	t.Cleanup(func() { _ = srv.Process.Kill(); _, _ = srv.Process.Wait() })
-	base := "http://" + addr
-	if !enginetest.Poll(10*time.Second, func() bool {
-		r, err := http.Get(base + "/health")
-		if err == nil {
-			r.Body.Close()
-		}
-		return err == nil && r.StatusCode == 200
-	}) {
-		t.Fatal("server not healthy")
-	}
+	addr := "127.0.0.1:" + strconv.Itoa(enginetest.FreePort(t))
+	srv, base := startServer(t, addr, nil)
 	u, _ := url.Parse(base + "/connection/uni_sse")
 	req, err := connectRequest(u, "bench-secret", "bench", time.Time{}, nil)
 	if err != nil {
@@ -153,7 +132,36 @@ func TestStalledReaders(t *testing.T) {
 	t.Logf("healthy subscribers read %d MB in all", healthyBytes.Load()>>20)
 }
 
-func stallConfig(t *testing.T, port int) string {
+// startServer runs the server binary (UNISSE_BIN, default ../bin/unisse) on
+// addr with bench/config.json, edited by edit, and waits until it is healthy.
+func startServer(t *testing.T, addr string, edit func(map[string]any)) (*exec.Cmd, string) {
+	t.Helper()
+	bin := os.Getenv("UNISSE_BIN")
+	if bin == "" {
+		bin = "../bin/unisse"
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	srv := exec.Command(bin, "-c", stallConfig(t, host, p, edit))
+	srv.Stdout, srv.Stderr = os.Stderr, os.Stderr
+	if err := srv.Start(); err != nil {
+		t.Fatalf("start %s: %v (make build first)", bin, err)
+	}
+	t.Cleanup(func() { _ = srv.Process.Kill(); _, _ = srv.Process.Wait() })
+	base := "http://" + addr
+	if !enginetest.Poll(10*time.Second, func() bool {
+		r, err := http.Get(base + "/health")
+		if err == nil {
+			r.Body.Close()
+		}
+		return err == nil && r.StatusCode == 200
+	}) {
+		t.Fatal("server not healthy")
+	}
+	return srv, base
+}
+
+func stallConfig(t *testing.T, host string, port int, edit func(map[string]any)) string {
 	t.Helper()
 	b, err := os.ReadFile("config.json")
 	if err != nil {
@@ -163,7 +171,10 @@ func stallConfig(t *testing.T, port int) string {
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	cfg["http_server"] = map[string]any{"address": "127.0.0.1", "port": port}
+	cfg["http_server"] = map[string]any{"address": host, "port": port}
+	if edit != nil {
+		edit(cfg)
+	}
 	out, _ := json.Marshal(cfg)
 	p := filepath.Join(t.TempDir(), "config.json")
 	if err := os.WriteFile(p, out, 0o600); err != nil {

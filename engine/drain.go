@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"io"
 	"net"
 	"os"
 
@@ -52,6 +53,13 @@ const (
 	// a storm of thousands is spread over slices instead of stalling the
 	// loop's deliveries for as long as they all take.
 	connectsPerSlice = 4
+	// closesPerSlice is how many connections the peer closed that a loop
+	// handles before it delivers again. gnet closes such a connection itself,
+	// from its read path (close(2) is ~20 µs of it), and the kick that
+	// would resume deliveries sits at the end of epoll's ready list behind
+	// every hang-up already queued: thousands of clients leaving at once
+	// would stall the loop's deliveries for all of them.
+	closesPerSlice = 32
 	// maxWrite is the most a sweep hands gnet for one connection in one
 	// write (a single larger frame still goes whole). It keeps coalescing
 	// (the gain is in the number of writes, flat past a few KiB) while
@@ -198,6 +206,7 @@ func (l *loop) wake() {
 // remains. Only on the loop.
 func (l *loop) drain() {
 	l.connectsInSlice = 0
+	l.closesInSlice = 0
 	l.serveDeferred()
 	lost := l.takeInbox()
 	l.sweep()
@@ -545,6 +554,38 @@ func (l *loop) shedLost(lost []*channel) {
 		l.markReleased(ch, &loc.X, head)
 	}
 	clear(lost)
+}
+
+// notePeerClose counts a connection that gnet closed from its read path
+// (the peer closed or reset it) and, every closesPerSlice of them, runs a
+// slice of the loop's pending work right there instead of after the rest of
+// the hang-ups gnet has queued. Only from OnClose, and only for such a close:
+// gnet's read path is never inside unisse's own code, so nothing on the loop
+// is half done (a close inside a failed Write, which can be, reports a write
+// error).
+func (l *loop) notePeerClose() {
+	l.closesInSlice++
+	if l.closesInSlice < closesPerSlice {
+		return
+	}
+	l.mu.Lock()
+	pending := l.scheduled
+	l.mu.Unlock()
+	if pending {
+		l.drain()
+	} else {
+		l.closesInSlice = 0
+	}
+}
+
+// closedByPeer reports whether OnClose's error says gnet closed the
+// connection from its read path: end of stream or a failed read.
+func closedByPeer(err error) bool {
+	if err == io.EOF {
+		return true
+	}
+	se, ok := err.(*os.SyscallError) // as gnet passes it, unwrapped
+	return ok && se.Syscall == "read"
 }
 
 // deferConnect parks a connection whose connect request arrived after this

@@ -66,8 +66,11 @@ type loop struct {
 	// slice; connectsInSlice counts connects served since the last drain.
 	waiting         []*conn
 	connectsInSlice int
-	users           map[string]*conn // head of each user's list of streaming conns
-	wheel           wheel
+	// closesInSlice counts connections closed by their peers since the last
+	// drain (see notePeerClose).
+	closesInSlice int
+	users         map[string]*conn // head of each user's list of streaming conns
+	wheel         wheel
 	// stalled are streaming connections whose socket did not take a whole
 	// write: nothing more is handed to gnet for them (their backlog waits in
 	// the channel logs) until the timer sweep sees gnet's buffer empty, or

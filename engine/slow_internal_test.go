@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"io"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/unisse/unisse/engine/api"
@@ -258,5 +261,51 @@ func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 	l.scheduled = true
 	if calm.state != stateStreaming || calmW.closed || strings.Count(string(calmW.data), `"channel":"calm"`) != 2 {
 		t.Errorf("subscriber of the other channel: state %d, closed %v, %d publications; want it streaming with both", calm.state, calmW.closed, strings.Count(string(calmW.data), `"channel":"calm"`))
+	}
+}
+
+// closingConn is a gnet.Conn that OnClose can forget.
+type closingConn struct {
+	sinkConn
+	ctx any
+}
+
+func (c *closingConn) Context() any { return c.ctx }
+
+// TestPeerClosesLetTheLoopDeliver: while gnet works through connections
+// their peers closed, every closesPerSlice of them the loop delivers what is
+// pending (here a publication to three subscribers) instead of waiting for
+// its kick behind the rest of the hang-ups. Closes inside a failed write
+// (which can happen in the middle of a delivery) never do.
+func TestPeerClosesLetTheLoopDeliver(t *testing.T) {
+	s, _, subs := newTestLoop(t, 3)
+	closeMany := func(n int, err error) {
+		for range n {
+			gc := &closingConn{}
+			cs := &conn{c: gc, state: stateReading, wheelSlot: -1, streamIdx: -1}
+			gc.ctx = cs
+			s.OnClose(gc, err)
+		}
+	}
+	delivered := func() int {
+		n := 0
+		for _, c := range subs {
+			n += c.writes
+		}
+		return n
+	}
+	s.HandlePublication("news", &broker.Publication{Data: []byte(`{}`)}, broker.StreamPosition{})
+
+	closeMany(4*closesPerSlice, os.NewSyscallError("write", syscall.EPIPE))
+	if got := delivered(); got != 0 {
+		t.Fatalf("closes inside writes delivered %d frames; they must not run the loop", got)
+	}
+	closeMany(closesPerSlice-1, io.EOF)
+	if got := delivered(); got != 0 {
+		t.Fatalf("%d peer closes delivered %d frames; want a slice only every %d", closesPerSlice-1, got, closesPerSlice)
+	}
+	closeMany(1, os.NewSyscallError("read", syscall.ECONNRESET))
+	if got := delivered(); got != len(subs) {
+		t.Fatalf("after %d peer closes %d of %d subscribers got the publication", closesPerSlice, got, len(subs))
 	}
 }
