@@ -117,6 +117,7 @@ func TestMassClose(t *testing.T) {
 		}()
 	}
 
+	var calls [3][]time.Duration // publish call latency by window, for the publisher only
 	stop := make(chan struct{})
 	var pubDone sync.WaitGroup
 	pubDone.Add(1)
@@ -130,7 +131,8 @@ func TestMassClose(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			body := fmt.Sprintf(`{"channel":"bench","data":{"t":%d,"pad":"%s"}}`, time.Now().UnixNano(), strings.Repeat("x", 64))
+			sent := time.Now()
+			body := fmt.Sprintf(`{"channel":"bench","data":{"t":%d,"pad":"%s"}}`, sent.UnixNano(), strings.Repeat("x", 64))
 			r, _ := http.NewRequest("POST", base+"/api/publish", strings.NewReader(body))
 			r.Header.Set("X-API-Key", "bench-api-key")
 			resp, err := http.DefaultClient.Do(r)
@@ -140,6 +142,13 @@ func TestMassClose(t *testing.T) {
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+			w := 0
+			if at := closeAt.Load(); sent.UnixNano() >= at+int64(3*time.Second) {
+				w = 2
+			} else if sent.UnixNano() >= at {
+				w = 1
+			}
+			calls[w] = append(calls[w], time.Since(sent))
 		}
 	}()
 
@@ -246,6 +255,11 @@ func TestMassClose(t *testing.T) {
 			return l[min(len(l)-1, int(p*float64(len(l))))].Round(10 * time.Microsecond)
 		}
 		t.Logf("latency %-20s p50 %v  p99 %v  p99.9 %v  max %v  (n=%d)", name, q(0.5), q(0.99), q(0.999), l[len(l)-1].Round(10*time.Microsecond), len(l))
+		c := calls[w]
+		slices.Sort(c)
+		if len(c) > 0 {
+			t.Logf("  publish call           p50 %v  p99 %v  max %v  (n=%d)", c[len(c)/2].Round(10*time.Microsecond), c[min(len(c)-1, len(c)*99/100)].Round(10*time.Microsecond), c[len(c)-1].Round(10*time.Microsecond), len(c))
+		}
 	}
 }
 
