@@ -18,7 +18,13 @@
 // disconnected with a readable 3008 when its socket stalls for
 // unisse.write_stall_timeout or a log passes client.queue_max_size
 // (drain.go: shedLaggards; loop.go: closeSlow). Logs and inboxes are capped,
-// so memory under publish overload is bounded by configuration.
+// so memory under publish overload is bounded by configuration. The catch-up
+// before an API disconnect or push (drain.go: catchUp) follows the same rule.
+//
+// A slice is bounded on every side: sliceBudget writes, connectsPerSlice
+// connects, and closesPerSlice hang-ups (gnet closes those itself; OnClose
+// runs a slice every closesPerSlice of them, so thousands of clients leaving
+// at once do not hold up the loop's deliveries until the last is closed).
 //
 // and a client from connect to stream: accept.go accepts it on unisse's own
 // listener and hands it to the loop with the fewest connections (gnet runs

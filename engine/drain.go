@@ -2,7 +2,7 @@ package engine
 
 import (
 	"context"
-	"math"
+	"io"
 	"net"
 	"os"
 
@@ -53,6 +53,13 @@ const (
 	// a storm of thousands is spread over slices instead of stalling the
 	// loop's deliveries for as long as they all take.
 	connectsPerSlice = 4
+	// closesPerSlice is how many connections the peer closed that a loop
+	// handles before it delivers again. gnet closes such a connection itself,
+	// from its read path (close(2) is ~20 µs of it), and the kick that
+	// would resume deliveries sits at the end of epoll's ready list behind
+	// every hang-up already queued: thousands of clients leaving at once
+	// would stall the loop's deliveries for all of them.
+	closesPerSlice = 32
 	// maxWrite is the most a sweep hands gnet for one connection in one
 	// write (a single larger frame still goes whole). It keeps coalescing
 	// (the gain is in the number of writes, flat past a few KiB) while
@@ -199,6 +206,7 @@ func (l *loop) wake() {
 // remains. Only on the loop.
 func (l *loop) drain() {
 	l.connectsInSlice = 0
+	l.closesInSlice = 0
 	l.serveDeferred()
 	lost := l.takeInbox()
 	l.sweep()
@@ -386,21 +394,62 @@ func (l *loop) deliver(c *conn, ch *channel, cs *chanState, from, to uint64, lim
 	return n, to
 }
 
-// catchUp queues to c everything logged for its channels that it has not
+// catchUp writes to c everything logged for its channels that it has not
 // received, so that an operation acting on c (a disconnect, a push) comes
-// after the publications posted before it. Only on the loop.
-func (l *loop) catchUp(c *conn) {
-	for i := 0; i < len(c.subs) && c.state == stateStreaming; i++ {
-		sub := c.subs[i]
-		loc := sub.ch.Local(l.idx)
-		e := &loc.Entries[sub.idx]
-		if head := loc.X.head(); e.Next < head {
-			from := e.Next
-			e.Next = head
-			n, _ := l.deliver(c, sub.ch, &loc.X, from, head, math.MaxInt)
+// after the publications posted before it, and reports whether c is caught
+// up. Like the sweep, it hands gnet nothing while gnet holds part of an
+// earlier write: it writes at most maxWrite at a time and stops when the
+// socket is full, leaving the rest in the logs (and c on the stalled list),
+// so gnet never holds more than one write's tail — what closeWith must fit
+// into the socket. Only on the loop.
+func (l *loop) catchUp(c *conn) bool {
+	for c.state == stateStreaming {
+		if c.c.OutboundBuffered() > 0 {
+			l.noteStall(c)
+			return !l.behind(c)
+		}
+		more := false
+		for i := 0; i < len(c.subs) && c.state == stateStreaming; i++ {
+			sub := c.subs[i]
+			loc := sub.ch.Local(l.idx)
+			head := loc.X.head()
+			if loc.Entries[sub.idx].Next >= head {
+				continue
+			}
+			if c.pending.Bytes() >= maxWrite {
+				more = true
+				break
+			}
+			from := loc.Entries[sub.idx].Next
+			loc.Entries[sub.idx].Next = head // before delivering: delivery may close c
+			n, to := l.deliver(c, sub.ch, &loc.X, from, head, maxWrite)
 			l.framesQueued.Add(uint64(n))
+			if to < head && c.state == stateStreaming {
+				loc.Entries[sub.idx].Next = to
+				more = true
+			}
+		}
+		if c.state != stateStreaming {
+			return false
+		}
+		l.flushConn(c)
+		if !more {
+			return c.state == stateStreaming
 		}
 	}
+	return false
+}
+
+// behind reports whether c has frames in its channels' logs that it has not
+// received.
+func (l *loop) behind(c *conn) bool {
+	for _, sub := range c.subs {
+		loc := sub.ch.Local(l.idx)
+		if loc.Entries[sub.idx].Next < loc.X.head() {
+			return true
+		}
+	}
+	return false
 }
 
 // releaseDelivered drops frames every subscriber has passed from their logs.
@@ -505,6 +554,38 @@ func (l *loop) shedLost(lost []*channel) {
 		l.markReleased(ch, &loc.X, head)
 	}
 	clear(lost)
+}
+
+// notePeerClose counts a connection that gnet closed from its read path
+// (the peer closed or reset it) and, every closesPerSlice of them, runs a
+// slice of the loop's pending work right there instead of after the rest of
+// the hang-ups gnet has queued. Only from OnClose, and only for such a close:
+// gnet's read path is never inside unisse's own code, so nothing on the loop
+// is half done (a close inside a failed Write, which can be, reports a write
+// error).
+func (l *loop) notePeerClose() {
+	l.closesInSlice++
+	if l.closesInSlice < closesPerSlice {
+		return
+	}
+	l.mu.Lock()
+	pending := l.scheduled
+	l.mu.Unlock()
+	if pending {
+		l.drain()
+	} else {
+		l.closesInSlice = 0
+	}
+}
+
+// closedByPeer reports whether OnClose's error says gnet closed the
+// connection from its read path: end of stream or a failed read.
+func closedByPeer(err error) bool {
+	if err == io.EOF {
+		return true
+	}
+	se, ok := err.(*os.SyscallError) // as gnet passes it, unwrapped
+	return ok && se.Syscall == "read"
 }
 
 // deferConnect parks a connection whose connect request arrived after this

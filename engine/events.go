@@ -126,6 +126,9 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	if err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("connection closed", "err", err)
 	}
+	if closedByPeer(err) {
+		l.notePeerClose()
+	}
 	return gnet.None
 }
 

@@ -152,8 +152,11 @@ func (s *Server) Unsubscribe(r *api.UnsubscribeRequest) *protocol.Error {
 				if i < 0 {
 					continue
 				}
-				l.catchUp(c) // what was published before the unsubscribe still arrives
-				if c.state != stateStreaming {
+				// What was published before the unsubscribe still arrives; a
+				// client too far behind to take it now cannot get the push in
+				// order (see writeEvent).
+				if !l.catchUp(c) {
+					l.closeSlow(c)
 					continue
 				}
 				flags := c.subs[i].flags

@@ -66,8 +66,11 @@ type loop struct {
 	// slice; connectsInSlice counts connects served since the last drain.
 	waiting         []*conn
 	connectsInSlice int
-	users           map[string]*conn // head of each user's list of streaming conns
-	wheel           wheel
+	// closesInSlice counts connections closed by their peers since the last
+	// drain (see notePeerClose).
+	closesInSlice int
+	users         map[string]*conn // head of each user's list of streaming conns
+	wheel         wheel
 	// stalled are streaming connections whose socket did not take a whole
 	// write: nothing more is handed to gnet for them (their backlog waits in
 	// the channel logs) until the timer sweep sees gnet's buffer empty, or
@@ -214,8 +217,10 @@ func (l *loop) schedule() {
 }
 
 // finish ends a streaming connection: queued frames first, then the
-// disconnect push and the end of the chunked response, then a close. Only on
-// the loop.
+// disconnect push and the end of the chunked response, then a close. A
+// connection whose socket fills up before it has caught up gets the push
+// without the rest of its backlog instead (closeWith), so gnet is never left
+// holding more than closeWith can fit into the socket. Only on the loop.
 func (l *loop) finish(c *conn, d protocol.Disconnect) {
 	if c.state != stateStreaming {
 		return
@@ -225,9 +230,12 @@ func (l *loop) finish(c *conn, d protocol.Disconnect) {
 		return
 	}
 	// Publications posted before the disconnect go out before it.
-	l.catchUp(c)
-	l.flushConn(c)
+	caughtUp := l.catchUp(c)
 	if c.state != stateStreaming {
+		return
+	}
+	if !caughtUp || c.c.OutboundBuffered() > 0 {
+		l.closeWith(c, d)
 		return
 	}
 	// Not streaming any more: nothing else is pushed behind the disconnect.
@@ -245,32 +253,46 @@ func (l *loop) finish(c *conn, d protocol.Disconnect) {
 	}
 }
 
-// closeSlow disconnects a client that cannot keep up with 3008 "slow", in a
-// way it can read once it reads again, and closes its socket now. The frames
-// still waiting in user space are dropped; gnet holds at most the rest of one
-// write, which ends on a frame boundary. The socket's send buffer is grown by
-// what that rest, the disconnect push and the terminating chunk need, they
-// are written, and the socket is closed: the kernel keeps delivering what a
-// closed socket holds, so the client reads whole frames and then the 3008.
-// Only on the loop.
+// closeSlow disconnects a client that cannot keep up with 3008 "slow" (see
+// closeWith). Only on the loop.
 func (l *loop) closeSlow(c *conn) {
 	if c.state != stateStreaming {
 		return
 	}
 	l.srv.metrics.slowDisconnects.Inc()
+	l.closeWith(c, protocol.DisconnectSlow)
+}
+
+// closeWith disconnects a client whose socket may be full with d, in a way it
+// can read once it reads again, and closes its socket now. The frames still
+// waiting in user space or in the logs are dropped; gnet holds at most the
+// rest of one write, which ends on a frame boundary. The socket's send buffer
+// is grown by what that rest, the disconnect push and the terminating chunk
+// need, they are written, and the socket is closed: the kernel keeps
+// delivering what a closed socket holds, so the client reads whole frames and
+// then the push. Only on the loop.
+func (l *loop) closeWith(c *conn, d protocol.Disconnect) {
+	if c.state != stateStreaming {
+		return
+	}
 	l.q.Drop(&c.pending)
 	c.state = stateClosing
 	l.forgetBacklog(c)
-	out := appendDisconnectEvent(l.out[:0], protocol.DisconnectSlow, c.chunked)
+	out := appendDisconnectEvent(l.out[:0], d, c.chunked)
 	if c.chunked {
 		out = append(out, sse.Terminator...)
 	}
 	l.out = out
-	growSendBuffer(c.c, c.c.OutboundBuffered()+len(out))
+	if held := c.c.OutboundBuffered(); held > 0 {
+		growSendBuffer(c.c, held+len(out))
+	}
 	if _, err := c.c.Write(out); err != nil {
 		return // gnet closed it
 	}
-	if c.c.OutboundBuffered() > 0 {
+	if held := c.c.OutboundBuffered(); held > 0 {
+		// Written into a full socket: make sure the rest fits (a no-op
+		// when it was grown above), then hand it to the kernel.
+		growSendBuffer(c.c, held)
 		_ = c.c.Flush()
 	}
 	if c.state == stateClosing && c.c.OutboundBuffered() > 0 {
@@ -282,9 +304,14 @@ func (l *loop) closeSlow(c *conn) {
 }
 
 // writeEvent sends one push to c right away, after anything queued for it.
+// A connection whose socket fills up before it has caught up cannot get the
+// push in order: it is disconnected with 3008, as when its backlog passes
+// queue_max_size.
 func (l *loop) writeEvent(c *conn, json []byte) {
-	l.catchUp(c)
-	l.flushConn(c)
+	if !l.catchUp(c) {
+		l.closeSlow(c)
+		return
+	}
 	if c.state != stateStreaming {
 		return
 	}

@@ -1,10 +1,15 @@
 package engine
 
 import (
+	"io"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 
+	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/protocol"
 )
 
 // stallConn is a sink whose socket is full: everything written stays
@@ -68,3 +73,239 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 }
 
 func tail(b []byte, n int) []byte { return b[max(0, len(b)-n):] }
+
+// windowConn is a sink whose socket takes room bytes and then nothing: what
+// is written past that stays "buffered", as gnet's outbound buffer would
+// hold it. data is everything handed to gnet.
+type windowConn struct {
+	stallConn
+	room int
+}
+
+func (c *windowConn) OutboundBuffered() int { return max(0, len(c.data)-c.room) }
+
+// backloggedSubscriber adds to the test loop a subscriber of "news" whose
+// socket takes room bytes, and logs pubs publications of about 1 KB that it
+// has not received yet (the sweep has not run).
+func backloggedSubscriber(t *testing.T, s *Server, l *loop, room, pubs int) (*conn, *windowConn) {
+	t.Helper()
+	w := &windowConn{room: room}
+	c := &conn{c: w, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+	ch, idx := s.hub.Subscribe("news", 0, c)
+	c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
+	l.addStream(c)
+	data := []byte(`"` + strings.Repeat("x", 1000) + `"`)
+	for range pubs {
+		s.HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
+	}
+	l.takeInbox()
+	if got := ch.Local(0).X.bytes; got < pubs*len(data) {
+		t.Fatalf("log holds %d bytes, want the %d publications", got, pubs)
+	}
+	return c, w
+}
+
+// TestDisconnectCatchUpStopsAtAFullSocket: a subscriber 1 MB behind whose
+// socket holds 100 KB is disconnected through the API. The catch-up before
+// the disconnect push hands gnet nothing more once the socket is full, so
+// gnet holds at most the tail of one write; the client then reads whole
+// frames, the requested disconnect push (not 3008) and the terminating
+// chunk. Before the fix the whole megabyte went to gnet, and its close
+// discarded the push.
+func TestDisconnectCatchUpStopsAtAFullSocket(t *testing.T) {
+	s, l, _ := newTestLoop(t, 0)
+	s.opts.Client.QueueMaxSize = 32 << 20
+	c, w := backloggedSubscriber(t, s, l, 100<<10, 1000)
+
+	l.finish(c, protocol.DisconnectForceNoReconnect)
+
+	push := "data: {\"disconnect\":{\"code\":3503,\"reason\":\"force disconnect\"}}\n\n\r\n0\r\n\r\n"
+	if held := w.OutboundBuffered(); held > maxWrite+2048+len(push)+16 {
+		t.Errorf("gnet holds %d bytes after the disconnect; at most one write's tail (%d) and the push may wait", held, maxWrite)
+	}
+	if c.state != stateClosing || !w.closed {
+		t.Fatalf("state %d, closed %v; want it closed", c.state, w.closed)
+	}
+	out := string(w.data)
+	if !strings.HasSuffix(out, push) {
+		t.Fatalf("output does not end with the 3503 push and the terminator: …%q", tail(w.data, 120))
+	}
+	body := strings.TrimSuffix(out, push)
+	body = body[:strings.LastIndex(body, "\r\n")] // the push's chunk size line
+	if n := strings.Count(body, "data: "); n == 0 || n >= 1000 || !strings.HasSuffix(body, "\n\n\r\n40") {
+		t.Errorf("before the push: %d publications ending %q; want a prefix of whole frames", n, tail([]byte(body), 20))
+	}
+	if got := s.metrics.slowDisconnects.Get(); got != 0 {
+		t.Errorf("3008 disconnects: %d, want 0 (the API asked for 3503)", got)
+	}
+	if l.behind(c) {
+		t.Error("the closed connection still holds its backlog in the log")
+	}
+}
+
+// TestPushCatchUpStopsAtAFullSocket: a push (here a refresh) to a subscriber
+// whose socket fills up before it caught up cannot follow its backlog: it is
+// disconnected with 3008 it can read, and gnet was given no more than the
+// tail of one write beyond what the socket took.
+func TestPushCatchUpStopsAtAFullSocket(t *testing.T) {
+	s, l, _ := newTestLoop(t, 0)
+	s.opts.Client.QueueMaxSize = 32 << 20
+	c, w := backloggedSubscriber(t, s, l, 100<<10, 1000)
+
+	l.writeEvent(c, []byte(`{"refresh":{"expires":false}}`))
+
+	push := "data: {\"disconnect\":{\"code\":3008,\"reason\":\"slow\"}}\n\n\r\n0\r\n\r\n"
+	if held := w.OutboundBuffered(); held > maxWrite+2048+len(push)+16 {
+		t.Errorf("gnet holds %d bytes; at most one write's tail (%d) and the push may wait", held, maxWrite)
+	}
+	if !strings.HasSuffix(string(w.data), push) || strings.Contains(string(w.data), "refresh") {
+		t.Fatalf("output does not end with the 3008 push (and no refresh): …%q", tail(w.data, 120))
+	}
+	if got := s.metrics.slowDisconnects.Get(); got != 1 {
+		t.Errorf("3008 disconnects: %d, want 1", got)
+	}
+}
+
+// TestPushCatchUpDeliversEverythingToAReader: the same backlog to a socket
+// with room for it arrives whole, in order, before the push, in pieces of at
+// most one write.
+func TestPushCatchUpDeliversEverythingToAReader(t *testing.T) {
+	s, l, _ := newTestLoop(t, 0)
+	s.opts.Client.QueueMaxSize = 32 << 20
+	c, w := backloggedSubscriber(t, s, l, 64<<20, 1000)
+
+	l.writeEvent(c, []byte(`{"refresh":{"expires":false}}`))
+
+	out := string(w.data)
+	if n := strings.Count(out, "data: "); n != 1001 || !strings.Contains(out[len(out)-100:], "refresh") {
+		t.Fatalf("%d events, ending %q; want the 1000 publications then the push", n, tail(w.data, 60))
+	}
+	if c.state != stateStreaming || w.writes < 1000*1000/maxWrite {
+		t.Errorf("state %d after %d writes; want it streaming after writes of at most %d bytes", c.state, w.writes, maxWrite)
+	}
+}
+
+// TestLoopInboxCapShedsTheChannelsSubscribers: a loop that does not drain
+// while 1 MB is published to one of its channels keeps at most
+// unisse.loop_inbox_max_size bytes of it in its inbox; every publish is still
+// accepted. When the loop drains, that channel's subscribers on it get what
+// fitted, then a 3008 push they can read, and are closed; a subscriber of
+// another channel on the same loop keeps streaming and gets its
+// publications, and nothing of the shed channel stays logged.
+func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
+	s, l, _ := newTestLoop(t, 0)
+	const inboxCap = 64 << 10
+	s.opts.Unisse.LoopInboxMaxSize = inboxCap
+	s.opts.Client.QueueMaxSize = 32 << 20
+	subscribe := func(channel string) (*conn, *windowConn) {
+		w := &windowConn{room: 1 << 30}
+		c := &conn{c: w, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+		ch, idx := s.hub.Subscribe(channel, 0, c)
+		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
+		l.addStream(c)
+		return c, w
+	}
+	var shed [3]*windowConn
+	var shedConns [3]*conn
+	for i := range shed {
+		shedConns[i], shed[i] = subscribe("news")
+	}
+	calm, calmW := subscribe("calm")
+
+	data := []byte(`"` + strings.Repeat("x", 1000) + `"`)
+	publish := func(channel string) {
+		t.Helper()
+		if _, err := s.Publish(&api.Publication{Channel: channel, Data: data}); err != nil {
+			t.Fatalf("publish to %s refused: %v", channel, err)
+		}
+	}
+	publish("calm")
+	maxInbox, maxItems := 0, 0
+	for range 1000 { // the loop does not drain meanwhile (newTestLoop)
+		publish("news")
+		l.mu.Lock()
+		maxInbox, maxItems = max(maxInbox, l.inboxBytes), max(maxItems, len(l.inbox))
+		l.mu.Unlock()
+	}
+	if maxInbox > inboxCap || maxItems > inboxCap/len(data)+1 {
+		t.Errorf("inbox grew to %d bytes in %d items; cap %d bytes", maxInbox, maxItems, inboxCap)
+	}
+	for l.scheduled {
+		l.drain()
+	}
+	l.scheduled = true
+
+	push := "data: {\"disconnect\":{\"code\":3008,\"reason\":\"slow\"}}\n\n\r\n0\r\n\r\n"
+	for i, w := range shed {
+		out := string(w.data)
+		if shedConns[i].state != stateClosing || !w.closed || !strings.HasSuffix(out, push) {
+			t.Fatalf("subscriber %d of the overflowing channel: state %d, closed %v, output ends %q; want the 3008 push, the terminator and a close",
+				i, shedConns[i].state, w.closed, tail(w.data, 80))
+		}
+		if n := strings.Count(out, `"channel":"news"`); n == 0 || n > inboxCap/len(data)+1 {
+			t.Errorf("subscriber %d got %d publications before the 3008; want those that fitted in the inbox", i, n)
+		}
+	}
+	if got := s.metrics.slowDisconnects.Get(); got != 3 {
+		t.Errorf("3008 disconnects: %d, want 3", got)
+	}
+	if n := len(s.hub.Lookup("news").Local(0).X.log); n != 0 {
+		t.Errorf("the shed channel's log holds %d frames", n)
+	}
+
+	// The loop took publications again once it drained.
+	publish("calm")
+	for l.scheduled {
+		l.drain()
+	}
+	l.scheduled = true
+	if calm.state != stateStreaming || calmW.closed || strings.Count(string(calmW.data), `"channel":"calm"`) != 2 {
+		t.Errorf("subscriber of the other channel: state %d, closed %v, %d publications; want it streaming with both", calm.state, calmW.closed, strings.Count(string(calmW.data), `"channel":"calm"`))
+	}
+}
+
+// closingConn is a gnet.Conn that OnClose can forget.
+type closingConn struct {
+	sinkConn
+	ctx any
+}
+
+func (c *closingConn) Context() any { return c.ctx }
+
+// TestPeerClosesLetTheLoopDeliver: while gnet works through connections
+// their peers closed, every closesPerSlice of them the loop delivers what is
+// pending (here a publication to three subscribers) instead of waiting for
+// its kick behind the rest of the hang-ups. Closes inside a failed write
+// (which can happen in the middle of a delivery) never do.
+func TestPeerClosesLetTheLoopDeliver(t *testing.T) {
+	s, _, subs := newTestLoop(t, 3)
+	closeMany := func(n int, err error) {
+		for range n {
+			gc := &closingConn{}
+			cs := &conn{c: gc, state: stateReading, wheelSlot: -1, streamIdx: -1}
+			gc.ctx = cs
+			s.OnClose(gc, err)
+		}
+	}
+	delivered := func() int {
+		n := 0
+		for _, c := range subs {
+			n += c.writes
+		}
+		return n
+	}
+	s.HandlePublication("news", &broker.Publication{Data: []byte(`{}`)}, broker.StreamPosition{})
+
+	closeMany(4*closesPerSlice, os.NewSyscallError("write", syscall.EPIPE))
+	if got := delivered(); got != 0 {
+		t.Fatalf("closes inside writes delivered %d frames; they must not run the loop", got)
+	}
+	closeMany(closesPerSlice-1, io.EOF)
+	if got := delivered(); got != 0 {
+		t.Fatalf("%d peer closes delivered %d frames; want a slice only every %d", closesPerSlice-1, got, closesPerSlice)
+	}
+	closeMany(1, os.NewSyscallError("read", syscall.ECONNRESET))
+	if got := delivered(); got != len(subs) {
+		t.Fatalf("after %d peer closes %d of %d subscribers got the publication", closesPerSlice, got, len(subs))
+	}
+}
