@@ -296,9 +296,15 @@ func (l *loop) closeWith(c *conn, d protocol.Disconnect) {
 		_ = c.c.Flush()
 	}
 	if c.state == stateClosing && c.c.OutboundBuffered() > 0 {
-		// The kernel refused the room (a buffer already at the system's
-		// maximum): gnet's close writes what fits and discards the rest.
-		l.srv.metrics.slowTailLost.Inc()
+		// The kernel refused the room (a buffer at the system's maximum, or
+		// TCP memory under pressure): closing now would discard the push.
+		// Keep the socket until the client takes the rest; one that takes
+		// nothing for read_timeout is closed then (closeWhenSent). It holds
+		// at most one write and the push meanwhile.
+		l.srv.metrics.slowPushWaits.Inc()
+		c.state = stateFlushing
+		l.srv.closeWhenSent(c, false)
+		return
 	}
 	_ = c.c.Close()
 }

@@ -18,11 +18,12 @@ type metricsSet struct {
 	publications    *metrics.Counter
 	apiCommands     *metrics.Counter
 	slowDisconnects *metrics.Counter
-	// slowTailLost counts 3008 disconnects whose push the socket could not
-	// be made to hold (see loop.closeSlow).
-	slowTailLost *metrics.Counter
-	acceptErrors *metrics.Counter // accept or hand-off failures (accept.go)
-	shed         *metrics.Counter // connections refused with 503 to free a descriptor
+	// slowPushWaits counts server disconnects whose push the socket could
+	// not be made to hold at once, so the close waits for the client to
+	// take it (see loop.closeWith).
+	slowPushWaits *metrics.Counter
+	acceptErrors  *metrics.Counter // accept or hand-off failures (accept.go)
+	shed          *metrics.Counter // connections refused with 503 to free a descriptor
 }
 
 func newMetrics(s *Server) *metricsSet {
@@ -34,7 +35,7 @@ func newMetrics(s *Server) *metricsSet {
 		publications:    set.NewCounter("unisse_publications_total"),
 		apiCommands:     set.NewCounter(`unisse_api_commands_total{protocol="http"}`),
 		slowDisconnects: set.NewCounter(`unisse_client_disconnects_total{code="3008"}`),
-		slowTailLost:    set.NewCounter("unisse_slow_disconnect_push_lost_total"),
+		slowPushWaits:   set.NewCounter("unisse_disconnect_push_waits_total"),
 		acceptErrors:    set.NewCounter("unisse_tcp_accept_errors_total"),
 		shed:            set.NewCounter("unisse_tcp_connections_shed_total"),
 	}
