@@ -83,7 +83,7 @@ func TestHeadEndLongLineByteByByte(t *testing.T) {
 }
 
 func TestHeadEnd(t *testing.T) {
-	for _, c := range []struct {
+	for _, tc := range []struct {
 		in   string
 		want int
 	}{
@@ -95,8 +95,8 @@ func TestHeadEnd(t *testing.T) {
 		{"GET / HTTP/1.1\r\nX: \r\r\n\r\n", 24},
 		{"", -1},
 	} {
-		if got, _ := HeadEnd([]byte(c.in), 0); got != c.want {
-			t.Errorf("HeadEnd(%q) = %d, want %d", c.in, got, c.want)
+		if got, _ := HeadEnd([]byte(tc.in), 0); got != tc.want {
+			t.Errorf("HeadEnd(%q) = %d, want %d", tc.in, got, tc.want)
 		}
 	}
 	if n := LeadingEmptyLines([]byte("\r\n\n\r\nGET")); n != 5 {

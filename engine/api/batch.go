@@ -64,22 +64,22 @@ func (h *Handler) serveBatch(dst []byte, body []byte) Response {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		c := &cmds[i]
-		if c.perr == nil {
+		cmd := &cmds[i]
+		if cmd.perr == nil {
 			mark := len(dst)
 			dst = append(dst, '{', '"')
-			dst = append(dst, c.method.String()...)
+			dst = append(dst, cmd.method.String()...)
 			dst = append(dst, '"', ':')
 			var perr *protocol.Error
-			if dst, perr = h.execute(dst, c.method, c.req); perr == nil {
+			if dst, perr = h.execute(dst, cmd.method, cmd.req); perr == nil {
 				dst = append(dst, '}')
 				continue
 			}
-			c.perr = perr
+			cmd.perr = perr
 			dst = dst[:mark]
 		}
 		dst = append(dst, `{"error":`...)
-		dst = appendError(dst, c.perr)
+		dst = appendError(dst, cmd.perr)
 		dst = append(dst, '}')
 	}
 	dst = append(dst, ']', '}')
@@ -162,30 +162,30 @@ func (h *Handler) serveLegacy(dst []byte, body []byte) Response {
 			params = []byte("{}")
 		}
 		req, err := decodeCommand(m, params)
-		c := decoded{id: lc.ID, method: m, req: req}
+		cmd := decoded{id: lc.ID, method: m, req: req}
 		if err != nil {
-			c.perr = protocol.ErrorBadRequest
+			cmd.perr = protocol.ErrorBadRequest
 		}
-		cmds = append(cmds, c)
+		cmds = append(cmds, cmd)
 	}
 	if len(cmds) == 0 {
 		return badRequest(dst)
 	}
-	for i, c := range cmds {
+	for i, cmd := range cmds {
 		if i > 0 {
 			dst = append(dst, '\n')
 		}
 		dst = append(dst, '{')
-		if c.id != 0 {
+		if cmd.id != 0 {
 			dst = append(dst, `"id":`...)
-			dst = strconv.AppendUint(dst, uint64(c.id), 10)
+			dst = strconv.AppendUint(dst, uint64(cmd.id), 10)
 			dst = append(dst, ',')
 		}
 		mark := len(dst)
-		perr := c.perr
+		perr := cmd.perr
 		if perr == nil {
 			dst = append(dst, `"result":`...)
-			dst, perr = h.execute(dst, c.method, c.req)
+			dst, perr = h.execute(dst, cmd.method, cmd.req)
 		}
 		if perr != nil {
 			dst = append(dst[:mark], `"error":`...)
