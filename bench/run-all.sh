@@ -6,7 +6,8 @@
 #   bench/run-all.sh            # everything
 #   ONLY=idle bench/run-all.sh  # scenarios whose name starts with "idle"
 #
-# Results: bench/results/<date>/<scenario>-<server>.{json,html}; render the
+# Results: bench/results/<date>/<scenario>-<server>.{json,html} (the .html is
+# gitignored; unisse-bench render rebuilds it from the .json); render the
 # tables with bench/tables.py bench/results/<date>.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -13,7 +13,8 @@
 # then stop the server (SIGTERM) and wait for it. Outputs, under
 # bench/results/<YYYY-MM-DD>/ (or $RESULTS_DIR):
 #   NAME-<server>.json   the report (bench.Report as JSON)
-#   NAME-<server>.html   the HTML report with charts
+#   NAME-<server>.html   the HTML report with charts (gitignored: rendered
+#                        again from the JSON by unisse-bench render)
 #   machine.txt          cores, CPU, kernel, versions
 #   raw/NAME-<server>.{log,server.log}   summary+progress, server output (gitignored)
 # The flags after MODE are passed as given and may override the defaults

@@ -4,7 +4,7 @@
 //
 // Follow a publication from the API to the socket:
 //
-//	serve.go     OnTraffic → httpparse → route (/api/publish)
+//	events.go    OnTraffic → serve.go serveInput → httpparse → route (/api/publish)
 //	apiserve.go  → api.Handler.Serve (decode, validate)
 //	executor.go  → Server.Publish → broker.Publish (history, idempotency)
 //	executor.go  → Server.HandlePublication: frame encoded once (sse.Frame),
@@ -49,7 +49,8 @@
 // Input (serve.go, input.go): a request is routed, and for the API its
 // method and key checked, from its head before any body byte is read; a
 // request spanning reads is gathered in a per-connection buffer so each read
-// costs its own length; a connection's requests wait while 64 KiB of its
+// costs its own length, and its head end is found by httpparse.HeadEnd,
+// resumed where the last read left it, before the loop's one parser runs; a connection's requests wait while 64 KiB of its
 // responses are unsent (statePaused); every response that ends a connection
 // goes through closeWhenSent, which closes only once gnet has sent it all.
 //

@@ -17,7 +17,7 @@ type input struct {
 	// progress (head plus Content-Length once the head is parsed); 0 when
 	// unknown. Reads that leave it short are only appended.
 	need int
-	// scanned is where findHeadEnd resumes in b[off:], so a head arriving in
+	// scanned is where httpparse.HeadEnd resumes in b[off:], so a head arriving in
 	// pieces is scanned once.
 	scanned int
 }

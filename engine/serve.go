@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"errors"
 	"time"
 
@@ -11,39 +10,6 @@ import (
 	"github.com/unisse/unisse/engine/internal/bytesconv"
 	"github.com/unisse/unisse/httpparse"
 )
-
-// findHeadEnd returns the length of the request head at the start of buf
-// (through the blank line), or -1 and how far it is safe to resume scanning.
-// The loop's parser is shared by all its connections, so each connection keeps
-// only this resume offset between packets and the full parse runs once, when
-// the head is complete.
-func findHeadEnd(buf []byte, from int) (end, resume int) {
-	for i := from; ; {
-		j := bytes.IndexByte(buf[i:], '\n')
-		if j < 0 {
-			return -1, max(len(buf)-2, 0)
-		}
-		i += j + 1
-		switch {
-		case i < len(buf) && buf[i] == '\n':
-			return i + 1, 0
-		case i+1 < len(buf) && buf[i] == '\r' && buf[i+1] == '\n':
-			return i + 2, 0
-		case i >= len(buf)-1:
-			return -1, max(i-1, 0)
-		}
-	}
-}
-
-// emptyLines counts the CRLFs a client may send before a request line (RFC
-// 9112 §2.2), so that they are not mistaken for the end of a head.
-func emptyLines(buf []byte) int {
-	n := 0
-	for n < len(buf) && (buf[n] == '\r' || buf[n] == '\n') {
-		n++
-	}
-	return n
-}
 
 // earlyCheckWindow is how much of an incomplete head is parsed eagerly to
 // reject non-HTTP bytes early.
@@ -68,7 +34,7 @@ func (s *Server) serveInput(cs *conn) {
 			break
 		}
 		rest := buf[off:]
-		if n := emptyLines(rest); n > 0 {
+		if n := httpparse.LeadingEmptyLines(rest); n > 0 {
 			off += n
 			continue
 		}
@@ -81,7 +47,10 @@ func (s *Server) serveInput(cs *conn) {
 			}
 			scanned = in.scanned
 		}
-		headLen, resume := findHeadEnd(rest, scanned)
+		// The loop's parser is shared by all its connections, so each
+		// connection keeps only HeadEnd's resume offset between reads and the
+		// parse runs once, on the whole head.
+		headLen, resume := httpparse.HeadEnd(rest, scanned)
 		if headLen < 0 {
 			if len(rest) >= s.opts.Unisse.MaxRequestHeadSize {
 				s.protocolError(cs, httpparse.ErrHeadTooLarge)

@@ -35,17 +35,21 @@ func TestAllocsParseHead(t *testing.T) {
 	})
 }
 
-// TestAllocsParseHeadIncremental covers the resume path: a head arriving in pieces.
-func TestAllocsParseHeadIncremental(t *testing.T) {
+// TestAllocsHeadEndIncremental covers a head arriving in pieces: framed by
+// HeadEnd, then parsed once.
+func TestAllocsHeadEndIncremental(t *testing.T) {
 	var r Request
 	buf := []byte(browserSSEGet)
-	assertNoAllocs(t, "ParseHead in pieces", func() {
+	assertNoAllocs(t, "HeadEnd in pieces", func() {
+		resume := 0
 		for k := 0; k < len(buf); k += 97 {
-			if _, err := r.ParseHead(buf[:k], Limits{}); err != ErrIncomplete {
-				t.Fatal(err)
+			var end int
+			if end, resume = HeadEnd(buf[:k], resume); end >= 0 {
+				t.Fatal(end)
 			}
 		}
-		if _, err := r.ParseHead(buf, Limits{}); err != nil {
+		end, _ := HeadEnd(buf, resume)
+		if _, err := r.ParseHead(buf[:end], Limits{}); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -73,10 +73,10 @@ func init() {
 	chunkCases = append(chunkCases, chunkCase{name: "1000 one-byte chunks", in: b.String(), max: 1000, body: strings.Repeat("x", 1000)})
 }
 
-func (c chunkCase) check(t *testing.T, dst, body []byte, consumed int, err error) {
+func (tc chunkCase) check(t *testing.T, dst, body []byte, consumed int, err error) {
 	t.Helper()
-	if err != c.err {
-		t.Fatalf("err = %v, want %v", err, c.err)
+	if err != tc.err {
+		t.Fatalf("err = %v, want %v", err, tc.err)
 	}
 	if err != nil {
 		if consumed != 0 || !bytes.Equal(body, dst) || len(body) != len(dst) {
@@ -84,24 +84,24 @@ func (c chunkCase) check(t *testing.T, dst, body []byte, consumed int, err error
 		}
 		return
 	}
-	want := c.consumed
+	want := tc.consumed
 	if want == 0 {
-		want = len(c.in)
+		want = len(tc.in)
 	}
 	if consumed != want {
 		t.Errorf("consumed = %d, want %d", consumed, want)
 	}
-	if string(body) != string(dst)+c.body {
-		t.Errorf("body = %q, want %q", trunc(string(body)), trunc(string(dst)+c.body))
+	if string(body) != string(dst)+tc.body {
+		t.Errorf("body = %q, want %q", trunc(string(body)), trunc(string(dst)+tc.body))
 	}
 }
 
 func TestChunkedBody(t *testing.T) {
-	for _, c := range chunkCases {
-		t.Run(c.name, func(t *testing.T) {
+	for _, tc := range chunkCases {
+		t.Run(tc.name, func(t *testing.T) {
 			dst := []byte("dst:")
-			body, consumed, err := ChunkedBody(dst, []byte(c.in), c.max)
-			c.check(t, dst, body, consumed, err)
+			body, consumed, err := ChunkedBody(dst, []byte(tc.in), tc.max)
+			tc.check(t, dst, body, consumed, err)
 		})
 	}
 }
@@ -109,21 +109,21 @@ func TestChunkedBody(t *testing.T) {
 // TestChunkedBodySplitEverywhere checks that every prefix is ErrIncomplete until the
 // outcome is decided, and that the outcome equals the one-shot outcome.
 func TestChunkedBodySplitEverywhere(t *testing.T) {
-	for _, c := range chunkCases {
-		t.Run(c.name, func(t *testing.T) {
+	for _, tc := range chunkCases {
+		t.Run(tc.name, func(t *testing.T) {
 			dst := []byte("dst:")
 			var (
 				body     []byte
 				consumed int
 				err      error
 			)
-			for k := 0; k <= len(c.in); k++ {
-				body, consumed, err = ChunkedBody(dst, []byte(c.in[:k]), c.max)
+			for k := 0; k <= len(tc.in); k++ {
+				body, consumed, err = ChunkedBody(dst, []byte(tc.in[:k]), tc.max)
 				if err != ErrIncomplete {
 					break
 				}
 			}
-			c.check(t, dst, body, consumed, err)
+			tc.check(t, dst, body, consumed, err)
 		})
 	}
 }

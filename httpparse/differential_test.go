@@ -224,9 +224,9 @@ func TestDivergenceClasses(t *testing.T) {
 }
 
 func FuzzDifferentialFasthttp(f *testing.F) {
-	for _, c := range headCases {
-		if len(c.in) <= 64<<10 {
-			f.Add([]byte(c.in))
+	for _, tc := range headCases {
+		if len(tc.in) <= 64<<10 {
+			f.Add([]byte(tc.in))
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

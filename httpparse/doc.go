@@ -3,27 +3,31 @@
 //
 // # What it owns
 //
-// The request head (Request.ParseHead and its accessors), query parameters and
-// percent-decoding (AppendQuery, AppendUnescape), chunked request bodies (ChunkedBody),
-// the head-size limit (Limits), and the mapping from a parse error to the status code
-// to answer with (Status). It does not own reading from sockets, buffering, timeouts,
-// routing or writing responses: those are the engine's. A Content-Length body needs no
-// decoding; the engine takes Request.ContentLength bytes after the head.
+// Framing request heads (HeadEnd, LeadingEmptyLines), the request head
+// (Request.ParseHead and its accessors), query parameters and percent-decoding
+// (AppendQuery, AppendUnescape), chunked request bodies (ChunkedBody), the head-size
+// limit (Limits), and the mapping from a parse error to the status code to answer with
+// (Status). It does not own reading from sockets, buffering, timeouts, routing or
+// writing responses: those are the engine's. A Content-Length body needs no decoding;
+// the engine takes Request.ContentLength bytes after the head.
 //
-// The engine calls it from gnet's OnTraffic with whatever has arrived:
+// The engine has one Request per event loop, not per connection, so a connection keeps
+// only HeadEnd's resume offset between reads, and parses once the head is complete:
 //
-//	n, err := c.req.ParseHead(in, limits) // in: all unconsumed input
-//	switch {
-//	case err == httpparse.ErrIncomplete: // wait for more bytes; the next call resumes
-//	case err != nil:                     // answer httpparse.Status(err), then close
-//	default:                             // head is in[:n]; body, if any, follows
+//	in = in[httpparse.LeadingEmptyLines(in):]     // in: all unconsumed input
+//	end, resume := httpparse.HeadEnd(in, resume) // resume: 0, or the last call's
+//	if end < 0 {
+//		// wait for more bytes (a long or non-HTTP start is checked separately)
 //	}
+//	_, err := req.ParseHead(in[:end], limits)
+//	// err != nil: answer httpparse.Status(err), then close; else the body follows in[end:]
 //
 // # Concurrency
 //
-// A Request is used by one goroutine at a time — in the server, the event loop of the
-// connection it belongs to — and has no locks. The package functions (AppendQuery,
-// AppendUnescape, ChunkedBody, Status) keep no state and are safe from any goroutine.
+// A Request is used by one goroutine at a time — in the server, the event loop that
+// owns it — and has no locks. The package functions (HeadEnd, LeadingEmptyLines,
+// AppendQuery, AppendUnescape, ChunkedBody, Status) keep no state and are safe from any
+// goroutine.
 // The package has no mutable globals: its byte-class tables are filled at init and only
 // read afterwards.
 //
@@ -38,16 +42,18 @@
 //
 // # Hot-path invariants
 //
-//   - Zero allocations: ParseHead (one-shot or resumed), every Request accessor
+//   - Zero allocations: HeadEnd, LeadingEmptyLines, ParseHead, every Request accessor
 //     including Header, AppendQuery and AppendUnescape when dst has spare capacity,
 //     ChunkedBody when dst has room. alloc_test.go asserts exactly 0 allocs/op.
-//   - Linear time: after ErrIncomplete, ParseHead resumes at the byte where it stopped,
-//     so a head arriving one byte per packet costs O(length), not O(length²).
-//     ChunkedBody rescans only chunk-size lines, never chunk data.
+//   - Linear time: HeadEnd resumes two bytes before where it stopped, so a head
+//     arriving one byte per packet costs O(length), not O(length²)
+//     (TestHeadEndLongLineByteByByte); ParseHead keeps nothing between calls and runs
+//     once per head. ChunkedBody rescans only chunk-size lines, never chunk data.
 //   - Bounded memory: a head is ErrHeadTooLarge as soon as Limits.MaxHeadSize bytes are
 //     buffered without its end (so a slowloris cannot make us hold more), or when it has
 //     more than MaxHeaders lines. A Request is a fixed ~1.1 KiB.
-//   - Never panics, whatever the bytes (fuzz_test.go).
+//   - Never panics, whatever the bytes (fuzz_test.go); HeadEnd frames exactly the heads
+//     ParseHead accepts, however the bytes are split (FuzzHeadEnd).
 //
 // # What is accepted
 //

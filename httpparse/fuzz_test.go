@@ -13,9 +13,9 @@ import (
 // under testdata/fuzz/<FuzzName>/ so that every `go test` run replays them.
 
 func FuzzParseHead(f *testing.F) {
-	for _, c := range headCases {
-		if len(c.in) <= 64<<10 {
-			f.Add([]byte(c.in), uint16(c.lim.MaxHeadSize))
+	for _, tc := range headCases {
+		if len(tc.in) <= 64<<10 {
+			f.Add([]byte(tc.in), uint16(tc.lim.MaxHeadSize))
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte, limit uint16) {
@@ -145,8 +145,8 @@ func FuzzAppendQuery(f *testing.F) {
 }
 
 func FuzzChunkedBody(f *testing.F) {
-	for _, c := range chunkCases {
-		f.Add([]byte(c.in), uint16(c.max))
+	for _, tc := range chunkCases {
+		f.Add([]byte(tc.in), uint16(tc.max))
 	}
 	f.Fuzz(func(t *testing.T, data []byte, maxBody uint16) {
 		limit := int(maxBody)

@@ -27,7 +27,8 @@ func BenchmarkParseHead_SSEGet_NetHTTP(b *testing.B) { benchNetHTTP(b, browserSS
 func BenchmarkParseHead_SSEGet_Fasthttp(b *testing.B) { benchFasthttp(b, browserSSEGet) }
 
 // BenchmarkParseHead_SSEGet_InPieces delivers the same head in 8 pieces, as a slow
-// link would: the resume path must keep the total close to one-shot.
+// link would, framed by HeadEnd and parsed once: the total must stay close to
+// one-shot.
 func BenchmarkParseHead_SSEGet_InPieces(b *testing.B) {
 	buf := []byte(browserSSEGet)
 	step := len(buf)/8 + 1
@@ -35,12 +36,15 @@ func BenchmarkParseHead_SSEGet_InPieces(b *testing.B) {
 	b.SetBytes(int64(len(buf)))
 	b.ReportAllocs()
 	for b.Loop() {
+		resume := 0
 		for k := step; k < len(buf); k += step {
-			if _, err := r.ParseHead(buf[:k], Limits{}); err != ErrIncomplete {
-				b.Fatal(err)
+			var end int
+			if end, resume = HeadEnd(buf[:k], resume); end >= 0 {
+				b.Fatal(end)
 			}
 		}
-		if _, err := r.ParseHead(buf, Limits{}); err != nil {
+		end, _ := HeadEnd(buf, resume)
+		if _, err := r.ParseHead(buf[:end], Limits{}); err != nil {
 			b.Fatal(err)
 		}
 	}

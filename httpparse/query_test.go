@@ -8,7 +8,7 @@ import (
 
 func TestAppendQuery(t *testing.T) {
 	cfConnect := "cf_connect=" + encodeURIComponent(connectJSON)
-	for _, c := range []struct {
+	for _, tc := range []struct {
 		name, query, param string
 		want               string
 		found              bool
@@ -46,15 +46,15 @@ func TestAppendQuery(t *testing.T) {
 		{"10001 params are not (net/url's limit)", strings.Repeat("x=1&", 10000) + "a=1", "a", "", false},
 		{"a trailing & counts toward the limit", "a=1" + strings.Repeat("&", 10000), "a", "", false},
 	} {
-		t.Run(c.name, func(t *testing.T) {
+		t.Run(tc.name, func(t *testing.T) {
 			// The reference first, so that a wrong expectation fails here and not below.
-			if want, found := queryGet(c.query, c.param); want != c.want || found != c.found {
-				t.Fatalf("net/url says %q %v; the table says %q %v", want, found, c.want, c.found)
+			if want, found := queryGet(tc.query, tc.param); want != tc.want || found != tc.found {
+				t.Fatalf("net/url says %q %v; the table says %q %v", want, found, tc.want, tc.found)
 			}
 			dst := []byte("prefix:")
-			got, found := AppendQuery(dst, []byte(c.query), c.param)
-			if found != c.found || string(got) != "prefix:"+c.want {
-				t.Fatalf("AppendQuery = %q %v, want %q %v", got, found, "prefix:"+c.want, c.found)
+			got, found := AppendQuery(dst, []byte(tc.query), tc.param)
+			if found != tc.found || string(got) != "prefix:"+tc.want {
+				t.Fatalf("AppendQuery = %q %v, want %q %v", got, found, "prefix:"+tc.want, tc.found)
 			}
 		})
 	}
@@ -72,7 +72,7 @@ func TestRequestAppendQuery(t *testing.T) {
 }
 
 func TestAppendUnescape(t *testing.T) {
-	for _, c := range []struct {
+	for _, tc := range []struct {
 		in, want string
 		err      error
 	}{
@@ -91,20 +91,20 @@ func TestAppendUnescape(t *testing.T) {
 	} {
 		dst := make([]byte, 3, 64)
 		copy(dst, "dst")
-		got, err := AppendUnescape(dst, []byte(c.in))
-		if err != c.err {
-			t.Errorf("AppendUnescape(%q) err = %v, want %v", c.in, err, c.err)
+		got, err := AppendUnescape(dst, []byte(tc.in))
+		if err != tc.err {
+			t.Errorf("AppendUnescape(%q) err = %v, want %v", tc.in, err, tc.err)
 			continue
 		}
-		if string(got) != "dst"+c.want {
-			t.Errorf("AppendUnescape(%q) = %q, want %q", c.in, got, "dst"+c.want)
+		if string(got) != "dst"+tc.want {
+			t.Errorf("AppendUnescape(%q) = %q, want %q", tc.in, got, "dst"+tc.want)
 		}
 		if err == nil {
-			if ref, _ := url.QueryUnescape(c.in); ref != c.want {
-				t.Errorf("url.QueryUnescape(%q) = %q, table says %q", c.in, ref, c.want)
+			if ref, _ := url.QueryUnescape(tc.in); ref != tc.want {
+				t.Errorf("url.QueryUnescape(%q) = %q, table says %q", tc.in, ref, tc.want)
 			}
-		} else if _, refErr := url.QueryUnescape(c.in); refErr == nil {
-			t.Errorf("url.QueryUnescape(%q) accepts it", c.in)
+		} else if _, refErr := url.QueryUnescape(tc.in); refErr == nil {
+			t.Errorf("url.QueryUnescape(%q) accepts it", tc.in)
 		}
 	}
 }

@@ -39,9 +39,8 @@ func (l Limits) maxHeadSize() int {
 	}
 }
 
-// span is a half-open byte range [off, end) of the buffer given to ParseHead. Offsets,
-// not slices, are kept across calls because the caller may hand us a different backing
-// array holding the same bytes plus more (gnet copies when its ring buffer wraps).
+// span is a half-open byte range [off, end) of the buffer given to ParseHead. Offsets
+// rather than slices keep a Request small: a span is 8 bytes, a slice 24.
 type span struct{ off, end uint32 }
 
 // in returns the bytes of s in buf, with the capacity clipped so that a caller who
@@ -50,30 +49,10 @@ func (s span) in(buf []byte) []byte { return buf[s.off:s.end:s.end] }
 
 type field struct{ name, value span }
 
-type stage uint8
-
-const (
-	stageRequestLine stage = iota // skipping empty lines, then waiting for the request line
-	stageHeaders                  // request line parsed, reading header lines
-	stageDone                     // head complete; the next ParseHead starts a new head
-	stageFailed                   // a terminal error; the next ParseHead starts a new head
-)
-
 // progress is everything ParseHead learns about one head. It is reset as a whole
-// between heads; the header array lives outside it so that a reset does not have to
-// clear 1 KiB of spans nobody reads (nHeaders says how many are live).
+// before each parse; the header array lives outside it so that a reset does not have
+// to clear 1 KiB of spans nobody reads (nHeaders says how many are live).
 type progress struct {
-	stage stage
-
-	// lineStart is where the line being parsed begins; scan is how far the search for
-	// its LF got. Both only move forward, which is what makes a head that arrives in
-	// many small pieces cost O(total bytes) and not O(n²).
-	lineStart, scan uint32
-	// methodScan is how far the partial request line was checked for method bytes;
-	// methodOK means a SP after a valid method was seen (nothing more to check early).
-	methodScan uint32
-	methodOK   bool
-
 	method, target, path, query span
 	// slashPath marks an absolute-form target with an empty path ("http://h?q"), whose
 	// path is "/" (RFC 9112 §3.2.1) but has no '/' byte in the buffer to point at.
@@ -111,10 +90,8 @@ type Request struct {
 	headers [MaxHeaders]field
 }
 
-// Reset forgets any head, complete or partial. ParseHead resets by itself after a
-// success or a terminal error, so Reset is only needed to abandon a head that is
-// incomplete (the connection is being reused for other bytes), or to drop the
-// reference to the last buffer so it can be collected.
+// Reset forgets the last head and drops the reference to its buffer so that the
+// buffer can be collected. ParseHead starts afresh by itself.
 func (r *Request) Reset() {
 	r.buf = nil
 	r.p = progress{}
@@ -122,106 +99,87 @@ func (r *Request) Reset() {
 
 // ParseHead parses the request head at the start of buf.
 //
-// buf is the whole unconsumed input of the connection so far. On ErrIncomplete the
-// caller calls again, later, with a longer buf that starts with the same bytes (it may
-// be a different array). The Request remembers how far it scanned, so each call costs
-// O(new bytes). To start over with unrelated bytes after ErrIncomplete, call Reset.
-//
 // On success it returns the head length: the bytes up to and including the empty line
 // that ends the head (CRLF CRLF, LF LF or a mix), plus any empty lines skipped before
-// the request line. The body, if any, starts at buf[headLen]. Any other error is
-// terminal for this head; Status gives the answer to send. The next call after a
-// success or a terminal error starts a new head, so pipelined requests are parsed by
-// calling again with buf[headLen+bodyLen:].
+// the request line. The body, if any, starts at buf[headLen]; pipelined requests are
+// parsed by calling again with buf[headLen+bodyLen:].
 //
-// Only on the connection's own goroutine (see Request). Zero allocations.
+// ErrIncomplete means buf holds no complete head yet and nothing in it is already
+// wrong. Each call parses buf from its start and keeps nothing from earlier calls: a
+// caller receiving a head in pieces finds its end with HeadEnd, which resumes where it
+// stopped, and parses once, so a head arriving one byte per packet costs O(length).
+// Any other error is final for this head; Status gives the answer to send.
+//
+// Only on the Request's own goroutine (see Request). Zero allocations.
 func (r *Request) ParseHead(buf []byte, lim Limits) (headLen int, err error) {
 	limit := lim.maxHeadSize()
 	view := buf
 	if len(view) > limit {
 		view = view[:limit]
 	}
-	if r.p.stage >= stageDone || int(r.p.scan) > len(view) {
-		// A new head; or a caller that broke the "same bytes, longer" contract, or
-		// lowered the limit below what was already scanned: start over rather than
-		// index past the end.
-		r.p = progress{}
-	}
+	r.p = progress{}
 	r.buf = buf
-	for {
-		i := bytes.IndexByte(view[r.p.scan:], '\n')
+	headers := false // the request line is parsed; header lines follow
+	for start := 0; ; {
+		i := bytes.IndexByte(view[start:], '\n')
 		if i < 0 {
-			r.p.scan = uint32(len(view))
-			if err := r.checkPartialRequestLine(view); err != nil {
-				return r.fail(err)
+			if !headers {
+				if err := checkPartialRequestLine(view[start:]); err != nil {
+					return 0, err
+				}
 			}
 			if len(buf) >= limit {
-				return r.fail(ErrHeadTooLarge)
+				return 0, ErrHeadTooLarge
 			}
 			return 0, ErrIncomplete
 		}
-		lf := int(r.p.scan) + i
-		start := int(r.p.lineStart)
+		lf := start + i
 		line := view[start:lf]
 		if n := len(line); n > 0 && line[n-1] == '\r' {
 			line = line[:n-1]
 		}
 		switch {
-		case r.p.stage == stageRequestLine && len(line) == 0:
+		case !headers && len(line) == 0:
 			// An empty line before the request line: RFC 9112 §2.2 says a server SHOULD
 			// ignore at least one (old clients send CRLF after a POST body). We ignore
 			// any number, as fasthttp does; together they still count against the limit.
-		case r.p.stage == stageRequestLine:
+		case !headers:
 			if err := r.parseRequestLine(line, start); err != nil {
-				return r.fail(err)
+				return 0, err
 			}
-			r.p.stage = stageHeaders
+			headers = true
 		case len(line) == 0:
 			if err := r.finish(); err != nil {
-				return r.fail(err)
+				return 0, err
 			}
-			r.p.stage = stageDone
 			return lf + 1, nil
 		default:
 			if err := r.parseHeaderLine(line, start); err != nil {
-				return r.fail(err)
+				return 0, err
 			}
 		}
-		r.p.lineStart = uint32(lf + 1)
-		r.p.scan = r.p.lineStart
+		start = lf + 1
 	}
-}
-
-func (r *Request) fail(err error) (int, error) {
-	r.p.stage = stageFailed
-	return 0, err
 }
 
 // checkPartialRequestLine rejects a request line whose method is already invalid
 // before its LF arrives, so that a TLS handshake or other non-HTTP bytes on the port
-// are refused at once rather than after MaxHeadSize bytes or a timeout. It only looks
-// at bytes it has not looked at before. The verdict equals what parseRequestLine gives
-// for the completed line, so the result does not depend on how the bytes were split.
-func (r *Request) checkPartialRequestLine(view []byte) error {
-	if r.p.stage != stageRequestLine || r.p.methodOK {
-		return nil
-	}
-	start := int(r.p.lineStart)
-	for i := max(start, int(r.p.methodScan)); i < len(view); i++ {
-		c := view[i]
+// are refused at once rather than after MaxHeadSize bytes or a timeout. The verdict
+// equals what parseRequestLine gives for the completed line, so the result does not
+// depend on how the bytes were split.
+func checkPartialRequestLine(line []byte) error {
+	for i, c := range line {
 		switch {
 		case isTchar[c]:
-		case c == ' ' && i > start:
-			r.p.methodOK = true
-			return nil
-		case c == '\r' && i == start && i+1 == len(view):
-			// Maybe the first half of an empty line's CRLF; decide when the next byte
-			// comes (methodScan stays put so this byte is looked at again).
+		case c == ' ' && i > 0:
+			return nil // a whole valid method: the rest waits for the LF
+		case c == '\r' && i == 0 && len(line) == 1:
+			// Maybe the first half of an empty line's CRLF; decided when the next
+			// byte comes.
 			return nil
 		default:
 			return ErrBadRequest
 		}
-		r.p.methodScan = uint32(i + 1)
 	}
 	return nil
 }

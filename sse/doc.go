@@ -8,20 +8,22 @@
 // subscriber; Frame.Event gives the unchunked event for HTTP/1.0 peers.
 //
 // Writing. A connection never writes per event. Events for it are queued as
-// references to shared frames (Pending, a linked list threaded through a Queue
-// that its event loop owns) and Queue.Flush writes everything pending for the
-// connection in one call. What the socket does not take at once is copied by the
+// references to shared frames (Queue.Push onto a Pending, a linked list
+// threaded through a Queue that its event loop owns) and Queue.Flush (or
+// FlushBuffered) writes everything pending for the connection in one call. What the socket does not take at once is copied by the
 // Sink (gnet's per-connection elastic ring, allocated from a pool on congestion
 // and returned when drained), so a Pending is empty again after every flush and
 // an idle connection holds no buffer at all. The bytes a connection may have
 // waiting in the sink after a flush are capped; past the cap Flush reports
 // ErrSlow and the caller disconnects the client with 3008.
 //
-// Frame lifetime. Frames come from a pool and are reference counted: the
-// broadcaster retains one reference per event loop it hands the frame to, and
-// each loop releases its reference once the pass that delivered it has flushed
-// (by then every byte is either in the kernel or copied into a sink), so the
-// pool recycles frames without any per-subscriber bookkeeping.
+// Frame lifetime. Frames come from a pool (NewFrame) and are reference counted:
+// the broadcaster retains one reference per event loop it hands the frame to,
+// and each loop keeps the frame in its channel log until every subscriber on
+// the loop has been handed it and the pass that did so has flushed (by then
+// every byte is either in the kernel or copied into a sink), then releases its
+// reference, so the pool recycles frames without per-subscriber reference
+// counts. StaticFrame builds frames that never return to the pool (Ping).
 //
 // Concurrency. A Frame's bytes are immutable once built and may be read from any
 // goroutine; Retain/Release are atomic. A Queue and the Pendings threaded through

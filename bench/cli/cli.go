@@ -24,6 +24,7 @@ import (
 const usageHead = `unisse-bench — load generator for Centrifugo-compatible uni_sse servers
 
 usage: unisse-bench <mode> [flags]
+       unisse-bench render REPORT.json...   (writes REPORT.html beside each)
 
 modes:
   idle       open --conns connections at --connect-rate, hold them for --duration;
@@ -64,6 +65,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	}
+	if len(args) > 0 && args[0] == "render" {
+		return render(args[1:], stderr)
 	}
 	opts, err := Parse(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -132,6 +136,38 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// render writes the HTML report of each JSON report (as --json printed it)
+// beside it, NAME.json → NAME.html. Reports in bench/results keep only their
+// JSON and SVG charts in git; the pages are rendered on demand.
+func render(files []string, stderr io.Writer) int {
+	if len(files) == 0 {
+		fmt.Fprintln(stderr, "unisse-bench render: want one or more REPORT.json files")
+		return 2
+	}
+	for _, name := range files {
+		if err := renderOne(name); err != nil {
+			fmt.Fprintln(stderr, "unisse-bench render:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func renderOne(name string) error {
+	if !strings.HasSuffix(name, ".json") {
+		return fmt.Errorf("%s: not a .json report", name)
+	}
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return fmt.Errorf("cli: %w", err)
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("cli: %s: %w", name, err)
+	}
+	return writeFile(strings.TrimSuffix(name, ".json")+".html", func(w io.Writer) error { return report.HTML(w, &rep) })
 }
 
 func writeFile(path string, write func(io.Writer) error) error {

@@ -1,14 +1,19 @@
 package cli
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/unisse/unisse/bench"
+	"github.com/unisse/unisse/bench/report"
 )
 
 func TestParse(t *testing.T) {
@@ -73,5 +78,41 @@ func TestParseErrors(t *testing.T) {
 		if !strings.Contains(usage.String(), want) {
 			t.Errorf("usage lacks %q", want)
 		}
+	}
+}
+
+// TestRender renders a JSON report into the same page the run would have
+// written with --report.
+func TestRender(t *testing.T) {
+	rep := &bench.Report{Mode: bench.Broadcast, Config: bench.Default(bench.Broadcast)}
+	for i := range 100 {
+		rep.LatencyHist.Record(int64(100_000 + i*1000))
+	}
+	js, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	in := filepath.Join(dir, "r.json")
+	if err := os.WriteFile(in, js, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	if code := Main([]string{"render", in}, io.Discard, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	got, err := os.ReadFile(filepath.Join(dir, "r.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := report.HTML(&want, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Fatalf("rendered page differs from report.HTML of the same report (%d vs %d bytes)", len(got), want.Len())
+	}
+	if code := Main([]string{"render", filepath.Join(dir, "missing.json")}, io.Discard, io.Discard); code == 0 {
+		t.Fatal("a missing report rendered")
 	}
 }

@@ -32,10 +32,10 @@ func BenchmarkServePublish(b *testing.B) {
 		{"History", benchPublishBody, api.PublishResult{Offset: 123456, Epoch: "JvxpuhdH"}},
 		{"B64Data", `{"channel":"chat:room-1234","b64data":"eyJ1c2VyIjoiYWxpY2UiLCJ0ZXh0IjoiaGVsbG8sIHdvcmxkIn0="}`, api.PublishResult{}},
 	}
-	for _, c := range cases {
-		b.Run(c.name, func(b *testing.B) {
-			h := api.NewHandler(&nopExec{fakeExec: newFakeExec(), res: c.res}, api.Config{Key: apiKey})
-			body := []byte(c.body)
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			h := api.NewHandler(&nopExec{fakeExec: newFakeExec(), res: tc.res}, api.Config{Key: apiKey})
+			body := []byte(tc.body)
 			var dst []byte
 			b.SetBytes(int64(len(body)))
 			b.ReportAllocs()

@@ -64,22 +64,22 @@ func (h *Handler) serveBatch(dst []byte, body []byte) Response {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		c := &cmds[i]
-		if c.perr == nil {
+		cmd := &cmds[i]
+		if cmd.perr == nil {
 			mark := len(dst)
 			dst = append(dst, '{', '"')
-			dst = append(dst, c.method.String()...)
+			dst = append(dst, cmd.method.String()...)
 			dst = append(dst, '"', ':')
 			var perr *protocol.Error
-			if dst, perr = h.execute(dst, c.method, c.req); perr == nil {
+			if dst, perr = h.execute(dst, cmd.method, cmd.req); perr == nil {
 				dst = append(dst, '}')
 				continue
 			}
-			c.perr = perr
+			cmd.perr = perr
 			dst = dst[:mark]
 		}
 		dst = append(dst, `{"error":`...)
-		dst = appendError(dst, c.perr)
+		dst = appendError(dst, cmd.perr)
 		dst = append(dst, '}')
 	}
 	dst = append(dst, ']', '}')
@@ -87,11 +87,15 @@ func (h *Handler) serveBatch(dst []byte, body []byte) Response {
 }
 
 // firstKnownCommand picks the command of a batch element: the first method (in
-// the protocol's field order) present with a non-null value.
+// the protocol's field order, which is the table's) present with a non-null
+// value.
 func firstKnownCommand(fields map[string]json.RawMessage) (Method, []byte) {
-	for m := MethodPublish; m <= MethodRPC; m++ {
-		if p, ok := fields[m.String()]; ok && string(bytes.TrimSpace(p)) != "null" {
-			return m, p
+	for i := range methods {
+		if methods[i].decode == nil {
+			continue // not a command: the legacy and batch envelopes
+		}
+		if p, ok := fields[methods[i].name]; ok && string(bytes.TrimSpace(p)) != "null" {
+			return Method(i), p
 		}
 	}
 	return MethodUnknown, nil
@@ -101,14 +105,6 @@ type legacyCommand struct {
 	ID     uint32             `json:"id"`
 	Method stdjson.RawMessage `json:"method"`
 	Params stdjson.RawMessage `json:"params"`
-}
-
-// legacyMethods are the method numbers of Centrifugo's protobuf API
-// (Command.MethodType), which its legacy endpoint accepts instead of names.
-var legacyMethods = [...]Method{
-	MethodPublish, MethodBroadcast, MethodUnsubscribe, MethodDisconnect, MethodPresence,
-	MethodPresenceStats, MethodHistory, MethodHistoryRemove, MethodChannels, MethodInfo,
-	MethodRPC, MethodRefresh, MethodSubscribe,
 }
 
 // legacyMethod resolves a legacy "method": absent or null means publish; a
@@ -121,14 +117,14 @@ func legacyMethod(raw stdjson.RawMessage) Method {
 	var name string
 	if err := stdjson.Unmarshal(raw, &name); err == nil {
 		m := MethodByName(bytes.ToLower([]byte(name)))
-		if m == MethodBatch {
-			return MethodUnknown
+		if s := m.spec(); s == nil || s.decode == nil {
+			return MethodUnknown // a batch cannot nest in the legacy stream
 		}
 		return m
 	}
 	var n int
-	if err := stdjson.Unmarshal(raw, &n); err == nil && n >= 0 && n < len(legacyMethods) {
-		return legacyMethods[n]
+	if err := stdjson.Unmarshal(raw, &n); err == nil && n >= 0 {
+		return methodByLegacyNumber(n)
 	}
 	return MethodUnknown
 }
@@ -166,30 +162,30 @@ func (h *Handler) serveLegacy(dst []byte, body []byte) Response {
 			params = []byte("{}")
 		}
 		req, err := decodeCommand(m, params)
-		c := decoded{id: lc.ID, method: m, req: req}
+		cmd := decoded{id: lc.ID, method: m, req: req}
 		if err != nil {
-			c.perr = protocol.ErrorBadRequest
+			cmd.perr = protocol.ErrorBadRequest
 		}
-		cmds = append(cmds, c)
+		cmds = append(cmds, cmd)
 	}
 	if len(cmds) == 0 {
 		return badRequest(dst)
 	}
-	for i, c := range cmds {
+	for i, cmd := range cmds {
 		if i > 0 {
 			dst = append(dst, '\n')
 		}
 		dst = append(dst, '{')
-		if c.id != 0 {
+		if cmd.id != 0 {
 			dst = append(dst, `"id":`...)
-			dst = strconv.AppendUint(dst, uint64(c.id), 10)
+			dst = strconv.AppendUint(dst, uint64(cmd.id), 10)
 			dst = append(dst, ',')
 		}
 		mark := len(dst)
-		perr := c.perr
+		perr := cmd.perr
 		if perr == nil {
 			dst = append(dst, `"result":`...)
-			dst, perr = h.execute(dst, c.method, c.req)
+			dst, perr = h.execute(dst, cmd.method, cmd.req)
 		}
 		if perr != nil {
 			dst = append(dst[:mark], `"error":`...)

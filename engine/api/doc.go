@@ -10,6 +10,11 @@
 // on an event loop only for commands that never wait (publish and broadcast to
 // the memory broker: see Inline) and on a goroutine otherwise.
 //
+// Each method is one entry of the method table (methods, method.go): its
+// name, its number in the legacy protobuf API, whether it may run inline, how
+// its params decode, and the function that validates, executes and encodes
+// it. /api/<method>, batch elements and legacy commands all go through it.
+//
 // Processing order is Centrifugo's: unknown path → 404 (before auth), non-POST
 // → 405, bad key → 401, undecodable body → 400 "Bad Request", then the command,
 // whose own errors are 200 with {"error":{…}} (or, in transport error mode, an

@@ -129,7 +129,7 @@ func badRequest(dst []byte) Response {
 // dst. transportHeader is true when the request carried
 // "X-Centrifugo-Error-Mode: transport". It may block as long as the Executor.
 func (h *Handler) Serve(dst []byte, m Method, body []byte, transportHeader bool) Response {
-	switch m {
+	switch m { // the envelopes, whose bodies carry commands of their own
 	case MethodLegacy:
 		return h.serveLegacy(dst, body)
 	case MethodBatch:
@@ -172,221 +172,210 @@ func (h *Handler) run(dst []byte, m Method, params []byte) (out []byte, perr *pr
 
 // decodeCommand decodes the params of one command into its request type.
 func decodeCommand(m Method, params []byte) (any, error) {
-	var req any
-	switch m {
-	case MethodPublish:
-		req = new(PublishRequest)
-	case MethodBroadcast:
-		req = new(BroadcastRequest)
-	case MethodSubscribe:
-		req = new(SubscribeRequest)
-	case MethodUnsubscribe:
-		req = new(UnsubscribeRequest)
-	case MethodDisconnect:
-		req = new(DisconnectRequest)
-	case MethodRefresh:
-		req = new(RefreshRequest)
-	case MethodPresence, MethodPresenceStats, MethodHistoryRemove:
-		req = new(ChannelRequest)
-	case MethodHistory:
-		req = new(HistoryRequest)
-	case MethodChannels:
-		req = new(ChannelsRequest)
-	case MethodInfo:
-		req = new(InfoRequest)
-	case MethodRPC:
-		req = new(RPCRequest)
-	default:
+	s := m.spec()
+	if s == nil || s.decode == nil {
 		return nil, errDecode
 	}
-	// decode checks the whole body with encoding/json's validator, so raw
-	// JSON fields (data, info), which are forwarded verbatim to clients, are
-	// strictly valid too: each is a value inside a valid document.
-	if err := decode(params, req); err != nil {
-		return nil, err
-	}
-	return req, nil
+	return s.decode(params)
 }
 
-// execute runs one decoded command and appends its result object to dst.
+// execute runs one command decoded by decodeCommand and appends its result
+// object to dst.
 func (h *Handler) execute(dst []byte, m Method, req any) ([]byte, *protocol.Error) {
-	switch r := req.(type) {
-	case *PublishRequest:
-		pub, perr := publication(r.Channel, r.Data, r.B64Data, r.Tags, r.IdempotencyKey, r.SkipHistory)
-		if perr != nil {
-			return dst, perr
-		}
-		res, perr := h.exec.Publish(&pub)
-		if perr != nil {
-			return dst, perr
-		}
-		return appendPublishResult(dst, res), nil
-
-	case *BroadcastRequest:
-		if len(r.Channels) == 0 {
-			return dst, protocol.ErrorBadRequest
-		}
-		// As Centrifugo: b64data is decoded once, up front (bad base64 fails
-		// the whole broadcast); missing data is found per channel.
-		data := []byte(r.Data)
-		notJSON := false
-		if r.B64Data != "" {
-			raw, err := base64.StdEncoding.DecodeString(r.B64Data)
-			if err != nil {
-				return dst, protocol.ErrorBadRequest
-			}
-			data, notJSON = raw, !stdjson.Valid(raw)
-		}
-		dst = append(dst, `{"responses":[`...)
-		for i, ch := range r.Channels {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			var res PublishResult
-			var perr *protocol.Error
-			if ch == "" || len(data) == 0 {
-				perr = protocol.ErrorBadRequest
-			} else {
-				pub := Publication{Channel: ch, Data: data, NotJSON: notJSON, Tags: r.Tags, IdempotencyKey: r.IdempotencyKey, SkipHistory: r.SkipHistory}
-				res, perr = h.exec.Publish(&pub)
-			}
-			if perr != nil {
-				dst = append(dst, `{"error":`...)
-				dst = appendError(dst, perr)
-				dst = append(dst, '}')
-				continue
-			}
-			dst = append(dst, `{"result":`...)
-			dst = appendPublishResult(dst, res)
-			dst = append(dst, '}')
-		}
-		return append(dst, ']', '}'), nil
-
-	case *SubscribeRequest:
-		if r.Channel == "" {
-			return dst, protocol.ErrorBadRequest
-		}
-		if perr := h.exec.Subscribe(r); perr != nil {
-			return dst, perr
-		}
-		return append(dst, '{', '}'), nil
-
-	case *UnsubscribeRequest:
-		if perr := h.exec.Unsubscribe(r); perr != nil {
-			return dst, perr
-		}
-		return append(dst, '{', '}'), nil
-
-	case *DisconnectRequest:
-		if perr := h.exec.Disconnect(r); perr != nil {
-			return dst, perr
-		}
-		return append(dst, '{', '}'), nil
-
-	case *RefreshRequest:
-		if perr := h.exec.Refresh(r); perr != nil {
-			return dst, perr
-		}
-		return append(dst, '{', '}'), nil
-
-	case *ChannelRequest:
-		if r.Channel == "" {
-			return dst, protocol.ErrorBadRequest
-		}
-		switch m {
-		case MethodPresence:
-			infos, perr := h.exec.Presence(r.Channel)
-			if perr != nil {
-				return dst, perr
-			}
-			// Centrifugo encodes a Go map, whose keys encoding/json sorts.
-			slices.SortFunc(infos, func(a, b ClientInfo) int { return strings.Compare(a.Client, b.Client) })
-			dst = append(dst, `{"presence":{`...)
-			for i := range infos {
-				if i > 0 {
-					dst = append(dst, ',')
-				}
-				dst = protocol.AppendString(dst, infos[i].Client)
-				dst = append(dst, ':')
-				dst = protocol.AppendClientInfo(dst, &infos[i])
-			}
-			return append(dst, '}', '}'), nil
-		case MethodPresenceStats:
-			st, perr := h.exec.PresenceStats(r.Channel)
-			if perr != nil {
-				return dst, perr
-			}
-			dst = append(dst, `{"num_clients":`...)
-			dst = strconv.AppendInt(dst, int64(st.NumClients), 10)
-			dst = append(dst, `,"num_users":`...)
-			dst = strconv.AppendInt(dst, int64(st.NumUsers), 10)
-			return append(dst, '}'), nil
-		default: // MethodHistoryRemove
-			if perr := h.exec.HistoryRemove(r.Channel); perr != nil {
-				return dst, perr
-			}
-			return append(dst, '{', '}'), nil
-		}
-
-	case *HistoryRequest:
-		if r.Channel == "" {
-			return dst, protocol.ErrorBadRequest
-		}
-		res, perr := h.exec.History(r)
-		if perr != nil {
-			return dst, perr
-		}
-		dst = append(dst, `{"publications":[`...)
-		for i := range res.Publications {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = protocol.AppendPublication(dst, &res.Publications[i])
-		}
-		dst = append(dst, `],"epoch":`...)
-		dst = protocol.AppendString(dst, res.Epoch)
-		dst = append(dst, `,"offset":`...)
-		dst = strconv.AppendUint(dst, res.Offset, 10)
-		return append(dst, '}'), nil
-
-	case *ChannelsRequest:
-		type entry struct {
-			name string
-			n    int
-		}
-		var list []entry
-		perr := h.exec.Channels(r.Pattern, func(ch string, n int) { list = append(list, entry{ch, n}) })
-		if perr != nil {
-			return dst, perr
-		}
-		slices.SortFunc(list, func(a, b entry) int { return strings.Compare(a.name, b.name) })
-		dst = append(dst, `{"channels":{`...)
-		for i, e := range list {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = protocol.AppendString(dst, e.name)
-			dst = append(dst, `:{"num_clients":`...)
-			dst = strconv.AppendInt(dst, int64(e.n), 10)
-			dst = append(dst, '}')
-		}
-		return append(dst, '}', '}'), nil
-
-	case *InfoRequest:
-		nodes, perr := h.exec.Info()
-		if perr != nil {
-			return dst, perr
-		}
-		return appendInfo(dst, nodes), nil
-
-	case *RPCRequest:
-		if r.Method == "" {
-			return dst, protocol.ErrorBadRequest
-		}
-		// No RPC proxy in unisse: every method is unknown, as in a Centrifugo
-		// without rpc proxies configured.
+	s := m.spec()
+	if s == nil || s.run == nil {
 		return dst, protocol.ErrorNotFound
 	}
+	return s.run(h, dst, req)
+}
+
+// The methods' run functions (see methods): each validates its request,
+// executes it and appends its result object to dst.
+
+func (h *Handler) publish(dst []byte, r *PublishRequest) ([]byte, *protocol.Error) {
+	pub, perr := publication(r.Channel, r.Data, r.B64Data, r.Tags, r.IdempotencyKey, r.SkipHistory)
+	if perr != nil {
+		return dst, perr
+	}
+	res, perr := h.exec.Publish(&pub)
+	if perr != nil {
+		return dst, perr
+	}
+	return appendPublishResult(dst, res), nil
+}
+
+func (h *Handler) broadcast(dst []byte, r *BroadcastRequest) ([]byte, *protocol.Error) {
+	if len(r.Channels) == 0 {
+		return dst, protocol.ErrorBadRequest
+	}
+	// As Centrifugo: b64data is decoded once, up front (bad base64 fails
+	// the whole broadcast); missing data is found per channel.
+	data := []byte(r.Data)
+	notJSON := false
+	if r.B64Data != "" {
+		raw, err := base64.StdEncoding.DecodeString(r.B64Data)
+		if err != nil {
+			return dst, protocol.ErrorBadRequest
+		}
+		data, notJSON = raw, !stdjson.Valid(raw)
+	}
+	dst = append(dst, `{"responses":[`...)
+	for i, ch := range r.Channels {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		var res PublishResult
+		var perr *protocol.Error
+		if ch == "" || len(data) == 0 {
+			perr = protocol.ErrorBadRequest
+		} else {
+			pub := Publication{Channel: ch, Data: data, NotJSON: notJSON, Tags: r.Tags, IdempotencyKey: r.IdempotencyKey, SkipHistory: r.SkipHistory}
+			res, perr = h.exec.Publish(&pub)
+		}
+		if perr != nil {
+			dst = append(dst, `{"error":`...)
+			dst = appendError(dst, perr)
+			dst = append(dst, '}')
+			continue
+		}
+		dst = append(dst, `{"result":`...)
+		dst = appendPublishResult(dst, res)
+		dst = append(dst, '}')
+	}
+	return append(dst, ']', '}'), nil
+}
+
+func (h *Handler) subscribe(dst []byte, r *SubscribeRequest) ([]byte, *protocol.Error) {
+	if r.Channel == "" {
+		return dst, protocol.ErrorBadRequest
+	}
+	return emptyResult(dst, h.exec.Subscribe(r))
+}
+
+func (h *Handler) unsubscribe(dst []byte, r *UnsubscribeRequest) ([]byte, *protocol.Error) {
+	return emptyResult(dst, h.exec.Unsubscribe(r))
+}
+
+func (h *Handler) disconnect(dst []byte, r *DisconnectRequest) ([]byte, *protocol.Error) {
+	return emptyResult(dst, h.exec.Disconnect(r))
+}
+
+func (h *Handler) refresh(dst []byte, r *RefreshRequest) ([]byte, *protocol.Error) {
+	return emptyResult(dst, h.exec.Refresh(r))
+}
+
+// emptyResult is the {} result of a method that returns nothing, or perr.
+func emptyResult(dst []byte, perr *protocol.Error) ([]byte, *protocol.Error) {
+	if perr != nil {
+		return dst, perr
+	}
+	return append(dst, '{', '}'), nil
+}
+
+func (h *Handler) presence(dst []byte, r *ChannelRequest) ([]byte, *protocol.Error) {
+	if r.Channel == "" {
+		return dst, protocol.ErrorBadRequest
+	}
+	infos, perr := h.exec.Presence(r.Channel)
+	if perr != nil {
+		return dst, perr
+	}
+	// Centrifugo encodes a Go map, whose keys encoding/json sorts.
+	slices.SortFunc(infos, func(a, b ClientInfo) int { return strings.Compare(a.Client, b.Client) })
+	dst = append(dst, `{"presence":{`...)
+	for i := range infos {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = protocol.AppendString(dst, infos[i].Client)
+		dst = append(dst, ':')
+		dst = protocol.AppendClientInfo(dst, &infos[i])
+	}
+	return append(dst, '}', '}'), nil
+}
+
+func (h *Handler) presenceStats(dst []byte, r *ChannelRequest) ([]byte, *protocol.Error) {
+	if r.Channel == "" {
+		return dst, protocol.ErrorBadRequest
+	}
+	st, perr := h.exec.PresenceStats(r.Channel)
+	if perr != nil {
+		return dst, perr
+	}
+	dst = append(dst, `{"num_clients":`...)
+	dst = strconv.AppendInt(dst, int64(st.NumClients), 10)
+	dst = append(dst, `,"num_users":`...)
+	dst = strconv.AppendInt(dst, int64(st.NumUsers), 10)
+	return append(dst, '}'), nil
+}
+
+func (h *Handler) history(dst []byte, r *HistoryRequest) ([]byte, *protocol.Error) {
+	if r.Channel == "" {
+		return dst, protocol.ErrorBadRequest
+	}
+	res, perr := h.exec.History(r)
+	if perr != nil {
+		return dst, perr
+	}
+	dst = append(dst, `{"publications":[`...)
+	for i := range res.Publications {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = protocol.AppendPublication(dst, &res.Publications[i])
+	}
+	dst = append(dst, `],"epoch":`...)
+	dst = protocol.AppendString(dst, res.Epoch)
+	dst = append(dst, `,"offset":`...)
+	dst = strconv.AppendUint(dst, res.Offset, 10)
+	return append(dst, '}'), nil
+}
+
+func (h *Handler) historyRemove(dst []byte, r *ChannelRequest) ([]byte, *protocol.Error) {
+	if r.Channel == "" {
+		return dst, protocol.ErrorBadRequest
+	}
+	return emptyResult(dst, h.exec.HistoryRemove(r.Channel))
+}
+
+func (h *Handler) channels(dst []byte, r *ChannelsRequest) ([]byte, *protocol.Error) {
+	type entry struct {
+		name string
+		n    int
+	}
+	var list []entry
+	perr := h.exec.Channels(r.Pattern, func(ch string, n int) { list = append(list, entry{ch, n}) })
+	if perr != nil {
+		return dst, perr
+	}
+	slices.SortFunc(list, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+	dst = append(dst, `{"channels":{`...)
+	for i, e := range list {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = protocol.AppendString(dst, e.name)
+		dst = append(dst, `:{"num_clients":`...)
+		dst = strconv.AppendInt(dst, int64(e.n), 10)
+		dst = append(dst, '}')
+	}
+	return append(dst, '}', '}'), nil
+}
+
+func (h *Handler) info(dst []byte, _ *InfoRequest) ([]byte, *protocol.Error) {
+	nodes, perr := h.exec.Info()
+	if perr != nil {
+		return dst, perr
+	}
+	return appendInfo(dst, nodes), nil
+}
+
+func (h *Handler) rpc(dst []byte, r *RPCRequest) ([]byte, *protocol.Error) {
+	if r.Method == "" {
+		return dst, protocol.ErrorBadRequest
+	}
+	// No RPC proxy in unisse: every method is unknown, as in a Centrifugo
+	// without rpc proxies configured.
 	return dst, protocol.ErrorNotFound
 }
 

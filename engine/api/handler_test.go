@@ -67,9 +67,9 @@ func TestPublishResultShape(t *testing.T) {
 		{api.PublishResult{Offset: 18446744073709551615, Epoch: "e"}, `{"result":{"offset":18446744073709551615,"epoch":"e"}}`},
 		{api.PublishResult{Offset: 7, Epoch: `a"<b`}, `{"result":{"offset":7,"epoch":"a\"\u003cb"}}`},
 	}
-	for _, c := range cases {
-		h := api.NewHandler(&fixedPublish{res: c.res}, api.Config{Key: apiKey})
-		wantOK(t, fmt.Sprintf("%+v", c.res), serve(h, api.MethodPublish, `{"channel":"x","data":1}`), c.want)
+	for _, tc := range cases {
+		h := api.NewHandler(&fixedPublish{res: tc.res}, api.Config{Key: apiKey})
+		wantOK(t, fmt.Sprintf("%+v", tc.res), serve(h, api.MethodPublish, `{"channel":"x","data":1}`), tc.want)
 	}
 }
 
@@ -177,15 +177,15 @@ func TestPublishB64Data(t *testing.T) {
 		{"MDE=", "01", true},
 		{"e30geA==", "{} x", true},
 	}
-	for _, c := range cases {
+	for _, tc := range cases {
 		h, f := newHandler(api.Config{})
-		body := `{"channel":"news","data":{"ignored":true},"b64data":"` + c.b64 + `"}`
-		wantOK(t, c.b64, serve(h, api.MethodPublish, body), emptyResult)
+		body := `{"channel":"news","data":{"ignored":true},"b64data":"` + tc.b64 + `"}`
+		wantOK(t, tc.b64, serve(h, api.MethodPublish, body), emptyResult)
 		if len(f.pubs) != 1 {
-			t.Fatalf("%s: %d publications", c.b64, len(f.pubs))
+			t.Fatalf("%s: %d publications", tc.b64, len(f.pubs))
 		}
-		if p := f.pubs[0]; string(p.Data) != c.data || p.NotJSON != c.notJSON {
-			t.Errorf("b64data %s: got data %q NotJSON %v, want %q %v", c.b64, p.Data, p.NotJSON, c.data, c.notJSON)
+		if p := f.pubs[0]; string(p.Data) != tc.data || p.NotJSON != tc.notJSON {
+			t.Errorf("b64data %s: got data %q NotJSON %v, want %q %v", tc.b64, p.Data, p.NotJSON, tc.data, tc.notJSON)
 		}
 	}
 }
@@ -827,11 +827,11 @@ func TestServeAppendsToDst(t *testing.T) {
 		{api.MethodBatch, `{bad`, badRequestBody},
 		{api.MethodLegacy, `{bad`, badRequestBody},
 	}
-	for _, c := range cases {
+	for _, tc := range cases {
 		dst := append(make([]byte, 0, 256), prefix...)
-		got := h.Serve(dst, c.m, []byte(c.body), false)
-		if want := string(prefix) + c.want; string(got.Body) != want {
-			t.Errorf("%s %s: body %q, want %q", c.m, c.body, got.Body, want)
+		got := h.Serve(dst, tc.m, []byte(tc.body), false)
+		if want := string(prefix) + tc.want; string(got.Body) != want {
+			t.Errorf("%s %s: body %q, want %q", tc.m, tc.body, got.Body, want)
 		}
 	}
 }

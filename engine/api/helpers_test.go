@@ -151,8 +151,8 @@ func (f *fakeExec) Channels(pattern string, fn func(channel string, numClients i
 	if f.err != nil {
 		return f.err
 	}
-	for _, c := range f.channels {
-		fn(c.name, c.n)
+	for _, ch := range f.channels {
+		fn(ch.name, ch.n)
 	}
 	return nil
 }

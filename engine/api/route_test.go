@@ -89,9 +89,9 @@ func TestRoute(t *testing.T) {
 		{"/server/api", "/api/publish", api.MethodUnknown},
 		{"/server/api", "/server/apix/publish", api.MethodUnknown},
 	}
-	for _, c := range cases {
-		if got := api.Route(c.prefix, []byte(c.path)); got != c.want {
-			t.Errorf("Route(%q, %q) = %v, want %v", c.prefix, c.path, got, c.want)
+	for _, tc := range cases {
+		if got := api.Route(tc.prefix, []byte(tc.path)); got != tc.want {
+			t.Errorf("Route(%q, %q) = %v, want %v", tc.prefix, tc.path, got, tc.want)
 		}
 	}
 }
@@ -144,13 +144,13 @@ func TestAuthorized(t *testing.T) {
 		{name: "X-API-Key wrong, Authorization right", xKey: "wrong", auth: "apikey " + k, want: false},
 		{name: "X-API-Key wrong, Authorization right, query right", xKey: "wrong", auth: "apikey " + k, query: k, queryPresent: true, want: true},
 	}
-	for _, c := range cases {
+	for _, tc := range cases {
 		var q []byte
-		if c.queryPresent {
-			q = []byte(c.query)
+		if tc.queryPresent {
+			q = []byte(tc.query)
 		}
-		if got := h.Authorized(bytesOrNil(c.xKey), bytesOrNil(c.auth), q); got != c.want {
-			t.Errorf("%s: Authorized(%q, %q, %q) = %v, want %v", c.name, c.xKey, c.auth, q, got, c.want)
+		if got := h.Authorized(bytesOrNil(tc.xKey), bytesOrNil(tc.auth), q); got != tc.want {
+			t.Errorf("%s: Authorized(%q, %q, %q) = %v, want %v", tc.name, tc.xKey, tc.auth, q, got, tc.want)
 		}
 	}
 }
@@ -171,13 +171,13 @@ func TestAuthorizedEmptyKeyAndInsecure(t *testing.T) {
 	// http_api.key empty and not insecure: every call is 401, even with an
 	// empty key in every place.
 	h := api.NewHandler(newFakeExec(), api.Config{})
-	for _, c := range [][3][]byte{
+	for _, tc := range [][3][]byte{
 		{nil, nil, nil},
 		{[]byte(""), []byte("apikey "), []byte("")},
 		{[]byte("x"), nil, nil},
 	} {
-		if h.Authorized(c[0], c[1], c[2]) {
-			t.Errorf("empty key: Authorized(%q, %q, %q) = true", c[0], c[1], c[2])
+		if h.Authorized(tc[0], tc[1], tc[2]) {
+			t.Errorf("empty key: Authorized(%q, %q, %q) = true", tc[0], tc[1], tc[2])
 		}
 	}
 	// http_api.insecure: no check at all, whatever the key.

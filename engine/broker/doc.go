@@ -5,9 +5,9 @@
 // A Broker decides a publication's place in its channel's stream (offset and
 // epoch, for channels with history), suppresses duplicates by idempotency key,
 // and then hands it to the node's Handler, which frames it once and fans it out.
-// Scale-out brokers (Redis) implement the same interface: Publish goes to the
-// shared engine and every node's Handler is called from the broker's receive
-// loop.
+// Memory is the only implementation today. Its calls complete synchronously
+// (the engine makes some of them on event loops), so a broker a network hop
+// away (Redis, NATS) needs an asynchronous seam first.
 //
 // History streams (Memory): only a publication creates a channel's stream. A
 // read of a channel without one — a positioned subscription, a recovery, an
@@ -25,6 +25,9 @@
 // here it grows only with channels published to.
 //
 // Concurrency: every method is safe from any goroutine. Memory.Publish calls the
-// Handler synchronously on the publishing goroutine, after releasing its own
-// locks, and publications of one channel reach the Handler in offset order.
+// Handler synchronously on the publishing goroutine. For a publication with
+// history or an idempotency key it holds the channel's shard lock until the
+// Handler returns, which is what delivers publications of one channel in offset
+// order and makes WithPosition and WithHistory atomic with respect to them; a
+// publication with neither is handed over without any lock.
 package broker

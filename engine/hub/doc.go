@@ -15,11 +15,15 @@
 // subscriber starts exactly after what was posted before it subscribed.
 //
 // Concurrency contract:
-//   - Subscribe, Unsubscribe and Subscribers(loop) run on the subscriber's own
-//     event loop (the loop index passed in).
-//   - Broadcast, Lookup, Channels, NumChannels are safe from any goroutine.
+//   - Subscribe and Unsubscribe run on the subscriber's own event loop (the
+//     loop index passed in), and so do reads and writes of a loop's
+//     Channel.Local(loop).Entries and X.
+//   - Broadcast, Lookup, NumSubscribers, Channels, NumChannels and
+//     Local.NextSeq are safe from any goroutine.
 //
-// Lock order: a shard lock may be held while the deliver callback of Broadcast
-// takes an event loop's inbox lock; nothing takes a shard lock while holding an
-// inbox lock (see engine/LOCKS.md).
+// Lock order: Broadcast calls its deliver callback with the shard's read lock
+// held, and the engine's callback takes the loop's inbox lock there; nothing
+// takes a shard lock while holding an inbox lock. The engine may hold its
+// broker's shard lock while it calls Subscribe or Broadcast (see
+// engine/LOCKS.md).
 package hub
