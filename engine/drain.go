@@ -73,8 +73,9 @@ const (
 
 // logFrame is one entry of a channel's log on a loop.
 type logFrame struct {
-	frame *sse.Frame // nil for frameNotJSON
-	kind  uint8
+	frame  *sse.Frame // nil for frameNotJSON
+	offset uint64     // the publication's offset in its stream; 0 without one
+	kind   uint8
 }
 
 // chanState is a loop's delivery state for one channel (hub.Local.X): the
@@ -131,16 +132,18 @@ func (l *loop) post(it item) {
 	}
 }
 
-// postFrame queues frame f of channel ch for the loop, numbered in the
-// channel's sequence under the same lock, so the loop logs frames in order.
-// The caller has retained f for the loop. Safe from any goroutine.
+// postFrame queues frame f of channel ch (a publication at offset, 0
+// without one) for the loop, numbered in the channel's sequence under the
+// same lock, so the loop logs frames in order. The caller has retained f for
+// the loop. It does not wake the loop: it reports whether the caller must
+// (wake), once it has released its own locks. Safe from any goroutine.
 //
 // A loop that cannot keep up does not let its inbox grow past
 // unisse.loop_inbox_max_size: a frame that does not fit is not queued (and not
 // numbered), and its channel is marked lost instead, so the loop disconnects
 // the channel's subscribers with 3008 — they missed a publication — rather
 // than the publish failing or memory growing without bound.
-func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8) {
+func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8, offset uint64) (wake bool) {
 	size := frameSize(f)
 	l.mu.Lock()
 	loc := ch.Local(l.idx)
@@ -155,20 +158,15 @@ func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8) {
 		if f != nil {
 			f.Release()
 		}
-		if wake {
-			l.wake()
-		}
-		return
+		return wake
 	}
 	l.inboxBytes += size
 	seq := loc.NextSeq()
-	l.inbox = append(l.inbox, item{ch: ch, frame: f, kind: kind, seq: seq})
-	wake := !l.scheduled
+	l.inbox = append(l.inbox, item{ch: ch, frame: f, kind: kind, seq: seq, offset: offset})
+	wake = !l.scheduled
 	l.scheduled = true
 	l.mu.Unlock()
-	if wake {
-		l.wake()
-	}
+	return wake
 }
 
 var kickByte = []byte{1}
@@ -248,7 +246,7 @@ func (l *loop) takeInbox() (lost []*channel) {
 			cs.base = it.seq
 			cs.released = it.seq
 		}
-		cs.log = append(cs.log, logFrame{frame: it.frame, kind: it.kind})
+		cs.log = append(cs.log, logFrame{frame: it.frame, kind: it.kind, offset: it.offset})
 		cs.bytes += frameSize(it.frame)
 		if cs.bytes > l.srv.opts.Client.QueueMaxSize && !cs.overCap {
 			cs.overCap = true
@@ -298,8 +296,8 @@ func (l *loop) sweep() {
 				continue
 			}
 			c := e.Sub
-			if c.stalled() {
-				continue // its backlog waits in the log (checkStalled resumes it)
+			if c.held() {
+				continue // its backlog waits in the log (checkStalled or unpark resumes it)
 			}
 			from := e.Next
 			e.Next = head // before delivering: delivery may remove the entry
@@ -324,7 +322,7 @@ func (l *loop) sweep() {
 			e := &loc.Entries[i]
 			if e.Next < lowReady {
 				low = min(low, e.Next)
-				if !e.Sub.stalled() {
+				if !e.Sub.held() {
 					lowReady = e.Next
 				}
 			}
@@ -390,6 +388,9 @@ func (l *loop) deliver(c *conn, ch *channel, cs *chanState, from, to uint64, lim
 // received, so that an operation acting on c (a disconnect, a push) comes
 // after the publications posted before it. Only on the loop.
 func (l *loop) catchUp(c *conn) {
+	if c.parked {
+		return // its frames wait for the broker's position (unpark)
+	}
 	for i := 0; i < len(c.subs) && c.state == stateStreaming; i++ {
 		sub := c.subs[i]
 		loc := sub.ch.Local(l.idx)

@@ -101,9 +101,9 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	}
 	l := s.loops[cs.loopIdx]
 	wasStreaming := cs.streamIdx >= 0
-	if cs.stalled() {
-		// Its backlog in the logs would otherwise stay until the channels'
-		// next publications.
+	if cs.held() {
+		// Its backlog in the logs (a stalled or parked connection's) would
+		// otherwise stay until the channels' next publications.
 		l.forgetBacklog(cs)
 		l.schedule()
 	}
@@ -122,6 +122,8 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		s.unsubscribeAll(l, cs)
 		l.removeStream(cs)
 		s.numClients.Add(-1)
+	} else if len(cs.subs) > 0 {
+		s.unsubscribeAll(l, cs) // a connect parked for the broker
 	}
 	if err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("connection closed", "err", err)
