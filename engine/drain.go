@@ -196,6 +196,9 @@ func (l *loop) wake() {
 // drain does one slice of the loop's work and reschedules itself if work
 // remains. Only on the loop.
 func (l *loop) drain() {
+	if stepWatch != nil {
+		defer stepWatch.end("drain", stepWatch.start())
+	}
 	l.connectsInSlice = 0
 	l.serveDeferred()
 	lost := l.takeInbox()

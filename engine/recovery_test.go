@@ -194,3 +194,12 @@ func recoveryWhilePublishing(t *testing.T, live int, away int64, options ...engi
 		t.Fatalf("saw %d publications from offset %d up to %d, published %d", len(seen), start+1, last, total)
 	}
 }
+
+// TestLoopStepsWithinBudget runs the slow-broker recovery workload alone
+// under the loop watchdog (watchdog_test.go): parked connects, recoveries
+// and publishes through a broker that answers in 10–60 ms, and no loop step
+// may take more than the budget (2 ms of CPU; ×10 under -race).
+func TestLoopStepsWithinBudget(t *testing.T) {
+	engine.WatchLoopSteps(t)
+	recoveryWhilePublishing(t, 10, 10, engine.WithBroker(brokertest.NewSlow(broker.NewMemory(), 10*time.Millisecond, 50*time.Millisecond)))
+}
