@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -175,11 +176,11 @@ func TestHistoryMetaTTL(t *testing.T) {
 	if p3.Offset != 1 || p3.Epoch == p1.Epoch || p3.Epoch == "" {
 		t.Fatalf("after meta TTL: %+v, want offset 1 in a new epoch (old %q)", p3, p1.Epoch)
 	}
-	// WithPosition also sees the new stream, and one that expired meanwhile
+	// A position read also sees the new stream, and one that expired meanwhile
 	// is replaced too.
 	clk.Advance(10 * time.Second)
 	if got := position(t, m, "hist:m", opts); got.Offset != 0 || got.Epoch == p3.Epoch || got.Epoch == "" {
-		t.Fatalf("WithPosition after meta TTL: %+v, want offset 0 in a new epoch (old %q)", got, p3.Epoch)
+		t.Fatalf("A position read after meta TTL: %+v, want offset 0 in a new epoch (old %q)", got, p3.Epoch)
 	}
 }
 
@@ -337,11 +338,11 @@ func TestIdempotencyConcurrent(t *testing.T) {
 	}
 }
 
-// WithPosition on a channel nobody published to answers offset 0 in a new
+// A position read of a channel nobody published to answers offset 0 in a new
 // epoch (capture 35: "never-used channel gets a new epoch and offset 0"),
 // which the first publication then continues. Unlike Centrifugo, nothing is
 // stored for it: the epoch is derived from the channel.
-func TestWithPositionNewStream(t *testing.T) {
+func TestPositionNewStream(t *testing.T) {
 	m, rec, _ := newTestMemory(t)
 	opts := history(10, time.Minute)
 	p0 := position(t, m, "hist:w", opts)
@@ -349,7 +350,7 @@ func TestWithPositionNewStream(t *testing.T) {
 		t.Fatalf("new stream position %+v", p0)
 	}
 	if again := position(t, m, "hist:w", opts); again != p0 {
-		t.Fatalf("second WithPosition %+v, want %+v", again, p0)
+		t.Fatalf("second position read %+v, want %+v", again, p0)
 	}
 	if other := position(t, m, "hist:other", opts); other.Epoch == p0.Epoch {
 		t.Errorf("two new streams share epoch %q", other.Epoch)
@@ -365,7 +366,7 @@ func TestWithPositionNewStream(t *testing.T) {
 		t.Fatalf("position after publishing %+v, want %+v", got, p1)
 	}
 	if n := len(rec.deliveries()); n != 1 {
-		t.Errorf("WithPosition delivered something: %d deliveries", n)
+		t.Errorf("a position read delivered something: %d deliveries", n)
 	}
 	// A broker of another process derives other epochs.
 	m2, _, _ := newTestMemory(t)
@@ -379,7 +380,7 @@ func TestWithPositionNewStream(t *testing.T) {
 // recovers the first publication (nothing was lost), and once a stream is
 // forgotten its channel moves to a new epoch, so a position in the lost
 // stream can never match the next one.
-func TestWithPositionUnpublished(t *testing.T) {
+func TestPositionUnpublished(t *testing.T) {
 	m, _, clk := newTestMemory(t)
 	opts := PublishOptions{HistorySize: 10, HistoryTTL: time.Second, HistoryMetaTTL: 10 * time.Second}
 	for i := range 100000 {
@@ -588,5 +589,74 @@ func sameShard(m *Memory, channel string) string {
 		if c := fmt.Sprintf("%s-%d", channel, i); m.shardOf(c) == m.shardOf(channel) {
 			return c
 		}
+	}
+}
+
+// flushProbe is a Handler whose Flush reads the channel's history: it
+// would deadlock if Memory called Flush with the shard lock still held.
+type flushProbe struct {
+	*recorder
+	m       *Memory
+	flushed chan StreamPosition
+}
+
+func (p *flushProbe) HandlePublication(channel string, pub *Publication, sp StreamPosition) Deferred {
+	p.recorder.HandlePublication(channel, pub, sp)
+	return Deferred(sp.Offset)
+}
+
+func (p *flushProbe) Flush(d Deferred) {
+	h, _ := syncHistory(p.m, "hist:f", history(10, time.Minute), HistoryFilter{})
+	p.flushed <- StreamPosition{Offset: uint64(d), Epoch: h.Epoch}
+}
+
+// Memory hands the handler's deferred work back through Flush once its
+// locks are released, before the publish completes.
+func TestFlushAfterLocksReleased(t *testing.T) {
+	m := NewMemory()
+	p := &flushProbe{recorder: newRecorder(), m: m, flushed: make(chan StreamPosition, 1)}
+	if err := m.Run(p); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	done := make(chan StreamPosition, 1)
+	go func() {
+		pos, _ := syncPublish(m, "hist:f", &Publication{Data: []byte(`1`)}, history(10, time.Minute))
+		done <- pos
+	}()
+	select {
+	case pos := <-done:
+		f := <-p.flushed
+		if f.Offset != pos.Offset || f.Epoch != pos.Epoch {
+			t.Fatalf("Flush got %+v, publish returned %+v", f, pos)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("publish did not complete: Flush ran under the shard lock")
+	}
+}
+
+// Memory completes every call inline, and PublishControl reaches this
+// node's handler.
+func TestInlineAndControl(t *testing.T) {
+	m := NewMemory()
+	rec := newRecorder()
+	if err := m.Run(rec); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for op := OpPublish; op <= OpPresence; op++ {
+		if !m.Inline(op) {
+			t.Errorf("Inline(%d) = false", op)
+		}
+	}
+	calls := 0
+	m.PublishControl(context.Background(), []byte("cmd"), "", func(err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		calls++
+	})
+	if calls != 1 || len(rec.control) != 1 || rec.control[0] != "cmd" {
+		t.Fatalf("PublishControl: %d completions, handler got %q", calls, rec.control)
 	}
 }
