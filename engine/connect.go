@@ -352,7 +352,6 @@ type positionQuery struct {
 	recover bool   // asked to recover from recOffset
 	offset  uint64 // the requested offset when recovering
 	limit   int    // recovery_max_publication_limit
-	sub     int    // index in the connection's subs
 	start   uint64 // the subscription's cursor when it was added
 	res     *protocol.SubscribeResult
 	// Set by the broker's callback, read on the loop after it.
@@ -375,7 +374,7 @@ func (s *Server) subscribe(l *loop, cs *conn, channel string, co chanOpts, rec *
 	}
 	res.Recoverable = co.recoverable
 	res.Positioned = true
-	q := &positionQuery{channel: channel, opts: historyOptions(co.ns), sub: len(cs.subs) - 1, start: ch.Local(l.idx).Entries[idx].Next, res: res}
+	q := &positionQuery{channel: channel, opts: historyOptions(co.ns), start: ch.Local(l.idx).Entries[idx].Next, res: res}
 	if co.recoverable && rec != nil && rec.Recover {
 		q.recover, q.offset = true, rec.Offset
 		q.limit = s.opts.Client.RecoveryMaxPublicationLimit
@@ -433,7 +432,11 @@ func (s *Server) unpark(l *loop, cs *conn, qs []*positionQuery) *connectFailure 
 			continue
 		}
 		q.apply()
-		sub := cs.subs[q.sub]
+		i := cs.subscribed(q.channel)
+		if i < 0 {
+			continue // unsubscribed meanwhile (API unsubscribe)
+		}
+		sub := cs.subs[i]
 		loc := sub.ch.Local(l.idx)
 		e := &loc.Entries[sub.idx]
 		if e.Next != q.start {
