@@ -6,20 +6,22 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/unisse/unisse/engine/api"
+	"github.com/unisse/unisse/engine/broker"
 	"github.com/unisse/unisse/httpparse"
 )
 
 // serveAPI runs one server API request whose method and API key were
-// checked on its head (refusalFromHead). Publishes run right here on the loop
-// (they only enqueue); everything that waits for other loops runs on a
-// goroutine and the reply comes back through AsyncWrite, while later pipelined
-// requests wait in the input buffer. It reports whether the reply is already
+// checked on its head (refusalFromHead). A request that completes without
+// waiting (runsInline) runs right here on the loop; everything that waits
+// for other loops or the broker runs on a goroutine and the reply comes back
+// through AsyncWrite, while later pipelined requests wait in the input
+// buffer. It reports whether the reply is already
 // written (false: the connection is awaiting an off-loop reply).
 func (s *Server) serveAPI(cs *conn, req *httpparse.Request, m api.Method, body []byte, keepAlive bool) bool {
 	l := s.loops[cs.loopIdx]
 	transport := bytes.EqualFold(req.Header("X-Centrifugo-Error-Mode"), transportMode)
 	s.metrics.apiCommands.Inc()
-	if api.Inline(m) {
+	if s.runsInline(m) {
 		res := s.api.Serve(l.apiOut[:0], m, body, transport)
 		l.apiOut = res.Body[:0]
 		l.out = appendAPIResponse(l.out[:0], res, !keepAlive)
@@ -40,6 +42,14 @@ func (s *Server) serveAPI(cs *conn, req *httpparse.Request, m api.Method, body [
 		})
 	}()
 	return false
+}
+
+// runsInline reports whether API method m completes without waiting, so
+// that it may run on an event loop: a method that only publishes
+// (api.PublishesOnly: it never waits for the loops) on a broker that completes
+// publishes inline (the memory broker; a network broker does not).
+func (s *Server) runsInline(m api.Method) bool {
+	return api.PublishesOnly(m) && s.broker.Inline(broker.OpPublish)
 }
 
 // resume continues a connection after an off-loop reply was written: the next

@@ -105,11 +105,19 @@ type conn struct {
 	http10    bool // the current request is HTTP/1.0: answer with an HTTP/1.0 status line
 	userSlot  bool // holds a slot of client.user_connection_limit (released on close)
 	nodeSlot  bool // holds a slot of client.connection_limit (released when no stream follows, or on close)
+	// parked: subscriptions wait for a broker answer (a position or
+	// history); the sweep leaves its frames in the channel logs meanwhile,
+	// as for a stalled connection (see held and unpark).
+	parked bool
 }
 
 // stalled reports whether a streaming connection's socket is full (gnet holds
 // part of its last write).
 func (c *conn) stalled() bool { return c.state == stateStreaming && c.readDeadline != 0 }
+
+// held reports whether the sweep must leave c's frames in the logs: its
+// socket is full, or it waits for the broker.
+func (c *conn) held() bool { return c.parked || c.stalled() }
 
 // connExtra is the part of a connection's state that most connections do not
 // have, kept out of line so they do not pay for it.

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/unisse/unisse/engine/auth"
@@ -66,16 +67,12 @@ func (s *Server) serveConnect(cs *conn, req *httpparse.Request, body []byte, cor
 		}
 	}
 	chunked := req.ProtoMinor() == 1
-	res, fail := s.connect(l, cs, &creq, false)
+	res, qs, fail := s.connect(l, cs, &creq, false)
 	if fail == keysPending {
 		s.connectAfterKeyFetch(cs, &creq, cors, keepAlive, chunked)
 		return
 	}
-	if fail != nil {
-		s.refuseConnect(cs, fail, cors, keepAlive, chunked)
-		return
-	}
-	s.startStream(cs, res, cors, !keepAlive, chunked)
+	s.answerConnect(l, cs, res, qs, fail, cors, keepAlive, chunked)
 }
 
 func (s *Server) badConnectRequest(cs *conn, cors *cors, keepAlive bool) {
@@ -146,12 +143,13 @@ func overrideOf(o *protocol.SubscribeOverride) override {
 
 // connect authenticates the request and subscribes cs to its channels, in
 // Centrifugo's order of checks (PROTOCOL.md §2.7). On success cs holds its
-// identity and subscriptions and the connect push body is returned.
-func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysFetched bool) (*protocol.ConnectResult, *connectFailure) {
+// identity and subscriptions and the connect push body is returned, with
+// the queries its positioned subscriptions wait on (see answerConnect).
+func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysFetched bool) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
 	if s.stopping.Load() {
 		// Shutting down: the stream would be ended at once anyway, and a
 		// refusal with 3001 sends the client to reconnect (to another node).
-		return nil, failWith(disconnectShutdown)
+		return nil, nil, failWith(disconnectShutdown)
 	}
 	o := &s.opts.Client
 	now := time.Now()
@@ -163,34 +161,34 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysF
 		switch {
 		case err == nil:
 		case errors.Is(err, auth.ErrTokenExpired):
-			return nil, failErr(protocol.ErrorTokenExpired)
+			return nil, nil, failErr(protocol.ErrorTokenExpired)
 		case errors.Is(err, auth.ErrInvalidInfo):
-			return nil, failErr(protocol.ErrorInternal)
+			return nil, nil, failErr(protocol.ErrorInternal)
 		case errors.Is(err, auth.ErrKeyNotCached) && !keysFetched:
-			return nil, keysPending
+			return nil, nil, keysPending
 		default:
-			return nil, failWith(protocol.DisconnectInvalidToken)
+			return nil, nil, failWith(protocol.DisconnectInvalidToken)
 		}
 		if creds.UserID == "" && o.DisallowAnonymousConnectionTokens {
-			return nil, failErr(protocol.ErrorPermissionDenied)
+			return nil, nil, failErr(protocol.ErrorPermissionDenied)
 		}
 	case o.Insecure || o.AllowAnonymousConnectWithoutToken:
 		// Anonymous user "".
 	default:
-		return nil, failWith(protocol.DisconnectBadRequest) // client credentials not found
+		return nil, nil, failWith(protocol.DisconnectBadRequest) // client credentials not found
 	}
 
 	// As centrifuge: a user at client.user_connection_limit is refused.
 	if o.UserConnectionLimit > 0 && creds.UserID != "" {
 		if !s.users.acquire(creds.UserID, o.UserConnectionLimit) {
-			return nil, failWith(protocol.DisconnectConnectionLimit)
+			return nil, nil, failWith(protocol.DisconnectConnectionLimit)
 		}
 		cs.userSlot = true
 		cs.user = creds.UserID
 	}
-	fail := func(f *connectFailure) (*protocol.ConnectResult, *connectFailure) {
+	fail := func(f *connectFailure) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
 		s.releaseUserSlot(cs)
-		return nil, f
+		return nil, nil, f
 	}
 
 	res := &protocol.ConnectResult{Version: Version, Ping: uint32(o.PingInterval / time.Second)}
@@ -320,6 +318,7 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysF
 	cs.user = creds.UserID
 	cs.setInfo(creds.Info)
 	cs.closeAt = closeAt
+	var qs []*positionQuery
 	if len(chans) > 0 {
 		cs.subs = make([]subscription, 0, len(chans))
 		res.Subs = make([]protocol.ChannelResult, len(chans))
@@ -331,72 +330,200 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysF
 				rec = &r
 			}
 			cs.setChanInfo(chans[i].name, chans[i].chanInfo)
-			if err := s.subscribe(l, cs, chans[i].name, chans[i].co, rec, &chans[i].result); err != nil {
-				s.log.Error("subscribe at connect failed", "channel", chans[i].name, "err", err)
-				s.unsubscribeAll(l, cs)
-				return fail(failErr(protocol.ErrorInternal))
-			}
+			q := s.subscribe(l, cs, chans[i].name, chans[i].co, rec, &chans[i].result)
 			res.Subs[i] = protocol.ChannelResult{Channel: chans[i].name, Result: chans[i].result}
+			if q != nil {
+				q.res = &res.Subs[i].Result // chans is the loop's scratch
+				qs = append(qs, q)
+			}
 		}
 	}
-	return res, nil
+	return res, qs, nil
+}
+
+// positionQuery is a positioned subscription waiting for the broker: the
+// connection is parked (its frames of the channel stay in the loop's log
+// from start on) until the broker's answer arrives, and then it gets what
+// is above the position it was told.
+type positionQuery struct {
+	channel string
+	opts    broker.PublishOptions
+	filter  broker.HistoryFilter
+	recover bool   // asked to recover from recOffset
+	offset  uint64 // the requested offset when recovering
+	limit   int    // recovery_max_publication_limit
+	start   uint64 // the subscription's cursor when it was added
+	res     *protocol.SubscribeResult
+	// Set by the broker's callback, read on the loop after it.
+	answer broker.HistoryResult
+	err    error
 }
 
 // subscribe adds cs to channel in the hub. For a positioned channel
-// (force_recovery or force_positioning) it does so atomically with reading
-// the stream position — and, when rec asks to recover, the publications missed
-// since rec's position — and reports them in res, so the connection gets every
-// publication after that position exactly once. On cs's loop.
-func (s *Server) subscribe(l *loop, cs *conn, channel string, co chanOpts, rec *protocol.SubscribeRequest, res *protocol.SubscribeResult) error {
-	add := func() {
-		ch, idx := s.hub.Subscribe(channel, l.idx, cs)
-		cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx), flags: co.flags})
-	}
+// (force_recovery or force_positioning) it returns the query that asks the
+// broker for the position — and, when rec asks to recover, for the
+// publications missed since rec's position; the caller parks cs until it is
+// answered (see askBroker and unpark). Subscribing before asking is what
+// makes the answer exact: a publication above the position is posted after
+// the subscription, so it is in the channel's log for cs. On cs's loop.
+func (s *Server) subscribe(l *loop, cs *conn, channel string, co chanOpts, rec *protocol.SubscribeRequest, res *protocol.SubscribeResult) *positionQuery {
+	ch, idx := s.hub.Subscribe(channel, l.idx, cs)
+	cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx), flags: co.flags})
 	if !co.positioned {
-		add()
 		return nil
 	}
 	res.Recoverable = co.recoverable
 	res.Positioned = true
-	if !co.recoverable || rec == nil || !rec.Recover {
-		return s.broker.WithPosition(channel, historyOptions(co.ns), func(pos broker.StreamPosition) {
-			add()
-			res.Epoch, res.Offset = pos.Epoch, pos.Offset
+	q := &positionQuery{channel: channel, opts: historyOptions(co.ns), start: ch.Local(l.idx).Entries[idx].Next, res: res}
+	if co.recoverable && rec != nil && rec.Recover {
+		q.recover, q.offset = true, rec.Offset
+		q.limit = s.opts.Client.RecoveryMaxPublicationLimit
+		q.filter = broker.HistoryFilter{Since: &broker.StreamPosition{Offset: rec.Offset, Epoch: rec.Epoch}, Limit: q.limit + 1}
+	}
+	return q
+}
+
+// brokerTimeout bounds how long a parked connection waits for the broker.
+const brokerTimeout = 5 * time.Second
+
+// brokerContext is the context of a broker call made for a loop: none to
+// cancel for a call the broker completes inline, brokerTimeout otherwise.
+func (s *Server) brokerContext(op broker.Op) (context.Context, context.CancelFunc) {
+	if s.broker.Inline(op) {
+		return context.Background(), func() {}
+	}
+	return context.WithTimeout(context.Background(), brokerTimeout)
+}
+
+// askBroker parks cs and sends its queries to the broker; when the last
+// answer is in, then runs on cs's loop. It always runs through the loop's
+// inbox, even when the broker answers inline: the frames posted before the
+// answer are then logged before then runs, so unpark sees every frame at or
+// below the position. On cs's loop.
+func (s *Server) askBroker(l *loop, cs *conn, qs []*positionQuery, then func(*loop)) {
+	cs.parked = true
+	var left atomic.Int32
+	left.Store(int32(len(qs)))
+	ctx, cancel := s.brokerContext(broker.OpHistory)
+	for _, q := range qs {
+		s.broker.History(ctx, q.channel, q.opts, q.filter, func(h broker.HistoryResult, err error) {
+			q.answer, q.err = h, err
+			if left.Add(-1) == 0 {
+				cancel()
+				l.post(item{op: then})
+			}
 		})
 	}
-	// Recovery, with Centrifugo's rules: recovered when the stream still has
-	// every publication after the requested offset (or the offset is the
-	// top) in the same epoch (an empty epoch matches any), and they are no
-	// more than recovery_max_publication_limit. The reply then echoes the
-	// requested offset; otherwise it carries the current top.
-	limit := s.opts.Client.RecoveryMaxPublicationLimit
-	filter := broker.HistoryFilter{Since: &broker.StreamPosition{Offset: rec.Offset, Epoch: rec.Epoch}, Limit: limit + 1}
-	return s.broker.WithHistory(channel, historyOptions(co.ns), filter, func(h broker.HistoryResult, err error) {
-		add()
-		res.WasRecovering = true
-		res.Epoch, res.Offset = h.Epoch, h.Offset
-		if err != nil || len(h.Publications) > limit {
-			return
+}
+
+// unpark applies the broker's answers to cs's parked subscriptions: the
+// results (position, recovery) and each subscription's cursor, moved past
+// the buffered frames at or below the position (they are in the answer, or
+// were published before it). It fails with 3008 when a frame cs needed was
+// shed while it was parked (the channel's log passed queue_max_size), and
+// with an internal error when the broker failed. On cs's loop.
+func (s *Server) unpark(l *loop, cs *conn, qs []*positionQuery) *connectFailure {
+	cs.parked = false
+	var fail *connectFailure
+	for _, q := range qs {
+		if q.err != nil && !errors.Is(q.err, broker.ErrUnrecoverablePosition) {
+			s.log.Error("broker position failed", "channel", q.channel, "err", q.err)
+			fail = failErr(protocol.ErrorInternal)
+			continue
 		}
-		var ok bool
-		if n := len(h.Publications); n == 0 {
-			ok = h.Offset == rec.Offset
-		} else {
-			ok = h.Publications[0].Offset == rec.Offset+1 && h.Publications[n-1].Offset == h.Offset
+		q.apply()
+		i := cs.subscribed(q.channel)
+		if i < 0 {
+			continue // unsubscribed meanwhile (API unsubscribe)
 		}
-		if !ok {
-			return
+		sub := cs.subs[i]
+		loc := sub.ch.Local(l.idx)
+		e := &loc.Entries[sub.idx]
+		if e.Next != q.start {
+			fail = failWith(protocol.DisconnectSlow) // shed while parked
+			continue
 		}
-		res.Recovered = true
-		res.Offset = rec.Offset
-		res.Publications = make([]protocol.Publication, len(h.Publications))
-		for i, p := range h.Publications {
-			res.Publications[i] = protocol.Publication{Data: p.Data, Info: p.Info, Offset: p.Offset, Tags: p.Tags}
-			if p.Offset == 1 {
-				res.Publications[i].Epoch = h.Epoch
+		x := &loc.X
+		for seq := max(e.Next, x.base); seq < x.head(); seq++ {
+			if o := x.log[seq-x.base].offset; o != 0 && o <= q.answer.Offset {
+				e.Next = seq + 1
 			}
 		}
+	}
+	if fail == nil {
+		// Frames buffered above the position go out with the next sweep.
+		l.resume(cs)
+	}
+	return fail
+}
+
+// answerConnect answers a connect whose checks are done: with the refusal,
+// or the stream, or — when subscriptions wait for the broker — it parks cs
+// and answers on its loop once the broker has. c may point into the input
+// buffer. On cs's loop.
+func (s *Server) answerConnect(l *loop, cs *conn, res *protocol.ConnectResult, qs []*positionQuery, fail *connectFailure, c *cors, keepAlive, chunked bool) {
+	switch {
+	case fail != nil:
+		s.refuseConnect(cs, fail, c, keepAlive, chunked)
+		return
+	case len(qs) == 0:
+		s.startStream(cs, res, c, !keepAlive, chunked)
+		return
+	}
+	cs.state = stateAwaiting
+	saved := cors{allowed: c.allowed, origin: bytes.Clone(c.origin), allowHeaders: bytes.Clone(c.allowHeaders)}
+	s.askBroker(l, cs, qs, func(l *loop) {
+		if cs.state != stateAwaiting {
+			return // closed meanwhile (OnClose unsubscribed it)
+		}
+		cs.state = stateReading
+		if fail := s.unpark(l, cs, qs); fail != nil {
+			s.unsubscribeAll(l, cs)
+			s.releaseUserSlot(cs)
+			s.refuseConnect(cs, fail, &saved, keepAlive, chunked)
+		} else {
+			s.startStream(cs, res, &saved, !keepAlive, chunked)
+		}
+		if cs.state == stateReading && s.afterResponse(cs, keepAlive) {
+			s.serveInput(cs)
+		}
 	})
+}
+
+// apply fills the subscribe result from the broker's answer, with
+// Centrifugo's recovery rules: recovered when the stream still has every
+// publication after the requested offset (or the offset is the top) in the
+// same epoch (an empty epoch matches any), and they are no more than
+// recovery_max_publication_limit. The reply then echoes the requested
+// offset; otherwise it carries the current top.
+func (q *positionQuery) apply() {
+	res, h := q.res, &q.answer
+	res.Epoch, res.Offset = h.Epoch, h.Offset
+	if !q.recover {
+		return
+	}
+	res.WasRecovering = true
+	if q.err != nil || len(h.Publications) > q.limit {
+		return
+	}
+	var ok bool
+	if n := len(h.Publications); n == 0 {
+		ok = h.Offset == q.offset
+	} else {
+		ok = h.Publications[0].Offset == q.offset+1 && h.Publications[n-1].Offset == h.Offset
+	}
+	if !ok {
+		return
+	}
+	res.Recovered = true
+	res.Offset = q.offset
+	res.Publications = make([]protocol.Publication, len(h.Publications))
+	for i, p := range h.Publications {
+		res.Publications[i] = protocol.Publication{Data: p.Data, Info: p.Info, Offset: p.Offset, Tags: p.Tags}
+		if p.Offset == 1 {
+			res.Publications[i].Epoch = h.Epoch
+		}
+	}
 }
 
 func historyOptions(o *namespace.Options) broker.PublishOptions {
@@ -425,12 +552,8 @@ func (s *Server) connectAfterKeyFetch(cs *conn, creq *protocol.ConnectRequest, c
 				return // the client went away meanwhile
 			}
 			cs.state = stateReading
-			res, fail := s.connect(l, cs, &req, true)
-			if fail != nil {
-				s.refuseConnect(cs, fail, &saved, keepAlive, chunked)
-			} else {
-				s.startStream(cs, res, &saved, !keepAlive, chunked)
-			}
+			res, qs, fail := s.connect(l, cs, &req, true)
+			s.answerConnect(l, cs, res, qs, fail, &saved, keepAlive, chunked)
 			if cs.state == stateReading && s.afterResponse(cs, keepAlive) {
 				s.serveInput(cs)
 			}

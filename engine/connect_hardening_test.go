@@ -50,6 +50,7 @@ const manySubsCPUBound = 5 * time.Second
 // CPU time is the whole process's, so no other test of the package may run
 // meanwhile (parallel tests wait until the serial ones are done).
 func TestConnectManyChannels(t *testing.T) {
+	engine.ExcuseLongSteps(t, "a connect listing 80000 channels is decoded and checked in one step")
 	const n = 80000
 	srv := rbStart(t, func(o *config.Options) {
 		o.UniSSE.MaxRequestBodySize = 8 << 20

@@ -5,10 +5,15 @@
 // Follow a publication from the API to the socket:
 //
 //	events.go    OnTraffic → serve.go serveInput → httpparse → route (/api/publish)
-//	apiserve.go  → api.Handler.Serve (decode, validate)
-//	executor.go  → Server.Publish → broker.Publish (history, idempotency)
+//	apiserve.go  → api.Handler.Serve (decode, validate); on the loop when
+//	               the broker completes publishes inline (Broker.Inline),
+//	               else on a goroutine
+//	executor.go  → Server.Publish → broker.Publish (history, idempotency),
+//	               asynchronous: awaitBroker waits only off the loops
 //	executor.go  → Server.HandlePublication: frame encoded once (sse.Frame),
-//	               hub.Broadcast posts it to each loop with subscribers
+//	               hub.Broadcast posts it to each loop with subscribers;
+//	               the loops are woken (Server.Flush) once the broker and
+//	               hub locks are released
 //	drain.go     → on each loop: the frame joins the channel's log; a sweep
 //	               queues each subscriber everything past its cursor
 //	               (sse.Queue), one write per connection per slice, then yields
@@ -30,7 +35,14 @@
 // listener and hands it to the loop with the fewest connections (gnet runs
 // the loops, not the listeners, so an accept error never ends them); there
 // serve.go routes to connect.go, which authenticates (engine/auth),
-// subscribes in the hub and writes the headers and the connect push;
+// subscribes in the hub and writes the headers and the connect push. A
+// positioned or recovering subscription first needs the broker's position
+// or history: the connection is subscribed, then parked (conn.parked: the
+// sweep leaves its frames in the channel logs, as for a stalled socket)
+// while the broker answers off the loop; the answer comes back through the
+// loop's inbox, behind every frame posted before it, and unpark moves the
+// cursor past the buffered frames at or below the position, so nothing is
+// delivered twice or skipped (connect.go: askBroker, unpark);
 // events.go keeps the connection's timers (pings, expiry, read deadline) in
 // its loop's wheel (wheel.go). A server that stops by itself says so on
 // Server.Done.
@@ -56,5 +68,9 @@
 //
 // Hot path invariants: no goroutine, timer or buffer per idle connection;
 // publish → fan-out → write allocates nothing in steady state (alloc_test.go);
-// a loop never blocks (off-loop work returns through AsyncWrite).
+// a loop never blocks (off-loop work returns through AsyncWrite or the
+// inbox). Tests hold the loops to it: watchdog_test.go fails the engine's
+// test run when a loop step (stepWatch) takes more than 2 ms of CPU or
+// parks, and UNISSE_TEST_BROKER=slow runs every test server on a broker
+// that takes 10–60 ms per call (broker/brokertest).
 package engine

@@ -80,8 +80,9 @@ const (
 
 // logFrame is one entry of a channel's log on a loop.
 type logFrame struct {
-	frame *sse.Frame // nil for frameNotJSON
-	kind  uint8
+	frame  *sse.Frame // nil for frameNotJSON
+	offset uint64     // the publication's offset in its stream; 0 without one
+	kind   uint8
 }
 
 // chanState is a loop's delivery state for one channel (hub.Local.X): the
@@ -138,16 +139,18 @@ func (l *loop) post(it item) {
 	}
 }
 
-// postFrame queues frame f of channel ch for the loop, numbered in the
-// channel's sequence under the same lock, so the loop logs frames in order.
-// The caller has retained f for the loop. Safe from any goroutine.
+// postFrame queues frame f of channel ch (a publication at offset, 0
+// without one) for the loop, numbered in the channel's sequence under the
+// same lock, so the loop logs frames in order. The caller has retained f for
+// the loop. It does not wake the loop: it reports whether the caller must
+// (wake), once it has released its own locks. Safe from any goroutine.
 //
 // A loop that cannot keep up does not let its inbox grow past
 // unisse.loop_inbox_max_size: a frame that does not fit is not queued (and not
 // numbered), and its channel is marked lost instead, so the loop disconnects
 // the channel's subscribers with 3008 — they missed a publication — rather
 // than the publish failing or memory growing without bound.
-func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8) {
+func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8, offset uint64) (wake bool) {
 	size := frameSize(f)
 	l.mu.Lock()
 	loc := ch.Local(l.idx)
@@ -162,20 +165,15 @@ func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8) {
 		if f != nil {
 			f.Release()
 		}
-		if wake {
-			l.wake()
-		}
-		return
+		return wake
 	}
 	l.inboxBytes += size
 	seq := loc.NextSeq()
-	l.inbox = append(l.inbox, item{ch: ch, frame: f, kind: kind, seq: seq})
-	wake := !l.scheduled
+	l.inbox = append(l.inbox, item{ch: ch, frame: f, kind: kind, seq: seq, offset: offset})
+	wake = !l.scheduled
 	l.scheduled = true
 	l.mu.Unlock()
-	if wake {
-		l.wake()
-	}
+	return wake
 }
 
 var kickByte = []byte{1}
@@ -205,6 +203,9 @@ func (l *loop) wake() {
 // drain does one slice of the loop's work and reschedules itself if work
 // remains. Only on the loop.
 func (l *loop) drain() {
+	if stepWatch != nil {
+		defer stepWatch.end("drain", stepWatch.start())
+	}
 	l.connectsInSlice = 0
 	l.closesInSlice = 0
 	l.serveDeferred()
@@ -256,7 +257,7 @@ func (l *loop) takeInbox() (lost []*channel) {
 			cs.base = it.seq
 			cs.released = it.seq
 		}
-		cs.log = append(cs.log, logFrame{frame: it.frame, kind: it.kind})
+		cs.log = append(cs.log, logFrame{frame: it.frame, kind: it.kind, offset: it.offset})
 		cs.bytes += frameSize(it.frame)
 		if cs.bytes > l.srv.opts.Client.QueueMaxSize && !cs.overCap {
 			cs.overCap = true
@@ -306,8 +307,8 @@ func (l *loop) sweep() {
 				continue
 			}
 			c := e.Sub
-			if c.stalled() {
-				continue // its backlog waits in the log (checkStalled resumes it)
+			if c.held() {
+				continue // its backlog waits in the log (checkStalled or unpark resumes it)
 			}
 			from := e.Next
 			e.Next = head // before delivering: delivery may remove the entry
@@ -332,7 +333,7 @@ func (l *loop) sweep() {
 			e := &loc.Entries[i]
 			if e.Next < lowReady {
 				low = min(low, e.Next)
-				if !e.Sub.stalled() {
+				if !e.Sub.held() {
 					lowReady = e.Next
 				}
 			}
@@ -403,6 +404,11 @@ func (l *loop) deliver(c *conn, ch *channel, cs *chanState, from, to uint64, lim
 // so gnet never holds more than one write's tail — what closeWith must fit
 // into the socket. Only on the loop.
 func (l *loop) catchUp(c *conn) bool {
+	if c.parked {
+		// Its frames wait in the logs for the broker's position (unpark);
+		// an operation acting now goes ahead of them.
+		return true
+	}
 	for c.state == stateStreaming {
 		if c.c.OutboundBuffered() > 0 {
 			l.noteStall(c)

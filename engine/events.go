@@ -18,6 +18,9 @@ var disconnectShutdown = protocol.DisconnectShutdown
 // OnOpen sets up a new connection: no buffer, no timer object, one wheel slot
 // for its read deadline (gnet.EventHandler; on the connection's loop).
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if stepWatch != nil {
+		defer stepWatch.end("OnOpen", stepWatch.start())
+	}
 	if _, ok := c.Context().(kickContext); ok {
 		return nil, gnet.None
 	}
@@ -48,6 +51,9 @@ func (s *Server) armReadDeadline(l *loop, cs *conn) {
 
 // OnTraffic handles input (gnet.EventHandler; on the connection's loop).
 func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
+	if stepWatch != nil {
+		defer stepWatch.end("OnTraffic", stepWatch.start())
+	}
 	cs, ok := c.Context().(*conn)
 	if !ok {
 		if k, ok := c.Context().(kickContext); ok {
@@ -88,6 +94,9 @@ func (s *Server) maxBuffered() int {
 // OnClose forgets a connection (gnet.EventHandler; on its loop, possibly
 // re-entrantly from inside a Write that failed).
 func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
+	if stepWatch != nil {
+		defer stepWatch.end("OnClose", stepWatch.start())
+	}
 	cs, ok := c.Context().(*conn)
 	if !ok {
 		if k, ok := c.Context().(kickContext); ok {
@@ -101,9 +110,9 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	}
 	l := s.loops[cs.loopIdx]
 	wasStreaming := cs.streamIdx >= 0
-	if cs.stalled() {
-		// Its backlog in the logs would otherwise stay until the channels'
-		// next publications.
+	if cs.held() {
+		// Its backlog in the logs (a stalled or parked connection's) would
+		// otherwise stay until the channels' next publications.
 		l.forgetBacklog(cs)
 		l.schedule()
 	}
@@ -122,6 +131,8 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		s.unsubscribeAll(l, cs)
 		l.removeStream(cs)
 		s.numClients.Add(-1)
+	} else if len(cs.subs) > 0 {
+		s.unsubscribeAll(l, cs) // a connect parked for the broker
 	}
 	if err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("connection closed", "err", err)
@@ -159,6 +170,9 @@ func (s *Server) unsubscribeAt(l *loop, cs *conn, i int) {
 // sweepOp is the per-tick work of a loop: fire due timers, and look at the
 // stalled sockets.
 func sweepOp(l *loop) {
+	if stepWatch != nil {
+		defer stepWatch.end("timer sweep", stepWatch.start())
+	}
 	s := l.srv
 	now := s.tickNow()
 	l.checkStalled(now)

@@ -1,8 +1,11 @@
 package engine
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"math/bits"
 	"os"
 	"sync"
 	"time"
@@ -16,9 +19,12 @@ import (
 )
 
 // This file implements api.Executor: what the server API does to channels and
-// connections. Publish never waits; the other methods post an operation to
-// every loop and wait for it, so that when the API replies the effect has
-// happened (a publish sent after a subscribe reply reaches the new subscriber).
+// connections, and broker.Handler. Broker calls go through awaitBroker: a
+// call the broker completes inline (Broker.Inline; the memory broker's) is
+// used at once, even on an event loop, any other is waited for off the
+// loops. The methods on connections post an operation to every loop and
+// wait for it, so that when the API replies the effect has happened (a
+// publish sent after a subscribe reply reaches the new subscriber).
 
 var _ api.Executor = (*Server)(nil)
 
@@ -29,12 +35,15 @@ func (s *Server) Publish(p *api.Publication) (api.PublishResult, *protocol.Error
 		return api.PublishResult{}, protocol.ErrorUnknownChannel
 	}
 	pub := broker.Publication{Data: p.Data, Tags: p.Tags, NotJSON: p.NotJSON}
-	pos, err := s.broker.Publish(p.Channel, &pub, broker.PublishOptions{
+	opts := broker.PublishOptions{
 		HistorySize:    nsOpts.HistorySize,
 		HistoryTTL:     nsOpts.HistoryTTL,
 		HistoryMetaTTL: nsOpts.HistoryMetaTTL,
 		IdempotencyKey: p.IdempotencyKey,
 		SkipHistory:    p.SkipHistory,
+	}
+	pos, err := awaitBroker(s, broker.OpPublish, func(ctx context.Context, done func(broker.StreamPosition, error)) {
+		s.broker.Publish(ctx, p.Channel, &pub, opts, done)
 	})
 	if err != nil {
 		s.log.Error("publish failed", "channel", p.Channel, "err", err)
@@ -44,15 +53,50 @@ func (s *Server) Publish(p *api.Publication) (api.PublishResult, *protocol.Error
 	return api.PublishResult{Offset: pos.Offset, Epoch: pos.Epoch}, nil
 }
 
+// awaitBroker makes a broker call and returns its result: at once when
+// the broker completes op inline (then it never blocks, and an event loop
+// may call it), else after waiting up to opTimeout (only off the loops).
+func awaitBroker[T any](s *Server, op broker.Op, call func(ctx context.Context, done func(T, error))) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	if s.broker.Inline(op) {
+		var r result
+		called := false
+		call(context.Background(), func(v T, err error) { r, called = result{v, err}, true })
+		if called {
+			return r.v, r.err
+		}
+		return r.v, errNotInline
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	ch := make(chan result, 1)
+	call(ctx, func(v T, err error) { ch <- result{v, err} })
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		var zero T
+		return zero, fmt.Errorf("broker: %w", ctx.Err())
+	}
+}
+
+// errNotInline: a broker said a call completes inline and it did not.
+var errNotInline = errors.New("broker call did not complete inline")
+
 // HandlePublication frames a publication once and posts it to every loop with
-// subscribers on the channel (broker.Handler). Safe from any goroutine.
-func (s *Server) HandlePublication(name string, pub *broker.Publication, sp broker.StreamPosition) {
+// subscribers on the channel (broker.Handler). The loops are woken by
+// Flush, once the broker and the hub hold no lock. Safe from any goroutine.
+func (s *Server) HandlePublication(name string, pub *broker.Publication, sp broker.StreamPosition) broker.Deferred {
 	loops := s.loops
+	var d broker.Deferred
 	if pub.NotJSON {
 		s.hub.Broadcast(name, func(loop int, c *channel) {
-			loops[loop].postFrame(c, nil, frameNotJSON)
+			deferWake(&d, loops, loop, loops[loop].postFrame(c, nil, frameNotJSON, pub.Offset))
 		})
-		return
+		return d
 	}
 	var f *sse.Frame
 	s.hub.Broadcast(name, func(loop int, c *channel) {
@@ -65,12 +109,38 @@ func (s *Server) HandlePublication(name string, pub *broker.Publication, sp brok
 			f.End(protocol.AppendPublicationPush(f.Begin(), name, &p))
 		}
 		f.Retain(1)
-		loops[loop].postFrame(c, f, framePub)
+		deferWake(&d, loops, loop, loops[loop].postFrame(c, f, framePub, pub.Offset))
 	})
 	if f != nil {
 		f.Release() // the publisher's reference; each loop holds its own
 	}
+	return d
 }
+
+// deferWake notes that loop idx must be woken once the caller's locks are
+// released. Loops past the 64 a Deferred can name are woken at once.
+func deferWake(d *broker.Deferred, loops []*loop, idx int, wake bool) {
+	switch {
+	case !wake:
+	case idx < 64:
+		*d |= 1 << idx
+	default:
+		loops[idx].wake()
+	}
+}
+
+// Flush wakes the loops a HandlePublication posted to (broker.Handler).
+func (s *Server) Flush(d broker.Deferred) {
+	for d != 0 {
+		i := bits.TrailingZeros64(uint64(d))
+		d &^= 1 << i
+		s.loops[i].wake()
+	}
+}
+
+// HandleControl receives node-to-node commands (broker.Handler). A single
+// node sends itself none yet; they are ignored.
+func (s *Server) HandleControl([]byte) {}
 
 // broadcastJoinLeave announces that cs joined (or left) channel to the
 // channel's subscribers that receive join/leave pushes. Safe from any
@@ -81,6 +151,7 @@ func (s *Server) broadcastJoinLeave(cs *conn, name string, join bool) {
 	ci.Client = string(protocol.AppendUUID(id[:0], cs.client))
 	loops := s.loops
 	var f *sse.Frame
+	var d broker.Deferred
 	s.hub.Broadcast(name, func(loop int, c *channel) {
 		if f == nil {
 			f = sse.NewFrame()
@@ -91,11 +162,12 @@ func (s *Server) broadcastJoinLeave(cs *conn, name string, join bool) {
 			}
 		}
 		f.Retain(1)
-		loops[loop].postFrame(c, f, frameJoinLeave)
+		deferWake(&d, loops, loop, loops[loop].postFrame(c, f, frameJoinLeave, 0))
 	})
 	if f != nil {
 		f.Release()
 	}
+	s.Flush(d)
 }
 
 // Subscribe subscribes the selected connections to a channel and sends them
@@ -111,28 +183,70 @@ func (s *Server) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 		return protocol.ErrorBadRequest
 	}
 	co := resolveChanOpts(nsOpts, overrideOf(r.Override))
+	// A positioned subscription waits for the broker with its connection
+	// parked; the reply waits for those too, so that when it is sent the
+	// subscribe push is.
+	var parked sync.WaitGroup
 	if !s.onAllLoopsTimeout(func(l *loop) {
 		for _, c := range l.find(r.User, r.Client, r.Session) {
-			if c.subscribed(r.Channel) >= 0 {
+			if c.subscribed(r.Channel) >= 0 || c.parked {
 				continue
 			}
 			c.setChanInfo(r.Channel, info)
-			var res protocol.SubscribeResult
-			if err := s.subscribe(l, c, r.Channel, co, nil, &res); err != nil {
-				s.log.Error("api subscribe failed", "channel", r.Channel, "err", err)
+			res := new(protocol.SubscribeResult)
+			q := s.subscribe(l, c, r.Channel, co, nil, res)
+			if q == nil {
+				s.pushSubscribed(l, c, r.Channel, co, res, data)
 				continue
 			}
-			res.Data = data
-			l.tmp = protocol.AppendSubscribePush(l.tmp[:0], r.Channel, &res)
-			l.writeEvent(c, l.tmp)
-			if co.flags&subJoinLeave != 0 {
-				s.broadcastJoinLeave(c, r.Channel, true)
-			}
+			parked.Add(1)
+			s.askBroker(l, c, []*positionQuery{q}, func(l *loop) {
+				defer parked.Done()
+				if c.state != stateStreaming {
+					c.parked = false
+					return
+				}
+				if fail := s.unpark(l, c, []*positionQuery{q}); fail != nil {
+					d := fail.disconnect
+					if fail.err != nil {
+						d = protocol.DisconnectServerError
+					}
+					l.finish(c, d)
+					return
+				}
+				s.pushSubscribed(l, c, r.Channel, co, res, data)
+				l.flushDirty()
+			})
 		}
-	}) {
+	}) || !waitTimeout(&parked, brokerTimeout+time.Second) {
 		return protocol.ErrorInternal
 	}
 	return nil
+}
+
+// pushSubscribed sends c the subscribe push of an API subscribe and
+// announces the join. On c's loop.
+func (s *Server) pushSubscribed(l *loop, c *conn, channel string, co chanOpts, res *protocol.SubscribeResult, data []byte) {
+	res.Data = data
+	l.tmp = protocol.AppendSubscribePush(l.tmp[:0], channel, res)
+	l.writeEvent(c, l.tmp)
+	if co.flags&subJoinLeave != 0 {
+		s.broadcastJoinLeave(c, channel, true)
+	}
+}
+
+// waitTimeout waits for wg, at most d.
+func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // Unsubscribe removes the selected connections from a channel with an
@@ -240,15 +354,16 @@ func (s *Server) Presence(channel string) ([]api.ClientInfo, *protocol.Error) {
 	if perr := s.presenceAvailable(channel); perr != nil {
 		return nil, perr
 	}
-	var infos []api.ClientInfo
-	var mu sync.Mutex
+	// Each loop fills its own slot: no lock is shared across loops.
+	perLoop := make([][]api.ClientInfo, len(s.loops))
 	if !s.onAllLoopsTimeout(func(l *loop) {
-		local := s.channelClients(l, channel)
-		mu.Lock()
-		infos = append(infos, local...)
-		mu.Unlock()
+		perLoop[l.idx] = s.channelClients(l, channel)
 	}) {
 		return nil, protocol.ErrorInternal
+	}
+	var infos []api.ClientInfo
+	for _, local := range perLoop {
+		infos = append(infos, local...)
 	}
 	return infos, nil
 }
@@ -326,7 +441,9 @@ func (s *Server) History(r *api.HistoryRequest) (api.HistoryResult, *protocol.Er
 	if r.Since != nil {
 		filter.Since = &broker.StreamPosition{Offset: r.Since.Offset, Epoch: r.Since.Epoch}
 	}
-	h, err := s.broker.History(r.Channel, historyOptions(nsOpts), filter)
+	h, err := awaitBroker(s, broker.OpHistory, func(ctx context.Context, done func(broker.HistoryResult, error)) {
+		s.broker.History(ctx, r.Channel, historyOptions(nsOpts), filter, done)
+	})
 	switch {
 	case errors.Is(err, broker.ErrUnrecoverablePosition):
 		return api.HistoryResult{}, protocol.ErrorUnrecoverablePosition
@@ -350,7 +467,10 @@ func (s *Server) HistoryRemove(channel string) *protocol.Error {
 	if !nsOpts.HasHistory() {
 		return protocol.ErrorNotAvailable
 	}
-	if err := s.broker.RemoveHistory(channel); err != nil {
+	_, err := awaitBroker(s, broker.OpRemoveHistory, func(ctx context.Context, done func(struct{}, error)) {
+		s.broker.RemoveHistory(ctx, channel, func(err error) { done(struct{}{}, err) })
+	})
+	if err != nil {
 		s.log.Error("history remove failed", "channel", channel, "err", err)
 		return protocol.ErrorInternal
 	}
@@ -376,20 +496,31 @@ func (s *Server) Channels(pattern string, fn func(string, int)) *protocol.Error 
 
 // Info describes this node.
 func (s *Server) Info() ([]api.NodeInfo, *protocol.Error) {
-	users := make(map[string]struct{})
-	subs := 0
-	var mu sync.Mutex
+	// Each loop fills its own slot: no lock is shared across loops.
+	type loopInfo struct {
+		users []string
+		subs  int
+	}
+	perLoop := make([]loopInfo, len(s.loops))
 	if !s.onAllLoopsTimeout(func(l *loop) {
-		mu.Lock()
+		li := loopInfo{users: make([]string, 0, len(l.users))}
 		for u := range l.users {
-			users[u] = struct{}{}
+			li.users = append(li.users, u)
 		}
 		for _, c := range l.streams {
-			subs += len(c.subs)
+			li.subs += len(c.subs)
 		}
-		mu.Unlock()
+		perLoop[l.idx] = li
 	}) {
 		return nil, protocol.ErrorInternal
+	}
+	users := make(map[string]struct{})
+	subs := 0
+	for _, li := range perLoop {
+		for _, u := range li.users {
+			users[u] = struct{}{}
+		}
+		subs += li.subs
 	}
 	return []api.NodeInfo{{
 		UID:         s.uid,

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unisse/unisse/engine"
 	"github.com/unisse/unisse/engine/enginetest"
 )
 
@@ -84,6 +85,7 @@ func floodWithoutReading(t *testing.T, addr, req string, n int) {
 // reading costs at most a few unsent responses and one head's worth of input;
 // a client that pipelines and reads gets every response, in order.
 func TestInputPipelinedFloodBounded(t *testing.T) {
+	engine.ExcuseLongSteps(t, "a read full of pipelined requests is served in one step")
 	srv := rbStart(t, nil)
 	for _, tc := range []struct {
 		path string
@@ -135,6 +137,7 @@ func TestInputPipelinedFloodBounded(t *testing.T) {
 // TestInputBodyBeforeAuth: a 16 MiB body to the API without a key, or to a
 // path nothing serves, is answered (401, 404) from the head and never read.
 func TestInputBodyBeforeAuth(t *testing.T) {
+	engine.ExcuseLongSteps(t, "a 16 MiB body is handled in one step")
 	srv := rbStart(t, nil)
 	body := []byte(strings.Repeat("x", 16<<20)) // one copy, shared by the clients
 	for _, tc := range []struct {
@@ -222,6 +225,7 @@ func TestInputLargeBodyLinear(t *testing.T) {
 // before the close (Close right after Write used to drop what gnet had not
 // written yet).
 func TestInputCloseDeliversWhole(t *testing.T) {
+	engine.ExcuseLongSteps(t, "a connect listing 200000 channels is decoded in one step")
 	srv := rbStart(t, nil)
 	var chans strings.Builder
 	const n = 200_000

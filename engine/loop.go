@@ -17,8 +17,11 @@ type item struct {
 	ch    *channel
 	frame *sse.Frame
 	seq   uint64
-	kind  uint8       // framePub, frameJoinLeave, frameNotJSON
-	op    func(*loop) // run on the loop (API operations, sweeps, shutdown)
+	// offset is a publication's offset in its stream (0 without one): a
+	// parked subscriber drops frames at or below the position it gets.
+	offset uint64
+	kind   uint8       // framePub, frameJoinLeave, frameNotJSON
+	op     func(*loop) // run on the loop (API operations, sweeps, shutdown)
 }
 
 // loop is unisse's state for one gnet event loop. Fields under "inbox" are

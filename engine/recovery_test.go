@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unisse/unisse/engine"
+	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/broker/brokertest"
 	"github.com/unisse/unisse/engine/enginetest"
 )
 
@@ -41,13 +44,29 @@ type connectEvent struct {
 // several reconnects it sees every offset once, in order, with no gap.
 func TestRecoveryWhilePublishing(t *testing.T) {
 	t.Parallel()
+	recoveryWhilePublishing(t, 40, 30)
+}
+
+// TestRecoveryWhilePublishingSlowBroker is the same on a broker that takes
+// 10–60 ms for every call and completes none inline: each reconnect is
+// parked until its history arrives, buffering live publications meanwhile,
+// and still sees every offset once (fewer rounds of publications: each
+// publish takes the broker's time too).
+func TestRecoveryWhilePublishingSlowBroker(t *testing.T) {
+	t.Parallel()
+	recoveryWhilePublishing(t, 10, 10, engine.WithBroker(brokertest.NewSlow(broker.NewMemory(), 10*time.Millisecond, 50*time.Millisecond)))
+}
+
+// recoveryWhilePublishing reads live publications per round and lets away
+// publications happen between rounds.
+func recoveryWhilePublishing(t *testing.T, live int, away int64, options ...engine.Option) {
 	opts := enginetest.LoadCaptureConfig(t, "config.json")
 	for i := range opts.Channel.Namespaces {
 		if opts.Channel.Namespaces[i].Name == "hist" {
 			opts.Channel.Namespaces[i].HistorySize = 10000
 		}
 	}
-	srv := enginetest.Start(t, opts)
+	srv := enginetest.Start(t, opts, options...)
 	const ch = "hist:recovery"
 	token := enginetest.Token(t, enginetest.Secret, map[string]any{"sub": "r", "channels": []string{ch}})
 
@@ -129,7 +148,7 @@ func TestRecoveryWhilePublishing(t *testing.T) {
 			}
 		}
 		// Read some live publications, then drop the connection.
-		for i := 0; i < 40; i++ {
+		for i := 0; i < live; i++ {
 			ev, err := s.Event(5 * time.Second)
 			if err != nil {
 				t.Fatal(err)
@@ -145,7 +164,7 @@ func TestRecoveryWhilePublishing(t *testing.T) {
 		}
 		s.Conn.Close()
 		// Let publications happen while we are away.
-		target := published.Load() + 30
+		target := published.Load() + away
 		enginetest.Eventually(t, 10*time.Second, "publisher progress", func() bool { return published.Load() >= target })
 	}
 	stopPublisher()
@@ -174,4 +193,13 @@ func TestRecoveryWhilePublishing(t *testing.T) {
 	if total := uint64(published.Load()); last != total || uint64(len(seen)) != total-start {
 		t.Fatalf("saw %d publications from offset %d up to %d, published %d", len(seen), start+1, last, total)
 	}
+}
+
+// TestLoopStepsWithinBudget runs the slow-broker recovery workload alone
+// under the loop watchdog (watchdog_test.go): parked connects, recoveries
+// and publishes through a broker that answers in 10–60 ms, and no loop step
+// may take more than the budget (2 ms of CPU; ×10 under -race).
+func TestLoopStepsWithinBudget(t *testing.T) {
+	engine.WatchLoopSteps(t)
+	recoveryWhilePublishing(t, 10, 10, engine.WithBroker(brokertest.NewSlow(broker.NewMemory(), 10*time.Millisecond, 50*time.Millisecond)))
 }

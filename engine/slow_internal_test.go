@@ -23,7 +23,7 @@ func (c *stallConn) OutboundBuffered() int { return len(c.data) }
 func (c *stallConn) Fd() int               { return -1 }
 func (c *stallConn) Flush() error          { return nil }
 func (c *stallConn) Close() error          { c.closed = true; return nil }
-func (c *stallConn) InboundBuffered() int   { return 0 }
+func (c *stallConn) InboundBuffered() int  { return 0 }
 
 // TestLogCapShedsTheStalledSubscriber: a loop's log for a channel is capped
 // at client.queue_max_size bytes. Under a stream of publications that a

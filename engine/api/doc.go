@@ -7,11 +7,12 @@
 // The package does not know about connections or channels: it decodes a
 // command, hands it to an Executor (the engine), and encodes what comes back.
 // Handler.Serve may block for as long as the Executor does; the engine calls it
-// on an event loop only for commands that never wait (publish and broadcast to
-// the memory broker: see Inline) and on a goroutine otherwise.
+// on an event loop only for commands that do nothing but publish
+// (PublishesOnly) and only when its broker completes publishes inline, and on
+// a goroutine otherwise.
 //
 // Each method is one entry of the method table (methods, method.go): its
-// name, its number in the legacy protobuf API, whether it may run inline, how
+// name, its number in the legacy protobuf API, whether it only publishes, how
 // its params decode, and the function that validates, executes and encodes
 // it. /api/<method>, batch elements and legacy commands all go through it.
 //

@@ -53,8 +53,8 @@ type NodeInfo struct {
 }
 
 // Executor carries out validated commands. The engine implements it. Methods
-// may block (waiting for event loops or a remote broker); see Inline for the
-// ones the engine promises never to block.
+// may block (waiting for event loops or a remote broker); PublishesOnly names
+// the ones that wait for nothing but the broker.
 type Executor interface {
 	Publish(p *Publication) (PublishResult, *protocol.Error)
 	Subscribe(r *SubscribeRequest) *protocol.Error

@@ -38,10 +38,10 @@ type methodSpec struct {
 	// legacyNumber is the method's number in Centrifugo's protobuf API
 	// (Command.MethodType), which the legacy endpoint accepts for "method".
 	legacyNumber int
-	// inline: the engine may run the method on an event loop because its
-	// execution never waits (publishing to the in-memory broker only
-	// enqueues). Everything else runs on a goroutine so loops never block.
-	inline bool
+	// publishesOnly: the method's execution only publishes through the
+	// Executor (no operation on connections across the event loops), so it
+	// completes without waiting exactly when the broker's publishes do.
+	publishesOnly bool
 	// decode parses a command's params into its request; nil for the
 	// envelopes (legacy, batch), which Serve unpacks into commands.
 	decode func(params []byte) (any, error)
@@ -52,11 +52,11 @@ type methodSpec struct {
 
 // command builds the entry of a method whose params decode into an R and
 // which run serves.
-func command[R any](name string, legacyNumber int, inline bool, run func(h *Handler, dst []byte, r *R) ([]byte, *protocol.Error)) methodSpec {
+func command[R any](name string, legacyNumber int, publishesOnly bool, run func(h *Handler, dst []byte, r *R) ([]byte, *protocol.Error)) methodSpec {
 	return methodSpec{
-		name:         name,
-		legacyNumber: legacyNumber,
-		inline:       inline,
+		name:          name,
+		legacyNumber:  legacyNumber,
+		publishesOnly: publishesOnly,
 		decode: func(params []byte) (any, error) {
 			r := new(R)
 			// decode checks the whole body with encoding/json's validator,
@@ -148,10 +148,12 @@ func Route(prefix string, path []byte) Method {
 	return MethodByName(rest[1:])
 }
 
-// Inline reports whether m can run on an event loop: its execution never waits
-// on anything (publishing to the in-memory broker only enqueues). Everything
-// else runs on a goroutine so loops never block.
-func Inline(m Method) bool {
+// PublishesOnly reports whether m's execution does nothing but publish
+// through the Executor (publish, broadcast): it then waits for nothing but the
+// broker, and the engine may run it on an event loop when the broker completes
+// publishes inline. Every other method acts on connections across the loops
+// and runs on a goroutine.
+func PublishesOnly(m Method) bool {
 	s := m.spec()
-	return s != nil && s.inline
+	return s != nil && s.publishesOnly
 }

@@ -96,11 +96,11 @@ func TestRoute(t *testing.T) {
 	}
 }
 
-func TestInline(t *testing.T) {
+func TestPublishesOnly(t *testing.T) {
 	for m := api.MethodUnknown; m <= api.MethodBatch; m++ {
 		want := m == api.MethodPublish || m == api.MethodBroadcast
-		if api.Inline(m) != want {
-			t.Errorf("Inline(%v) = %v, want %v", m, !want, want)
+		if api.PublishesOnly(m) != want {
+			t.Errorf("PublishesOnly(%v) = %v, want %v", m, !want, want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"time"
 )
@@ -60,41 +61,103 @@ type HistoryResult struct {
 // (the stream was lost and restarted since).
 var ErrUnrecoverablePosition = errors.New("broker: unrecoverable position")
 
-// Handler receives the publications to deliver to this node's subscribers.
+// Op names a broker operation, for Broker.Inline.
+type Op uint8
+
+// The broker operations.
+const (
+	OpPublish Op = iota
+	OpHistory
+	OpRemoveHistory
+	OpSubscribe
+	OpUnsubscribe
+	OpControl
+	OpPresence
+)
+
+// Deferred is work a Handler put off until the broker's locks are released
+// (waking event loops): opaque to the broker, which passes it to
+// Handler.Flush.
+type Deferred uint64
+
+// Handler receives what the broker delivers to this node.
 type Handler interface {
-	// HandlePublication is called once per accepted publication. pub and its
-	// slices must not be modified or retained after the call returns.
-	HandlePublication(channel string, pub *Publication, sp StreamPosition)
+	// HandlePublication queues a publication for this node's subscribers.
+	// A broker calls it in offset order for each channel and may hold its
+	// own locks meanwhile: the handler never blocks, and what can wait until
+	// those locks are released it returns as Deferred. pub and its slices
+	// must not be modified or retained after the call returns.
+	HandlePublication(channel string, pub *Publication, sp StreamPosition) Deferred
+	// Flush does deferred work; the broker calls it once it holds no lock,
+	// before the publish completes.
+	Flush(Deferred)
+	// HandleControl receives a node-to-node command (PublishControl).
+	HandleControl(data []byte)
 }
 
-// Broker accepts publications and delivers them to Handler.
+// Broker carries publications between nodes and keeps channel history. It
+// is built for a broker a network hop away (Redis, NATS): every call
+// completes asynchronously by calling its done callback exactly once, from
+// any goroutine, possibly before the call returns (see Inline), and a call
+// whose ctx ends first completes with ctx's error. Callbacks must not block:
+// an event loop posts the result back to itself.
+//
+// Positions and subscriptions combine as Centrifugo's do: a node subscribes
+// to a channel (Subscribe) before it reads the channel's position or history
+// (History with Limit 0, or with Since), buffers live publications meanwhile
+// and drops those at or below the position it got, so that nothing is
+// delivered twice or skipped.
 type Broker interface {
 	// Run attaches the handler; call it once before the first Publish.
 	Run(h Handler) error
-	// Publish accepts a publication for channel and returns its stream
-	// position (zero without history). A publication suppressed by its
-	// idempotency key returns the first one's position and is not delivered.
-	Publish(channel string, pub *Publication, opts PublishOptions) (StreamPosition, error)
-	// WithPosition calls fn with the current position of channel's history
-	// stream (offset 0 of the epoch that the channel's first publication will
-	// continue, if it has no stream),
-	// atomically with respect to publications of the channel: a publication
-	// is either included in the position or delivered after fn returns. The
-	// engine subscribes a connection inside fn, so a positioned subscriber
-	// never misses nor duplicates an offset. fn must not call the broker.
-	WithPosition(channel string, opts PublishOptions, fn func(StreamPosition)) error
-	// WithHistory is WithPosition that also reads the channel's history: fn
-	// gets the position and the publications selected by filter, atomically
-	// with respect to publications of the channel (used for recovery at
-	// connect: missed publications from history, the rest live, no gap and
-	// no duplicate). fn gets ErrUnrecoverablePosition when filter.Since names
-	// another epoch. fn must not call the broker.
-	WithHistory(channel string, opts PublishOptions, filter HistoryFilter, fn func(HistoryResult, error)) error
-	// History returns publications of channel's history (see HistoryFilter);
-	// a channel without a stream reads as WithPosition describes.
-	History(channel string, opts PublishOptions, filter HistoryFilter) (HistoryResult, error)
+	// Inline reports whether op always completes before the call returns
+	// without waiting (no network, no lock held for long), so an event loop
+	// may call it and use the result at once.
+	Inline(op Op) bool
+	// Publish accepts a publication for channel and completes with its
+	// stream position (zero without history). A publication suppressed by
+	// its idempotency key completes with the first one's position and is not
+	// delivered. pub and its slices must stay unmodified until done.
+	Publish(ctx context.Context, channel string, pub *Publication, opts PublishOptions, done func(StreamPosition, error))
+	// History completes with the channel's stream position and the
+	// publications filter selects (Limit 0: the position only; Since: the
+	// publications after a position, or ErrUnrecoverablePosition when Since
+	// names another epoch). A channel without a stream is at offset 0 of the
+	// epoch its first publication will continue.
+	History(ctx context.Context, channel string, opts PublishOptions, filter HistoryFilter, done func(HistoryResult, error))
 	// RemoveHistory drops channel's publications; its epoch and offset stay.
-	RemoveHistory(channel string) error
+	RemoveHistory(ctx context.Context, channel string, done func(error))
+	// Subscribe and Unsubscribe start and stop delivery of channel's
+	// publications to this node.
+	Subscribe(ctx context.Context, channel string, done func(error))
+	Unsubscribe(ctx context.Context, channel string, done func(error))
+	// PublishControl sends a command to node (every node when empty),
+	// delivered to its Handler.HandleControl.
+	PublishControl(ctx context.Context, data []byte, node string, done func(error))
 	// Close releases the broker's resources.
 	Close() error
+}
+
+// ClientInfo is one connection in a channel's presence.
+type ClientInfo struct {
+	ClientID, UserID string
+	ConnInfo         []byte
+	ChanInfo         []byte
+}
+
+// PresenceStats counts a channel's presence.
+type PresenceStats struct {
+	NumClients, NumUsers int
+}
+
+// PresenceManager keeps who is subscribed to presence-enabled channels
+// across nodes, shaped as Centrifugo's; its calls complete like Broker's.
+// A broker that implements it is asked for presence; without one (Memory)
+// the engine answers from its own event loops, which on a single node is
+// the same set.
+type PresenceManager interface {
+	Presence(ctx context.Context, channel string, done func(map[string]*ClientInfo, error))
+	PresenceStats(ctx context.Context, channel string, done func(PresenceStats, error))
+	AddPresence(ctx context.Context, channel, clientID string, info *ClientInfo, done func(error))
+	RemovePresence(ctx context.Context, channel, clientID, userID string, done func(error))
 }

@@ -1,13 +1,33 @@
-// Package broker owns the seam between "a publication was accepted" and
-// "deliver it to this node's subscribers": the Broker interface, and Memory, the
-// in-process implementation that is unisse's embedded default.
+// Package broker owns the seam between the engine and whatever carries
+// publications between nodes: the Broker and PresenceManager interfaces,
+// the Handler the engine implements, and Memory, the in-process
+// implementation that is unisse's embedded default. brokertest has a broker
+// for tests that answers like one across a network.
+//
+// The seam is built for a broker a network hop away (Redis, NATS; shaped
+// after centrifuge's Broker and PresenceManager): publish, history (the
+// position is history with Limit 0; history since a position is
+// HistoryFilter.Since), removal of history, subscribe and unsubscribe of
+// this node to a channel, node-to-node commands (PublishControl, received
+// by Handler.HandleControl) and presence all complete asynchronously: each
+// call takes a context and a done callback, called exactly once from any
+// goroutine. Broker.Inline says which calls complete before they return;
+// only those may be made on an event loop and used at once, and the engine
+// decides with it whether an API publish runs on the loop. Ordering between
+// live publications and a position is the subscriber's: it subscribes
+// first, buffers what arrives, and drops what is at or below the position
+// it then reads (the engine's parked connect).
 //
 // A Broker decides a publication's place in its channel's stream (offset and
 // epoch, for channels with history), suppresses duplicates by idempotency key,
-// and then hands it to the node's Handler, which frames it once and fans it out.
-// Memory is the only implementation today. Its calls complete synchronously
-// (the engine makes some of them on event loops), so a broker a network hop
-// away (Redis, NATS) needs an asynchronous seam first.
+// and then hands it to the node's Handler, which frames it once and queues it
+// for the loops. The handler may be called under the broker's locks, so it
+// only queues and returns its deferred work (waking loops, a Deferred) for
+// Handler.Flush, which the broker calls once its locks are released.
+//
+// Presence: Memory does not implement PresenceManager; on a single node the
+// engine answers presence from its own event loops, each loop reporting its
+// connections.
 //
 // History streams (Memory): only a publication creates a channel's stream. A
 // read of a channel without one — a positioned subscription, a recovery, an
@@ -24,10 +44,16 @@
 // days by default), so memory grows with every channel ever subscribed to;
 // here it grows only with channels published to.
 //
-// Concurrency: every method is safe from any goroutine. Memory.Publish calls the
-// Handler synchronously on the publishing goroutine. For a publication with
-// history or an idempotency key it holds the channel's shard lock until the
-// Handler returns, which is what delivers publications of one channel in offset
-// order and makes WithPosition and WithHistory atomic with respect to them; a
-// publication with neither is handed over without any lock.
+// Expiry (Memory): a publish or read looks only at its own channel's stream
+// (an expired stream is forgotten when touched, expired publications are
+// trimmed from it); the scan of a whole shard for expired streams and
+// idempotency results runs once a second on the background sweep, never on
+// the publish path.
+//
+// Concurrency: every method is safe from any goroutine, and every Memory
+// call completes before it returns (Inline is true for all). Memory.Publish
+// calls the Handler on the publishing goroutine, under the channel's shard
+// lock for channels with history or an idempotency key (so publications of
+// one channel reach the Handler in offset order) and without any lock
+// otherwise, then Flush after releasing it.
 package broker

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -40,15 +41,19 @@ type delivery struct {
 
 // recorder is a Handler that records every delivery, per channel and overall.
 type recorder struct {
-	mu    sync.Mutex
-	all   []delivery
-	byCh  map[string][]delivery
-	onPub func(channel string) // called after recording, under no lock of ours
+	mu      sync.Mutex
+	all     []delivery
+	byCh    map[string][]delivery
+	onPub   func(channel string) // called after recording, under no lock of ours
+	control []string
 }
 
 func newRecorder() *recorder { return &recorder{byCh: make(map[string][]delivery)} }
 
-func (r *recorder) HandlePublication(channel string, pub *Publication, sp StreamPosition) {
+func (r *recorder) Flush(Deferred)            {}
+func (r *recorder) HandleControl(data []byte) { r.control = append(r.control, string(data)) }
+
+func (r *recorder) HandlePublication(channel string, pub *Publication, sp StreamPosition) Deferred {
 	d := delivery{channel: channel, data: string(pub.Data), offset: pub.Offset, tags: pub.Tags, notJSON: pub.NotJSON, sp: sp}
 	r.mu.Lock()
 	r.all = append(r.all, d)
@@ -57,6 +62,7 @@ func (r *recorder) HandlePublication(channel string, pub *Publication, sp Stream
 	if r.onPub != nil {
 		r.onPub(channel)
 	}
+	return 0
 }
 
 func (r *recorder) deliveries() []delivery {
@@ -132,7 +138,7 @@ func history(size int, ttl time.Duration) PublishOptions {
 
 func publish(t testing.TB, m *Memory, channel, data string, opts PublishOptions) StreamPosition {
 	t.Helper()
-	pos, err := m.Publish(channel, &Publication{Data: []byte(data)}, opts)
+	pos, err := syncPublish(m, channel, &Publication{Data: []byte(data)}, opts)
 	if err != nil {
 		t.Fatalf("Publish(%s): %v", channel, err)
 	}
@@ -141,15 +147,36 @@ func publish(t testing.TB, m *Memory, channel, data string, opts PublishOptions)
 
 func position(t testing.TB, m *Memory, channel string, opts PublishOptions) StreamPosition {
 	t.Helper()
-	var got StreamPosition
+	h, err := syncHistory(m, channel, opts, HistoryFilter{})
+	if err != nil {
+		t.Fatalf("History(%s): %v", channel, err)
+	}
+	return h.StreamPosition
+}
+
+// syncPublish publishes and returns the result, checking that Memory
+// completes inline as its Inline says.
+func syncPublish(m *Memory, channel string, pub *Publication, opts PublishOptions) (StreamPosition, error) {
+	var pos StreamPosition
+	var err error
 	calls := 0
-	if err := m.WithPosition(channel, opts, func(sp StreamPosition) { got = sp; calls++ }); err != nil {
-		t.Fatalf("WithPosition(%s): %v", channel, err)
-	}
+	m.Publish(context.Background(), channel, pub, opts, func(p StreamPosition, e error) { pos, err = p, e; calls++ })
 	if calls != 1 {
-		t.Fatalf("WithPosition(%s) called fn %d times", channel, calls)
+		panic("Memory.Publish did not complete inline exactly once")
 	}
-	return got
+	return pos, err
+}
+
+// syncHistory is History's result, inline.
+func syncHistory(m *Memory, channel string, opts PublishOptions, f HistoryFilter) (HistoryResult, error) {
+	var res HistoryResult
+	var err error
+	calls := 0
+	m.History(context.Background(), channel, opts, f, func(r HistoryResult, e error) { res, err = r, e; calls++ })
+	if calls != 1 {
+		panic("Memory.History did not complete inline exactly once")
+	}
+	return res, err
 }
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -162,4 +189,10 @@ func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func syncRemove(m *Memory, channel string) error {
+	var err error
+	m.RemoveHistory(context.Background(), channel, func(e error) { err = e })
+	return err
 }

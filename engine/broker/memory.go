@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"hash/maphash"
 	"sync"
@@ -14,7 +15,7 @@ const DefaultIdempotentResultTTL = 5 * time.Minute
 const memoryShards = 64
 
 // Memory is the in-process broker: publications are delivered to the local
-// Handler synchronously. It keeps idempotency results; history streams are kept
+// Handler synchronously, and every call completes before it returns. It keeps idempotency results; history streams are kept
 // per channel when the publish options enable them.
 type Memory struct {
 	handler Handler
@@ -112,28 +113,38 @@ func (m *Memory) Close() error {
 	return nil
 }
 
+// Inline implements Broker: every Memory call completes before it returns
+// and takes one shard lock for a bounded time.
+func (m *Memory) Inline(Op) bool { return true }
+
 // Publish delivers pub to the handler unless its idempotency key was seen
-// within the result TTL. For channels with history it first appends pub to the
-// channel's stream; the shard lock is held until the handler returns, so
-// publications of a channel are delivered in offset order (the handler only
-// queues, it never waits).
-func (m *Memory) Publish(channel string, pub *Publication, opts PublishOptions) (StreamPosition, error) {
+// within the result TTL. For channels with history it first appends pub to
+// the channel's stream; the shard lock is held while the handler queues it,
+// so publications of a channel are queued in offset order, and released
+// before the handler's deferred work (waking loops) runs.
+func (m *Memory) Publish(_ context.Context, channel string, pub *Publication, opts PublishOptions, done func(StreamPosition, error)) {
+	pos, d := m.publish(channel, pub, opts)
+	m.handler.Flush(d)
+	done(pos, nil)
+}
+
+func (m *Memory) publish(channel string, pub *Publication, opts PublishOptions) (StreamPosition, Deferred) {
 	history := opts.HistorySize > 0 && opts.HistoryTTL > 0 && !opts.SkipHistory
 	if !history && opts.IdempotencyKey == "" {
 		// Nothing to record: the common case takes no lock at all.
-		m.handler.HandlePublication(channel, pub, StreamPosition{})
-		return StreamPosition{}, nil
+		return StreamPosition{}, m.handler.HandlePublication(channel, pub, StreamPosition{})
 	}
 	s, slot := m.locate(channel)
 	now := m.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Expired results and streams are removed by the background sweep, not
+	// here: a publish costs the same however many a shard holds.
 	var k idemKey
 	if opts.IdempotencyKey != "" {
-		m.expireResults(s, now)
 		k = idemKey{channel, opts.IdempotencyKey}
 		if r, ok := s.results[k]; ok && now.Before(r.expires) {
-			return r.pos, nil
+			return r.pos, 0
 		}
 	}
 	var pos StreamPosition
@@ -148,25 +159,20 @@ func (m *Memory) Publish(channel string, pub *Publication, opts PublishOptions) 
 		}
 		s.results[k] = idemResult{pos: pos, expires: now.Add(ttl)}
 	}
-	m.handler.HandlePublication(channel, pub, pos)
-	return pos, nil
+	return pos, m.handler.HandlePublication(channel, pub, pos)
 }
 
-// WithPosition calls fn with the current position of channel's stream under
-// the shard lock that Publish holds while appending and delivering. A channel
-// without a stream is at offset 0 of its derived epoch (see epochFor), and
-// nothing is stored for it.
-func (m *Memory) WithPosition(channel string, opts PublishOptions, fn func(StreamPosition)) error {
-	return m.WithHistory(channel, opts, HistoryFilter{}, func(h HistoryResult, _ error) { fn(h.StreamPosition) })
+// History implements Broker. A channel without a stream is at offset 0 of
+// its derived epoch (see epochFor), and nothing is stored for it.
+func (m *Memory) History(_ context.Context, channel string, opts PublishOptions, filter HistoryFilter, done func(HistoryResult, error)) {
+	done(m.history(channel, filter))
 }
 
-// WithHistory implements Broker.
-func (m *Memory) WithHistory(channel string, opts PublishOptions, filter HistoryFilter, fn func(HistoryResult, error)) error {
+func (m *Memory) history(channel string, filter HistoryFilter) (HistoryResult, error) {
 	s, slot := m.locate(channel)
 	now := m.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m.expireStreams(s, now)
 	st := m.liveStream(s, slot, channel, now)
 	if st == nil {
 		// Centrifugo creates the stream here and keeps it for the meta TTL
@@ -175,31 +181,35 @@ func (m *Memory) WithHistory(channel string, opts PublishOptions, filter History
 		// stored: its epoch is derived, and the first publication creates
 		// the stream with that same epoch.
 		unpublished := stream{epoch: m.epochFor(s, slot, channel)}
-		fn(unpublished.history(filter, now))
-		return nil
+		return unpublished.history(filter, now)
 	}
-	fn(st.history(filter, now))
-	return nil
-}
-
-// History implements Broker.
-func (m *Memory) History(channel string, opts PublishOptions, filter HistoryFilter) (HistoryResult, error) {
-	var res HistoryResult
-	var err error
-	_ = m.WithHistory(channel, opts, filter, func(r HistoryResult, e error) { res, err = r, e })
-	return res, err
+	return st.history(filter, now)
 }
 
 // RemoveHistory implements Broker.
-func (m *Memory) RemoveHistory(channel string) error {
+func (m *Memory) RemoveHistory(_ context.Context, channel string, done func(error)) {
 	s := m.shardOf(channel)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if st := s.streams[channel]; st != nil {
 		clear(st.pubs)
 		st.pubs = st.pubs[:0]
 	}
-	return nil
+	s.mu.Unlock()
+	done(nil)
+}
+
+// Subscribe implements Broker: every publication reaches this node's
+// handler anyway.
+func (m *Memory) Subscribe(_ context.Context, _ string, done func(error)) { done(nil) }
+
+// Unsubscribe implements Broker.
+func (m *Memory) Unsubscribe(_ context.Context, _ string, done func(error)) { done(nil) }
+
+// PublishControl implements Broker: with one node, every command is for
+// this one.
+func (m *Memory) PublishControl(_ context.Context, data []byte, _ string, done func(error)) {
+	m.handler.HandleControl(data)
+	done(nil)
 }
 
 func (m *Memory) shardOf(channel string) *memShard {
@@ -242,7 +252,6 @@ func (m *Memory) epochFor(s *memShard, slot int, channel string) string {
 // streamOf returns channel's stream, created (in the channel's current
 // epoch) if absent or expired. Only publishing creates streams. Under s.mu.
 func (m *Memory) streamOf(s *memShard, slot int, channel string, now time.Time) *stream {
-	m.expireStreams(s, now)
 	st := m.liveStream(s, slot, channel, now)
 	if st == nil {
 		st = &stream{epoch: m.epochFor(s, slot, channel)}
@@ -270,7 +279,9 @@ func (m *Memory) forget(s *memShard, slot int, channel string) {
 }
 
 // expireStreams trims expired publications and forgets streams whose meta
-// TTL passed, at most once a second per shard. Under s.mu.
+// TTL passed, at most once a second per shard. Only the background sweep
+// calls it (a publish or read checks just its own stream, see liveStream
+// and stream.trim). Under s.mu.
 func (m *Memory) expireStreams(s *memShard, now time.Time) {
 	if now.Before(s.streamAt) {
 		return
@@ -287,7 +298,8 @@ func (m *Memory) expireStreams(s *memShard, now time.Time) {
 }
 
 // expireResults drops expired idempotency results, at most once a second per
-// shard so that the sweep cost is amortised over many publishes.
+// shard; only the background sweep calls it (Publish ignores an expired
+// result it finds).
 func (m *Memory) expireResults(s *memShard, now time.Time) {
 	if now.Before(s.sweepAt) {
 		return

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -27,7 +28,7 @@ func TestRunNilHandler(t *testing.T) {
 func TestPublishDelivers(t *testing.T) {
 	m, rec, _ := newTestMemory(t)
 	tags := map[string]string{"k": "v"}
-	pos, err := m.Publish("news", &Publication{Data: []byte(`{"a":1}`), Tags: tags}, PublishOptions{})
+	pos, err := syncPublish(m, "news", &Publication{Data: []byte(`{"a":1}`), Tags: tags}, PublishOptions{})
 	if err != nil || pos != (StreamPosition{}) {
 		t.Fatalf("Publish = %+v, %v; want zero position", pos, err)
 	}
@@ -37,7 +38,7 @@ func TestPublishDelivers(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("deliveries %+v, want %+v", got, want)
 	}
-	_, _ = m.Publish("bin", &Publication{Data: []byte{0xff}, NotJSON: true}, PublishOptions{})
+	_, _ = syncPublish(m, "bin", &Publication{Data: []byte{0xff}, NotJSON: true}, PublishOptions{})
 	if d := rec.deliveries(); len(d) != 2 || !d[1].notJSON || d[1].data != "\xff" {
 		t.Fatalf("NotJSON publication delivered as %+v", d)
 	}
@@ -96,7 +97,7 @@ func TestHistoryOffsets(t *testing.T) {
 func TestHistoryCopiesData(t *testing.T) {
 	m, _, _ := newTestMemory(t)
 	buf := []byte(`{"n":1}`)
-	if _, err := m.Publish("hist:a", &Publication{Data: buf}, history(10, time.Minute)); err != nil {
+	if _, err := syncPublish(m, "hist:a", &Publication{Data: buf}, history(10, time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	copy(buf, `{"n":9}`)
@@ -175,11 +176,11 @@ func TestHistoryMetaTTL(t *testing.T) {
 	if p3.Offset != 1 || p3.Epoch == p1.Epoch || p3.Epoch == "" {
 		t.Fatalf("after meta TTL: %+v, want offset 1 in a new epoch (old %q)", p3, p1.Epoch)
 	}
-	// WithPosition also sees the new stream, and one that expired meanwhile
+	// A position read also sees the new stream, and one that expired meanwhile
 	// is replaced too.
 	clk.Advance(10 * time.Second)
 	if got := position(t, m, "hist:m", opts); got.Offset != 0 || got.Epoch == p3.Epoch || got.Epoch == "" {
-		t.Fatalf("WithPosition after meta TTL: %+v, want offset 0 in a new epoch (old %q)", got, p3.Epoch)
+		t.Fatalf("A position read after meta TTL: %+v, want offset 0 in a new epoch (old %q)", got, p3.Epoch)
 	}
 }
 
@@ -315,7 +316,7 @@ func TestIdempotencyConcurrent(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			pos, err := m.Publish("hist:c", &Publication{Data: []byte(fmt.Sprint(i))}, opts)
+			pos, err := syncPublish(m, "hist:c", &Publication{Data: []byte(fmt.Sprint(i))}, opts)
 			if err != nil {
 				t.Error(err) // not Fatal: this is not the test's goroutine
 			}
@@ -337,11 +338,11 @@ func TestIdempotencyConcurrent(t *testing.T) {
 	}
 }
 
-// WithPosition on a channel nobody published to answers offset 0 in a new
+// A position read of a channel nobody published to answers offset 0 in a new
 // epoch (capture 35: "never-used channel gets a new epoch and offset 0"),
 // which the first publication then continues. Unlike Centrifugo, nothing is
 // stored for it: the epoch is derived from the channel.
-func TestWithPositionNewStream(t *testing.T) {
+func TestPositionNewStream(t *testing.T) {
 	m, rec, _ := newTestMemory(t)
 	opts := history(10, time.Minute)
 	p0 := position(t, m, "hist:w", opts)
@@ -349,7 +350,7 @@ func TestWithPositionNewStream(t *testing.T) {
 		t.Fatalf("new stream position %+v", p0)
 	}
 	if again := position(t, m, "hist:w", opts); again != p0 {
-		t.Fatalf("second WithPosition %+v, want %+v", again, p0)
+		t.Fatalf("second position read %+v, want %+v", again, p0)
 	}
 	if other := position(t, m, "hist:other", opts); other.Epoch == p0.Epoch {
 		t.Errorf("two new streams share epoch %q", other.Epoch)
@@ -365,7 +366,7 @@ func TestWithPositionNewStream(t *testing.T) {
 		t.Fatalf("position after publishing %+v, want %+v", got, p1)
 	}
 	if n := len(rec.deliveries()); n != 1 {
-		t.Errorf("WithPosition delivered something: %d deliveries", n)
+		t.Errorf("a position read delivered something: %d deliveries", n)
 	}
 	// A broker of another process derives other epochs.
 	m2, _, _ := newTestMemory(t)
@@ -379,7 +380,7 @@ func TestWithPositionNewStream(t *testing.T) {
 // recovers the first publication (nothing was lost), and once a stream is
 // forgotten its channel moves to a new epoch, so a position in the lost
 // stream can never match the next one.
-func TestWithPositionUnpublished(t *testing.T) {
+func TestPositionUnpublished(t *testing.T) {
 	m, _, clk := newTestMemory(t)
 	opts := PublishOptions{HistorySize: 10, HistoryTTL: time.Second, HistoryMetaTTL: 10 * time.Second}
 	for i := range 100000 {
@@ -396,7 +397,7 @@ func TestWithPositionUnpublished(t *testing.T) {
 	}
 	var h HistoryResult
 	var herr error
-	_ = m.WithHistory("hist:x", opts, HistoryFilter{Since: &p0, Limit: -1}, func(r HistoryResult, err error) { h, herr = r, err })
+	h, herr = syncHistory(m, "hist:x", opts, HistoryFilter{Since: &p0, Limit: -1})
 	if herr != nil || len(h.Publications) != 1 || h.Publications[0].Offset != 1 {
 		t.Fatalf("recovery from %+v: %+v, %v", p0, h, herr)
 	}
@@ -405,7 +406,7 @@ func TestWithPositionUnpublished(t *testing.T) {
 	if p2.Offset != 0 || p2.Epoch == p0.Epoch {
 		t.Fatalf("after the meta TTL: %+v, want offset 0 in an epoch other than %q", p2, p0.Epoch)
 	}
-	_ = m.WithHistory("hist:x", opts, HistoryFilter{Since: &p1, Limit: -1}, func(r HistoryResult, err error) { h, herr = r, err })
+	h, herr = syncHistory(m, "hist:x", opts, HistoryFilter{Since: &p1, Limit: -1})
 	if !errors.Is(herr, ErrUnrecoverablePosition) {
 		t.Fatalf("recovery from the lost stream's %+v: %v, want ErrUnrecoverablePosition", p1, herr)
 	}
@@ -414,11 +415,12 @@ func TestWithPositionUnpublished(t *testing.T) {
 	}
 }
 
-// WithPosition is atomic with respect to publications of its channel: with
-// many concurrent publishers and positioners, every position a positioner saw
-// splits the handler's deliveries exactly: those with an offset up to the
-// position were delivered before fn ran, all later ones after.
-func TestWithPositionAtomic(t *testing.T) {
+// A position read after subscribing covers everything delivered before: with
+// many concurrent publishers and positioners, no publication above a
+// position a positioner got was delivered before it asked, so a subscriber
+// that buffers from its subscription and drops what is at or below the
+// position misses nothing (the engine's parked connect relies on it).
+func TestPositionCoversEarlierDeliveries(t *testing.T) {
 	m := NewMemory()
 	rec := newRecorder()
 	if err := m.Run(rec); err != nil {
@@ -446,7 +448,7 @@ func TestWithPositionAtomic(t *testing.T) {
 			<-start
 			for i := range perPublisher {
 				ch := channels[(p+i)%len(channels)]
-				if _, err := m.Publish(ch, &Publication{Data: []byte(fmt.Sprintf(`[%d,%d]`, p, i))}, opts); err != nil {
+				if _, err := syncPublish(m, ch, &Publication{Data: []byte(fmt.Sprintf(`[%d,%d]`, p, i))}, opts); err != nil {
 					t.Error(err)
 					return
 				}
@@ -458,12 +460,13 @@ func TestWithPositionAtomic(t *testing.T) {
 			<-start
 			for i := range perPositioner {
 				ch := channels[(q+i)%len(channels)]
-				err := m.WithPosition(ch, opts, func(sp StreamPosition) {
-					n := rec.count(ch)
-					seenMu.Lock()
-					seens = append(seens, seen{ch, sp, n})
-					seenMu.Unlock()
-				})
+				// As the engine does: "subscribe" (take note of what was
+				// delivered so far), then ask for the position.
+				n := rec.count(ch)
+				h, err := syncHistory(m, ch, opts, HistoryFilter{})
+				seenMu.Lock()
+				seens = append(seens, seen{ch, h.StreamPosition, n})
+				seenMu.Unlock()
 				if err != nil {
 					t.Error(err)
 					return
@@ -509,11 +512,11 @@ func TestWithPositionAtomic(t *testing.T) {
 		}
 		for i, d := range ds {
 			before := i < s.delivered
+			// A subscriber keeps what is delivered after it subscribed and
+			// drops what is at or below its position: it skips an offset
+			// only if one above the position was delivered before.
 			if before && d.offset > s.pos.Offset {
-				t.Fatalf("%s: offset %d was delivered before fn saw position %d", s.channel, d.offset, s.pos.Offset)
-			}
-			if !before && d.offset <= s.pos.Offset {
-				t.Fatalf("%s: offset %d is included in position %d but was delivered after fn ran", s.channel, d.offset, s.pos.Offset)
+				t.Fatalf("%s: offset %d was delivered before the subscriber asked, yet the position says %d", s.channel, d.offset, s.pos.Offset)
 			}
 		}
 	}
@@ -586,5 +589,74 @@ func sameShard(m *Memory, channel string) string {
 		if c := fmt.Sprintf("%s-%d", channel, i); m.shardOf(c) == m.shardOf(channel) {
 			return c
 		}
+	}
+}
+
+// flushProbe is a Handler whose Flush reads the channel's history: it
+// would deadlock if Memory called Flush with the shard lock still held.
+type flushProbe struct {
+	*recorder
+	m       *Memory
+	flushed chan StreamPosition
+}
+
+func (p *flushProbe) HandlePublication(channel string, pub *Publication, sp StreamPosition) Deferred {
+	p.recorder.HandlePublication(channel, pub, sp)
+	return Deferred(sp.Offset)
+}
+
+func (p *flushProbe) Flush(d Deferred) {
+	h, _ := syncHistory(p.m, "hist:f", history(10, time.Minute), HistoryFilter{})
+	p.flushed <- StreamPosition{Offset: uint64(d), Epoch: h.Epoch}
+}
+
+// Memory hands the handler's deferred work back through Flush once its
+// locks are released, before the publish completes.
+func TestFlushAfterLocksReleased(t *testing.T) {
+	m := NewMemory()
+	p := &flushProbe{recorder: newRecorder(), m: m, flushed: make(chan StreamPosition, 1)}
+	if err := m.Run(p); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	done := make(chan StreamPosition, 1)
+	go func() {
+		pos, _ := syncPublish(m, "hist:f", &Publication{Data: []byte(`1`)}, history(10, time.Minute))
+		done <- pos
+	}()
+	select {
+	case pos := <-done:
+		f := <-p.flushed
+		if f.Offset != pos.Offset || f.Epoch != pos.Epoch {
+			t.Fatalf("Flush got %+v, publish returned %+v", f, pos)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("publish did not complete: Flush ran under the shard lock")
+	}
+}
+
+// Memory completes every call inline, and PublishControl reaches this
+// node's handler.
+func TestInlineAndControl(t *testing.T) {
+	m := NewMemory()
+	rec := newRecorder()
+	if err := m.Run(rec); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for op := OpPublish; op <= OpPresence; op++ {
+		if !m.Inline(op) {
+			t.Errorf("Inline(%d) = false", op)
+		}
+	}
+	calls := 0
+	m.PublishControl(context.Background(), []byte("cmd"), "", func(err error) {
+		if err != nil {
+			t.Error(err)
+		}
+		calls++
+	})
+	if calls != 1 || len(rec.control) != 1 || rec.control[0] != "cmd" {
+		t.Fatalf("PublishControl: %d completions, handler got %q", calls, rec.control)
 	}
 }

@@ -76,7 +76,7 @@ func runHistoryProperties(t *testing.T, seed uint64) {
 			o := opts
 			o.SkipHistory = skip
 			delivered := rec.count(ch)
-			pos, err := m.Publish(ch, &Publication{Data: []byte(data)}, o)
+			pos, err := syncPublish(m, ch, &Publication{Data: []byte(data)}, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -132,7 +132,7 @@ func runHistoryProperties(t *testing.T, seed uint64) {
 				}
 				f.Since = since
 			}
-			res, err := m.History(ch, opts, f)
+			res, err := syncHistory(m, ch, opts, f)
 			wantEpoch := mod.epoch
 			if wantEpoch == "" {
 				// A read of a channel without a stream stores nothing; it
@@ -186,7 +186,7 @@ func runHistoryProperties(t *testing.T, seed uint64) {
 				}
 			}
 		default: // remove history: publications go, position stays
-			if err := m.RemoveHistory(ch); err != nil {
+			if err := syncRemove(m, ch); err != nil {
 				t.Fatal(err)
 			}
 			mod.pubs = nil

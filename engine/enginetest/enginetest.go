@@ -1,7 +1,9 @@
 // Package enginetest starts real unisse servers for tests: on free loopback
 // ports, with a Centrifugo config (the captures' own files), stopped when the
 // test ends. It also signs connection tokens and opens raw SSE streams. Only
-// tests import it.
+// tests import it. With UNISSE_TEST_BROKER=slow every server runs on
+// brokertest.Slow (10 ms + 0–50 ms per broker call) unless a test picks its
+// own broker.
 package enginetest
 
 import (
@@ -25,6 +27,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/unisse/unisse/engine"
+	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/broker/brokertest"
 	"github.com/unisse/unisse/engine/config"
 )
 
@@ -97,6 +101,11 @@ func Start(t testing.TB, opts config.Options, options ...engine.Option) *Server 
 	}
 	if os.Getenv("UNISSE_TEST_LOG") == "" {
 		options = append([]engine.Option{engine.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil)))}, options...)
+	}
+	if os.Getenv("UNISSE_TEST_BROKER") == "slow" {
+		// Every broker call 10–60 ms, completing on another goroutine (a
+		// broker a network hop away); a test's own WithBroker still wins.
+		options = append([]engine.Option{engine.WithBroker(brokertest.NewSlow(broker.NewMemory(), 10*time.Millisecond, 50*time.Millisecond))}, options...)
 	}
 	srv, err := engine.New(opts, options...)
 	if err != nil {
