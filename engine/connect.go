@@ -651,6 +651,9 @@ func (s *Server) startStream(cs *conn, res *protocol.ConnectResult, cors *cors, 
 // uni_sse.connect_code_to_http_response a plain HTTP error instead.
 func (s *Server) refuseConnect(cs *conn, f *connectFailure, cors *cors, keepAlive, chunked bool) {
 	l := s.loops[cs.loopIdx]
+	// No stream was started: the client.connection_limit slot is free before
+	// the client can read the refusal, so its next connect is admitted.
+	s.releaseNodeSlot(cs)
 	if t := &s.opts.UniSSE.ConnectCodeToHTTPResponse; t.Enabled {
 		code, text := f.disconnect.Code, f.disconnect.Reason
 		if f.err != nil {
@@ -674,9 +677,6 @@ func (s *Server) refuseConnect(cs *conn, f *connectFailure, cors *cors, keepAliv
 	if f.err != nil {
 		d = s.disconnectForError(f.err)
 	}
-	// No stream was started: the client.connection_limit slot is free before
-	// the client can read the refusal, so its next connect is admitted.
-	s.releaseNodeSlot(cs)
 	l.out = appendStreamHead(l.out[:0], cors, !keepAlive, chunked)
 	l.out = appendDisconnectEvent(l.out, d, chunked)
 	if chunked {
