@@ -8,11 +8,11 @@
 //	apiserve.go  → api.Handler.Serve (decode, validate); on the loop when
 //	               the broker completes publishes inline (Broker.Inline),
 //	               else on a goroutine
-//	executor.go  → Server.Publish → broker.Publish (history, idempotency),
+//	executor.go  → executor.Publish → broker.Publish (history, idempotency),
 //	               asynchronous: awaitBroker waits only off the loops
-//	executor.go  → Server.HandlePublication: frame encoded once (sse.Frame),
+//	executor.go  → executor.HandlePublication: frame encoded once (sse.Frame),
 //	               hub.Broadcast posts it to each loop with subscribers;
-//	               the loops are woken (Server.Flush) once the broker and
+//	               the loops are woken (executor.Flush) once the broker and
 //	               hub locks are released
 //	drain.go     → on each loop: the frame joins the channel's log; a sweep
 //	               queues each subscriber everything past its cursor

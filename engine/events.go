@@ -15,9 +15,17 @@ import (
 
 var disconnectShutdown = protocol.DisconnectShutdown
 
+// events is the server as gnet sees it (gnet.EventHandler): its callbacks run
+// on the event loops, and are kept off Server so that they are not part of
+// the engine's API.
+type events struct {
+	gnet.BuiltinEventEngine
+	*Server
+}
+
 // OnOpen sets up a new connection: no buffer, no timer object, one wheel slot
 // for its read deadline (gnet.EventHandler; on the connection's loop).
-func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+func (s *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if stepWatch != nil {
 		defer stepWatch.end("OnOpen", stepWatch.start())
 	}
@@ -50,7 +58,7 @@ func (s *Server) armReadDeadline(l *loop, cs *conn) {
 }
 
 // OnTraffic handles input (gnet.EventHandler; on the connection's loop).
-func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
+func (s *events) OnTraffic(c gnet.Conn) gnet.Action {
 	if stepWatch != nil {
 		defer stepWatch.end("OnTraffic", stepWatch.start())
 	}
@@ -93,7 +101,7 @@ func (s *Server) maxBuffered() int {
 
 // OnClose forgets a connection (gnet.EventHandler; on its loop, possibly
 // re-entrantly from inside a Write that failed).
-func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
+func (s *events) OnClose(c gnet.Conn, err error) gnet.Action {
 	if stepWatch != nil {
 		defer stepWatch.end("OnClose", stepWatch.start())
 	}

@@ -18,7 +18,7 @@ func benchmarkBroadcast(b *testing.B, subs, burst int) {
 	pub := &broker.Publication{Data: []byte(`{"text":"0123456789012345678901234567890123456789012345678901234567890123456789012345"}`)}
 	publish := func() {
 		for range burst {
-			s.HandlePublication("news", pub, broker.StreamPosition{})
+			s.exec().HandlePublication("news", pub, broker.StreamPosition{})
 		}
 		for l.scheduled {
 			l.drain()
@@ -61,7 +61,7 @@ func BenchmarkBroadcast_ManyChannels(b *testing.B) {
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
-		s.HandlePublication(names[i%channels], pub, broker.StreamPosition{})
+		s.exec().HandlePublication(names[i%channels], pub, broker.StreamPosition{})
 		i++
 		if i%64 == 0 {
 			for l.scheduled {

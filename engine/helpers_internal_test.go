@@ -59,3 +59,10 @@ func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
 	l.scheduled = true
 	return s, l, sinks
 }
+
+// exec is s as the API and the broker see it, for tests that publish
+// without a broker.
+func (s *Server) exec() *executor { return &executor{s} }
+
+// events is s as gnet sees it, for tests that call its callbacks.
+func (s *Server) events() *events { return &events{Server: s} }

@@ -34,8 +34,6 @@ var Version = "0.1.0 unisse"
 // Server is a running unisse node: listeners (accept.go), gnet event loops
 // serving uni_sse streams and the server API, a hub of channels, and a broker.
 type Server struct {
-	gnet.BuiltinEventEngine
-
 	opts     config.Options
 	log      *slog.Logger
 	hub      *hub.Hub[*conn, chanState]
@@ -120,7 +118,7 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 		}
 		s.origins = append(s.origins, g)
 	}
-	s.api = api.NewHandler(s, api.Config{Key: opts.HTTPAPI.Key, Insecure: opts.HTTPAPI.Insecure, ErrorMode: opts.HTTPAPI.ErrorMode})
+	s.api = api.NewHandler(&executor{s}, api.Config{Key: opts.HTTPAPI.Key, Insecure: opts.HTTPAPI.Insecure, ErrorMode: opts.HTTPAPI.ErrorMode})
 	s.numLoops = opts.Unisse.EventLoops
 	if s.numLoops <= 0 {
 		s.numLoops = runtime.NumCPU()
@@ -153,7 +151,7 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 	var u [16]byte
 	newUUID(&u)
 	s.uid = uuidString(u)
-	if err := s.broker.Run(s); err != nil {
+	if err := s.broker.Run(&executor{s}); err != nil {
 		return nil, fmt.Errorf("engine: broker: %w", err)
 	}
 	return s, nil
@@ -172,7 +170,7 @@ func (s *Server) Start() error {
 	}
 	// A gnet client has event loops and no listeners of its own: it serves
 	// the connections accept.go hands it, and never ends on an accept error.
-	cli, err := gnet.NewClient(s,
+	cli, err := gnet.NewClient(&events{Server: s},
 		gnet.WithNumEventLoop(s.numLoops),
 		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPDelay), // Go's accept set TCP_NODELAY already; skip a second setsockopt
@@ -243,7 +241,7 @@ func (s *Server) NumClients() int { return int(s.numClients.Load()) }
 
 // OnTick refreshes the Date header and asks every loop to run its timer sweep.
 // It runs on gnet's ticker goroutine, never on a loop.
-func (s *Server) OnTick() (time.Duration, gnet.Action) {
+func (s *events) OnTick() (time.Duration, gnet.Action) {
 	refreshDate(time.Now())
 	for _, l := range *s.known.Load() {
 		l.post(item{op: sweepOp})

@@ -43,7 +43,7 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 	const pubs = 1000 // 1 MB: sixteen times the cap
 	maxLog := 0
 	for range pubs {
-		s.HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
+		s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
 		for l.scheduled {
 			l.drain()
 		}
@@ -107,7 +107,7 @@ func backloggedSubscriber(t *testing.T, s *Server, l *loop, room, pubs int) (*co
 	l.addStream(c)
 	data := []byte(`"` + strings.Repeat("x", 1000) + `"`)
 	for range pubs {
-		s.HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
+		s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
 	}
 	l.takeInbox()
 	if got := ch.Local(0).X.bytes; got < pubs*len(data) {
@@ -226,7 +226,7 @@ func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 	data := []byte(`"` + strings.Repeat("x", 1000) + `"`)
 	publish := func(channel string) {
 		t.Helper()
-		if _, err := s.Publish(&api.Publication{Channel: channel, Data: data}); err != nil {
+		if _, err := s.exec().Publish(&api.Publication{Channel: channel, Data: data}); err != nil {
 			t.Fatalf("publish to %s refused: %v", channel, err)
 		}
 	}
@@ -295,7 +295,7 @@ func TestPeerClosesLetTheLoopDeliver(t *testing.T) {
 			gc := &closingConn{}
 			cs := &conn{c: gc, state: stateReading, wheelSlot: -1, streamIdx: -1}
 			gc.ctx = cs
-			s.OnClose(gc, err)
+			s.events().OnClose(gc, err)
 		}
 	}
 	delivered := func() int {
@@ -305,7 +305,7 @@ func TestPeerClosesLetTheLoopDeliver(t *testing.T) {
 		}
 		return n
 	}
-	s.HandlePublication("news", &broker.Publication{Data: []byte(`{}`)}, broker.StreamPosition{})
+	s.exec().HandlePublication("news", &broker.Publication{Data: []byte(`{}`)}, broker.StreamPosition{})
 
 	closeMany(4*closesPerSlice, os.NewSyscallError("write", syscall.EPIPE))
 	if got := delivered(); got != 0 {

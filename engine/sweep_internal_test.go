@@ -34,7 +34,7 @@ func TestSweepKeepsPostingOrderAcrossSlices(t *testing.T) {
 	for round := range 3 {
 		rc.data = rc.data[:0]
 		for i := range channels {
-			s.HandlePublication(fmt.Sprintf("c%03d", i), &broker.Publication{Data: []byte(fmt.Sprint(round))}, broker.StreamPosition{})
+			s.exec().HandlePublication(fmt.Sprintf("c%03d", i), &broker.Publication{Data: []byte(fmt.Sprint(round))}, broker.StreamPosition{})
 		}
 		slices := 0
 		for l.scheduled {

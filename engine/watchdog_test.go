@@ -183,9 +183,9 @@ func reportSteps(budget time.Duration) int {
 // loopSteps are the functions whose frames mark a loop step on a stack.
 var loopSteps = []string{
 	"engine.(*loop).drain",
-	"engine.(*Server).OnTraffic",
-	"engine.(*Server).OnOpen",
-	"engine.(*Server).OnClose",
+	"engine.(*events).OnTraffic",
+	"engine.(*events).OnOpen",
+	"engine.(*events).OnClose",
 	"engine.sweepOp",
 }
 
