@@ -78,7 +78,7 @@ type acceptor struct {
 
 // listen binds every configured address, or none: a busy port is an error.
 func (s *Server) listen() error {
-	lc := listenConfig(s.opts.Unisse)
+	lc := listenConfig(s.opts.Own)
 	for _, addr := range s.addrs {
 		ln, err := lc.Listen(context.Background(), "tcp", addr)
 		if err != nil {
@@ -91,7 +91,7 @@ func (s *Server) listen() error {
 }
 
 // listenConfig sets the listening socket's options before bind.
-func listenConfig(u config.Unisse) net.ListenConfig {
+func listenConfig(u config.Own) net.ListenConfig {
 	return net.ListenConfig{
 		// Go would set keepalive on each accepted socket (four setsockopt
 		// calls per connect); the listener's settings are inherited instead.
@@ -106,7 +106,7 @@ func listenConfig(u config.Unisse) net.ListenConfig {
 	}
 }
 
-func setListenerOptions(fd int, u config.Unisse) error {
+func setListenerOptions(fd int, u config.Own) error {
 	set := func(level, opt, v int, name string) error {
 		if err := unix.SetsockoptInt(fd, level, opt, v); err != nil {
 			return fmt.Errorf("setsockopt %s: %w", name, err)

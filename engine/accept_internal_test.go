@@ -27,7 +27,7 @@ func startInternal(t *testing.T, mutate func(*config.Options)) (*Server, string)
 	opts.Client.Insecure = true
 	opts.HTTPAPI.Insecure = true
 	opts.HTTPServer.Address = "127.0.0.1"
-	opts.Unisse.EventLoops = 2
+	opts.Own.EventLoops = 2
 	if mutate != nil {
 		mutate(&opts)
 	}
@@ -123,10 +123,10 @@ func streamSockopts(t *testing.T, s *Server) []map[string]int {
 func TestStreamSocketsCarryKeepaliveAndUserTimeout(t *testing.T) {
 	t.Run("configured", func(t *testing.T) {
 		s, addr := startInternal(t, func(o *config.Options) {
-			o.Unisse.TCPKeepAliveIdle = 7 * time.Second
-			o.Unisse.TCPKeepAliveInterval = 3 * time.Second
-			o.Unisse.TCPKeepAliveCount = 4
-			o.Unisse.TCPUserTimeout = 12345 * time.Millisecond
+			o.Own.TCPKeepAliveIdle = 7 * time.Second
+			o.Own.TCPKeepAliveInterval = 3 * time.Second
+			o.Own.TCPKeepAliveCount = 4
+			o.Own.TCPUserTimeout = 12345 * time.Millisecond
 		})
 		openStream(t, addr)
 		openStream(t, addr)
@@ -145,8 +145,8 @@ func TestStreamSocketsCarryKeepaliveAndUserTimeout(t *testing.T) {
 	})
 	t.Run("off", func(t *testing.T) {
 		s, addr := startInternal(t, func(o *config.Options) {
-			o.Unisse.TCPKeepAliveIdle = 0
-			o.Unisse.TCPUserTimeout = 0
+			o.Own.TCPKeepAliveIdle = 0
+			o.Own.TCPUserTimeout = 0
 		})
 		openStream(t, addr)
 		got := streamSockopts(t, s)

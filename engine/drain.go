@@ -154,7 +154,7 @@ func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8, offset uint64) (
 	size := frameSize(f)
 	l.mu.Lock()
 	loc := ch.Local(l.idx)
-	if l.inboxBytes+size > l.srv.opts.Unisse.LoopInboxMaxSize && l.inboxBytes > 0 {
+	if l.inboxBytes+size > l.srv.opts.Own.LoopInboxMaxSize && l.inboxBytes > 0 {
 		if !loc.X.lost {
 			loc.X.lost = true
 			l.lost = append(l.lost, ch)

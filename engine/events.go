@@ -49,7 +49,7 @@ func (s *events) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 // deliver it whole (Centrifugo's HTTP server: ReadTimeout, and the same for an
 // idle keep-alive connection).
 func (s *Server) armReadDeadline(l *loop, cs *conn) {
-	ticks := int64(s.opts.Unisse.ReadTimeout / tickInterval)
+	ticks := int64(s.opts.Own.ReadTimeout / tickInterval)
 	if ticks <= 0 {
 		ticks = 1
 	}
@@ -96,7 +96,7 @@ func (s *events) OnTraffic(c gnet.Conn) gnet.Action {
 
 // maxBuffered is the most input a connection may have buffered at once.
 func (s *Server) maxBuffered() int {
-	return s.opts.Unisse.MaxRequestHeadSize + max(s.opts.Unisse.APIMaxRequestBodySize, s.opts.UniSSE.MaxRequestBodySize)
+	return s.opts.Own.MaxRequestHeadSize + max(s.opts.Own.APIMaxRequestBodySize, s.opts.UniSSE.MaxRequestBodySize)
 }
 
 // OnClose forgets a connection (gnet.EventHandler; on its loop, possibly
@@ -245,7 +245,7 @@ func (s *Server) ticksAfter(d time.Duration) int64 {
 
 // stallTicks is unisse.write_stall_timeout in ticks (at least one).
 func (s *Server) stallTicks() int64 {
-	return max(1, int64(s.opts.Unisse.WriteStallTimeout/tickInterval))
+	return max(1, int64(s.opts.Own.WriteStallTimeout/tickInterval))
 }
 
 func (s *Server) pingTicks() int64 {

@@ -26,7 +26,7 @@ func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
 	t.Helper()
 	opts := config.Default()
 	opts.Client.Token.HMACSecretKey = "x"
-	opts.Unisse.EventLoops = 1
+	opts.Own.EventLoops = 1
 	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)

@@ -52,7 +52,7 @@ func (s *Server) serveInput(cs *conn) {
 		// parse runs once, on the whole head.
 		headLen, resume := httpparse.HeadEnd(rest, scanned)
 		if headLen < 0 {
-			if len(rest) >= s.opts.Unisse.MaxRequestHeadSize {
+			if len(rest) >= s.opts.Own.MaxRequestHeadSize {
 				s.protocolError(cs, httpparse.ErrHeadTooLarge)
 				return
 			}
@@ -64,7 +64,7 @@ func (s *Server) serveInput(cs *conn) {
 			if len(rest) <= earlyCheckWindow {
 				req := &l.req
 				req.Reset()
-				if _, err := req.ParseHead(rest, httpparse.Limits{MaxHeadSize: s.opts.Unisse.MaxRequestHeadSize}); err != nil && !errors.Is(err, httpparse.ErrIncomplete) {
+				if _, err := req.ParseHead(rest, httpparse.Limits{MaxHeadSize: s.opts.Own.MaxRequestHeadSize}); err != nil && !errors.Is(err, httpparse.ErrIncomplete) {
 					s.protocolError(cs, err)
 					return
 				}
@@ -73,13 +73,13 @@ func (s *Server) serveInput(cs *conn) {
 			cs.in.scanned = resume
 			return
 		}
-		if headLen > s.opts.Unisse.MaxRequestHeadSize {
+		if headLen > s.opts.Own.MaxRequestHeadSize {
 			s.protocolError(cs, httpparse.ErrHeadTooLarge)
 			return
 		}
 		req := &l.req
 		req.Reset()
-		if _, err := req.ParseHead(rest[:headLen], httpparse.Limits{MaxHeadSize: s.opts.Unisse.MaxRequestHeadSize}); err != nil {
+		if _, err := req.ParseHead(rest[:headLen], httpparse.Limits{MaxHeadSize: s.opts.Own.MaxRequestHeadSize}); err != nil {
 			s.protocolError(cs, err)
 			return
 		}
@@ -122,7 +122,7 @@ func (s *Server) pause(l *loop, cs *conn) {
 // pausedInputCap is the most input a paused connection may buffer: one
 // largest head. A client that keeps sending while not reading what it asked
 // for is closed past it.
-func (s *Server) pausedInputCap() int { return s.opts.Unisse.MaxRequestHeadSize }
+func (s *Server) pausedInputCap() int { return s.opts.Own.MaxRequestHeadSize }
 
 // checkPaused resumes a paused connection whose unsent output fell to
 // maxUnsent, or closes it when it buffered too much input. On its loop.
@@ -294,7 +294,7 @@ func (s *Server) serveRequest(cs *conn, req *httpparse.Request, buf []byte, head
 		l.connectsInSlice++
 	}
 
-	bodyLimit := s.opts.Unisse.APIMaxRequestBodySize
+	bodyLimit := s.opts.Own.APIMaxRequestBodySize
 	if rt == routeConnect {
 		bodyLimit = s.opts.UniSSE.MaxRequestBodySize
 	}
@@ -399,7 +399,7 @@ func (s *Server) refuse(cs *conn, req *httpparse.Request, buf []byte, headLen, s
 func (s *Server) bufferedBody(l *loop, req *httpparse.Request, rest []byte) (n int, whole bool) {
 	switch {
 	case req.Chunked():
-		_, n, err := httpparse.ChunkedBody(l.body[:0], rest, s.opts.Unisse.APIMaxRequestBodySize)
+		_, n, err := httpparse.ChunkedBody(l.body[:0], rest, s.opts.Own.APIMaxRequestBodySize)
 		return n, err == nil
 	case req.ContentLength() > 0:
 		return int(req.ContentLength()), req.ContentLength() <= int64(len(rest))

@@ -119,7 +119,7 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 		s.origins = append(s.origins, g)
 	}
 	s.api = api.NewHandler(&executor{s}, api.Config{Key: opts.HTTPAPI.Key, Insecure: opts.HTTPAPI.Insecure, ErrorMode: opts.HTTPAPI.ErrorMode})
-	s.numLoops = opts.Unisse.EventLoops
+	s.numLoops = opts.Own.EventLoops
 	if s.numLoops <= 0 {
 		s.numLoops = runtime.NumCPU()
 	}

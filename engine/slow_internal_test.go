@@ -206,7 +206,7 @@ func TestPushCatchUpDeliversEverythingToAReader(t *testing.T) {
 func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 	s, l, _ := newTestLoop(t, 0)
 	const inboxCap = 64 << 10
-	s.opts.Unisse.LoopInboxMaxSize = inboxCap
+	s.opts.Own.LoopInboxMaxSize = inboxCap
 	s.opts.Client.QueueMaxSize = 32 << 20
 	subscribe := func(channel string) (*conn, *windowConn) {
 		w := &windowConn{room: 1 << 30}
