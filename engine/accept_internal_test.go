@@ -90,7 +90,7 @@ func streamSockopts(t *testing.T, s *Server) []map[string]int {
 	var out []map[string]int
 	ok := s.onAllLoopsTimeout(func(l *loop) {
 		for _, c := range l.streams {
-			fd := c.c.Fd()
+			fd := c.gc.Fd()
 			m := map[string]int{}
 			for name, o := range map[string][2]int{
 				"SO_KEEPALIVE":     {unix.SOL_SOCKET, unix.SO_KEEPALIVE},

@@ -68,7 +68,7 @@ const (
 // struct, its subscriptions and its user string, nothing else (no goroutine,
 // timer or buffer). Times are loop ticks (tickInterval) in int32: 6.8 years.
 type conn struct {
-	c    gnet.Conn
+	gc   gnet.Conn
 	user string
 	subs []subscription
 	// extra holds what few connections have (conn info); nil otherwise.

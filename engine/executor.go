@@ -101,13 +101,13 @@ func (s *executor) HandlePublication(name string, pub *broker.Publication, sp br
 	loops := s.loops
 	var d broker.Deferred
 	if pub.NotJSON {
-		s.hub.Broadcast(name, func(loop int, c *channel) {
-			deferWake(&d, loops, loop, loops[loop].postFrame(c, nil, frameNotJSON, pub.Offset))
+		s.hub.Broadcast(name, func(loop int, ch *channel) {
+			deferWake(&d, loops, loop, loops[loop].postFrame(ch, nil, frameNotJSON, pub.Offset))
 		})
 		return d
 	}
 	var f *sse.Frame
-	s.hub.Broadcast(name, func(loop int, c *channel) {
+	s.hub.Broadcast(name, func(loop int, ch *channel) {
 		if f == nil {
 			f = sse.NewFrame()
 			p := protocol.Publication{Data: pub.Data, Info: pub.Info, Offset: pub.Offset, Tags: pub.Tags}
@@ -117,7 +117,7 @@ func (s *executor) HandlePublication(name string, pub *broker.Publication, sp br
 			f.End(protocol.AppendPublicationPush(f.Begin(), name, &p))
 		}
 		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].postFrame(c, f, framePub, pub.Offset))
+		deferWake(&d, loops, loop, loops[loop].postFrame(ch, f, framePub, pub.Offset))
 	})
 	if f != nil {
 		f.Release() // the publisher's reference; each loop holds its own
@@ -153,17 +153,17 @@ func (s *Server) wakeLoops(d broker.Deferred) {
 // node sends itself none yet; they are ignored.
 func (s *executor) HandleControl([]byte) {}
 
-// broadcastJoinLeave announces that cs joined (or left) channel to the
+// broadcastJoinLeave announces that c joined (or left) channel to the
 // channel's subscribers that receive join/leave pushes. Safe from any
-// goroutine that may read cs (its loop).
-func (s *Server) broadcastJoinLeave(cs *conn, name string, join bool) {
-	ci := protocol.ClientInfo{User: cs.user, ConnInfo: cs.info(), ChanInfo: cs.chanInfo(name)}
+// goroutine that may read c (its loop).
+func (s *Server) broadcastJoinLeave(c *conn, name string, join bool) {
+	ci := protocol.ClientInfo{User: c.user, ConnInfo: c.info(), ChanInfo: c.chanInfo(name)}
 	var id [36]byte
-	ci.Client = string(protocol.AppendUUID(id[:0], cs.client))
+	ci.Client = string(protocol.AppendUUID(id[:0], c.client))
 	loops := s.loops
 	var f *sse.Frame
 	var d broker.Deferred
-	s.hub.Broadcast(name, func(loop int, c *channel) {
+	s.hub.Broadcast(name, func(loop int, ch *channel) {
 		if f == nil {
 			f = sse.NewFrame()
 			if join {
@@ -173,7 +173,7 @@ func (s *Server) broadcastJoinLeave(cs *conn, name string, join bool) {
 			}
 		}
 		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].postFrame(c, f, frameJoinLeave, 0))
+		deferWake(&d, loops, loop, loops[loop].postFrame(ch, f, frameJoinLeave, 0))
 	})
 	if f != nil {
 		f.Release()

@@ -53,9 +53,9 @@ func BenchmarkBroadcast_ManyChannels(b *testing.B) {
 	names := make([]string, channels)
 	for i := range names {
 		names[i] = fmt.Sprintf("ch-%d", i)
-		cs := &conn{c: &sinkConn{}, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
-		ch, idx := s.hub.Subscribe(names[i], 0, cs)
-		cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
+		c := &conn{gc: &sinkConn{}, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+		ch, idx := s.hub.Subscribe(names[i], 0, c)
+		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
 	}
 	pub := &broker.Publication{Data: []byte(`{"n":1}`)}
 	i := 0

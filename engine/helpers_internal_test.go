@@ -39,10 +39,10 @@ func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
 	sinks := make([]*sinkConn, n)
 	for i := range sinks {
 		sinks[i] = &sinkConn{}
-		cs := &conn{c: sinks[i], state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
-		ch, idx := s.hub.Subscribe("news", 0, cs)
-		cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
-		l.addStream(cs)
+		c := &conn{gc: sinks[i], state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+		ch, idx := s.hub.Subscribe("news", 0, c)
+		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
+		l.addStream(c)
 	}
 	// There is no gnet loop here: the test runs drain itself. A socket pair
 	// stands in for the kick socket, so a drain that yields can "wake" the

@@ -28,30 +28,30 @@ const maxPooledInput = 64 << 10
 
 var inputPool = sync.Pool{New: func() any { return &input{b: make([]byte, 0, 4096)} }}
 
-// takeInput returns all of cs's unserved input: its own buffer with whatever
+// takeInput returns all of c's unserved input: its own buffer with whatever
 // gnet has buffered since appended, or gnet's bytes as they are (no copy when
 // they all came in this read).
-func takeInput(cs *conn) []byte {
-	c := cs.c
-	in := cs.in
+func takeInput(c *conn) []byte {
+	gc := c.gc
+	in := c.in
 	if in == nil {
-		buf, _ := c.Peek(-1)
+		buf, _ := gc.Peek(-1)
 		return buf
 	}
-	if c.InboundBuffered() > 0 {
-		buf, _ := c.Peek(-1)
+	if gc.InboundBuffered() > 0 {
+		buf, _ := gc.Peek(-1)
 		in.b = append(in.b, buf...)
-		_, _ = c.Discard(-1)
+		_, _ = gc.Discard(-1)
 	}
 	return in.b[in.off:]
 }
 
-// bufferedInput is how many unserved input bytes cs holds, in gnet and in
+// bufferedInput is how many unserved input bytes c holds, in gnet and in
 // its own buffer.
-func bufferedInput(cs *conn) int {
-	n := cs.c.InboundBuffered()
-	if cs.in != nil {
-		n += len(cs.in.b) - cs.in.off
+func bufferedInput(c *conn) int {
+	n := c.gc.InboundBuffered()
+	if c.in != nil {
+		n += len(c.in.b) - c.in.off
 	}
 	return n
 }
@@ -60,18 +60,18 @@ func bufferedInput(cs *conn) int {
 // keep is set and bytes remain (a partial request, or requests left for
 // later), they are moved out of gnet so that the next read does not make gnet
 // copy them again.
-func consumeInput(cs *conn, n int, keep bool) {
-	in := cs.in
+func consumeInput(c *conn, n int, keep bool) {
+	in := c.in
 	if in == nil {
-		if !keep || n >= cs.c.InboundBuffered() {
-			_, _ = cs.c.Discard(n)
+		if !keep || n >= c.gc.InboundBuffered() {
+			_, _ = c.gc.Discard(n)
 			return
 		}
-		buf, _ := cs.c.Peek(-1)
+		buf, _ := c.gc.Peek(-1)
 		in = inputPool.Get().(*input)
 		in.b = append(in.b[:0], buf[n:]...)
-		cs.in = in
-		_, _ = cs.c.Discard(-1)
+		c.in = in
+		_, _ = c.gc.Discard(-1)
 		return
 	}
 	if n > 0 {
@@ -80,7 +80,7 @@ func consumeInput(cs *conn, n int, keep bool) {
 	}
 	switch rest := len(in.b) - in.off; {
 	case rest == 0:
-		releaseInput(cs)
+		releaseInput(c)
 	case in.off > rest:
 		// Compact once the served part outweighs the rest: each byte is
 		// moved O(1) times overall.
@@ -100,19 +100,19 @@ func growInput(in *input, need int) {
 	in.b, in.off = b, 0
 }
 
-// dropInput discards every unserved byte of cs.
-func dropInput(cs *conn) {
-	_, _ = cs.c.Discard(-1)
-	releaseInput(cs)
+// dropInput discards every unserved byte of c.
+func dropInput(c *conn) {
+	_, _ = c.gc.Discard(-1)
+	releaseInput(c)
 }
 
-// releaseInput gives cs's own buffer back.
-func releaseInput(cs *conn) {
-	in := cs.in
+// releaseInput gives c's own buffer back.
+func releaseInput(c *conn) {
+	in := c.in
 	if in == nil {
 		return
 	}
-	cs.in = nil
+	c.in = nil
 	if cap(in.b) > maxPooledInput {
 		return
 	}

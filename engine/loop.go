@@ -137,7 +137,7 @@ func (l *loop) flushConn(c *conn) {
 
 // write writes what is queued for c (not empty) and notes a full socket.
 func (l *loop) write(c *conn) {
-	buffered, err := l.q.FlushBuffered(&c.pending, c.c, c.chunked, l.srv.opts.Client.QueueMaxSize)
+	buffered, err := l.q.FlushBuffered(&c.pending, c.gc, c.chunked, l.srv.opts.Client.QueueMaxSize)
 	if err == sse.ErrSlow {
 		l.closeSlow(c)
 		return
@@ -153,7 +153,7 @@ func (l *loop) write(c *conn) {
 // one write (at most maxWrite bytes) and closeSlow knows how much has to fit
 // in the socket for the disconnect push to follow it.
 func (l *loop) noteStall(c *conn) {
-	if c.stalled() || c.state != stateStreaming || c.c.OutboundBuffered() == 0 {
+	if c.stalled() || c.state != stateStreaming || c.gc.OutboundBuffered() == 0 {
 		return
 	}
 	c.readDeadline = max(1, int32(l.wheel.tick)) // stalled since (see conn.readDeadline)
@@ -169,7 +169,7 @@ func (l *loop) checkStalled(now int64) {
 	for _, c := range l.stalled {
 		switch {
 		case c.state != stateStreaming:
-		case c.c.OutboundBuffered() == 0:
+		case c.gc.OutboundBuffered() == 0:
 			c.readDeadline = 0
 			l.resume(c)
 		case now-int64(c.readDeadline) >= limit:
@@ -237,7 +237,7 @@ func (l *loop) finish(c *conn, d protocol.Disconnect) {
 	if c.state != stateStreaming {
 		return
 	}
-	if !caughtUp || c.c.OutboundBuffered() > 0 {
+	if !caughtUp || c.gc.OutboundBuffered() > 0 {
 		l.closeWith(c, d)
 		return
 	}
@@ -248,7 +248,7 @@ func (l *loop) finish(c *conn, d protocol.Disconnect) {
 		out = append(out, sse.Terminator...)
 	}
 	l.out = out
-	if _, err := c.c.Write(out); err == nil {
+	if _, err := c.gc.Write(out); err == nil {
 		// Close once gnet has written it all: a close right after the write
 		// would drop what the socket has not taken yet, the disconnect push
 		// included.
@@ -286,19 +286,19 @@ func (l *loop) closeWith(c *conn, d protocol.Disconnect) {
 		out = append(out, sse.Terminator...)
 	}
 	l.out = out
-	if held := c.c.OutboundBuffered(); held > 0 {
-		growSendBuffer(c.c, held+len(out))
+	if held := c.gc.OutboundBuffered(); held > 0 {
+		growSendBuffer(c.gc, held+len(out))
 	}
-	if _, err := c.c.Write(out); err != nil {
+	if _, err := c.gc.Write(out); err != nil {
 		return // gnet closed it
 	}
-	if held := c.c.OutboundBuffered(); held > 0 {
+	if held := c.gc.OutboundBuffered(); held > 0 {
 		// Written into a full socket: make sure the rest fits (a no-op
 		// when it was grown above), then hand it to the kernel.
-		growSendBuffer(c.c, held)
-		_ = c.c.Flush()
+		growSendBuffer(c.gc, held)
+		_ = c.gc.Flush()
 	}
-	if c.state == stateClosing && c.c.OutboundBuffered() > 0 {
+	if c.state == stateClosing && c.gc.OutboundBuffered() > 0 {
 		// The kernel refused the room (a buffer at the system's maximum, or
 		// TCP memory under pressure): closing now would discard the push.
 		// Keep the socket until the client takes the rest; one that takes
@@ -309,7 +309,7 @@ func (l *loop) closeWith(c *conn, d protocol.Disconnect) {
 		l.srv.closeWhenSent(c, false)
 		return
 	}
-	_ = c.c.Close()
+	_ = c.gc.Close()
 }
 
 // writeEvent sends one push to c right away, after anything queued for it.
@@ -325,7 +325,7 @@ func (l *loop) writeEvent(c *conn, json []byte) {
 		return
 	}
 	l.out = sse.AppendEvent(l.out[:0], json, c.chunked)
-	_, _ = c.c.Write(l.out)
+	_, _ = c.gc.Write(l.out)
 	l.writes.Add(1)
 	l.noteStall(c)
 }

@@ -43,9 +43,9 @@ func appendDateAndLength(dst []byte, n int) []byte {
 // sendResponse writes a complete response built at the start of out. Go's
 // net/http answers an HTTP/1.0 request with an HTTP/1.0 status line; every
 // builder here writes "HTTP/1.1", so the minor version is patched in place.
-func sendResponse(cs *conn, out []byte) error {
-	fixProto(out, cs.http10)
-	_, err := cs.c.Write(out)
+func sendResponse(c *conn, out []byte) error {
+	fixProto(out, c.http10)
+	_, err := c.gc.Write(out)
 	return err
 }
 
@@ -72,25 +72,25 @@ type cors struct {
 
 // appendCORS appends the CORS headers of an allowed request, in Go's sorted
 // header order (Credentials, Headers, Origin).
-func appendCORS(dst []byte, c *cors) []byte {
-	if !c.allowed {
+func appendCORS(dst []byte, cr *cors) []byte {
+	if !cr.allowed {
 		return dst
 	}
 	dst = append(dst, "\r\nAccess-Control-Allow-Credentials: true"...)
-	if len(c.allowHeaders) > 0 {
+	if len(cr.allowHeaders) > 0 {
 		dst = append(dst, "\r\nAccess-Control-Allow-Headers: "...)
-		dst = append(dst, c.allowHeaders...)
+		dst = append(dst, cr.allowHeaders...)
 	}
 	dst = append(dst, "\r\nAccess-Control-Allow-Origin: "...)
-	return append(dst, c.origin...)
+	return append(dst, cr.origin...)
 }
 
 // appendEmptyResponse appends a response with no body as Go's net/http writes
 // it: status, sorted headers, Date, Content-Length: 0 (omitted for HEAD).
-func appendEmptyResponse(dst []byte, status int, c *cors, closeConn, head bool) []byte {
+func appendEmptyResponse(dst []byte, status int, cr *cors, closeConn, head bool) []byte {
 	dst = appendStatusLine(dst, status)
-	if c != nil {
-		dst = appendCORS(dst, c)
+	if cr != nil {
+		dst = appendCORS(dst, cr)
 	}
 	if closeConn {
 		dst = append(dst, "\r\nConnection: close"...)
@@ -146,9 +146,9 @@ func appendProtocolError(dst []byte, status int) []byte {
 // appendConnectHTTPError is a connect error turned into a plain response by
 // uni_sse.connect_code_to_http_response: CORS, Date, Content-Length and, as
 // Go sniffs it on the first write, Content-Type last.
-func appendConnectHTTPError(dst []byte, status int, c *cors, body string, closeConn bool) []byte {
+func appendConnectHTTPError(dst []byte, status int, cr *cors, body string, closeConn bool) []byte {
 	dst = appendStatusLine(dst, status)
-	dst = appendCORS(dst, c)
+	dst = appendCORS(dst, cr)
 	if closeConn {
 		dst = append(dst, "\r\nConnection: close"...)
 	}
@@ -159,9 +159,9 @@ func appendConnectHTTPError(dst []byte, status int, c *cors, body string, closeC
 
 // appendStreamHead appends the headers of a uni_sse stream exactly as
 // Centrifugo sends them, and the "\r\n" primer chunk.
-func appendStreamHead(dst []byte, c *cors, closeConn, chunked bool) []byte {
+func appendStreamHead(dst []byte, cr *cors, closeConn, chunked bool) []byte {
 	dst = append(dst, "HTTP/1.1 200 OK"...)
-	dst = appendCORS(dst, c)
+	dst = appendCORS(dst, cr)
 	dst = append(dst, "\r\nCache-Control: private, no-cache, no-store, must-revalidate, max-age=0"...)
 	switch {
 	case !chunked:

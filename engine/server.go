@@ -252,10 +252,10 @@ func (s *events) OnTick() (time.Duration, gnet.Action) {
 // tickNow is the current tick number since start.
 func (s *Server) tickNow() int64 { return int64(time.Since(s.tickStart) / tickInterval) }
 
-// loopFor returns unisse's state for c's event loop, creating it on first sight
+// loopFor returns unisse's state for gc's event loop, creating it on first sight
 // (gnet offers no way to enumerate loops, only to reach them through conns).
-func (s *Server) loopFor(c gnet.Conn) *loop {
-	el := c.EventLoop()
+func (s *Server) loopFor(gc gnet.Conn) *loop {
+	el := gc.EventLoop()
 	s.loopsMu.Lock()
 	defer s.loopsMu.Unlock()
 	if l := s.loopOf[el]; l != nil {
@@ -320,11 +320,11 @@ func newUUID(u *[16]byte) {
 }
 
 func lowerASCII(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
+	buf := []byte(s)
+	for i, b := range buf {
+		if 'A' <= b && b <= 'Z' {
+			buf[i] = b + 'a' - 'A'
 		}
 	}
-	return string(b)
+	return string(buf)
 }

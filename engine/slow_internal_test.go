@@ -34,10 +34,10 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 	s, l, healthy := newTestLoop(t, 3)
 	s.opts.Client.QueueMaxSize = 64 << 10
 	stalled := &stallConn{}
-	cs := &conn{c: stalled, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
-	ch, idx := s.hub.Subscribe("news", 0, cs)
-	cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
-	l.addStream(cs)
+	c := &conn{gc: stalled, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+	ch, idx := s.hub.Subscribe("news", 0, c)
+	c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
+	l.addStream(c)
 
 	data := []byte(`"` + strings.Repeat("x", 1000) + `"`)
 	const pubs = 1000 // 1 MB: sixteen times the cap
@@ -57,8 +57,8 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 	// Its socket takes nothing and cannot be grown (no descriptor here), so
 	// the push waits behind what gnet holds: the connection is flushing, not
 	// closed, until the client reads or read_timeout passes with no progress.
-	if cs.state != stateFlushing || stalled.closed {
-		t.Fatalf("stalled subscriber: state %d, closed %v; want it shed and flushing its push", cs.state, stalled.closed)
+	if c.state != stateFlushing || stalled.closed {
+		t.Fatalf("stalled subscriber: state %d, closed %v; want it shed and flushing its push", c.state, stalled.closed)
 	}
 	if got := s.metrics.slowDisconnects.Get(); got != 1 {
 		t.Errorf("3008 disconnects: %d, want 1", got)
@@ -101,7 +101,7 @@ func (c *windowConn) Flush() error { c.room = len(c.data); return nil }
 func backloggedSubscriber(t *testing.T, s *Server, l *loop, room, pubs int) (*conn, *windowConn) {
 	t.Helper()
 	w := &windowConn{room: room}
-	c := &conn{c: w, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+	c := &conn{gc: w, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
 	ch, idx := s.hub.Subscribe("news", 0, c)
 	c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
 	l.addStream(c)
@@ -210,7 +210,7 @@ func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 	s.opts.Client.QueueMaxSize = 32 << 20
 	subscribe := func(channel string) (*conn, *windowConn) {
 		w := &windowConn{room: 1 << 30}
-		c := &conn{c: w, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+		c := &conn{gc: w, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
 		ch, idx := s.hub.Subscribe(channel, 0, c)
 		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
 		l.addStream(c)
@@ -293,8 +293,8 @@ func TestPeerClosesLetTheLoopDeliver(t *testing.T) {
 	closeMany := func(n int, err error) {
 		for range n {
 			gc := &closingConn{}
-			cs := &conn{c: gc, state: stateReading, wheelSlot: -1, streamIdx: -1}
-			gc.ctx = cs
+			c := &conn{gc: gc, state: stateReading, wheelSlot: -1, streamIdx: -1}
+			gc.ctx = c
 			s.events().OnClose(gc, err)
 		}
 	}
