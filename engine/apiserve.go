@@ -7,6 +7,7 @@ import (
 
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/httpparse"
 )
 
@@ -35,7 +36,7 @@ func (s *Server) serveAPI(c *conn, req *httpparse.Request, m api.Method, body []
 	go func() {
 		res := s.api.Serve(nil, m, bodyCopy, transport)
 		out := appendAPIResponse(nil, res, !keepAlive)
-		fixProto(out, http10)
+		httpwrite.FixProto(out, http10)
 		_ = c.gc.AsyncWrite(out, func(gnet.Conn, error) error {
 			s.resume(c, keepAlive)
 			return nil
@@ -66,9 +67,9 @@ func (s *Server) resume(c *conn, keepAlive bool) {
 
 func appendAPIResponse(dst []byte, r api.Response, closeConn bool) []byte {
 	if len(r.Body) == 0 && r.ContentType == "" {
-		return appendEmptyResponse(dst, r.Status, nil, closeConn, false)
+		return httpwrite.AppendEmpty(dst, r.Status, nil, closeConn, false)
 	}
-	return appendBodyResponse(dst, r.Status, r.ContentType, r.Status == 400 && r.ContentType != "application/json", r.Body, false, closeConn)
+	return httpwrite.AppendBody(dst, r.Status, r.ContentType, r.Status == 400 && r.ContentType != "application/json", r.Body, false, closeConn)
 }
 
 var transportMode = []byte("transport")

@@ -12,6 +12,7 @@ import (
 
 	"github.com/unisse/unisse/engine/auth"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/namespace"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/httpparse"
@@ -37,18 +38,18 @@ func failErr(e *protocol.Error) *connectFailure { return &connectFailure{err: e}
 // serveConnect handles a request to the uni_sse endpoint: method and body
 // checks, the connect request, authentication and subscriptions, then either
 // the stream's headers with the connect push, or a refusal. Only on c's loop.
-func (s *Server) serveConnect(c *conn, req *httpparse.Request, body []byte, cors *cors) {
+func (s *Server) serveConnect(c *conn, req *httpparse.Request, body []byte, cr *httpwrite.CORS) {
 	l := s.loops[c.loopIdx]
 	keepAlive := req.KeepAlive()
 	if !req.IsGet() && !req.IsPost() {
-		l.out = appendEmptyResponse(l.out[:0], 405, cors, !keepAlive, req.IsHead())
+		l.out = httpwrite.AppendEmpty(l.out[:0], 405, cr, !keepAlive, req.IsHead())
 		_ = sendResponse(c, l.out)
 		return
 	}
 	var raw []byte
 	if req.IsPost() {
 		if len(body) == 0 {
-			s.badConnectRequest(c, cors, keepAlive)
+			s.badConnectRequest(c, cr, keepAlive)
 			return
 		}
 		raw = body
@@ -62,22 +63,22 @@ func (s *Server) serveConnect(c *conn, req *httpparse.Request, body []byte, cors
 	if len(raw) > 0 {
 		var err error
 		if creq, err = protocol.DecodeConnectRequest(raw); err != nil {
-			s.badConnectRequest(c, cors, keepAlive)
+			s.badConnectRequest(c, cr, keepAlive)
 			return
 		}
 	}
 	chunked := req.ProtoMinor() == 1
 	res, qs, fail := s.connect(l, c, &creq, false)
 	if fail == keysPending {
-		s.connectAfterKeyFetch(c, &creq, cors, keepAlive, chunked)
+		s.connectAfterKeyFetch(c, &creq, cr, keepAlive, chunked)
 		return
 	}
-	s.answerConnect(l, c, res, qs, fail, cors, keepAlive, chunked)
+	s.answerConnect(l, c, res, qs, fail, cr, keepAlive, chunked)
 }
 
-func (s *Server) badConnectRequest(c *conn, cors *cors, keepAlive bool) {
+func (s *Server) badConnectRequest(c *conn, cr *httpwrite.CORS, keepAlive bool) {
 	l := s.loops[c.loopIdx]
-	l.out = appendEmptyResponse(l.out[:0], 400, cors, !keepAlive, false)
+	l.out = httpwrite.AppendEmpty(l.out[:0], 400, cr, !keepAlive, false)
 	_ = sendResponse(c, l.out)
 }
 
@@ -461,7 +462,7 @@ func (s *Server) unpark(l *loop, c *conn, qs []*positionQuery) *connectFailure {
 // or the stream, or — when subscriptions wait for the broker — it parks c
 // and answers on its loop once the broker has. c may point into the input
 // buffer. On c's loop.
-func (s *Server) answerConnect(l *loop, c *conn, res *protocol.ConnectResult, qs []*positionQuery, fail *connectFailure, cr *cors, keepAlive, chunked bool) {
+func (s *Server) answerConnect(l *loop, c *conn, res *protocol.ConnectResult, qs []*positionQuery, fail *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
 	switch {
 	case fail != nil:
 		s.refuseConnect(c, fail, cr, keepAlive, chunked)
@@ -471,7 +472,7 @@ func (s *Server) answerConnect(l *loop, c *conn, res *protocol.ConnectResult, qs
 		return
 	}
 	c.state = stateAwaiting
-	saved := cors{allowed: cr.allowed, origin: bytes.Clone(cr.origin), allowHeaders: bytes.Clone(cr.allowHeaders)}
+	saved := httpwrite.CORS{Allowed: cr.Allowed, Origin: bytes.Clone(cr.Origin), AllowHeaders: bytes.Clone(cr.AllowHeaders)}
 	s.askBroker(l, c, qs, func(l *loop) {
 		if c.state != stateAwaiting {
 			return // closed meanwhile (OnClose unsubscribed it)
@@ -534,12 +535,12 @@ func historyOptions(o *namespace.Options) broker.PublishOptions {
 // is not cached: the key is fetched on a goroutine (an event loop never waits
 // on the network), then the connect resumes on the connection's loop. Input
 // that arrives meanwhile is ignored, as on a stream.
-func (s *Server) connectAfterKeyFetch(c *conn, creq *protocol.ConnectRequest, cr *cors, keepAlive, chunked bool) {
+func (s *Server) connectAfterKeyFetch(c *conn, creq *protocol.ConnectRequest, cr *httpwrite.CORS, keepAlive, chunked bool) {
 	l := s.loops[c.loopIdx]
 	c.state = stateAwaiting
 	// The CORS values point into the input buffer, which is about to be
 	// reused: keep copies.
-	saved := cors{allowed: cr.allowed, origin: bytes.Clone(cr.origin), allowHeaders: bytes.Clone(cr.allowHeaders)}
+	saved := httpwrite.CORS{Allowed: cr.Allowed, Origin: bytes.Clone(cr.Origin), AllowHeaders: bytes.Clone(cr.AllowHeaders)}
 	req := *creq
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), keyFetchTimeout)
@@ -615,10 +616,10 @@ func (s *Server) userLimited(ch, user string) bool {
 // startStream writes the stream head and the connect push and registers c as
 // streaming: in its loop's lists, with its first ping due after a random delay
 // in [ping/2, ping), as Centrifugo staggers pings.
-func (s *Server) startStream(c *conn, res *protocol.ConnectResult, cors *cors, closeConn, chunked bool) {
+func (s *Server) startStream(c *conn, res *protocol.ConnectResult, cr *httpwrite.CORS, closeConn, chunked bool) {
 	l := s.loops[c.loopIdx]
 	c.chunked = chunked
-	l.out = appendStreamHead(l.out[:0], cors, closeConn, chunked)
+	l.out = httpwrite.AppendStreamHead(l.out[:0], cr, closeConn, chunked)
 	l.out = s.appendRetry(l.out, chunked) // unisse.sse_retry_*; nothing by default
 	l.tmp = protocol.AppendConnectPush(l.tmp[:0], res)
 	l.out = sse.AppendEvent(l.out, l.tmp, chunked)
@@ -649,7 +650,7 @@ func (s *Server) startStream(c *conn, res *protocol.ConnectResult, cors *cors, c
 // refuseConnect answers a failed connect: by default a 200 stream carrying
 // one disconnect push and the end of the response; with
 // uni_sse.connect_code_to_http_response a plain HTTP error instead.
-func (s *Server) refuseConnect(c *conn, f *connectFailure, cors *cors, keepAlive, chunked bool) {
+func (s *Server) refuseConnect(c *conn, f *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
 	l := s.loops[c.loopIdx]
 	if t := &s.opts.UniSSE.ConnectCodeToHTTPResponse; t.Enabled {
 		code, text := f.disconnect.Code, f.disconnect.Reason
@@ -666,7 +667,7 @@ func (s *Server) refuseConnect(c *conn, f *connectFailure, cors *cors, keepAlive
 				break
 			}
 		}
-		l.out = appendConnectHTTPError(l.out[:0], status, cors, body, !keepAlive)
+		l.out = httpwrite.AppendConnectError(l.out[:0], status, cr, body, !keepAlive)
 		_ = sendResponse(c, l.out)
 		return
 	}
@@ -677,8 +678,8 @@ func (s *Server) refuseConnect(c *conn, f *connectFailure, cors *cors, keepAlive
 	// No stream was started: the client.connection_limit slot is free before
 	// the client can read the refusal, so its next connect is admitted.
 	s.releaseNodeSlot(c)
-	l.out = appendStreamHead(l.out[:0], cors, !keepAlive, chunked)
-	l.out = appendDisconnectEvent(l.out, d, chunked)
+	l.out = httpwrite.AppendStreamHead(l.out[:0], cr, !keepAlive, chunked)
+	l.out = httpwrite.AppendDisconnectEvent(l.out, d, chunked)
 	if chunked {
 		l.out = append(l.out, sse.Terminator...)
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/httpparse"
 	"github.com/unisse/unisse/sse"
@@ -243,7 +244,7 @@ func (l *loop) finish(c *conn, d protocol.Disconnect) {
 	}
 	// Not streaming any more: nothing else is pushed behind the disconnect.
 	c.state = stateFlushing
-	out := appendDisconnectEvent(l.out[:0], d, c.chunked)
+	out := httpwrite.AppendDisconnectEvent(l.out[:0], d, c.chunked)
 	if c.chunked {
 		out = append(out, sse.Terminator...)
 	}
@@ -281,7 +282,7 @@ func (l *loop) closeWith(c *conn, d protocol.Disconnect) {
 	l.q.Drop(&c.pending)
 	c.state = stateClosing
 	l.forgetBacklog(c)
-	out := appendDisconnectEvent(l.out[:0], d, c.chunked)
+	out := httpwrite.AppendDisconnectEvent(l.out[:0], d, c.chunked)
 	if c.chunked {
 		out = append(out, sse.Terminator...)
 	}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/unisse/unisse/engine/httpwrite"
 )
 
 // metricsSet holds the server's counters. They live in their own
@@ -90,8 +92,8 @@ func (s *Server) serveMetrics(c *conn, head, keepAlive bool) {
 		var buf bytes.Buffer
 		s.metrics.set.WritePrometheus(&buf)
 		metrics.WriteProcessMetrics(&buf)
-		out := appendBodyResponse(nil, 200, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", false, buf.Bytes(), head, !keepAlive)
-		fixProto(out, http10)
+		out := httpwrite.AppendBody(nil, 200, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", false, buf.Bytes(), head, !keepAlive)
+		httpwrite.FixProto(out, http10)
 		_ = c.gc.AsyncWrite(out, func(gnet.Conn, error) error {
 			s.resume(c, keepAlive)
 			return nil

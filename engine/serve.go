@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/unisse/unisse/engine/api"
+	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/internal/bytesconv"
 	"github.com/unisse/unisse/httpparse"
 )
@@ -147,7 +148,7 @@ func (s *Server) protocolError(c *conn, err error) {
 	}
 	l := s.loops[c.loopIdx]
 	c.http10 = false // an unparsed request gets Go's HTTP/1.1 error reply
-	l.out = appendProtocolError(l.out[:0], status)
+	l.out = httpwrite.AppendProtocolError(l.out[:0], status)
 	if werr := sendResponse(c, l.out); werr == nil {
 		s.closeWhenSent(c, true)
 	}
@@ -298,11 +299,11 @@ func (s *Server) serveRequest(c *conn, req *httpparse.Request, buf []byte, headL
 	if rt == routeConnect {
 		bodyLimit = s.opts.UniSSE.MaxRequestBodySize
 	}
-	var cors cors
+	var cr httpwrite.CORS
 	if rt == routeConnect {
-		s.checkOrigin(l, req, &cors)
+		s.checkOrigin(l, req, &cr)
 	}
-	body, bodyLen, need := s.readBody(c, req, buf, headLen, bodyLimit, &cors, rt == routeConnect)
+	body, bodyLen, need := s.readBody(c, req, buf, headLen, bodyLimit, &cr, rt == routeConnect)
 	if need != 0 {
 		if rt == routeConnect {
 			l.connectsInSlice-- // not served yet
@@ -317,11 +318,11 @@ func (s *Server) serveRequest(c *conn, req *httpparse.Request, buf []byte, headL
 		if !s.admitConnect(c) {
 			// As Centrifugo's ConnLimit middleware, which runs before CORS:
 			// 503, no body, no CORS headers; the connection stays usable.
-			l.out = appendEmptyResponse(l.out[:0], 503, nil, !keepAlive, req.IsHead())
+			l.out = httpwrite.AppendEmpty(l.out[:0], 503, nil, !keepAlive, req.IsHead())
 			_ = sendResponse(c, l.out)
 			break
 		}
-		s.serveConnect(c, req, body, &cors)
+		s.serveConnect(c, req, body, &cr)
 		if c.state != stateReading {
 			// Streaming (or closing after a failed connect): the request bytes
 			// are done with; anything after them is ignored.
@@ -333,7 +334,7 @@ func (s *Server) serveRequest(c *conn, req *httpparse.Request, buf []byte, headL
 			return consumed, 0
 		}
 	case routeHealth:
-		l.out = appendBodyResponse(l.out[:0], 200, "application/json", false, []byte("{}"), req.IsHead(), !keepAlive)
+		l.out = httpwrite.AppendBody(l.out[:0], 200, "application/json", false, []byte("{}"), req.IsHead(), !keepAlive)
 		_ = sendResponse(c, l.out)
 	case routeMetrics:
 		s.serveMetrics(c, req.IsHead(), keepAlive)
@@ -377,11 +378,11 @@ func (s *Server) refuse(c *conn, req *httpparse.Request, buf []byte, headLen, st
 	keepAlive := whole && req.KeepAlive()
 	switch status {
 	case 404:
-		l.out = appendNotFound(l.out[:0], req.IsHead(), !keepAlive)
+		l.out = httpwrite.AppendNotFound(l.out[:0], req.IsHead(), !keepAlive)
 	case 405:
-		l.out = appendEmptyResponse(l.out[:0], 405, nil, !keepAlive, req.IsHead())
+		l.out = httpwrite.AppendEmpty(l.out[:0], 405, nil, !keepAlive, req.IsHead())
 	default:
-		l.out = appendEmptyResponse(l.out[:0], status, nil, !keepAlive, false)
+		l.out = httpwrite.AppendEmpty(l.out[:0], status, nil, !keepAlive, false)
 	}
 	if err := sendResponse(c, l.out); err != nil {
 		return 0
@@ -457,17 +458,17 @@ func (s *Server) afterServed(c *conn, keepAlive, unread bool) bool {
 // the caller must stop: need > 0 is the length buf must reach for the body to
 // be all here (the connection stays in stateReading and OnTraffic calls
 // again), need < 0 that an error response was sent.
-func (s *Server) readBody(c *conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *cors, connect bool) (body []byte, consumed, need int) {
+func (s *Server) readBody(c *conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *httpwrite.CORS, connect bool) (body []byte, consumed, need int) {
 	l := s.loops[c.loopIdx]
 	rest := buf[headLen:]
 	tooLarge := func() {
 		// As Go's MaxBytesReader path in Centrifugo: 413, empty body,
 		// Connection: close (CORS headers on the connect endpoint).
-		var cp *cors
+		var cp *httpwrite.CORS
 		if connect {
 			cp = cr
 		}
-		l.out = appendEmptyResponse(l.out[:0], 413, cp, true, false)
+		l.out = httpwrite.AppendEmpty(l.out[:0], 413, cp, true, false)
 		if err := sendResponse(c, l.out); err == nil {
 			s.closeWhenSent(c, true)
 		}
@@ -506,27 +507,27 @@ func (s *Server) readBody(c *conn, req *httpparse.Request, buf []byte, headLen, 
 }
 
 // checkOrigin applies client.allowed_origins to the request's Origin.
-func (s *Server) checkOrigin(l *loop, req *httpparse.Request, cr *cors) {
+func (s *Server) checkOrigin(l *loop, req *httpparse.Request, cr *httpwrite.CORS) {
 	origin := req.Header("Origin")
-	cr.origin = origin
+	cr.Origin = origin
 	switch {
 	case origin == nil:
-		cr.allowed = true // no Origin: not a cross-origin browser request
+		cr.Allowed = true // no Origin: not a cross-origin browser request
 	case s.anyOrig:
-		cr.allowed = true
+		cr.Allowed = true
 	default:
 		l.tmp = appendLower(l.tmp[:0], origin)
 		o := bytesconv.UnsafeString(l.tmp)
 		for _, g := range s.origins {
 			if g.Match(o) {
-				cr.allowed = true
+				cr.Allowed = true
 				break
 			}
 		}
 	}
-	if cr.allowed {
+	if cr.Allowed {
 		if h := req.Header("Access-Control-Request-Headers"); len(h) > 0 && string(h) != "null" {
-			cr.allowHeaders = h
+			cr.AllowHeaders = h
 		}
 	}
 }
@@ -539,4 +540,13 @@ func appendLower(dst, src []byte) []byte {
 		dst = append(dst, b)
 	}
 	return dst
+}
+
+// sendResponse writes a complete response built at the start of out. Go's
+// net/http answers an HTTP/1.0 request with an HTTP/1.0 status line; every
+// httpwrite builder writes "HTTP/1.1", so the minor version is patched in place.
+func sendResponse(c *conn, out []byte) error {
+	httpwrite.FixProto(out, c.http10)
+	_, err := c.gc.Write(out)
+	return err
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/unisse/unisse/engine/auth"
 	"github.com/unisse/unisse/engine/broker"
 	"github.com/unisse/unisse/engine/config"
+	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/hub"
 	"github.com/unisse/unisse/engine/namespace"
 )
@@ -242,7 +243,7 @@ func (s *Server) NumClients() int { return int(s.numClients.Load()) }
 // OnTick refreshes the Date header and asks every loop to run its timer sweep.
 // It runs on gnet's ticker goroutine, never on a loop.
 func (s *events) OnTick() (time.Duration, gnet.Action) {
-	refreshDate(time.Now())
+	httpwrite.RefreshDate(time.Now())
 	for _, l := range *s.known.Load() {
 		l.post(item{op: sweepOp})
 	}
