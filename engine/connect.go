@@ -641,7 +641,7 @@ func (s *Server) startStream(c *conn, res *protocol.ConnectResult, cr *httpwrite
 			s.broadcastJoinLeave(c, c.subs[i].ch.Name(), true)
 		}
 	}
-	now := l.wheel.tick
+	now := l.wheel.Tick()
 	ping := s.pingTicks()
 	c.nextPing = int32(now + ping/2 + rand.Int64N(ping-ping/2))
 	s.scheduleStream(l, c, now)

@@ -44,7 +44,7 @@
 // cursor past the buffered frames at or below the position, so nothing is
 // delivered twice or skipped (connect.go: askBroker, unpark);
 // events.go keeps the connection's timers (pings, expiry, read deadline) in
-// its loop's wheel (wheel.go). A server that stops by itself says so on
+// its loop's timing wheel (engine/wheel). A server that stops by itself says so on
 // Server.Done.
 // Server.Stop ends the streams spread over a window (shutdown.go) so that
 // clients do not all reconnect at once; reconnect.go can give each stream

@@ -33,7 +33,7 @@ func (s *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.None
 	}
 	l := s.loopFor(gc)
-	c := &conn{gc: gc, loopIdx: uint8(l.idx), wheelSlot: -1, streamIdx: -1}
+	c := &conn{gc: gc, loopIdx: uint8(l.idx), streamIdx: -1}
 	if s.internalPort != 0 {
 		if a, ok := gc.LocalAddr().(*net.TCPAddr); ok && a.Port == s.internalPort {
 			c.internal = true
@@ -53,8 +53,8 @@ func (s *Server) armReadDeadline(l *loop, c *conn) {
 	if ticks <= 0 {
 		ticks = 1
 	}
-	c.readDeadline = int32(l.wheel.tick + ticks)
-	l.wheel.schedule(c, int64(c.readDeadline))
+	c.readDeadline = int32(l.wheel.Tick() + ticks)
+	l.wheel.Schedule(c, int64(c.readDeadline))
 }
 
 // OnTraffic handles input (gnet.EventHandler; on the connection's loop).
@@ -128,7 +128,7 @@ func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	releaseInput(c)
 	s.releaseUserSlot(c)
 	s.releaseNodeSlot(c)
-	l.wheel.remove(c)
+	l.wheel.Remove(c)
 	l.q.Drop(&c.pending)
 	if wasStreaming {
 		for i := range c.subs {
@@ -184,7 +184,7 @@ func sweepOp(l *loop) {
 	s := l.srv
 	now := s.tickNow()
 	l.checkStalled(now)
-	for _, c := range l.wheel.advance(now) {
+	for _, c := range l.wheel.Advance(now) {
 		s.onTimer(l, c, now)
 	}
 	l.flushDirty()
@@ -199,11 +199,11 @@ func (s *Server) onTimer(l *loop, c *conn, now int64) {
 			return
 		}
 		if s.checkUnsent(l, c, now) {
-			l.wheel.schedule(c, now+1)
+			l.wheel.Schedule(c, now+1)
 		}
 	case stateFlushing:
 		if s.checkUnsent(l, c, now) {
-			l.wheel.schedule(c, now+1)
+			l.wheel.Schedule(c, now+1)
 		}
 	case stateReading, stateAwaiting, stateDraining, stateDeferred:
 		if c.readDeadline != 0 && now >= int64(c.readDeadline) {
@@ -211,7 +211,7 @@ func (s *Server) onTimer(l *loop, c *conn, now int64) {
 			_ = c.gc.Close()
 			return
 		}
-		l.wheel.schedule(c, int64(c.readDeadline))
+		l.wheel.Schedule(c, int64(c.readDeadline))
 	case stateStreaming:
 		if c.closeAt > 0 && now >= int64(c.closeAt) {
 			l.finish(c, protocol.DisconnectExpired)
@@ -234,7 +234,7 @@ func (s *Server) scheduleStream(l *loop, c *conn, now int64) {
 	if c.closeAt > 0 && int64(c.closeAt) < at {
 		at = int64(c.closeAt)
 	}
-	l.wheel.schedule(c, at)
+	l.wheel.Schedule(c, at)
 }
 
 // ticksAfter converts a delay to the first tick at or after now+d (rounding up,

@@ -352,7 +352,7 @@ func (s *executor) Refresh(r *api.RefreshRequest) *protocol.Error {
 			}
 			l.tmp = push
 			l.writeEvent(c, push)
-			s.scheduleStream(l, c, l.wheel.tick)
+			s.scheduleStream(l, c, l.wheel.Tick())
 		}
 	}) {
 		return protocol.ErrorInternal

@@ -53,7 +53,7 @@ func BenchmarkBroadcast_ManyChannels(b *testing.B) {
 	names := make([]string, channels)
 	for i := range names {
 		names[i] = fmt.Sprintf("ch-%d", i)
-		c := &conn{gc: &sinkConn{}, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+		c := &conn{gc: &sinkConn{}, state: stateStreaming, chunked: true, streamIdx: -1}
 		ch, idx := s.hub.Subscribe(names[i], 0, c)
 		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
 	}

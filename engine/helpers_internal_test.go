@@ -39,7 +39,7 @@ func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
 	sinks := make([]*sinkConn, n)
 	for i := range sinks {
 		sinks[i] = &sinkConn{}
-		c := &conn{gc: sinks[i], state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+		c := &conn{gc: sinks[i], state: stateStreaming, chunked: true, streamIdx: -1}
 		ch, idx := s.hub.Subscribe("news", 0, c)
 		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
 		l.addStream(c)

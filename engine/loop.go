@@ -8,6 +8,7 @@ import (
 
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/protocol"
+	"github.com/unisse/unisse/engine/wheel"
 	"github.com/unisse/unisse/httpparse"
 	"github.com/unisse/unisse/sse"
 )
@@ -74,7 +75,7 @@ type loop struct {
 	// drain (see notePeerClose).
 	closesInSlice int
 	users         map[string]*conn // head of each user's list of streaming conns
-	wheel         wheel
+	wheel         wheel.Wheel[conn, *conn]
 	// stalled are streaming connections whose socket did not take a whole
 	// write: nothing more is handed to gnet for them (their backlog waits in
 	// the channel logs) until the timer sweep sees gnet's buffer empty, or
@@ -92,7 +93,7 @@ type loop struct {
 
 func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
 	l := &loop{srv: srv, idx: idx, el: el, users: make(map[string]*conn)}
-	l.wheel.init(srv.tickNow())
+	l.wheel.Init(srv.tickNow())
 	return l
 }
 
@@ -157,7 +158,7 @@ func (l *loop) noteStall(c *conn) {
 	if c.stalled() || c.state != stateStreaming || c.gc.OutboundBuffered() == 0 {
 		return
 	}
-	c.readDeadline = max(1, int32(l.wheel.tick)) // stalled since (see conn.readDeadline)
+	c.readDeadline = max(1, int32(l.wheel.Tick())) // stalled since (see conn.readDeadline)
 	l.stalled = append(l.stalled, c)
 }
 

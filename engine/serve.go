@@ -117,7 +117,7 @@ func (s *Server) pause(l *loop, c *conn) {
 	c.state = statePaused
 	c.unsent = int32(min(c.gc.OutboundBuffered(), 1<<30))
 	s.armReadDeadline(l, c)
-	l.wheel.schedule(c, l.wheel.tick+1)
+	l.wheel.Schedule(c, l.wheel.Tick()+1)
 }
 
 // pausedInputCap is the most input a paused connection may buffer: one
@@ -194,7 +194,7 @@ func (s *Server) closeWhenSent(c *conn, linger bool) {
 		c.unsent = int32(min(c.gc.OutboundBuffered(), 1<<30))
 	}
 	s.armReadDeadline(l, c)
-	l.wheel.schedule(c, l.wheel.tick+1)
+	l.wheel.Schedule(c, l.wheel.Tick()+1)
 }
 
 // sent finishes closeWhenSent once gnet holds nothing unsent for c: a plain
@@ -208,7 +208,7 @@ func (s *Server) sent(c *conn) {
 	l := s.loops[c.loopIdx]
 	_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
 	c.readDeadline = int32(s.ticksAfter(lingerDelay))
-	l.wheel.schedule(c, int64(c.readDeadline))
+	l.wheel.Schedule(c, int64(c.readDeadline))
 }
 
 // checkUnsent is the tick's look at a paused or flushing connection: progress

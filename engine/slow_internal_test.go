@@ -34,7 +34,7 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 	s, l, healthy := newTestLoop(t, 3)
 	s.opts.Client.QueueMaxSize = 64 << 10
 	stalled := &stallConn{}
-	c := &conn{gc: stalled, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+	c := &conn{gc: stalled, state: stateStreaming, chunked: true, streamIdx: -1}
 	ch, idx := s.hub.Subscribe("news", 0, c)
 	c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
 	l.addStream(c)
@@ -101,7 +101,7 @@ func (c *windowConn) Flush() error { c.room = len(c.data); return nil }
 func backloggedSubscriber(t *testing.T, s *Server, l *loop, room, pubs int) (*conn, *windowConn) {
 	t.Helper()
 	w := &windowConn{room: room}
-	c := &conn{gc: w, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+	c := &conn{gc: w, state: stateStreaming, chunked: true, streamIdx: -1}
 	ch, idx := s.hub.Subscribe("news", 0, c)
 	c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
 	l.addStream(c)
@@ -210,7 +210,7 @@ func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 	s.opts.Client.QueueMaxSize = 32 << 20
 	subscribe := func(channel string) (*conn, *windowConn) {
 		w := &windowConn{room: 1 << 30}
-		c := &conn{gc: w, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+		c := &conn{gc: w, state: stateStreaming, chunked: true, streamIdx: -1}
 		ch, idx := s.hub.Subscribe(channel, 0, c)
 		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
 		l.addStream(c)
@@ -293,7 +293,7 @@ func TestPeerClosesLetTheLoopDeliver(t *testing.T) {
 	closeMany := func(n int, err error) {
 		for range n {
 			gc := &closingConn{}
-			c := &conn{gc: gc, state: stateReading, wheelSlot: -1, streamIdx: -1}
+			c := &conn{gc: gc, state: stateReading, streamIdx: -1}
 			gc.ctx = c
 			s.events().OnClose(gc, err)
 		}

@@ -25,7 +25,7 @@ func (c *recordingConn) Write(p []byte) (int, error) {
 func TestSweepKeepsPostingOrderAcrossSlices(t *testing.T) {
 	s, l, _ := newTestLoop(t, 0)
 	rc := &recordingConn{}
-	c := &conn{gc: rc, state: stateStreaming, chunked: false, wheelSlot: -1, streamIdx: -1}
+	c := &conn{gc: rc, state: stateStreaming, chunked: false, streamIdx: -1}
 	const channels = 5*sliceBudget + 7
 	for i := range channels {
 		ch, idx := s.hub.Subscribe(fmt.Sprintf("c%03d", i), 0, c)
