@@ -181,7 +181,7 @@ func (s *Server) connect(l *loop, c *conn, creq *protocol.ConnectRequest, keysFe
 
 	// As centrifuge: a user at client.user_connection_limit is refused.
 	if o.UserConnectionLimit > 0 && creds.UserID != "" {
-		if !s.users.acquire(creds.UserID, o.UserConnectionLimit) {
+		if !s.users.Acquire(creds.UserID, o.UserConnectionLimit) {
 			return nil, nil, failWith(protocol.DisconnectConnectionLimit)
 		}
 		c.userSlot = true
@@ -570,7 +570,7 @@ const keyFetchTimeout = 5 * time.Second
 func (s *Server) releaseUserSlot(c *conn) {
 	if c.userSlot {
 		c.userSlot = false
-		s.users.release(c.user)
+		s.users.Release(c.user)
 	}
 }
 

@@ -410,12 +410,12 @@ func (s *Server) bufferedBody(l *loop, req *httpparse.Request, rest []byte) (n i
 
 // admitConnect applies client.connection_rate_limit and
 // client.connection_limit to a request for the uni_sse endpoint. On true, c
-// may hold a node slot (see admission). On c's loop.
+// may hold a node slot (see limits.Admission). On c's loop.
 func (s *Server) admitConnect(c *conn) bool {
 	if s.admit == nil {
 		return true
 	}
-	ok, slot := s.admit.admit(time.Now())
+	ok, slot := s.admit.Admit(time.Now())
 	c.nodeSlot = slot
 	return ok
 }
@@ -425,7 +425,7 @@ func (s *Server) admitConnect(c *conn) bool {
 func (s *Server) releaseNodeSlot(c *conn) {
 	if c.nodeSlot {
 		c.nodeSlot = false
-		s.admit.release()
+		s.admit.Release()
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/unisse/unisse/engine/config"
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/hub"
+	"github.com/unisse/unisse/engine/limits"
 	"github.com/unisse/unisse/engine/namespace"
 )
 
@@ -46,8 +47,8 @@ type Server struct {
 	anyOrig  bool
 	uid      string
 	metrics  *metricsSet
-	users    *userSlots // client.user_connection_limit bookkeeping
-	admit    *admission // client.connection_limit and connection_rate_limit; nil when neither is set
+	users    *limits.UserSlots // client.user_connection_limit bookkeeping
+	admit    *limits.Admission // client.connection_limit and connection_rate_limit; nil when neither is set
 
 	addrs        []string
 	externalPort int
@@ -130,8 +131,8 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 	empty := []*loop{}
 	s.known.Store(&empty)
 	s.metrics = newMetrics(s)
-	s.users = newUserSlots()
-	s.admit = newAdmission(&opts.Client, s.log, s.metrics.set)
+	s.users = limits.NewUserSlots()
+	s.admit = limits.NewAdmission(&opts.Client, s.log, s.metrics.set)
 
 	s.externalPort = opts.HTTPServer.Port
 	s.addrs = []string{net.JoinHostPort(opts.HTTPServer.Address, strconv.Itoa(opts.HTTPServer.Port))}
