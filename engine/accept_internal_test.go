@@ -204,7 +204,7 @@ func TestDoneReportsADeadLoop(t *testing.T) {
 // Stop) ends accepting; that is reported on Done, not ignored.
 func TestDoneReportsALostListener(t *testing.T) {
 	s, _ := startInternal(t, nil)
-	_ = s.acceptors[0].ln.Close()
+	_ = s.listeners.Lose(0)
 	select {
 	case err := <-s.Done():
 		if !strings.Contains(err.Error(), "listener") {

@@ -31,7 +31,7 @@
 // runs a slice every closesPerSlice of them, so thousands of clients leaving
 // at once do not hold up the loop's deliveries until the last is closed).
 //
-// and a client from connect to stream: accept.go accepts it on unisse's own
+// and a client from connect to stream: engine/listen accepts it on unisse's own
 // listener and hands it to the loop with the fewest connections (gnet runs
 // the loops, not the listeners, so an accept error never ends them); there
 // serve.go routes to connect.go, which authenticates (engine/auth),

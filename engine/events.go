@@ -264,7 +264,7 @@ type gnetLogger struct{ l *slog.Logger }
 func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
 
 // Infof is start-up chatter ("Starting gnet client…": gnet only runs the
-// loops, accept.go listens); the operator's line is the banner.
+// loops, engine/listen listens); the operator's line is the banner.
 func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/protocol"
+	"github.com/unisse/unisse/engine/sockopt"
 	"github.com/unisse/unisse/engine/wheel"
 	"github.com/unisse/unisse/httpparse"
 	"github.com/unisse/unisse/sse"
@@ -289,7 +290,7 @@ func (l *loop) closeWith(c *conn, d protocol.Disconnect) {
 	}
 	l.out = out
 	if held := c.gc.OutboundBuffered(); held > 0 {
-		growSendBuffer(c.gc, held+len(out))
+		sockopt.GrowSendBuffer(c.gc, held+len(out))
 	}
 	if _, err := c.gc.Write(out); err != nil {
 		return // gnet closed it
@@ -297,7 +298,7 @@ func (l *loop) closeWith(c *conn, d protocol.Disconnect) {
 	if held := c.gc.OutboundBuffered(); held > 0 {
 		// Written into a full socket: make sure the rest fits (a no-op
 		// when it was grown above), then hand it to the kernel.
-		growSendBuffer(c.gc, held)
+		sockopt.GrowSendBuffer(c.gc, held)
 		_ = c.gc.Flush()
 	}
 	if c.state == stateClosing && c.gc.OutboundBuffered() > 0 {

@@ -24,7 +24,7 @@ type metricsSet struct {
 	// not be made to hold at once, so the close waits for the client to
 	// take it (see loop.closeWith).
 	slowPushWaits *metrics.Counter
-	acceptErrors  *metrics.Counter // accept or hand-off failures (accept.go)
+	acceptErrors  *metrics.Counter // accept or hand-off failures (engine/listen)
 	shed          *metrics.Counter // connections refused with 503 to free a descriptor
 }
 

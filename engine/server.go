@@ -14,7 +14,6 @@ import (
 
 	"github.com/gobwas/glob"
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/auth"
@@ -23,6 +22,7 @@ import (
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/hub"
 	"github.com/unisse/unisse/engine/limits"
+	"github.com/unisse/unisse/engine/listen"
 	"github.com/unisse/unisse/engine/namespace"
 )
 
@@ -33,7 +33,7 @@ const tickInterval = 100 * time.Millisecond
 // Version is what unisse reports in the connect push and /api/info.
 var Version = "0.1.0 unisse"
 
-// Server is a running unisse node: listeners (accept.go), gnet event loops
+// Server is a running unisse node: listeners (engine/listen), gnet event loops
 // serving uni_sse streams and the server API, a hub of channels, and a broker.
 type Server struct {
 	opts     config.Options
@@ -67,16 +67,11 @@ type Server struct {
 	// spreadMinRate overrides shutdownMinRate when > 0 (tests).
 	spreadMinRate int
 
-	// Accepting (accept.go): our listeners, their goroutines, the reserve
-	// descriptor, and the gnet client whose loops serve what they accept.
-	acceptors []*acceptor
-	acceptWG  sync.WaitGroup
-	acceptLog acceptLog
-	reserveMu sync.Mutex
-	reserve   int // descriptor kept free for shedding; -1 when none
+	// Accepting (engine/listen): our listeners, and the gnet client whose
+	// loops serve what they accept.
+	listeners *listen.Listeners
 	cli       *gnet.Client
-	quit      chan struct{} // closed by Stop
-	died      chan error    // Done
+	died      chan error // Done
 	failOnce  sync.Once
 }
 
@@ -91,7 +86,7 @@ func WithBroker(b broker.Broker) Option { return func(s *Server) { s.broker = b 
 
 // New validates opts and builds a server; Start runs it.
 func New(opts config.Options, options ...Option) (*Server, error) {
-	s := &Server{opts: opts, log: slog.Default(), reserve: -1, quit: make(chan struct{}), died: make(chan error, 1)}
+	s := &Server{opts: opts, log: slog.Default(), died: make(chan error, 1)}
 	for _, o := range options {
 		o(s)
 	}
@@ -166,12 +161,14 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 func (s *Server) Start() error {
 	s.tickStart = time.Now()
 	s.startedAt = s.tickStart
-	if err := s.listen(); err != nil {
+	ls, err := s.bind()
+	if err != nil {
 		_ = s.broker.Close()
 		return fmt.Errorf("engine: start: %w", err)
 	}
 	// A gnet client has event loops and no listeners of its own: it serves
-	// the connections accept.go hands it, and never ends on an accept error.
+	// the connections engine/listen hands it, and never ends on an accept
+	// error.
 	cli, err := gnet.NewClient(&events{Server: s},
 		gnet.WithNumEventLoop(s.numLoops),
 		gnet.WithTicker(true),
@@ -184,16 +181,14 @@ func (s *Server) Start() error {
 		err = cli.Start()
 	}
 	if err != nil {
-		s.closeListeners()
+		ls.Close()
+		ls.Wait(context.Background())
 		_ = s.broker.Close()
 		return fmt.Errorf("engine: start: %w", err)
 	}
 	s.cli = cli
-	s.reserve = openReserve()
-	for _, a := range s.acceptors {
-		s.acceptWG.Add(1)
-		go s.serveListener(a)
-	}
+	s.listeners = ls
+	ls.Serve()
 	return nil
 }
 
@@ -208,14 +203,8 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.cli == nil { // never started, or Start failed and released everything
 		return nil
 	}
-	close(s.quit)
-	s.closeListeners()
-	accepting := make(chan struct{})
-	go func() { s.acceptWG.Wait(); close(accepting) }()
-	select {
-	case <-accepting:
-	case <-ctx.Done():
-	}
+	s.listeners.Close()
+	s.listeners.Wait(ctx)
 	s.disconnectAll(ctx) // spread over unisse.shutdown_spread (shutdown.go)
 	// Client.Stop waits for the loops without a deadline; ctx bounds ours.
 	stopped := make(chan error, 1)
@@ -226,12 +215,6 @@ func (s *Server) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	s.reserveMu.Lock()
-	if s.reserve >= 0 {
-		_ = unix.Close(s.reserve)
-		s.reserve = -1
-	}
-	s.reserveMu.Unlock()
 	if cerr := s.broker.Close(); err == nil {
 		err = cerr
 	}

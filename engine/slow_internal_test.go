@@ -92,7 +92,7 @@ type windowConn struct {
 func (c *windowConn) OutboundBuffered() int { return max(0, len(c.data)-c.room) }
 
 // Flush models a send buffer that was grown to hold what gnet had: the
-// kernel takes it all (growSendBuffer cannot act on this fake descriptor).
+// kernel takes it all (sockopt.GrowSendBuffer cannot act on this fake descriptor).
 func (c *windowConn) Flush() error { c.room = len(c.data); return nil }
 
 // backloggedSubscriber adds to the test loop a subscriber of "news" whose
