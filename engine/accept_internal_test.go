@@ -171,7 +171,7 @@ func TestDoneReportsADeadLoop(t *testing.T) {
 	}
 	l := loops[0]
 	deadline := time.Now().Add(10 * time.Second)
-	for !l.kickOn.Load() { // the loop's kick connection is how its end is seen
+	for !l.kick.Ready() { // the loop's kick connection is how its end is seen
 		if time.Now().After(deadline) {
 			t.Fatal("kick socket never registered")
 		}

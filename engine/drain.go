@@ -3,11 +3,7 @@ package engine
 import (
 	"context"
 	"io"
-	"net"
 	"os"
-
-	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/unisse/unisse/engine/hub"
 	"github.com/unisse/unisse/engine/protocol"
@@ -176,22 +172,10 @@ func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8, offset uint64) (
 	return wake
 }
 
-var kickByte = []byte{1}
-
 // wake makes the loop call drain soon. Safe from any goroutine.
 func (l *loop) wake() {
-	if l.kickOn.Load() {
-		// The read lock keeps stopKick from closing the descriptor while we
-		// write: a closed number can be reused by another socket at once.
-		l.kickMu.RLock()
-		var err error = unix.EBADF
-		if l.kickOn.Load() {
-			_, err = unix.Write(l.kickFD, kickByte)
-		}
-		l.kickMu.RUnlock()
-		if err == nil || err == unix.EAGAIN {
-			return // EAGAIN: the socket is full of kicks, the loop will wake anyway
-		}
+	if l.kick.Kick() {
+		return
 	}
 	// gnet's Execute allocates a closure and a queue node per call; it is
 	// only the fallback until the kick socket is registered.
@@ -623,56 +607,12 @@ func (l *loop) serveDeferred() {
 	}
 }
 
-// startKick registers the loop's kick socket with gnet, off the loop (gnet's
-// Enroll completes asynchronously). Until it is ready the loop is woken with
-// Execute.
-func (l *loop) startKick() {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		l.srv.log.Warn("kick socket unavailable; waking loops with tasks", "err", err)
-		return
-	}
-	f := os.NewFile(uintptr(fds[0]), "unisse-kick")
-	nc, err := net.FileConn(f)
-	_ = f.Close()
-	if err != nil {
-		_ = unix.Close(fds[1])
-		l.srv.log.Warn("kick socket unavailable; waking loops with tasks", "err", err)
-		return
-	}
-	res, err := l.el.Enroll(gnet.NewContext(context.Background(), kickContext{l}), nc)
-	if err != nil {
-		_ = nc.Close()
-		_ = unix.Close(fds[1])
-		return
-	}
-	go func() {
-		r := <-res
-		if r.Err != nil {
-			_ = unix.Close(fds[1])
-			l.srv.log.Warn("kick socket registration failed", "err", r.Err)
-			return
-		}
-		l.kickMu.Lock()
-		defer l.kickMu.Unlock()
-		if l.kickClosed { // the loop closed the read end already (shutdown)
-			_ = unix.Close(fds[1])
-			return
-		}
-		l.kickFD = fds[1]
-		l.kickOn.Store(true)
-	}()
-}
+// startKick registers the loop's kick socket (engine/kick). Until it is
+// ready the loop is woken with Execute.
+func (l *loop) startKick() { l.kick.Start(l.el, kickContext{l}, l.srv.log) }
 
 // kickContext marks a loop's kick connection in gnet callbacks.
 type kickContext struct{ l *loop }
 
 // stopKick closes the write end (the read end is closed by gnet).
-func (l *loop) stopKick() {
-	l.kickMu.Lock()
-	defer l.kickMu.Unlock()
-	l.kickClosed = true
-	if l.kickOn.CompareAndSwap(true, false) {
-		_ = unix.Close(l.kickFD)
-	}
-}
+func (l *loop) stopKick() { l.kick.Stop() }

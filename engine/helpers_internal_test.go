@@ -52,8 +52,7 @@ func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
-	l.kickFD = fds[1]
-	l.kickOn.Store(true)
+	l.kick.Attach(fds[1])
 	// Pretend a drain is always queued so post never wakes the loop; the
 	// test runs the drain itself.
 	l.scheduled = true

@@ -7,6 +7,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/unisse/unisse/engine/httpwrite"
+	"github.com/unisse/unisse/engine/kick"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/engine/sockopt"
 	"github.com/unisse/unisse/engine/wheel"
@@ -45,13 +46,9 @@ type loop struct {
 	inboxBytes int
 	lost       []*channel
 
-	// kick is the write end of a socket pair whose other end is registered
-	// with this loop: writing a byte wakes the loop through its poller, like an
-	// I/O event, without gnet's per-task allocations (see drain.go).
-	kickMu     sync.RWMutex // write: registering or closing kickFD; read: writing to it
-	kickFD     int
-	kickOn     atomic.Bool
-	kickClosed bool // guarded by kickMu
+	// kick wakes the loop through its poller, like an I/O event, without
+	// gnet's per-task allocations (engine/kick).
+	kick kick.Socket
 
 	// loop-owned
 	drainState
