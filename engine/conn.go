@@ -3,6 +3,7 @@ package engine
 import (
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/unisse/unisse/engine/input"
 	"github.com/unisse/unisse/engine/wheel"
 	"github.com/unisse/unisse/sse"
 )
@@ -83,7 +84,7 @@ type conn struct {
 	timer              wheel.Node[conn]
 	userNext, userPrev *conn // the loop's list of this user's streams
 	// in holds input a request spans more than one read of (nil otherwise).
-	in *input
+	in *input.Buffer
 
 	nextPing int32 // tick of the next ping
 	closeAt  int32 // tick at which an expired token closes the stream (3005); 0 = never

@@ -10,6 +10,7 @@
 //	engine/limits    user slots, connection limit and rate admission
 //	engine/wheel     the per-loop timing wheel (intrusive, generic)
 //	engine/kick      the socket pair that wakes a loop through its poller
+//	engine/input     a connection's unserved request bytes across reads
 //	engine/api       the server API: decode, validate, one table of methods
 //	engine/broker    history, positions, publication transport (the seam)
 //	engine/hub       channels and their subscribers, by loop
@@ -17,7 +18,7 @@
 //	engine/enginetest real-socket helpers for tests of the engine
 //
 // What stays in the root shares the connection (conn.go) and the loop
-// (loop.go): the session (serve.go, input.go, connect.go, events.go,
+// (loop.go): the session (serve.go, connect.go, events.go,
 // executor.go) and the delivery runtime (drain.go, loop.go, shutdown.go).
 //
 // Follow a publication from the API to the socket:
@@ -76,7 +77,7 @@
 // them, so their effect has happened when the API replies. Lock order is in
 // LOCKS.md.
 //
-// Input (serve.go, input.go): a request is routed, and for the API its
+// Input (serve.go, engine/input): a request is routed, and for the API its
 // method and key checked, from its head before any body byte is read; a
 // request spanning reads is gathered in a per-connection buffer so each read
 // costs its own length, and its head end is found by httpparse.HeadEnd,

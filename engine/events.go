@@ -9,6 +9,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/unisse/unisse/engine/input"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/sse"
 )
@@ -79,7 +80,7 @@ func (s *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	case stateAwaiting:
 		// An API reply is being prepared off the loop; keep the input for
 		// later, within bounds.
-		if bufferedInput(c) > s.maxBuffered() {
+		if input.Buffered(c.gc, c.in) > s.maxBuffered() {
 			c.state = stateClosing
 			_ = gc.Close()
 		}
@@ -89,7 +90,7 @@ func (s *events) OnTraffic(gc gnet.Conn) gnet.Action {
 		// Draining and flushing connections are closing; streaming ones send
 		// nothing we act on (Centrifugo ignores further requests on them
 		// too). Drop it so it cannot pile up.
-		dropInput(c)
+		input.Drop(c.gc, &c.in)
 	}
 	return gnet.None
 }
@@ -125,7 +126,7 @@ func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		l.schedule()
 	}
 	c.state = stateClosed
-	releaseInput(c)
+	input.Release(&c.in)
 	s.releaseUserSlot(c)
 	s.releaseNodeSlot(c)
 	l.wheel.Remove(c)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/httpwrite"
+	"github.com/unisse/unisse/engine/input"
 	"github.com/unisse/unisse/engine/internal/bytesconv"
 	"github.com/unisse/unisse/httpparse"
 )
@@ -27,7 +28,7 @@ const maxUnsent = 64 << 10
 // stream, or the responses not yet sent reach maxUnsent. Only on c's loop.
 func (s *Server) serveInput(c *conn) {
 	l := s.loops[c.loopIdx]
-	buf := takeInput(c)
+	buf := input.Take(c.gc, c.in)
 	off := 0
 	for c.state == stateReading && off < len(buf) {
 		if c.gc.OutboundBuffered() > maxUnsent {
@@ -43,10 +44,10 @@ func (s *Server) serveInput(c *conn) {
 		scanned := 0
 		if in != nil && off == 0 {
 			// The pending request is the one these fields describe.
-			if len(rest) < in.need {
+			if len(rest) < in.Need {
 				break // its body is not all here yet: nothing to parse
 			}
-			scanned = in.scanned
+			scanned = in.Scanned
 		}
 		// The loop's parser is shared by all its connections, so each
 		// connection keeps only HeadEnd's resume offset between reads and the
@@ -70,8 +71,8 @@ func (s *Server) serveInput(c *conn) {
 					return
 				}
 			}
-			consumeInput(c, off, true)
-			c.in.scanned = resume
+			input.Consume(c.gc, &c.in, off, true)
+			c.in.Scanned = resume
 			return
 		}
 		if headLen > s.opts.Own.MaxRequestHeadSize {
@@ -88,15 +89,15 @@ func (s *Server) serveInput(c *conn) {
 		n, need := s.serveRequest(c, req, rest, headLen)
 		if need > 0 {
 			// The head is served from; its body is still arriving.
-			consumeInput(c, off, true)
-			c.in.need = need
-			growInput(c.in, need)
+			input.Consume(c.gc, &c.in, off, true)
+			c.in.Need = need
+			c.in.Grow(need)
 			return
 		}
 		off += n
 	}
 	if keepsInput(c.state) {
-		consumeInput(c, off, true)
+		input.Consume(c.gc, &c.in, off, true)
 	}
 }
 
@@ -133,7 +134,7 @@ func (s *Server) checkPaused(c *conn) {
 		s.serveInput(c)
 		return
 	}
-	if bufferedInput(c) > s.pausedInputCap() {
+	if input.Buffered(c.gc, c.in) > s.pausedInputCap() {
 		c.state = stateClosing
 		_ = c.gc.Close()
 	}
@@ -174,8 +175,8 @@ func (s *Server) closeWhenSent(c *conn, linger bool) {
 	if c.state == stateClosed || c.state == stateClosing {
 		return
 	}
-	if linger || bufferedInput(c) > 0 {
-		dropInput(c)
+	if linger || input.Buffered(c.gc, c.in) > 0 {
+		input.Drop(c.gc, &c.in)
 		c.state = stateDraining
 	} else {
 		c.state = stateFlushing
@@ -326,7 +327,7 @@ func (s *Server) serveRequest(c *conn, req *httpparse.Request, buf []byte, headL
 		if c.state != stateReading {
 			// Streaming (or closing after a failed connect): the request bytes
 			// are done with; anything after them is ignored.
-			dropInput(c)
+			input.Drop(c.gc, &c.in)
 			return 0, 0
 		}
 	case routeAPI:
@@ -433,7 +434,7 @@ func (s *Server) releaseNodeSlot(c *conn) {
 // it once its response is sent. It reports whether the connection is ready
 // for the next request.
 func (s *Server) afterResponse(c *conn, keepAlive bool) bool {
-	return s.afterServed(c, keepAlive, bufferedInput(c) > 0)
+	return s.afterServed(c, keepAlive, input.Buffered(c.gc, c.in) > 0)
 }
 
 // afterServed is afterResponse for a caller that knows whether input follows
