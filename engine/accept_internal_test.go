@@ -27,7 +27,7 @@ func startInternal(t *testing.T, mutate func(*config.Options)) (*Server, string)
 	opts.Client.Insecure = true
 	opts.HTTPAPI.Insecure = true
 	opts.HTTPServer.Address = "127.0.0.1"
-	opts.Unisse.EventLoops = 2
+	opts.Own.EventLoops = 2
 	if mutate != nil {
 		mutate(&opts)
 	}
@@ -90,7 +90,7 @@ func streamSockopts(t *testing.T, s *Server) []map[string]int {
 	var out []map[string]int
 	ok := s.onAllLoopsTimeout(func(l *loop) {
 		for _, c := range l.streams {
-			fd := c.c.Fd()
+			fd := c.gc.Fd()
 			m := map[string]int{}
 			for name, o := range map[string][2]int{
 				"SO_KEEPALIVE":     {unix.SOL_SOCKET, unix.SO_KEEPALIVE},
@@ -123,10 +123,10 @@ func streamSockopts(t *testing.T, s *Server) []map[string]int {
 func TestStreamSocketsCarryKeepaliveAndUserTimeout(t *testing.T) {
 	t.Run("configured", func(t *testing.T) {
 		s, addr := startInternal(t, func(o *config.Options) {
-			o.Unisse.TCPKeepAliveIdle = 7 * time.Second
-			o.Unisse.TCPKeepAliveInterval = 3 * time.Second
-			o.Unisse.TCPKeepAliveCount = 4
-			o.Unisse.TCPUserTimeout = 12345 * time.Millisecond
+			o.Own.TCPKeepAliveIdle = 7 * time.Second
+			o.Own.TCPKeepAliveInterval = 3 * time.Second
+			o.Own.TCPKeepAliveCount = 4
+			o.Own.TCPUserTimeout = 12345 * time.Millisecond
 		})
 		openStream(t, addr)
 		openStream(t, addr)
@@ -145,8 +145,8 @@ func TestStreamSocketsCarryKeepaliveAndUserTimeout(t *testing.T) {
 	})
 	t.Run("off", func(t *testing.T) {
 		s, addr := startInternal(t, func(o *config.Options) {
-			o.Unisse.TCPKeepAliveIdle = 0
-			o.Unisse.TCPUserTimeout = 0
+			o.Own.TCPKeepAliveIdle = 0
+			o.Own.TCPUserTimeout = 0
 		})
 		openStream(t, addr)
 		got := streamSockopts(t, s)
@@ -171,7 +171,7 @@ func TestDoneReportsADeadLoop(t *testing.T) {
 	}
 	l := loops[0]
 	deadline := time.Now().Add(10 * time.Second)
-	for !l.kickOn.Load() { // the loop's kick connection is how its end is seen
+	for !l.kick.Ready() { // the loop's kick connection is how its end is seen
 		if time.Now().After(deadline) {
 			t.Fatal("kick socket never registered")
 		}
@@ -204,7 +204,7 @@ func TestDoneReportsADeadLoop(t *testing.T) {
 // Stop) ends accepting; that is reported on Done, not ignored.
 func TestDoneReportsALostListener(t *testing.T) {
 	s, _ := startInternal(t, nil)
-	_ = s.acceptors[0].ln.Close()
+	_ = s.listeners.Lose(0)
 	select {
 	case err := <-s.Done():
 		if !strings.Contains(err.Error(), "listener") {

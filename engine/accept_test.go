@@ -170,7 +170,7 @@ func TestAcceptSurvivesDescriptorExhaustion(t *testing.T) {
 // runDescriptorLimitedServer is the child of TestAcceptSurvivesDescriptorExhaustion.
 func runDescriptorLimitedServer(t *testing.T) {
 	opts := enginetest.LoadCaptureConfig(t, "config.json")
-	opts.Unisse.EventLoops = 2
+	opts.Own.EventLoops = 2
 	srv := enginetest.Start(t, opts, engine.WithLogger(slog.New(slog.NewTextHandler(os.Stdout, nil))))
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {

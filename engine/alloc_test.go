@@ -17,7 +17,7 @@ func TestPublishFanOutAllocs(t *testing.T) {
 	s, l, sinks := newTestLoop(t, 100)
 	pub := &broker.Publication{Data: []byte(`{"text":"hello"}`)}
 	publish := func() {
-		s.HandlePublication("news", pub, broker.StreamPosition{})
+		s.exec().HandlePublication("news", pub, broker.StreamPosition{})
 		for l.scheduled {
 			l.drain()
 		}
@@ -44,7 +44,7 @@ func TestCoalescedFanOutAllocs(t *testing.T) {
 	pub := &broker.Publication{Data: []byte(`{"n":1}`)}
 	burst := func() {
 		for range 8 {
-			s.HandlePublication("news", pub, broker.StreamPosition{})
+			s.exec().HandlePublication("news", pub, broker.StreamPosition{})
 		}
 		for l.scheduled {
 			l.drain()

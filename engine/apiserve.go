@@ -7,6 +7,7 @@ import (
 
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/httpparse"
 )
 
@@ -17,27 +18,27 @@ import (
 // through AsyncWrite, while later pipelined requests wait in the input
 // buffer. It reports whether the reply is already
 // written (false: the connection is awaiting an off-loop reply).
-func (s *Server) serveAPI(cs *conn, req *httpparse.Request, m api.Method, body []byte, keepAlive bool) bool {
-	l := s.loops[cs.loopIdx]
+func (s *Server) serveAPI(c *conn, req *httpparse.Request, m api.Method, body []byte, keepAlive bool) bool {
+	l := s.loops[c.loopIdx]
 	transport := bytes.EqualFold(req.Header("X-Centrifugo-Error-Mode"), transportMode)
 	s.metrics.apiCommands.Inc()
 	if s.runsInline(m) {
 		res := s.api.Serve(l.apiOut[:0], m, body, transport)
 		l.apiOut = res.Body[:0]
 		l.out = appendAPIResponse(l.out[:0], res, !keepAlive)
-		_ = sendResponse(cs, l.out)
+		_ = sendResponse(c, l.out)
 		return true
 	}
 	// Off the loop: the body must outlive the input buffer.
 	bodyCopy := append([]byte(nil), body...)
-	http10 := cs.http10 // conn fields are read on the loop only
-	cs.state = stateAwaiting
+	http10 := c.http10 // conn fields are read on the loop only
+	c.state = stateAwaiting
 	go func() {
 		res := s.api.Serve(nil, m, bodyCopy, transport)
 		out := appendAPIResponse(nil, res, !keepAlive)
-		fixProto(out, http10)
-		_ = cs.c.AsyncWrite(out, func(gnet.Conn, error) error {
-			s.resume(cs, keepAlive)
+		httpwrite.FixProto(out, http10)
+		_ = c.gc.AsyncWrite(out, func(gnet.Conn, error) error {
+			s.resume(c, keepAlive)
 			return nil
 		})
 	}()
@@ -53,22 +54,22 @@ func (s *Server) runsInline(m api.Method) bool {
 }
 
 // resume continues a connection after an off-loop reply was written: the next
-// pipelined request, or close. On cs's loop.
-func (s *Server) resume(cs *conn, keepAlive bool) {
-	if cs.state != stateAwaiting {
+// pipelined request, or close. On c's loop.
+func (s *Server) resume(c *conn, keepAlive bool) {
+	if c.state != stateAwaiting {
 		return // closed meanwhile
 	}
-	cs.state = stateReading
-	if s.afterResponse(cs, keepAlive) {
-		s.serveInput(cs)
+	c.state = stateReading
+	if s.afterResponse(c, keepAlive) {
+		s.serveInput(c)
 	}
 }
 
 func appendAPIResponse(dst []byte, r api.Response, closeConn bool) []byte {
 	if len(r.Body) == 0 && r.ContentType == "" {
-		return appendEmptyResponse(dst, r.Status, nil, closeConn, false)
+		return httpwrite.AppendEmpty(dst, r.Status, nil, closeConn, false)
 	}
-	return appendBodyResponse(dst, r.Status, r.ContentType, r.Status == 400 && r.ContentType != "application/json", r.Body, false, closeConn)
+	return httpwrite.AppendBody(dst, r.Status, r.ContentType, r.Status == 400 && r.ContentType != "application/json", r.Body, false, closeConn)
 }
 
 var transportMode = []byte("transport")

@@ -128,7 +128,7 @@ func TestConformanceExpiry(t *testing.T) {
 func TestConformanceLongLivedStream(t *testing.T) {
 	t.Parallel()
 	opts := enginetest.LoadCaptureConfig(t, "config.json")
-	opts.Unisse.ReadTimeout = time.Second
+	opts.Own.ReadTimeout = time.Second
 	srv := enginetest.Start(t, opts)
 	c := newConformer(t)
 	st := c.connect(srv, `{"token":"`+capture(t, 44, "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJsb25nIn0.eoqRq5O1VDNTW6bDgW70sD-Dl2prka_JlXBvPnNlkTc")+`"}`)

@@ -3,6 +3,8 @@ package engine
 import (
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/unisse/unisse/engine/input"
+	"github.com/unisse/unisse/engine/wheel"
 	"github.com/unisse/unisse/sse"
 )
 
@@ -64,11 +66,11 @@ const (
 )
 
 // conn is everything unisse keeps per TCP connection. It is touched only on its
-// event loop. Kept small on purpose (184 bytes): an idle subscriber costs this
+// event loop. Kept small on purpose (192 bytes): an idle subscriber costs this
 // struct, its subscriptions and its user string, nothing else (no goroutine,
 // timer or buffer). Times are loop ticks (tickInterval) in int32: 6.8 years.
 type conn struct {
-	c    gnet.Conn
+	gc   gnet.Conn
 	user string
 	subs []subscription
 	// extra holds what few connections have (conn info); nil otherwise.
@@ -79,32 +81,29 @@ type conn struct {
 
 	// Timers: one slot in the loop's wheel, due at the earliest of next ping,
 	// expiry close and read deadline.
-	wheelNext, wheelPrev *conn
-	userNext, userPrev   *conn // the loop's list of this user's streams
+	timer              wheel.Node[conn]
+	userNext, userPrev *conn // the loop's list of this user's streams
+	// in holds input a request spans more than one read of (nil otherwise).
+	in *input.Buffer
 
 	nextPing int32 // tick of the next ping
 	closeAt  int32 // tick at which an expired token closes the stream (3005); 0 = never
-	wheelDue int32 // tick
 	// readDeadline is the tick by which a request must be complete. A
 	// streaming connection has none, so there the field says since when its
 	// socket has been stalled (0 = it is not; see loop.noteStall): one int32
-	// for both keeps conn at 176 bytes.
+	// for both keeps conn small.
 	readDeadline int32
 	streamIdx    int32 // index in loop.streams; -1 when not streaming
 	// unsent is gnet's outbound byte count at the last tick while paused or
 	// flushing: a deadline is re-armed only when it shrinks.
-	unsent int32
-	// in holds input a request spans more than one read of (nil otherwise).
-	in *input
-
-	wheelSlot int16 // -1 when not scheduled
-	loopIdx   uint8 // index of the event loop in Server.loops
-	state     connState
-	internal  bool // accepted on the internal port (API, health, metrics)
-	chunked   bool // response uses chunked transfer encoding (HTTP/1.1)
-	http10    bool // the current request is HTTP/1.0: answer with an HTTP/1.0 status line
-	userSlot  bool // holds a slot of client.user_connection_limit (released on close)
-	nodeSlot  bool // holds a slot of client.connection_limit (released when no stream follows, or on close)
+	unsent   int32
+	loopIdx  uint8 // index of the event loop in Server.loops
+	state    connState
+	internal bool // accepted on the internal port (API, health, metrics)
+	chunked  bool // response uses chunked transfer encoding (HTTP/1.1)
+	http10   bool // the current request is HTTP/1.0: answer with an HTTP/1.0 status line
+	userSlot bool // holds a slot of client.user_connection_limit (released on close)
+	nodeSlot bool // holds a slot of client.connection_limit (released when no stream follows, or on close)
 	// parked: subscriptions wait for a broker answer (a position or
 	// history); the sweep leaves its frames in the channel logs meanwhile,
 	// as for a stalled connection (see held and unpark).
@@ -192,3 +191,6 @@ func (c *conn) subscribed(channel string) int {
 	}
 	return -1
 }
+
+// TimerNode is c's place in its loop's timing wheel (wheel.Item).
+func (c *conn) TimerNode() *wheel.Node[conn] { return &c.timer }

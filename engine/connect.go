@@ -12,6 +12,7 @@ import (
 
 	"github.com/unisse/unisse/engine/auth"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/namespace"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/httpparse"
@@ -36,19 +37,19 @@ func failErr(e *protocol.Error) *connectFailure { return &connectFailure{err: e}
 
 // serveConnect handles a request to the uni_sse endpoint: method and body
 // checks, the connect request, authentication and subscriptions, then either
-// the stream's headers with the connect push, or a refusal. Only on cs's loop.
-func (s *Server) serveConnect(cs *conn, req *httpparse.Request, body []byte, cors *cors) {
-	l := s.loops[cs.loopIdx]
+// the stream's headers with the connect push, or a refusal. Only on c's loop.
+func (s *Server) serveConnect(c *conn, req *httpparse.Request, body []byte, cr *httpwrite.CORS) {
+	l := s.loops[c.loopIdx]
 	keepAlive := req.KeepAlive()
 	if !req.IsGet() && !req.IsPost() {
-		l.out = appendEmptyResponse(l.out[:0], 405, cors, !keepAlive, req.IsHead())
-		_ = sendResponse(cs, l.out)
+		l.out = httpwrite.AppendEmpty(l.out[:0], 405, cr, !keepAlive, req.IsHead())
+		_ = sendResponse(c, l.out)
 		return
 	}
 	var raw []byte
 	if req.IsPost() {
 		if len(body) == 0 {
-			s.badConnectRequest(cs, cors, keepAlive)
+			s.badConnectRequest(c, cr, keepAlive)
 			return
 		}
 		raw = body
@@ -62,23 +63,23 @@ func (s *Server) serveConnect(cs *conn, req *httpparse.Request, body []byte, cor
 	if len(raw) > 0 {
 		var err error
 		if creq, err = protocol.DecodeConnectRequest(raw); err != nil {
-			s.badConnectRequest(cs, cors, keepAlive)
+			s.badConnectRequest(c, cr, keepAlive)
 			return
 		}
 	}
 	chunked := req.ProtoMinor() == 1
-	res, qs, fail := s.connect(l, cs, &creq, false)
+	res, qs, fail := s.connect(l, c, &creq, false)
 	if fail == keysPending {
-		s.connectAfterKeyFetch(cs, &creq, cors, keepAlive, chunked)
+		s.connectAfterKeyFetch(c, &creq, cr, keepAlive, chunked)
 		return
 	}
-	s.answerConnect(l, cs, res, qs, fail, cors, keepAlive, chunked)
+	s.answerConnect(l, c, res, qs, fail, cr, keepAlive, chunked)
 }
 
-func (s *Server) badConnectRequest(cs *conn, cors *cors, keepAlive bool) {
-	l := s.loops[cs.loopIdx]
-	l.out = appendEmptyResponse(l.out[:0], 400, cors, !keepAlive, false)
-	_ = sendResponse(cs, l.out)
+func (s *Server) badConnectRequest(c *conn, cr *httpwrite.CORS, keepAlive bool) {
+	l := s.loops[c.loopIdx]
+	l.out = httpwrite.AppendEmpty(l.out[:0], 400, cr, !keepAlive, false)
+	_ = sendResponse(c, l.out)
 }
 
 // connectChannel is one server-side subscription being set up.
@@ -141,11 +142,11 @@ func overrideOf(o *protocol.SubscribeOverride) override {
 	return override{presence: v(o.Presence), joinLeave: v(o.JoinLeave), pushJoinLeave: v(o.ForcePushJoinLeave), recovery: v(o.ForceRecovery), positioning: v(o.ForcePositioning)}
 }
 
-// connect authenticates the request and subscribes cs to its channels, in
-// Centrifugo's order of checks (PROTOCOL.md §2.7). On success cs holds its
+// connect authenticates the request and subscribes c to its channels, in
+// Centrifugo's order of checks (PROTOCOL.md §2.7). On success c holds its
 // identity and subscriptions and the connect push body is returned, with
 // the queries its positioned subscriptions wait on (see answerConnect).
-func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysFetched bool) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
+func (s *Server) connect(l *loop, c *conn, creq *protocol.ConnectRequest, keysFetched bool) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
 	if s.stopping.Load() {
 		// Shutting down: the stream would be ended at once anyway, and a
 		// refusal with 3001 sends the client to reconnect (to another node).
@@ -180,14 +181,14 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysF
 
 	// As centrifuge: a user at client.user_connection_limit is refused.
 	if o.UserConnectionLimit > 0 && creds.UserID != "" {
-		if !s.users.acquire(creds.UserID, o.UserConnectionLimit) {
+		if !s.users.Acquire(creds.UserID, o.UserConnectionLimit) {
 			return nil, nil, failWith(protocol.DisconnectConnectionLimit)
 		}
-		cs.userSlot = true
-		cs.user = creds.UserID
+		c.userSlot = true
+		c.user = creds.UserID
 	}
 	fail := func(f *connectFailure) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
-		s.releaseUserSlot(cs)
+		s.releaseUserSlot(c)
 		return nil, nil, f
 	}
 
@@ -309,18 +310,18 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysF
 	}
 	chans := cc.list
 
-	newUUID(&cs.client)
-	newUUID(&cs.session)
-	res.Client, res.Session = cs.client, cs.session
+	newUUID(&c.client)
+	newUUID(&c.session)
+	res.Client, res.Session = c.client, c.session
 	if o.ConnectIncludeServerTime {
 		res.Time = now.UnixMilli()
 	}
-	cs.user = creds.UserID
-	cs.setInfo(creds.Info)
-	cs.closeAt = closeAt
+	c.user = creds.UserID
+	c.setInfo(creds.Info)
+	c.closeAt = closeAt
 	var qs []*positionQuery
 	if len(chans) > 0 {
-		cs.subs = make([]subscription, 0, len(chans))
+		c.subs = make([]subscription, 0, len(chans))
 		res.Subs = make([]protocol.ChannelResult, len(chans))
 		for i := range chans {
 			// The request's subs entry for a channel the connection gets says
@@ -329,8 +330,8 @@ func (s *Server) connect(l *loop, cs *conn, creq *protocol.ConnectRequest, keysF
 			if r, ok := creq.Subs[chans[i].name]; ok {
 				rec = &r
 			}
-			cs.setChanInfo(chans[i].name, chans[i].chanInfo)
-			q := s.subscribe(l, cs, chans[i].name, chans[i].co, rec, &chans[i].result)
+			c.setChanInfo(chans[i].name, chans[i].chanInfo)
+			q := s.subscribe(l, c, chans[i].name, chans[i].co, rec, &chans[i].result)
 			res.Subs[i] = protocol.ChannelResult{Channel: chans[i].name, Result: chans[i].result}
 			if q != nil {
 				q.res = &res.Subs[i].Result // chans is the loop's scratch
@@ -359,16 +360,16 @@ type positionQuery struct {
 	err    error
 }
 
-// subscribe adds cs to channel in the hub. For a positioned channel
+// subscribe adds c to channel in the hub. For a positioned channel
 // (force_recovery or force_positioning) it returns the query that asks the
 // broker for the position — and, when rec asks to recover, for the
-// publications missed since rec's position; the caller parks cs until it is
+// publications missed since rec's position; the caller parks c until it is
 // answered (see askBroker and unpark). Subscribing before asking is what
 // makes the answer exact: a publication above the position is posted after
-// the subscription, so it is in the channel's log for cs. On cs's loop.
-func (s *Server) subscribe(l *loop, cs *conn, channel string, co chanOpts, rec *protocol.SubscribeRequest, res *protocol.SubscribeResult) *positionQuery {
-	ch, idx := s.hub.Subscribe(channel, l.idx, cs)
-	cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx), flags: co.flags})
+// the subscription, so it is in the channel's log for c. On c's loop.
+func (s *Server) subscribe(l *loop, c *conn, channel string, co chanOpts, rec *protocol.SubscribeRequest, res *protocol.SubscribeResult) *positionQuery {
+	ch, idx := s.hub.Subscribe(channel, l.idx, c)
+	c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx), flags: co.flags})
 	if !co.positioned {
 		return nil
 	}
@@ -395,13 +396,13 @@ func (s *Server) brokerContext(op broker.Op) (context.Context, context.CancelFun
 	return context.WithTimeout(context.Background(), brokerTimeout)
 }
 
-// askBroker parks cs and sends its queries to the broker; when the last
-// answer is in, then runs on cs's loop. It always runs through the loop's
+// askBroker parks c and sends its queries to the broker; when the last
+// answer is in, then runs on c's loop. It always runs through the loop's
 // inbox, even when the broker answers inline: the frames posted before the
 // answer are then logged before then runs, so unpark sees every frame at or
-// below the position. On cs's loop.
-func (s *Server) askBroker(l *loop, cs *conn, qs []*positionQuery, then func(*loop)) {
-	cs.parked = true
+// below the position. On c's loop.
+func (s *Server) askBroker(l *loop, c *conn, qs []*positionQuery, then func(*loop)) {
+	c.parked = true
 	var left atomic.Int32
 	left.Store(int32(len(qs)))
 	ctx, cancel := s.brokerContext(broker.OpHistory)
@@ -416,14 +417,14 @@ func (s *Server) askBroker(l *loop, cs *conn, qs []*positionQuery, then func(*lo
 	}
 }
 
-// unpark applies the broker's answers to cs's parked subscriptions: the
+// unpark applies the broker's answers to c's parked subscriptions: the
 // results (position, recovery) and each subscription's cursor, moved past
 // the buffered frames at or below the position (they are in the answer, or
-// were published before it). It fails with 3008 when a frame cs needed was
+// were published before it). It fails with 3008 when a frame c needed was
 // shed while it was parked (the channel's log passed queue_max_size), and
-// with an internal error when the broker failed. On cs's loop.
-func (s *Server) unpark(l *loop, cs *conn, qs []*positionQuery) *connectFailure {
-	cs.parked = false
+// with an internal error when the broker failed. On c's loop.
+func (s *Server) unpark(l *loop, c *conn, qs []*positionQuery) *connectFailure {
+	c.parked = false
 	var fail *connectFailure
 	for _, q := range qs {
 		if q.err != nil && !errors.Is(q.err, broker.ErrUnrecoverablePosition) {
@@ -432,11 +433,11 @@ func (s *Server) unpark(l *loop, cs *conn, qs []*positionQuery) *connectFailure 
 			continue
 		}
 		q.apply()
-		i := cs.subscribed(q.channel)
+		i := c.subscribed(q.channel)
 		if i < 0 {
 			continue // unsubscribed meanwhile (API unsubscribe)
 		}
-		sub := cs.subs[i]
+		sub := c.subs[i]
 		loc := sub.ch.Local(l.idx)
 		e := &loc.Entries[sub.idx]
 		if e.Next != q.start {
@@ -452,40 +453,40 @@ func (s *Server) unpark(l *loop, cs *conn, qs []*positionQuery) *connectFailure 
 	}
 	if fail == nil {
 		// Frames buffered above the position go out with the next sweep.
-		l.resume(cs)
+		l.resume(c)
 	}
 	return fail
 }
 
 // answerConnect answers a connect whose checks are done: with the refusal,
-// or the stream, or — when subscriptions wait for the broker — it parks cs
+// or the stream, or — when subscriptions wait for the broker — it parks c
 // and answers on its loop once the broker has. c may point into the input
-// buffer. On cs's loop.
-func (s *Server) answerConnect(l *loop, cs *conn, res *protocol.ConnectResult, qs []*positionQuery, fail *connectFailure, c *cors, keepAlive, chunked bool) {
+// buffer. On c's loop.
+func (s *Server) answerConnect(l *loop, c *conn, res *protocol.ConnectResult, qs []*positionQuery, fail *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
 	switch {
 	case fail != nil:
-		s.refuseConnect(cs, fail, c, keepAlive, chunked)
+		s.refuseConnect(c, fail, cr, keepAlive, chunked)
 		return
 	case len(qs) == 0:
-		s.startStream(cs, res, c, !keepAlive, chunked)
+		s.startStream(c, res, cr, !keepAlive, chunked)
 		return
 	}
-	cs.state = stateAwaiting
-	saved := cors{allowed: c.allowed, origin: bytes.Clone(c.origin), allowHeaders: bytes.Clone(c.allowHeaders)}
-	s.askBroker(l, cs, qs, func(l *loop) {
-		if cs.state != stateAwaiting {
+	c.state = stateAwaiting
+	saved := httpwrite.CORS{Allowed: cr.Allowed, Origin: bytes.Clone(cr.Origin), AllowHeaders: bytes.Clone(cr.AllowHeaders)}
+	s.askBroker(l, c, qs, func(l *loop) {
+		if c.state != stateAwaiting {
 			return // closed meanwhile (OnClose unsubscribed it)
 		}
-		cs.state = stateReading
-		if fail := s.unpark(l, cs, qs); fail != nil {
-			s.unsubscribeAll(l, cs)
-			s.releaseUserSlot(cs)
-			s.refuseConnect(cs, fail, &saved, keepAlive, chunked)
+		c.state = stateReading
+		if fail := s.unpark(l, c, qs); fail != nil {
+			s.unsubscribeAll(l, c)
+			s.releaseUserSlot(c)
+			s.refuseConnect(c, fail, &saved, keepAlive, chunked)
 		} else {
-			s.startStream(cs, res, &saved, !keepAlive, chunked)
+			s.startStream(c, res, &saved, !keepAlive, chunked)
 		}
-		if cs.state == stateReading && s.afterResponse(cs, keepAlive) {
-			s.serveInput(cs)
+		if c.state == stateReading && s.afterResponse(c, keepAlive) {
+			s.serveInput(c)
 		}
 	})
 }
@@ -534,12 +535,12 @@ func historyOptions(o *namespace.Options) broker.PublishOptions {
 // is not cached: the key is fetched on a goroutine (an event loop never waits
 // on the network), then the connect resumes on the connection's loop. Input
 // that arrives meanwhile is ignored, as on a stream.
-func (s *Server) connectAfterKeyFetch(cs *conn, creq *protocol.ConnectRequest, c *cors, keepAlive, chunked bool) {
-	l := s.loops[cs.loopIdx]
-	cs.state = stateAwaiting
+func (s *Server) connectAfterKeyFetch(c *conn, creq *protocol.ConnectRequest, cr *httpwrite.CORS, keepAlive, chunked bool) {
+	l := s.loops[c.loopIdx]
+	c.state = stateAwaiting
 	// The CORS values point into the input buffer, which is about to be
 	// reused: keep copies.
-	saved := cors{allowed: c.allowed, origin: bytes.Clone(c.origin), allowHeaders: bytes.Clone(c.allowHeaders)}
+	saved := httpwrite.CORS{Allowed: cr.Allowed, Origin: bytes.Clone(cr.Origin), AllowHeaders: bytes.Clone(cr.AllowHeaders)}
 	req := *creq
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), keyFetchTimeout)
@@ -548,14 +549,14 @@ func (s *Server) connectAfterKeyFetch(cs *conn, creq *protocol.ConnectRequest, c
 			s.log.Warn("jwks fetch failed", "err", err)
 		}
 		l.post(item{op: func(l *loop) {
-			if cs.state != stateAwaiting {
+			if c.state != stateAwaiting {
 				return // the client went away meanwhile
 			}
-			cs.state = stateReading
-			res, qs, fail := s.connect(l, cs, &req, true)
-			s.answerConnect(l, cs, res, qs, fail, &saved, keepAlive, chunked)
-			if cs.state == stateReading && s.afterResponse(cs, keepAlive) {
-				s.serveInput(cs)
+			c.state = stateReading
+			res, qs, fail := s.connect(l, c, &req, true)
+			s.answerConnect(l, c, res, qs, fail, &saved, keepAlive, chunked)
+			if c.state == stateReading && s.afterResponse(c, keepAlive) {
+				s.serveInput(c)
 			}
 		}})
 	}()
@@ -566,18 +567,18 @@ const keyFetchTimeout = 5 * time.Second
 
 // releaseUserSlot gives back a connection's client.user_connection_limit
 // slot, if it holds one. On its loop.
-func (s *Server) releaseUserSlot(cs *conn) {
-	if cs.userSlot {
-		cs.userSlot = false
-		s.users.release(cs.user)
+func (s *Server) releaseUserSlot(c *conn) {
+	if c.userSlot {
+		c.userSlot = false
+		s.users.Release(c.user)
 	}
 }
 
 // evictOtherConnections implements the personal channel's
 // single_connection: a user's new connection ends the older ones with 3504,
 // as Centrifugo does. Fire and forget: a loop never waits for another.
-func (s *Server) evictOtherConnections(cs *conn) {
-	user, keep := cs.user, cs.client
+func (s *Server) evictOtherConnections(c *conn) {
+	user, keep := c.user, c.client
 	for _, l := range *s.known.Load() {
 		l.post(item{op: func(l *loop) {
 			for _, c := range l.find(user, "", "") {
@@ -612,48 +613,48 @@ func (s *Server) userLimited(ch, user string) bool {
 	return false
 }
 
-// startStream writes the stream head and the connect push and registers cs as
+// startStream writes the stream head and the connect push and registers c as
 // streaming: in its loop's lists, with its first ping due after a random delay
 // in [ping/2, ping), as Centrifugo staggers pings.
-func (s *Server) startStream(cs *conn, res *protocol.ConnectResult, cors *cors, closeConn, chunked bool) {
-	l := s.loops[cs.loopIdx]
-	cs.chunked = chunked
-	l.out = appendStreamHead(l.out[:0], cors, closeConn, chunked)
+func (s *Server) startStream(c *conn, res *protocol.ConnectResult, cr *httpwrite.CORS, closeConn, chunked bool) {
+	l := s.loops[c.loopIdx]
+	c.chunked = chunked
+	l.out = httpwrite.AppendStreamHead(l.out[:0], cr, closeConn, chunked)
 	l.out = s.appendRetry(l.out, chunked) // unisse.sse_retry_*; nothing by default
 	l.tmp = protocol.AppendConnectPush(l.tmp[:0], res)
 	l.out = sse.AppendEvent(l.out, l.tmp, chunked)
-	cs.state = stateStreaming
-	cs.readDeadline = 0
-	l.addStream(cs)
+	c.state = stateStreaming
+	c.readDeadline = 0
+	l.addStream(c)
 	s.numClients.Add(1)
 	s.metrics.connects.Inc()
-	if err := sendResponse(cs, l.out); err != nil {
+	if err := sendResponse(c, l.out); err != nil {
 		return // gnet closed the connection; OnClose undid the registration
 	}
-	if pc := &s.opts.Client.SubscribeToUserPersonalChannel; pc.Enabled && pc.SingleConnection && cs.user != "" {
-		s.evictOtherConnections(cs)
+	if pc := &s.opts.Client.SubscribeToUserPersonalChannel; pc.Enabled && pc.SingleConnection && c.user != "" {
+		s.evictOtherConnections(c)
 	}
 	// Announce the new subscriber where join/leave is on; it receives its
 	// own join too, after its connect push, as in Centrifugo.
-	for i := range cs.subs {
-		if cs.subs[i].flags&subJoinLeave != 0 {
-			s.broadcastJoinLeave(cs, cs.subs[i].ch.Name(), true)
+	for i := range c.subs {
+		if c.subs[i].flags&subJoinLeave != 0 {
+			s.broadcastJoinLeave(c, c.subs[i].ch.Name(), true)
 		}
 	}
-	now := l.wheel.tick
+	now := l.wheel.Tick()
 	ping := s.pingTicks()
-	cs.nextPing = int32(now + ping/2 + rand.Int64N(ping-ping/2))
-	s.scheduleStream(l, cs, now)
+	c.nextPing = int32(now + ping/2 + rand.Int64N(ping-ping/2))
+	s.scheduleStream(l, c, now)
 }
 
 // refuseConnect answers a failed connect: by default a 200 stream carrying
 // one disconnect push and the end of the response; with
 // uni_sse.connect_code_to_http_response a plain HTTP error instead.
-func (s *Server) refuseConnect(cs *conn, f *connectFailure, cors *cors, keepAlive, chunked bool) {
-	l := s.loops[cs.loopIdx]
+func (s *Server) refuseConnect(c *conn, f *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
+	l := s.loops[c.loopIdx]
 	// No stream was started: the client.connection_limit slot is free before
 	// the client can read the refusal, so its next connect is admitted.
-	s.releaseNodeSlot(cs)
+	s.releaseNodeSlot(c)
 	if t := &s.opts.UniSSE.ConnectCodeToHTTPResponse; t.Enabled {
 		code, text := f.disconnect.Code, f.disconnect.Reason
 		if f.err != nil {
@@ -669,21 +670,21 @@ func (s *Server) refuseConnect(cs *conn, f *connectFailure, cors *cors, keepAliv
 				break
 			}
 		}
-		l.out = appendConnectHTTPError(l.out[:0], status, cors, body, !keepAlive)
-		_ = sendResponse(cs, l.out)
+		l.out = httpwrite.AppendConnectError(l.out[:0], status, cr, body, !keepAlive)
+		_ = sendResponse(c, l.out)
 		return
 	}
 	d := f.disconnect
 	if f.err != nil {
 		d = s.disconnectForError(f.err)
 	}
-	l.out = appendStreamHead(l.out[:0], cors, !keepAlive, chunked)
-	l.out = appendDisconnectEvent(l.out, d, chunked)
+	l.out = httpwrite.AppendStreamHead(l.out[:0], cr, !keepAlive, chunked)
+	l.out = httpwrite.AppendDisconnectEvent(l.out, d, chunked)
 	if chunked {
 		l.out = append(l.out, sse.Terminator...)
 	}
-	if err := sendResponse(cs, l.out); err == nil {
-		s.closeWhenSent(cs, false)
+	if err := sendResponse(c, l.out); err == nil {
+		s.closeWhenSent(c, false)
 	}
 }
 

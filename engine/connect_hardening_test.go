@@ -54,7 +54,7 @@ func TestConnectManyChannels(t *testing.T) {
 	const n = 80000
 	srv := rbStart(t, func(o *config.Options) {
 		o.UniSSE.MaxRequestBodySize = 8 << 20
-		o.Unisse.MaxRequestHeadSize = 8 << 20
+		o.Own.MaxRequestHeadSize = 8 << 20
 	})
 	const refused = `{"disconnect":{"code":3505,"reason":"channel limit"}}`
 

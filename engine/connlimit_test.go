@@ -171,7 +171,7 @@ func TestConnectionLimitExactAcrossLoops(t *testing.T) {
 	const limit, attempts = 10, 40
 	opts := enginetest.LoadCaptureConfig(t, "config.json")
 	opts.Client.ConnectionLimit = limit
-	opts.Unisse.EventLoops = 4
+	opts.Own.EventLoops = 4
 	srv := enginetest.Start(t, opts)
 	req := srv.StreamRequest(tokenFor(t, map[string]any{"sub": "u"}))
 

@@ -2,18 +2,37 @@
 // themselves, serve Centrifugo's uni_sse endpoint and server API, and deliver
 // publications to subscribers.
 //
+// The root wires its parts; each self-contained concern is a package:
+//
+//	engine/listen    owned listeners: accept, reserve descriptor, shedding, backoff
+//	engine/sockopt   listener keepalive and TCP_USER_TIMEOUT; send buffer growth
+//	engine/httpwrite HTTP/1.1 responses as Go writes them (pure append functions)
+//	engine/limits    user slots, connection limit and rate admission
+//	engine/wheel     the per-loop timing wheel (intrusive, generic)
+//	engine/kick      the socket pair that wakes a loop through its poller
+//	engine/input     a connection's unserved request bytes across reads
+//	engine/api       the server API: decode, validate, one table of methods
+//	engine/broker    history, positions, publication transport (the seam)
+//	engine/hub       channels and their subscribers, by loop
+//	engine/auth, engine/namespace, engine/protocol, engine/config
+//	engine/enginetest real-socket helpers for tests of the engine
+//
+// What stays in the root shares the connection (conn.go) and the loop
+// (loop.go): the session (serve.go, connect.go, events.go,
+// executor.go) and the delivery runtime (drain.go, loop.go, shutdown.go).
+//
 // Follow a publication from the API to the socket:
 //
 //	events.go    OnTraffic → serve.go serveInput → httpparse → route (/api/publish)
 //	apiserve.go  → api.Handler.Serve (decode, validate); on the loop when
 //	               the broker completes publishes inline (Broker.Inline),
 //	               else on a goroutine
-//	executor.go  → Server.Publish → broker.Publish (history, idempotency),
+//	executor.go  → executor.Publish → broker.Publish (history, idempotency),
 //	               asynchronous: awaitBroker waits only off the loops
-//	executor.go  → Server.HandlePublication: frame encoded once (sse.Frame),
+//	executor.go  → executor.HandlePublication: frame encoded once (sse.Frame),
 //	               hub.Broadcast posts it to each loop with subscribers;
-//	               the loops are woken (Server.Flush) once the broker and
-//	               hub locks are released
+//	               the loops are woken (executor.Flush, engine/kick) once
+//	               the broker and hub locks are released
 //	drain.go     → on each loop: the frame joins the channel's log; a sweep
 //	               queues each subscriber everything past its cursor
 //	               (sse.Queue), one write per connection per slice, then yields
@@ -31,11 +50,12 @@
 // runs a slice every closesPerSlice of them, so thousands of clients leaving
 // at once do not hold up the loop's deliveries until the last is closed).
 //
-// and a client from connect to stream: accept.go accepts it on unisse's own
-// listener and hands it to the loop with the fewest connections (gnet runs
-// the loops, not the listeners, so an accept error never ends them); there
-// serve.go routes to connect.go, which authenticates (engine/auth),
-// subscribes in the hub and writes the headers and the connect push. A
+// A client from connect to stream: engine/listen accepts it on unisse's
+// own listener and hands it to the loop with the fewest connections (gnet
+// runs the loops, not the listeners, so an accept error never ends them);
+// there serve.go routes to connect.go, which admits it (engine/limits),
+// authenticates (engine/auth), subscribes in the hub and writes the headers
+// (engine/httpwrite) and the connect push. A
 // positioned or recovering subscription first needs the broker's position
 // or history: the connection is subscribed, then parked (conn.parked: the
 // sweep leaves its frames in the channel logs, as for a stalled socket)
@@ -44,21 +64,20 @@
 // cursor past the buffered frames at or below the position, so nothing is
 // delivered twice or skipped (connect.go: askBroker, unpark);
 // events.go keeps the connection's timers (pings, expiry, read deadline) in
-// its loop's wheel (wheel.go). A server that stops by itself says so on
-// Server.Done.
-// Server.Stop ends the streams spread over a window (shutdown.go) so that
+// its loop's timing wheel (engine/wheel). A server that stops by itself
+// says so on Server.Done. Server.Stop ends the streams spread over a window (shutdown.go) so that
 // clients do not all reconnect at once; reconnect.go can give each stream
 // its own SSE retry.
 //
 // Concurrency contract: everything a connection owns (type conn) and every
 // field of a loop except its inbox is touched only on that loop's goroutine.
 // Other goroutines reach a loop only by posting to its inbox (loop.post), which
-// wakes it through a kick socket registered with its poller. API operations
+// wakes it through a kick socket registered with its poller (engine/kick). API operations
 // that act on connections post an operation to every loop and wait for all of
 // them, so their effect has happened when the API replies. Lock order is in
 // LOCKS.md.
 //
-// Input (serve.go, input.go): a request is routed, and for the API its
+// Input (serve.go, engine/input): a request is routed, and for the API its
 // method and key checked, from its head before any body byte is read; a
 // request spanning reads is gathered in a per-connection buffer so each read
 // costs its own length, and its head end is found by httpparse.HeadEnd,

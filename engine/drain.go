@@ -3,11 +3,7 @@ package engine
 import (
 	"context"
 	"io"
-	"net"
 	"os"
-
-	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/unisse/unisse/engine/hub"
 	"github.com/unisse/unisse/engine/protocol"
@@ -102,7 +98,7 @@ type chanState struct {
 	lost bool
 }
 
-func (cs *chanState) head() uint64 { return cs.base + uint64(len(cs.log)) }
+func (st *chanState) head() uint64 { return st.base + uint64(len(st.log)) }
 
 // frameSize is what a frame counts against the log and inbox caps.
 func frameSize(f *sse.Frame) int {
@@ -154,7 +150,7 @@ func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8, offset uint64) (
 	size := frameSize(f)
 	l.mu.Lock()
 	loc := ch.Local(l.idx)
-	if l.inboxBytes+size > l.srv.opts.Unisse.LoopInboxMaxSize && l.inboxBytes > 0 {
+	if l.inboxBytes+size > l.srv.opts.Own.LoopInboxMaxSize && l.inboxBytes > 0 {
 		if !loc.X.lost {
 			loc.X.lost = true
 			l.lost = append(l.lost, ch)
@@ -176,22 +172,10 @@ func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8, offset uint64) (
 	return wake
 }
 
-var kickByte = []byte{1}
-
 // wake makes the loop call drain soon. Safe from any goroutine.
 func (l *loop) wake() {
-	if l.kickOn.Load() {
-		// The read lock keeps stopKick from closing the descriptor while we
-		// write: a closed number can be reused by another socket at once.
-		l.kickMu.RLock()
-		var err error = unix.EBADF
-		if l.kickOn.Load() {
-			_, err = unix.Write(l.kickFD, kickByte)
-		}
-		l.kickMu.RUnlock()
-		if err == nil || err == unix.EAGAIN {
-			return // EAGAIN: the socket is full of kicks, the loop will wake anyway
-		}
+	if l.kick.Kick() {
+		return
 	}
 	// gnet's Execute allocates a closure and a queue node per call; it is
 	// only the fallback until the kick socket is registered.
@@ -252,18 +236,18 @@ func (l *loop) takeInbox() (lost []*channel) {
 			continue
 		}
 		loc := it.ch.Local(l.idx)
-		cs := &loc.X
-		if len(cs.log) == 0 {
-			cs.base = it.seq
-			cs.released = it.seq
+		st := &loc.X
+		if len(st.log) == 0 {
+			st.base = it.seq
+			st.released = it.seq
 		}
-		cs.log = append(cs.log, logFrame{frame: it.frame, kind: it.kind, offset: it.offset})
-		cs.bytes += frameSize(it.frame)
-		if cs.bytes > l.srv.opts.Client.QueueMaxSize && !cs.overCap {
-			cs.overCap = true
+		st.log = append(st.log, logFrame{frame: it.frame, kind: it.kind, offset: it.offset})
+		st.bytes += frameSize(it.frame)
+		if st.bytes > l.srv.opts.Client.QueueMaxSize && !st.overCap {
+			st.overCap = true
 			l.overCap = append(l.overCap, it.ch)
 		}
-		l.activate(it.ch, cs)
+		l.activate(it.ch, st)
 	}
 	clear(items)
 	if cap(items) > 1<<16 {
@@ -274,10 +258,10 @@ func (l *loop) takeInbox() (lost []*channel) {
 }
 
 // activate puts a channel with undelivered frames on the active list.
-func (l *loop) activate(ch *channel, cs *chanState) {
-	if !cs.active {
-		cs.active = true
-		cs.sweep = 0
+func (l *loop) activate(ch *channel, st *chanState) {
+	if !st.active {
+		st.active = true
+		st.sweep = 0
 		l.active = append(l.active, ch)
 	}
 }
@@ -294,14 +278,14 @@ func (l *loop) sweep() {
 		}
 		ch := l.active[l.activeIdx]
 		loc := ch.Local(l.idx)
-		cs := &loc.X
-		head := cs.head()
+		st := &loc.X
+		head := st.head()
 		queued := 0
 		// Entries is re-read every step: delivering can close a connection
 		// (gnet runs OnClose inside a failed write), which swap-removes it.
-		for cs.sweep < len(loc.Entries) && budget > 0 && scan > 0 {
-			e := &loc.Entries[cs.sweep]
-			cs.sweep++
+		for st.sweep < len(loc.Entries) && budget > 0 && scan > 0 {
+			e := &loc.Entries[st.sweep]
+			st.sweep++
 			scan--
 			if e.Next >= head {
 				continue
@@ -312,17 +296,17 @@ func (l *loop) sweep() {
 			}
 			from := e.Next
 			e.Next = head // before delivering: delivery may remove the entry
-			n, to := l.deliver(c, ch, cs, from, head, maxWrite)
+			n, to := l.deliver(c, ch, st, from, head, maxWrite)
 			if to < head && c.state == stateStreaming {
 				// Stopped at maxWrite: still at the same index (only its own
 				// close removes it). The pass-end check keeps the channel active.
-				loc.Entries[cs.sweep-1].Next = to
+				loc.Entries[st.sweep-1].Next = to
 			}
 			queued += n
 			budget--
 		}
 		l.framesQueued.Add(uint64(queued))
-		if cs.sweep < len(loc.Entries) {
+		if st.sweep < len(loc.Entries) {
 			break // out of budget mid-pass; the next slice continues here
 		}
 		// The pass is over: is every subscriber caught up?
@@ -339,10 +323,10 @@ func (l *loop) sweep() {
 			}
 		}
 		scan -= len(loc.Entries)
-		l.markReleased(ch, cs, low)
-		cs.sweep = 0
+		l.markReleased(ch, st, low)
+		st.sweep = 0
 		if lowReady >= head {
-			cs.active = false // caught up; compacted out below
+			st.active = false // caught up; compacted out below
 		}
 		l.activeIdx++
 	}
@@ -363,19 +347,19 @@ func (l *loop) sweep() {
 // deliver queues frames [from, to) of ch's log to c, stopping early once c
 // has limit bytes queued, and returns how many it queued and the sequence
 // number it stopped at (to when it delivered all).
-func (l *loop) deliver(c *conn, ch *channel, cs *chanState, from, to uint64, limit int) (int, uint64) {
+func (l *loop) deliver(c *conn, ch *channel, st *chanState, from, to uint64, limit int) (int, uint64) {
 	if c.state != stateStreaming {
 		return 0, to
 	}
-	if from < cs.base {
-		from = cs.base // cannot happen: a cursor never trails released frames
+	if from < st.base {
+		from = st.base // cannot happen: a cursor never trails released frames
 	}
 	n := 0
 	for seq := from; seq < to; seq++ {
 		if c.pending.Bytes() >= limit {
 			return n, seq
 		}
-		lf := &cs.log[seq-cs.base]
+		lf := &st.log[seq-st.base]
 		switch lf.kind {
 		case frameJoinLeave:
 			if c.flagsFor(ch)&subPushJoinLeave == 0 {
@@ -410,7 +394,7 @@ func (l *loop) catchUp(c *conn) bool {
 		return true
 	}
 	for c.state == stateStreaming {
-		if c.c.OutboundBuffered() > 0 {
+		if c.gc.OutboundBuffered() > 0 {
 			l.noteStall(c)
 			return !l.behind(c)
 		}
@@ -463,28 +447,28 @@ func (l *loop) behind(c *conn) bool {
 // the connections' outbound buffers and nothing queued still points at it.
 func (l *loop) releaseDelivered() {
 	for _, ch := range l.touched {
-		cs := &ch.Local(l.idx).X
-		cs.touched = false
-		n := int(cs.released - cs.base)
+		st := &ch.Local(l.idx).X
+		st.touched = false
+		n := int(st.released - st.base)
 		for i := range n {
-			if f := cs.log[i].frame; f != nil {
-				cs.bytes -= frameSize(f)
+			if f := st.log[i].frame; f != nil {
+				st.bytes -= frameSize(f)
 				f.Release()
 			}
 		}
 		switch {
-		case n == len(cs.log):
-			clear(cs.log)
-			cs.log = cs.log[:0]
-			if cap(cs.log) > 1024 {
-				cs.log = nil // a burst should not pin a big log on a quiet channel
+		case n == len(st.log):
+			clear(st.log)
+			st.log = st.log[:0]
+			if cap(st.log) > 1024 {
+				st.log = nil // a burst should not pin a big log on a quiet channel
 			}
 		case n > 0:
-			rest := copy(cs.log, cs.log[n:])
-			clear(cs.log[rest:])
-			cs.log = cs.log[:rest]
+			rest := copy(st.log, st.log[n:])
+			clear(st.log[rest:])
+			st.log = st.log[:rest]
 		}
-		cs.base = cs.released
+		st.base = st.released
 	}
 	clear(l.touched)
 	l.touched = l.touched[:0]
@@ -500,18 +484,18 @@ func (l *loop) shedLaggards() {
 	limit := l.srv.opts.Client.QueueMaxSize
 	for _, ch := range l.overCap {
 		loc := ch.Local(l.idx)
-		cs := &loc.X
-		cs.overCap = false
-		if cs.bytes <= limit {
+		st := &loc.X
+		st.overCap = false
+		if st.bytes <= limit {
 			continue
 		}
 		// Keep the newest frames that fit (at least one).
-		cut, b := 0, cs.bytes
-		for b > limit && cut < len(cs.log)-1 {
-			b -= frameSize(cs.log[cut].frame)
+		cut, b := 0, st.bytes
+		for b > limit && cut < len(st.log)-1 {
+			b -= frameSize(st.log[cut].frame)
 			cut++
 		}
-		cutoff := cs.base + uint64(cut)
+		cutoff := st.base + uint64(cut)
 		// Backwards: a close inside closeSlow swap-removes an entry, moving
 		// an already visited one into its place.
 		for i := len(loc.Entries) - 1; i >= 0; i-- {
@@ -525,7 +509,7 @@ func (l *loop) shedLaggards() {
 			e.Next = cutoff
 			l.closeSlow(e.Sub)
 		}
-		l.markReleased(ch, cs, cutoff)
+		l.markReleased(ch, st, cutoff)
 	}
 	clear(l.overCap)
 	l.overCap = l.overCap[:0]
@@ -533,11 +517,11 @@ func (l *loop) shedLaggards() {
 
 // markReleased lets frames below seq leave ch's log at the next
 // releaseDelivered.
-func (l *loop) markReleased(ch *channel, cs *chanState, seq uint64) {
-	if seq > cs.released {
-		cs.released = seq
-		if !cs.touched {
-			cs.touched = true
+func (l *loop) markReleased(ch *channel, st *chanState, seq uint64) {
+	if seq > st.released {
+		st.released = seq
+		if !st.touched {
+			st.touched = true
 			l.touched = append(l.touched, ch)
 		}
 	}
@@ -623,56 +607,12 @@ func (l *loop) serveDeferred() {
 	}
 }
 
-// startKick registers the loop's kick socket with gnet, off the loop (gnet's
-// Enroll completes asynchronously). Until it is ready the loop is woken with
-// Execute.
-func (l *loop) startKick() {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		l.srv.log.Warn("kick socket unavailable; waking loops with tasks", "err", err)
-		return
-	}
-	f := os.NewFile(uintptr(fds[0]), "unisse-kick")
-	nc, err := net.FileConn(f)
-	_ = f.Close()
-	if err != nil {
-		_ = unix.Close(fds[1])
-		l.srv.log.Warn("kick socket unavailable; waking loops with tasks", "err", err)
-		return
-	}
-	res, err := l.el.Enroll(gnet.NewContext(context.Background(), kickContext{l}), nc)
-	if err != nil {
-		_ = nc.Close()
-		_ = unix.Close(fds[1])
-		return
-	}
-	go func() {
-		r := <-res
-		if r.Err != nil {
-			_ = unix.Close(fds[1])
-			l.srv.log.Warn("kick socket registration failed", "err", r.Err)
-			return
-		}
-		l.kickMu.Lock()
-		defer l.kickMu.Unlock()
-		if l.kickClosed { // the loop closed the read end already (shutdown)
-			_ = unix.Close(fds[1])
-			return
-		}
-		l.kickFD = fds[1]
-		l.kickOn.Store(true)
-	}()
-}
+// startKick registers the loop's kick socket (engine/kick). Until it is
+// ready the loop is woken with Execute.
+func (l *loop) startKick() { l.kick.Start(l.el, kickContext{l}, l.srv.log) }
 
 // kickContext marks a loop's kick connection in gnet callbacks.
 type kickContext struct{ l *loop }
 
 // stopKick closes the write end (the read end is closed by gnet).
-func (l *loop) stopKick() {
-	l.kickMu.Lock()
-	defer l.kickMu.Unlock()
-	l.kickClosed = true
-	if l.kickOn.CompareAndSwap(true, false) {
-		_ = unix.Close(l.kickFD)
-	}
-}
+func (l *loop) stopKick() { l.kick.Stop() }

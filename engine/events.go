@@ -9,30 +9,39 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/unisse/unisse/engine/input"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/sse"
 )
 
 var disconnectShutdown = protocol.DisconnectShutdown
 
+// events is the server as gnet sees it (gnet.EventHandler): its callbacks run
+// on the event loops, and are kept off Server so that they are not part of
+// the engine's API.
+type events struct {
+	gnet.BuiltinEventEngine
+	*Server
+}
+
 // OnOpen sets up a new connection: no buffer, no timer object, one wheel slot
 // for its read deadline (gnet.EventHandler; on the connection's loop).
-func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+func (s *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if stepWatch != nil {
 		defer stepWatch.end("OnOpen", stepWatch.start())
 	}
-	if _, ok := c.Context().(kickContext); ok {
+	if _, ok := gc.Context().(kickContext); ok {
 		return nil, gnet.None
 	}
-	l := s.loopFor(c)
-	cs := &conn{c: c, loopIdx: uint8(l.idx), wheelSlot: -1, streamIdx: -1}
+	l := s.loopFor(gc)
+	c := &conn{gc: gc, loopIdx: uint8(l.idx), streamIdx: -1}
 	if s.internalPort != 0 {
-		if a, ok := c.LocalAddr().(*net.TCPAddr); ok && a.Port == s.internalPort {
-			cs.internal = true
+		if a, ok := gc.LocalAddr().(*net.TCPAddr); ok && a.Port == s.internalPort {
+			c.internal = true
 		}
 	}
-	c.SetContext(cs)
-	s.armReadDeadline(l, cs)
+	gc.SetContext(c)
+	s.armReadDeadline(l, c)
 	s.metrics.accepted.Inc()
 	return nil, gnet.None
 }
@@ -40,40 +49,40 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 // armReadDeadline gives a connection waiting for a request read_timeout to
 // deliver it whole (Centrifugo's HTTP server: ReadTimeout, and the same for an
 // idle keep-alive connection).
-func (s *Server) armReadDeadline(l *loop, cs *conn) {
-	ticks := int64(s.opts.Unisse.ReadTimeout / tickInterval)
+func (s *Server) armReadDeadline(l *loop, c *conn) {
+	ticks := int64(s.opts.Own.ReadTimeout / tickInterval)
 	if ticks <= 0 {
 		ticks = 1
 	}
-	cs.readDeadline = int32(l.wheel.tick + ticks)
-	l.wheel.schedule(cs, int64(cs.readDeadline))
+	c.readDeadline = int32(l.wheel.Tick() + ticks)
+	l.wheel.Schedule(c, int64(c.readDeadline))
 }
 
 // OnTraffic handles input (gnet.EventHandler; on the connection's loop).
-func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
+func (s *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	if stepWatch != nil {
 		defer stepWatch.end("OnTraffic", stepWatch.start())
 	}
-	cs, ok := c.Context().(*conn)
+	c, ok := gc.Context().(*conn)
 	if !ok {
-		if k, ok := c.Context().(kickContext); ok {
-			_, _ = c.Discard(-1)
+		if k, ok := gc.Context().(kickContext); ok {
+			_, _ = gc.Discard(-1)
 			k.l.drain()
 			return gnet.None
 		}
 		return gnet.Close
 	}
-	switch cs.state {
+	switch c.state {
 	case stateReading:
-		s.serveInput(cs)
+		s.serveInput(c)
 	case statePaused:
-		s.checkPaused(cs)
+		s.checkPaused(c)
 	case stateAwaiting:
 		// An API reply is being prepared off the loop; keep the input for
 		// later, within bounds.
-		if bufferedInput(cs) > s.maxBuffered() {
-			cs.state = stateClosing
-			_ = c.Close()
+		if input.Buffered(c.gc, c.in) > s.maxBuffered() {
+			c.state = stateClosing
+			_ = gc.Close()
 		}
 	case stateDeferred:
 		// The request waits for its turn; more input waits behind it.
@@ -81,25 +90,25 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		// Draining and flushing connections are closing; streaming ones send
 		// nothing we act on (Centrifugo ignores further requests on them
 		// too). Drop it so it cannot pile up.
-		dropInput(cs)
+		input.Drop(c.gc, &c.in)
 	}
 	return gnet.None
 }
 
 // maxBuffered is the most input a connection may have buffered at once.
 func (s *Server) maxBuffered() int {
-	return s.opts.Unisse.MaxRequestHeadSize + max(s.opts.Unisse.APIMaxRequestBodySize, s.opts.UniSSE.MaxRequestBodySize)
+	return s.opts.Own.MaxRequestHeadSize + max(s.opts.Own.APIMaxRequestBodySize, s.opts.UniSSE.MaxRequestBodySize)
 }
 
 // OnClose forgets a connection (gnet.EventHandler; on its loop, possibly
 // re-entrantly from inside a Write that failed).
-func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
+func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if stepWatch != nil {
 		defer stepWatch.end("OnClose", stepWatch.start())
 	}
-	cs, ok := c.Context().(*conn)
+	c, ok := gc.Context().(*conn)
 	if !ok {
-		if k, ok := c.Context().(kickContext); ok {
+		if k, ok := gc.Context().(kickContext); ok {
 			k.l.stopKick()
 			// Only a loop that ends closes its kick connection: without
 			// Stop that loop's connections are gone and the connections
@@ -108,31 +117,31 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 		}
 		return gnet.None
 	}
-	l := s.loops[cs.loopIdx]
-	wasStreaming := cs.streamIdx >= 0
-	if cs.held() {
+	l := s.loops[c.loopIdx]
+	wasStreaming := c.streamIdx >= 0
+	if c.held() {
 		// Its backlog in the logs (a stalled or parked connection's) would
 		// otherwise stay until the channels' next publications.
-		l.forgetBacklog(cs)
+		l.forgetBacklog(c)
 		l.schedule()
 	}
-	cs.state = stateClosed
-	releaseInput(cs)
-	s.releaseUserSlot(cs)
-	s.releaseNodeSlot(cs)
-	l.wheel.remove(cs)
-	l.q.Drop(&cs.pending)
+	c.state = stateClosed
+	input.Release(&c.in)
+	s.releaseUserSlot(c)
+	s.releaseNodeSlot(c)
+	l.wheel.Remove(c)
+	l.q.Drop(&c.pending)
 	if wasStreaming {
-		for i := range cs.subs {
-			if cs.subs[i].flags&subJoinLeave != 0 {
-				s.broadcastJoinLeave(cs, cs.subs[i].ch.Name(), false)
+		for i := range c.subs {
+			if c.subs[i].flags&subJoinLeave != 0 {
+				s.broadcastJoinLeave(c, c.subs[i].ch.Name(), false)
 			}
 		}
-		s.unsubscribeAll(l, cs)
-		l.removeStream(cs)
+		s.unsubscribeAll(l, c)
+		l.removeStream(c)
 		s.numClients.Add(-1)
-	} else if len(cs.subs) > 0 {
-		s.unsubscribeAll(l, cs) // a connect parked for the broker
+	} else if len(c.subs) > 0 {
+		s.unsubscribeAll(l, c) // a connect parked for the broker
 	}
 	if err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("connection closed", "err", err)
@@ -143,18 +152,18 @@ func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	return gnet.None
 }
 
-// unsubscribeAll removes cs from every channel it is subscribed to.
-func (s *Server) unsubscribeAll(l *loop, cs *conn) {
-	for i := range cs.subs {
-		s.unsubscribeAt(l, cs, i)
+// unsubscribeAll removes c from every channel it is subscribed to.
+func (s *Server) unsubscribeAll(l *loop, c *conn) {
+	for i := range c.subs {
+		s.unsubscribeAt(l, c, i)
 	}
-	clear(cs.subs)
-	cs.subs = cs.subs[:0]
+	clear(c.subs)
+	c.subs = c.subs[:0]
 }
 
-// unsubscribeAt removes the hub entry of cs.subs[i] (the caller fixes cs.subs).
-func (s *Server) unsubscribeAt(l *loop, cs *conn, i int) {
-	sub := cs.subs[i]
+// unsubscribeAt removes the hub entry of c.subs[i] (the caller fixes c.subs).
+func (s *Server) unsubscribeAt(l *loop, c *conn, i int) {
+	sub := c.subs[i]
 	moved, ok := s.hub.Unsubscribe(sub.ch, l.idx, int(sub.idx))
 	if !ok {
 		return
@@ -176,7 +185,7 @@ func sweepOp(l *loop) {
 	s := l.srv
 	now := s.tickNow()
 	l.checkStalled(now)
-	for _, c := range l.wheel.advance(now) {
+	for _, c := range l.wheel.Advance(now) {
 		s.onTimer(l, c, now)
 	}
 	l.flushDirty()
@@ -186,24 +195,24 @@ func sweepOp(l *loop) {
 func (s *Server) onTimer(l *loop, c *conn, now int64) {
 	switch c.state {
 	case statePaused:
-		if c.c.OutboundBuffered() <= maxUnsent {
+		if c.gc.OutboundBuffered() <= maxUnsent {
 			s.checkPaused(c)
 			return
 		}
 		if s.checkUnsent(l, c, now) {
-			l.wheel.schedule(c, now+1)
+			l.wheel.Schedule(c, now+1)
 		}
 	case stateFlushing:
 		if s.checkUnsent(l, c, now) {
-			l.wheel.schedule(c, now+1)
+			l.wheel.Schedule(c, now+1)
 		}
 	case stateReading, stateAwaiting, stateDraining, stateDeferred:
 		if c.readDeadline != 0 && now >= int64(c.readDeadline) {
 			c.state = stateClosing
-			_ = c.c.Close()
+			_ = c.gc.Close()
 			return
 		}
-		l.wheel.schedule(c, int64(c.readDeadline))
+		l.wheel.Schedule(c, int64(c.readDeadline))
 	case stateStreaming:
 		if c.closeAt > 0 && now >= int64(c.closeAt) {
 			l.finish(c, protocol.DisconnectExpired)
@@ -226,7 +235,7 @@ func (s *Server) scheduleStream(l *loop, c *conn, now int64) {
 	if c.closeAt > 0 && int64(c.closeAt) < at {
 		at = int64(c.closeAt)
 	}
-	l.wheel.schedule(c, at)
+	l.wheel.Schedule(c, at)
 }
 
 // ticksAfter converts a delay to the first tick at or after now+d (rounding up,
@@ -237,7 +246,7 @@ func (s *Server) ticksAfter(d time.Duration) int64 {
 
 // stallTicks is unisse.write_stall_timeout in ticks (at least one).
 func (s *Server) stallTicks() int64 {
-	return max(1, int64(s.opts.Unisse.WriteStallTimeout/tickInterval))
+	return max(1, int64(s.opts.Own.WriteStallTimeout/tickInterval))
 }
 
 func (s *Server) pingTicks() int64 {
@@ -256,7 +265,7 @@ type gnetLogger struct{ l *slog.Logger }
 func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
 
 // Infof is start-up chatter ("Starting gnet client…": gnet only runs the
-// loops, accept.go listens); the operator's line is the banner.
+// loops, engine/listen listens); the operator's line is the banner.
 func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }

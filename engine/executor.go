@@ -26,10 +26,18 @@ import (
 // wait for it, so that when the API replies the effect has happened (a
 // publish sent after a subscribe reply reaches the new subscriber).
 
-var _ api.Executor = (*Server)(nil)
+// executor is the server as the API and the broker see it: its methods are
+// api.Executor and broker.Handler, kept off Server so that a caller of the
+// engine sees only New, Start, Stop and counts.
+type executor struct{ *Server }
+
+var (
+	_ api.Executor   = (*executor)(nil)
+	_ broker.Handler = (*executor)(nil)
+)
 
 // Publish hands a publication to the broker.
-func (s *Server) Publish(p *api.Publication) (api.PublishResult, *protocol.Error) {
+func (s *executor) Publish(p *api.Publication) (api.PublishResult, *protocol.Error) {
 	nsOpts, ok := s.ns.Lookup(p.Channel)
 	if !ok {
 		return api.PublishResult{}, protocol.ErrorUnknownChannel
@@ -42,7 +50,7 @@ func (s *Server) Publish(p *api.Publication) (api.PublishResult, *protocol.Error
 		IdempotencyKey: p.IdempotencyKey,
 		SkipHistory:    p.SkipHistory,
 	}
-	pos, err := awaitBroker(s, broker.OpPublish, func(ctx context.Context, done func(broker.StreamPosition, error)) {
+	pos, err := awaitBroker(s.Server, broker.OpPublish, func(ctx context.Context, done func(broker.StreamPosition, error)) {
 		s.broker.Publish(ctx, p.Channel, &pub, opts, done)
 	})
 	if err != nil {
@@ -89,17 +97,17 @@ var errNotInline = errors.New("broker call did not complete inline")
 // HandlePublication frames a publication once and posts it to every loop with
 // subscribers on the channel (broker.Handler). The loops are woken by
 // Flush, once the broker and the hub hold no lock. Safe from any goroutine.
-func (s *Server) HandlePublication(name string, pub *broker.Publication, sp broker.StreamPosition) broker.Deferred {
+func (s *executor) HandlePublication(name string, pub *broker.Publication, sp broker.StreamPosition) broker.Deferred {
 	loops := s.loops
 	var d broker.Deferred
 	if pub.NotJSON {
-		s.hub.Broadcast(name, func(loop int, c *channel) {
-			deferWake(&d, loops, loop, loops[loop].postFrame(c, nil, frameNotJSON, pub.Offset))
+		s.hub.Broadcast(name, func(loop int, ch *channel) {
+			deferWake(&d, loops, loop, loops[loop].postFrame(ch, nil, frameNotJSON, pub.Offset))
 		})
 		return d
 	}
 	var f *sse.Frame
-	s.hub.Broadcast(name, func(loop int, c *channel) {
+	s.hub.Broadcast(name, func(loop int, ch *channel) {
 		if f == nil {
 			f = sse.NewFrame()
 			p := protocol.Publication{Data: pub.Data, Info: pub.Info, Offset: pub.Offset, Tags: pub.Tags}
@@ -109,7 +117,7 @@ func (s *Server) HandlePublication(name string, pub *broker.Publication, sp brok
 			f.End(protocol.AppendPublicationPush(f.Begin(), name, &p))
 		}
 		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].postFrame(c, f, framePub, pub.Offset))
+		deferWake(&d, loops, loop, loops[loop].postFrame(ch, f, framePub, pub.Offset))
 	})
 	if f != nil {
 		f.Release() // the publisher's reference; each loop holds its own
@@ -130,7 +138,10 @@ func deferWake(d *broker.Deferred, loops []*loop, idx int, wake bool) {
 }
 
 // Flush wakes the loops a HandlePublication posted to (broker.Handler).
-func (s *Server) Flush(d broker.Deferred) {
+func (s *executor) Flush(d broker.Deferred) { s.wakeLoops(d) }
+
+// wakeLoops wakes the loops d names, once the caller holds no lock.
+func (s *Server) wakeLoops(d broker.Deferred) {
 	for d != 0 {
 		i := bits.TrailingZeros64(uint64(d))
 		d &^= 1 << i
@@ -140,19 +151,19 @@ func (s *Server) Flush(d broker.Deferred) {
 
 // HandleControl receives node-to-node commands (broker.Handler). A single
 // node sends itself none yet; they are ignored.
-func (s *Server) HandleControl([]byte) {}
+func (s *executor) HandleControl([]byte) {}
 
-// broadcastJoinLeave announces that cs joined (or left) channel to the
+// broadcastJoinLeave announces that c joined (or left) channel to the
 // channel's subscribers that receive join/leave pushes. Safe from any
-// goroutine that may read cs (its loop).
-func (s *Server) broadcastJoinLeave(cs *conn, name string, join bool) {
-	ci := protocol.ClientInfo{User: cs.user, ConnInfo: cs.info(), ChanInfo: cs.chanInfo(name)}
+// goroutine that may read c (its loop).
+func (s *Server) broadcastJoinLeave(c *conn, name string, join bool) {
+	ci := protocol.ClientInfo{User: c.user, ConnInfo: c.info(), ChanInfo: c.chanInfo(name)}
 	var id [36]byte
-	ci.Client = string(protocol.AppendUUID(id[:0], cs.client))
+	ci.Client = string(protocol.AppendUUID(id[:0], c.client))
 	loops := s.loops
 	var f *sse.Frame
 	var d broker.Deferred
-	s.hub.Broadcast(name, func(loop int, c *channel) {
+	s.hub.Broadcast(name, func(loop int, ch *channel) {
 		if f == nil {
 			f = sse.NewFrame()
 			if join {
@@ -162,17 +173,17 @@ func (s *Server) broadcastJoinLeave(cs *conn, name string, join bool) {
 			}
 		}
 		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].postFrame(c, f, frameJoinLeave, 0))
+		deferWake(&d, loops, loop, loops[loop].postFrame(ch, f, frameJoinLeave, 0))
 	})
 	if f != nil {
 		f.Release()
 	}
-	s.Flush(d)
+	s.wakeLoops(d)
 }
 
 // Subscribe subscribes the selected connections to a channel and sends them
 // the subscribe push.
-func (s *Server) Subscribe(r *api.SubscribeRequest) *protocol.Error {
+func (s *executor) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 	nsOpts, ok := s.ns.Lookup(r.Channel)
 	if !ok {
 		return protocol.ErrorUnknownChannel
@@ -252,7 +263,7 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 // Unsubscribe removes the selected connections from a channel with an
 // unsubscribe push. Without a channel Centrifugo sends a channel-less
 // unsubscribe push and keeps the subscriptions; so does unisse.
-func (s *Server) Unsubscribe(r *api.UnsubscribeRequest) *protocol.Error {
+func (s *executor) Unsubscribe(r *api.UnsubscribeRequest) *protocol.Error {
 	if r.Channel != "" {
 		if _, ok := s.ns.Lookup(r.Channel); !ok {
 			return protocol.ErrorUnknownChannel
@@ -291,7 +302,7 @@ func (s *Server) Unsubscribe(r *api.UnsubscribeRequest) *protocol.Error {
 
 // Disconnect ends the selected connections' streams (default 3503 "force
 // disconnect"), sparing the whitelisted client ids.
-func (s *Server) Disconnect(r *api.DisconnectRequest) *protocol.Error {
+func (s *executor) Disconnect(r *api.DisconnectRequest) *protocol.Error {
 	d := protocol.DisconnectForceNoReconnect
 	if r.Disconnect != nil {
 		d = protocol.Disconnect{Code: r.Disconnect.Code, Reason: r.Disconnect.Reason}
@@ -314,7 +325,7 @@ func (s *Server) Disconnect(r *api.DisconnectRequest) *protocol.Error {
 }
 
 // Refresh extends (or ends, with expired) the selected connections' lifetime.
-func (s *Server) Refresh(r *api.RefreshRequest) *protocol.Error {
+func (s *executor) Refresh(r *api.RefreshRequest) *protocol.Error {
 	delay := s.opts.Client.ExpiredCloseDelay
 	if !s.onAllLoopsTimeout(func(l *loop) {
 		now := time.Now()
@@ -341,7 +352,7 @@ func (s *Server) Refresh(r *api.RefreshRequest) *protocol.Error {
 			}
 			l.tmp = push
 			l.writeEvent(c, push)
-			s.scheduleStream(l, c, l.wheel.tick)
+			s.scheduleStream(l, c, l.wheel.Tick())
 		}
 	}) {
 		return protocol.ErrorInternal
@@ -350,7 +361,7 @@ func (s *Server) Refresh(r *api.RefreshRequest) *protocol.Error {
 }
 
 // Presence lists the connections subscribed to a presence-enabled channel.
-func (s *Server) Presence(channel string) ([]api.ClientInfo, *protocol.Error) {
+func (s *executor) Presence(channel string) ([]api.ClientInfo, *protocol.Error) {
 	if perr := s.presenceAvailable(channel); perr != nil {
 		return nil, perr
 	}
@@ -369,7 +380,7 @@ func (s *Server) Presence(channel string) ([]api.ClientInfo, *protocol.Error) {
 }
 
 // PresenceStats counts a presence-enabled channel's connections and users.
-func (s *Server) PresenceStats(channel string) (api.PresenceStats, *protocol.Error) {
+func (s *executor) PresenceStats(channel string) (api.PresenceStats, *protocol.Error) {
 	infos, perr := s.Presence(channel)
 	if perr != nil {
 		return api.PresenceStats{}, perr
@@ -426,7 +437,7 @@ func (s *Server) nodeName() string {
 }
 
 // History reads a channel's history stream.
-func (s *Server) History(r *api.HistoryRequest) (api.HistoryResult, *protocol.Error) {
+func (s *executor) History(r *api.HistoryRequest) (api.HistoryResult, *protocol.Error) {
 	nsOpts, ok := s.ns.Lookup(r.Channel)
 	if !ok {
 		return api.HistoryResult{}, protocol.ErrorUnknownChannel
@@ -441,7 +452,7 @@ func (s *Server) History(r *api.HistoryRequest) (api.HistoryResult, *protocol.Er
 	if r.Since != nil {
 		filter.Since = &broker.StreamPosition{Offset: r.Since.Offset, Epoch: r.Since.Epoch}
 	}
-	h, err := awaitBroker(s, broker.OpHistory, func(ctx context.Context, done func(broker.HistoryResult, error)) {
+	h, err := awaitBroker(s.Server, broker.OpHistory, func(ctx context.Context, done func(broker.HistoryResult, error)) {
 		s.broker.History(ctx, r.Channel, historyOptions(nsOpts), filter, done)
 	})
 	switch {
@@ -459,7 +470,7 @@ func (s *Server) History(r *api.HistoryRequest) (api.HistoryResult, *protocol.Er
 }
 
 // HistoryRemove drops a channel's history (its position stays).
-func (s *Server) HistoryRemove(channel string) *protocol.Error {
+func (s *executor) HistoryRemove(channel string) *protocol.Error {
 	nsOpts, ok := s.ns.Lookup(channel)
 	if !ok {
 		return protocol.ErrorUnknownChannel
@@ -467,7 +478,7 @@ func (s *Server) HistoryRemove(channel string) *protocol.Error {
 	if !nsOpts.HasHistory() {
 		return protocol.ErrorNotAvailable
 	}
-	_, err := awaitBroker(s, broker.OpRemoveHistory, func(ctx context.Context, done func(struct{}, error)) {
+	_, err := awaitBroker(s.Server, broker.OpRemoveHistory, func(ctx context.Context, done func(struct{}, error)) {
 		s.broker.RemoveHistory(ctx, channel, func(err error) { done(struct{}{}, err) })
 	})
 	if err != nil {
@@ -478,7 +489,7 @@ func (s *Server) HistoryRemove(channel string) *protocol.Error {
 }
 
 // Channels lists channels with subscribers, optionally filtered by a glob.
-func (s *Server) Channels(pattern string, fn func(string, int)) *protocol.Error {
+func (s *executor) Channels(pattern string, fn func(string, int)) *protocol.Error {
 	var g glob.Glob
 	if pattern != "" {
 		var err error
@@ -495,7 +506,7 @@ func (s *Server) Channels(pattern string, fn func(string, int)) *protocol.Error 
 }
 
 // Info describes this node.
-func (s *Server) Info() ([]api.NodeInfo, *protocol.Error) {
+func (s *executor) Info() ([]api.NodeInfo, *protocol.Error) {
 	// Each loop fills its own slot: no lock is shared across loops.
 	type loopInfo struct {
 		users []string

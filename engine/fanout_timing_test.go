@@ -18,7 +18,7 @@ func benchmarkBroadcast(b *testing.B, subs, burst int) {
 	pub := &broker.Publication{Data: []byte(`{"text":"0123456789012345678901234567890123456789012345678901234567890123456789012345"}`)}
 	publish := func() {
 		for range burst {
-			s.HandlePublication("news", pub, broker.StreamPosition{})
+			s.exec().HandlePublication("news", pub, broker.StreamPosition{})
 		}
 		for l.scheduled {
 			l.drain()
@@ -53,15 +53,15 @@ func BenchmarkBroadcast_ManyChannels(b *testing.B) {
 	names := make([]string, channels)
 	for i := range names {
 		names[i] = fmt.Sprintf("ch-%d", i)
-		cs := &conn{c: &sinkConn{}, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
-		ch, idx := s.hub.Subscribe(names[i], 0, cs)
-		cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
+		c := &conn{gc: &sinkConn{}, state: stateStreaming, chunked: true, streamIdx: -1}
+		ch, idx := s.hub.Subscribe(names[i], 0, c)
+		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
 	}
 	pub := &broker.Publication{Data: []byte(`{"n":1}`)}
 	i := 0
 	b.ReportAllocs()
 	for b.Loop() {
-		s.HandlePublication(names[i%channels], pub, broker.StreamPosition{})
+		s.exec().HandlePublication(names[i%channels], pub, broker.StreamPosition{})
 		i++
 		if i%64 == 0 {
 			for l.scheduled {

@@ -26,7 +26,7 @@ func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
 	t.Helper()
 	opts := config.Default()
 	opts.Client.Token.HMACSecretKey = "x"
-	opts.Unisse.EventLoops = 1
+	opts.Own.EventLoops = 1
 	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -39,10 +39,10 @@ func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
 	sinks := make([]*sinkConn, n)
 	for i := range sinks {
 		sinks[i] = &sinkConn{}
-		cs := &conn{c: sinks[i], state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
-		ch, idx := s.hub.Subscribe("news", 0, cs)
-		cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
-		l.addStream(cs)
+		c := &conn{gc: sinks[i], state: stateStreaming, chunked: true, streamIdx: -1}
+		ch, idx := s.hub.Subscribe("news", 0, c)
+		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
+		l.addStream(c)
 	}
 	// There is no gnet loop here: the test runs drain itself. A socket pair
 	// stands in for the kick socket, so a drain that yields can "wake" the
@@ -52,10 +52,16 @@ func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
-	l.kickFD = fds[1]
-	l.kickOn.Store(true)
+	l.kick.Attach(fds[1])
 	// Pretend a drain is always queued so post never wakes the loop; the
 	// test runs the drain itself.
 	l.scheduled = true
 	return s, l, sinks
 }
+
+// exec is s as the API and the broker see it, for tests that publish
+// without a broker.
+func (s *Server) exec() *executor { return &executor{s} }
+
+// events is s as gnet sees it, for tests that call its callbacks.
+func (s *Server) events() *events { return &events{Server: s} }

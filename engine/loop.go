@@ -6,7 +6,11 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/unisse/unisse/engine/httpwrite"
+	"github.com/unisse/unisse/engine/kick"
 	"github.com/unisse/unisse/engine/protocol"
+	"github.com/unisse/unisse/engine/sockopt"
+	"github.com/unisse/unisse/engine/wheel"
 	"github.com/unisse/unisse/httpparse"
 	"github.com/unisse/unisse/sse"
 )
@@ -42,13 +46,9 @@ type loop struct {
 	inboxBytes int
 	lost       []*channel
 
-	// kick is the write end of a socket pair whose other end is registered
-	// with this loop: writing a byte wakes the loop through its poller, like an
-	// I/O event, without gnet's per-task allocations (see drain.go).
-	kickMu     sync.RWMutex // write: registering or closing kickFD; read: writing to it
-	kickFD     int
-	kickOn     atomic.Bool
-	kickClosed bool // guarded by kickMu
+	// kick wakes the loop through its poller, like an I/O event, without
+	// gnet's per-task allocations (engine/kick).
+	kick kick.Socket
 
 	// loop-owned
 	drainState
@@ -73,7 +73,7 @@ type loop struct {
 	// drain (see notePeerClose).
 	closesInSlice int
 	users         map[string]*conn // head of each user's list of streaming conns
-	wheel         wheel
+	wheel         wheel.Wheel[conn, *conn]
 	// stalled are streaming connections whose socket did not take a whole
 	// write: nothing more is handed to gnet for them (their backlog waits in
 	// the channel logs) until the timer sweep sees gnet's buffer empty, or
@@ -91,7 +91,7 @@ type loop struct {
 
 func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
 	l := &loop{srv: srv, idx: idx, el: el, users: make(map[string]*conn)}
-	l.wheel.init(srv.tickNow())
+	l.wheel.Init(srv.tickNow())
 	return l
 }
 
@@ -137,7 +137,7 @@ func (l *loop) flushConn(c *conn) {
 
 // write writes what is queued for c (not empty) and notes a full socket.
 func (l *loop) write(c *conn) {
-	buffered, err := l.q.FlushBuffered(&c.pending, c.c, c.chunked, l.srv.opts.Client.QueueMaxSize)
+	buffered, err := l.q.FlushBuffered(&c.pending, c.gc, c.chunked, l.srv.opts.Client.QueueMaxSize)
 	if err == sse.ErrSlow {
 		l.closeSlow(c)
 		return
@@ -153,10 +153,10 @@ func (l *loop) write(c *conn) {
 // one write (at most maxWrite bytes) and closeSlow knows how much has to fit
 // in the socket for the disconnect push to follow it.
 func (l *loop) noteStall(c *conn) {
-	if c.stalled() || c.state != stateStreaming || c.c.OutboundBuffered() == 0 {
+	if c.stalled() || c.state != stateStreaming || c.gc.OutboundBuffered() == 0 {
 		return
 	}
-	c.readDeadline = max(1, int32(l.wheel.tick)) // stalled since (see conn.readDeadline)
+	c.readDeadline = max(1, int32(l.wheel.Tick())) // stalled since (see conn.readDeadline)
 	l.stalled = append(l.stalled, c)
 }
 
@@ -169,7 +169,7 @@ func (l *loop) checkStalled(now int64) {
 	for _, c := range l.stalled {
 		switch {
 		case c.state != stateStreaming:
-		case c.c.OutboundBuffered() == 0:
+		case c.gc.OutboundBuffered() == 0:
 			c.readDeadline = 0
 			l.resume(c)
 		case now-int64(c.readDeadline) >= limit:
@@ -237,18 +237,18 @@ func (l *loop) finish(c *conn, d protocol.Disconnect) {
 	if c.state != stateStreaming {
 		return
 	}
-	if !caughtUp || c.c.OutboundBuffered() > 0 {
+	if !caughtUp || c.gc.OutboundBuffered() > 0 {
 		l.closeWith(c, d)
 		return
 	}
 	// Not streaming any more: nothing else is pushed behind the disconnect.
 	c.state = stateFlushing
-	out := appendDisconnectEvent(l.out[:0], d, c.chunked)
+	out := httpwrite.AppendDisconnectEvent(l.out[:0], d, c.chunked)
 	if c.chunked {
 		out = append(out, sse.Terminator...)
 	}
 	l.out = out
-	if _, err := c.c.Write(out); err == nil {
+	if _, err := c.gc.Write(out); err == nil {
 		// Close once gnet has written it all: a close right after the write
 		// would drop what the socket has not taken yet, the disconnect push
 		// included.
@@ -281,24 +281,24 @@ func (l *loop) closeWith(c *conn, d protocol.Disconnect) {
 	l.q.Drop(&c.pending)
 	c.state = stateClosing
 	l.forgetBacklog(c)
-	out := appendDisconnectEvent(l.out[:0], d, c.chunked)
+	out := httpwrite.AppendDisconnectEvent(l.out[:0], d, c.chunked)
 	if c.chunked {
 		out = append(out, sse.Terminator...)
 	}
 	l.out = out
-	if held := c.c.OutboundBuffered(); held > 0 {
-		growSendBuffer(c.c, held+len(out))
+	if held := c.gc.OutboundBuffered(); held > 0 {
+		sockopt.GrowSendBuffer(c.gc, held+len(out))
 	}
-	if _, err := c.c.Write(out); err != nil {
+	if _, err := c.gc.Write(out); err != nil {
 		return // gnet closed it
 	}
-	if held := c.c.OutboundBuffered(); held > 0 {
+	if held := c.gc.OutboundBuffered(); held > 0 {
 		// Written into a full socket: make sure the rest fits (a no-op
 		// when it was grown above), then hand it to the kernel.
-		growSendBuffer(c.c, held)
-		_ = c.c.Flush()
+		sockopt.GrowSendBuffer(c.gc, held)
+		_ = c.gc.Flush()
 	}
-	if c.state == stateClosing && c.c.OutboundBuffered() > 0 {
+	if c.state == stateClosing && c.gc.OutboundBuffered() > 0 {
 		// The kernel refused the room (a buffer at the system's maximum, or
 		// TCP memory under pressure): closing now would discard the push.
 		// Keep the socket until the client takes the rest; one that takes
@@ -309,7 +309,7 @@ func (l *loop) closeWith(c *conn, d protocol.Disconnect) {
 		l.srv.closeWhenSent(c, false)
 		return
 	}
-	_ = c.c.Close()
+	_ = c.gc.Close()
 }
 
 // writeEvent sends one push to c right away, after anything queued for it.
@@ -325,7 +325,7 @@ func (l *loop) writeEvent(c *conn, json []byte) {
 		return
 	}
 	l.out = sse.AppendEvent(l.out[:0], json, c.chunked)
-	_, _ = c.c.Write(l.out)
+	_, _ = c.gc.Write(l.out)
 	l.writes.Add(1)
 	l.noteStall(c)
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/unisse/unisse/engine/httpwrite"
 )
 
 // metricsSet holds the server's counters. They live in their own
@@ -22,7 +24,7 @@ type metricsSet struct {
 	// not be made to hold at once, so the close waits for the client to
 	// take it (see loop.closeWith).
 	slowPushWaits *metrics.Counter
-	acceptErrors  *metrics.Counter // accept or hand-off failures (accept.go)
+	acceptErrors  *metrics.Counter // accept or hand-off failures (engine/listen)
 	shed          *metrics.Counter // connections refused with 503 to free a descriptor
 }
 
@@ -83,17 +85,17 @@ func (m *metricsSet) snapshot() map[string]float64 {
 
 // serveMetrics answers /metrics in Prometheus text format. Rendering reads
 // /proc for process metrics, so it runs off the loop.
-func (s *Server) serveMetrics(cs *conn, head, keepAlive bool) {
-	http10 := cs.http10 // conn fields are read on the loop only
-	cs.state = stateAwaiting
+func (s *Server) serveMetrics(c *conn, head, keepAlive bool) {
+	http10 := c.http10 // conn fields are read on the loop only
+	c.state = stateAwaiting
 	go func() {
 		var buf bytes.Buffer
 		s.metrics.set.WritePrometheus(&buf)
 		metrics.WriteProcessMetrics(&buf)
-		out := appendBodyResponse(nil, 200, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", false, buf.Bytes(), head, !keepAlive)
-		fixProto(out, http10)
-		_ = cs.c.AsyncWrite(out, func(gnet.Conn, error) error {
-			s.resume(cs, keepAlive)
+		out := httpwrite.AppendBody(nil, 200, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", false, buf.Bytes(), head, !keepAlive)
+		httpwrite.FixProto(out, http10)
+		_ = c.gc.AsyncWrite(out, func(gnet.Conn, error) error {
+			s.resume(c, keepAlive)
 			return nil
 		})
 	}()

@@ -17,7 +17,7 @@ import (
 // has no data line, so it dispatches no event: clients see the same events
 // as from Centrifugo. Off (the default) it appends nothing.
 func (s *Server) appendRetry(dst []byte, chunked bool) []byte {
-	u := &s.opts.Unisse
+	u := &s.opts.Own
 	if u.SSERetryMax <= 0 {
 		return dst
 	}

@@ -199,7 +199,7 @@ func TestRobustReadTimeout(t *testing.T) {
 	t.Parallel()
 	const readTimeout = 300 * time.Millisecond
 	srv := rbStart(t, func(o *config.Options) {
-		o.Unisse.ReadTimeout = readTimeout
+		o.Own.ReadTimeout = readTimeout
 		o.Client.PingInterval = time.Second
 		o.Client.PongTimeout = 500 * time.Millisecond
 	})
@@ -302,7 +302,7 @@ func TestRobustReadTimeout(t *testing.T) {
 func TestRobustHugeHeaders(t *testing.T) {
 	t.Parallel()
 	srv := rbStart(t, nil)
-	small := rbStart(t, func(o *config.Options) { o.Unisse.MaxRequestHeadSize = 4096 })
+	small := rbStart(t, func(o *config.Options) { o.Own.MaxRequestHeadSize = 4096 })
 	want431 := rbProtocolError(431, "Request Header Fields Too Large")
 
 	// send writes req from a goroutine (the server may close before reading
@@ -919,7 +919,7 @@ func TestRobustSlowClient(t *testing.T) {
 		// late (a backlog past the cap is shed, as Centrifugo sheds a queue
 		// past it), far below what the non-reader piles up.
 		o.Client.QueueMaxSize = 512 << 10
-		o.Unisse.WriteStallTimeout = time.Minute
+		o.Own.WriteStallTimeout = time.Minute
 	})
 	token := rbToken(t, "slow", "slow")
 
@@ -1019,7 +1019,7 @@ func TestRobustSlowClient(t *testing.T) {
 func TestRobustBurstToHealthyClient(t *testing.T) {
 	t.Parallel()
 	srv := rbStart(t, func(o *config.Options) {
-		o.Unisse.EventLoops = 1
+		o.Own.EventLoops = 1
 		o.Client.QueueMaxSize = 64 << 10
 	})
 	const burst = 100 // × ~1.1 KiB per event ≈ 110 KiB > 64 KiB

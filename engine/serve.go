@@ -7,6 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/unisse/unisse/engine/api"
+	"github.com/unisse/unisse/engine/httpwrite"
+	"github.com/unisse/unisse/engine/input"
 	"github.com/unisse/unisse/engine/internal/bytesconv"
 	"github.com/unisse/unisse/httpparse"
 )
@@ -21,16 +23,16 @@ const earlyCheckWindow = 4096
 // it sent.
 const maxUnsent = 64 << 10
 
-// serveInput serves every complete request buffered on cs, in order
+// serveInput serves every complete request buffered on c, in order
 // (pipelining), until one needs more bytes, goes off the loop, starts a
-// stream, or the responses not yet sent reach maxUnsent. Only on cs's loop.
-func (s *Server) serveInput(cs *conn) {
-	l := s.loops[cs.loopIdx]
-	buf := takeInput(cs)
+// stream, or the responses not yet sent reach maxUnsent. Only on c's loop.
+func (s *Server) serveInput(c *conn) {
+	l := s.loops[c.loopIdx]
+	buf := input.Take(c.gc, c.in)
 	off := 0
-	for cs.state == stateReading && off < len(buf) {
-		if cs.c.OutboundBuffered() > maxUnsent {
-			s.pause(l, cs)
+	for c.state == stateReading && off < len(buf) {
+		if c.gc.OutboundBuffered() > maxUnsent {
+			s.pause(l, c)
 			break
 		}
 		rest := buf[off:]
@@ -38,22 +40,22 @@ func (s *Server) serveInput(cs *conn) {
 			off += n
 			continue
 		}
-		in := cs.in
+		in := c.in
 		scanned := 0
 		if in != nil && off == 0 {
 			// The pending request is the one these fields describe.
-			if len(rest) < in.need {
+			if len(rest) < in.Need {
 				break // its body is not all here yet: nothing to parse
 			}
-			scanned = in.scanned
+			scanned = in.Scanned
 		}
 		// The loop's parser is shared by all its connections, so each
 		// connection keeps only HeadEnd's resume offset between reads and the
 		// parse runs once, on the whole head.
 		headLen, resume := httpparse.HeadEnd(rest, scanned)
 		if headLen < 0 {
-			if len(rest) >= s.opts.Unisse.MaxRequestHeadSize {
-				s.protocolError(cs, httpparse.ErrHeadTooLarge)
+			if len(rest) >= s.opts.Own.MaxRequestHeadSize {
+				s.protocolError(c, httpparse.ErrHeadTooLarge)
 				return
 			}
 			// Answer what is clearly not HTTP (a TLS ClientHello, an SSH
@@ -64,38 +66,38 @@ func (s *Server) serveInput(cs *conn) {
 			if len(rest) <= earlyCheckWindow {
 				req := &l.req
 				req.Reset()
-				if _, err := req.ParseHead(rest, httpparse.Limits{MaxHeadSize: s.opts.Unisse.MaxRequestHeadSize}); err != nil && !errors.Is(err, httpparse.ErrIncomplete) {
-					s.protocolError(cs, err)
+				if _, err := req.ParseHead(rest, httpparse.Limits{MaxHeadSize: s.opts.Own.MaxRequestHeadSize}); err != nil && !errors.Is(err, httpparse.ErrIncomplete) {
+					s.protocolError(c, err)
 					return
 				}
 			}
-			consumeInput(cs, off, true)
-			cs.in.scanned = resume
+			input.Consume(c.gc, &c.in, off, true)
+			c.in.Scanned = resume
 			return
 		}
-		if headLen > s.opts.Unisse.MaxRequestHeadSize {
-			s.protocolError(cs, httpparse.ErrHeadTooLarge)
+		if headLen > s.opts.Own.MaxRequestHeadSize {
+			s.protocolError(c, httpparse.ErrHeadTooLarge)
 			return
 		}
 		req := &l.req
 		req.Reset()
-		if _, err := req.ParseHead(rest[:headLen], httpparse.Limits{MaxHeadSize: s.opts.Unisse.MaxRequestHeadSize}); err != nil {
-			s.protocolError(cs, err)
+		if _, err := req.ParseHead(rest[:headLen], httpparse.Limits{MaxHeadSize: s.opts.Own.MaxRequestHeadSize}); err != nil {
+			s.protocolError(c, err)
 			return
 		}
-		cs.http10 = req.ProtoMinor() == 0
-		n, need := s.serveRequest(cs, req, rest, headLen)
+		c.http10 = req.ProtoMinor() == 0
+		n, need := s.serveRequest(c, req, rest, headLen)
 		if need > 0 {
 			// The head is served from; its body is still arriving.
-			consumeInput(cs, off, true)
-			cs.in.need = need
-			growInput(cs.in, need)
+			input.Consume(c.gc, &c.in, off, true)
+			c.in.Need = need
+			c.in.Grow(need)
 			return
 		}
 		off += n
 	}
-	if keepsInput(cs.state) {
-		consumeInput(cs, off, true)
+	if keepsInput(c.state) {
+		input.Consume(c.gc, &c.in, off, true)
 	}
 }
 
@@ -109,47 +111,47 @@ func keepsInput(st connState) bool {
 	return false
 }
 
-// pause stops serving cs's requests until gnet has sent enough of its
+// pause stops serving c's requests until gnet has sent enough of its
 // responses: gnet gives no event when its outbound buffer drains, so the loop
 // tick looks (onTimer), and so does every read.
-func (s *Server) pause(l *loop, cs *conn) {
-	cs.state = statePaused
-	cs.unsent = int32(min(cs.c.OutboundBuffered(), 1<<30))
-	s.armReadDeadline(l, cs)
-	l.wheel.schedule(cs, l.wheel.tick+1)
+func (s *Server) pause(l *loop, c *conn) {
+	c.state = statePaused
+	c.unsent = int32(min(c.gc.OutboundBuffered(), 1<<30))
+	s.armReadDeadline(l, c)
+	l.wheel.Schedule(c, l.wheel.Tick()+1)
 }
 
 // pausedInputCap is the most input a paused connection may buffer: one
 // largest head. A client that keeps sending while not reading what it asked
 // for is closed past it.
-func (s *Server) pausedInputCap() int { return s.opts.Unisse.MaxRequestHeadSize }
+func (s *Server) pausedInputCap() int { return s.opts.Own.MaxRequestHeadSize }
 
 // checkPaused resumes a paused connection whose unsent output fell to
 // maxUnsent, or closes it when it buffered too much input. On its loop.
-func (s *Server) checkPaused(cs *conn) {
-	if cs.c.OutboundBuffered() <= maxUnsent {
-		cs.state = stateReading
-		s.serveInput(cs)
+func (s *Server) checkPaused(c *conn) {
+	if c.gc.OutboundBuffered() <= maxUnsent {
+		c.state = stateReading
+		s.serveInput(c)
 		return
 	}
-	if bufferedInput(cs) > s.pausedInputCap() {
-		cs.state = stateClosing
-		_ = cs.c.Close()
+	if input.Buffered(c.gc, c.in) > s.pausedInputCap() {
+		c.state = stateClosing
+		_ = c.gc.Close()
 	}
 }
 
 // protocolError answers a request we cannot parse the way Go's net/http does,
 // and closes.
-func (s *Server) protocolError(cs *conn, err error) {
+func (s *Server) protocolError(c *conn, err error) {
 	status := httpparse.Status(err)
 	if status == 0 {
 		status = 400
 	}
-	l := s.loops[cs.loopIdx]
-	cs.http10 = false // an unparsed request gets Go's HTTP/1.1 error reply
-	l.out = appendProtocolError(l.out[:0], status)
-	if werr := sendResponse(cs, l.out); werr == nil {
-		s.closeWhenSent(cs, true)
+	l := s.loops[c.loopIdx]
+	c.http10 = false // an unparsed request gets Go's HTTP/1.1 error reply
+	l.out = httpwrite.AppendProtocolError(l.out[:0], status)
+	if werr := sendResponse(c, l.out); werr == nil {
+		s.closeWhenSent(c, true)
 	}
 }
 
@@ -169,74 +171,74 @@ const lingerDelay = 500 * time.Millisecond
 // discarded until the client closes or lingerDelay passes. Closing with
 // unread bytes would make the kernel send a reset, which can destroy the
 // response before the client reads it (Go's closeWriteAndWait).
-func (s *Server) closeWhenSent(cs *conn, linger bool) {
-	if cs.state == stateClosed || cs.state == stateClosing {
+func (s *Server) closeWhenSent(c *conn, linger bool) {
+	if c.state == stateClosed || c.state == stateClosing {
 		return
 	}
-	if linger || bufferedInput(cs) > 0 {
-		dropInput(cs)
-		cs.state = stateDraining
+	if linger || input.Buffered(c.gc, c.in) > 0 {
+		input.Drop(c.gc, &c.in)
+		c.state = stateDraining
 	} else {
-		cs.state = stateFlushing
+		c.state = stateFlushing
 	}
-	if cs.c.OutboundBuffered() == 0 {
-		s.sent(cs)
+	if c.gc.OutboundBuffered() == 0 {
+		s.sent(c)
 		return
 	}
-	l := s.loops[cs.loopIdx]
-	if cs.state == stateDraining {
+	l := s.loops[c.loopIdx]
+	if c.state == stateDraining {
 		// Flushing first, then lingering: remembered by readDeadline 0
 		// until sent.
-		cs.state = stateFlushing
-		cs.unsent = -1 - int32(min(cs.c.OutboundBuffered(), 1<<30))
+		c.state = stateFlushing
+		c.unsent = -1 - int32(min(c.gc.OutboundBuffered(), 1<<30))
 	} else {
-		cs.unsent = int32(min(cs.c.OutboundBuffered(), 1<<30))
+		c.unsent = int32(min(c.gc.OutboundBuffered(), 1<<30))
 	}
-	s.armReadDeadline(l, cs)
-	l.wheel.schedule(cs, l.wheel.tick+1)
+	s.armReadDeadline(l, c)
+	l.wheel.Schedule(c, l.wheel.Tick()+1)
 }
 
-// sent finishes closeWhenSent once gnet holds nothing unsent for cs: a plain
-// close, or the lingering one (cs.state is stateDraining).
-func (s *Server) sent(cs *conn) {
-	if cs.state != stateDraining {
-		cs.state = stateClosing
-		_ = cs.c.Close()
+// sent finishes closeWhenSent once gnet holds nothing unsent for c: a plain
+// close, or the lingering one (c.state is stateDraining).
+func (s *Server) sent(c *conn) {
+	if c.state != stateDraining {
+		c.state = stateClosing
+		_ = c.gc.Close()
 		return
 	}
-	l := s.loops[cs.loopIdx]
-	_ = unix.Shutdown(cs.c.Fd(), unix.SHUT_WR)
-	cs.readDeadline = int32(s.ticksAfter(lingerDelay))
-	l.wheel.schedule(cs, int64(cs.readDeadline))
+	l := s.loops[c.loopIdx]
+	_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
+	c.readDeadline = int32(s.ticksAfter(lingerDelay))
+	l.wheel.Schedule(c, int64(c.readDeadline))
 }
 
 // checkUnsent is the tick's look at a paused or flushing connection: progress
 // (fewer bytes unsent than at the last look) re-arms its deadline. It reports
 // whether the connection still waits for gnet to write.
-func (s *Server) checkUnsent(l *loop, cs *conn, now int64) bool {
-	n := int32(min(cs.c.OutboundBuffered(), 1<<30))
-	last, lingering := cs.unsent, false
+func (s *Server) checkUnsent(l *loop, c *conn, now int64) bool {
+	n := int32(min(c.gc.OutboundBuffered(), 1<<30))
+	last, lingering := c.unsent, false
 	if last < 0 { // flushing before a lingering close
 		last, lingering = -1-last, true
 	}
-	if cs.state == stateFlushing && n == 0 {
+	if c.state == stateFlushing && n == 0 {
 		if lingering {
-			cs.state = stateDraining
+			c.state = stateDraining
 		}
-		s.sent(cs)
+		s.sent(c)
 		return false
 	}
 	if n < last {
-		s.armReadDeadline(l, cs)
-	} else if now >= int64(cs.readDeadline) {
-		cs.state = stateClosing
-		_ = cs.c.Close()
+		s.armReadDeadline(l, c)
+	} else if now >= int64(c.readDeadline) {
+		c.state = stateClosing
+		_ = c.gc.Close()
 		return false
 	}
 	if lingering {
 		n = -1 - n
 	}
-	cs.unsent = n
+	c.unsent = n
 	return true
 }
 
@@ -251,10 +253,10 @@ const (
 	routeMetrics
 )
 
-func (s *Server) routeOf(cs *conn, path []byte) (route, api.Method) {
+func (s *Server) routeOf(c *conn, path []byte) (route, api.Method) {
 	o := &s.opts
-	external := !cs.internal
-	serveInternal := s.internalPort == 0 || cs.internal
+	external := !c.internal
+	serveInternal := s.internalPort == 0 || c.internal
 	if external && o.UniSSE.Enabled && string(path) == o.UniSSE.HandlerPrefix {
 		return routeConnect, api.MethodUnknown
 	}
@@ -278,31 +280,31 @@ func (s *Server) routeOf(cs *conn, path []byte) (route, api.Method) {
 // returns how many bytes of buf the request took once served (the connection
 // is ready for the next request if still stateReading), or need > 0: the
 // length buf must reach before the body is all here (nothing was served).
-func (s *Server) serveRequest(cs *conn, req *httpparse.Request, buf []byte, headLen int) (consumed, need int) {
-	l := s.loops[cs.loopIdx]
-	rt, method := s.routeOf(cs, req.Path())
+func (s *Server) serveRequest(c *conn, req *httpparse.Request, buf []byte, headLen int) (consumed, need int) {
+	l := s.loops[c.loopIdx]
+	rt, method := s.routeOf(c, req.Path())
 	if status := s.refusalFromHead(l, req, rt); status != 0 {
 		// Answered from the head alone, before a body byte is read, as
 		// Centrifugo's handlers reject before decoding.
-		return s.refuse(cs, req, buf, headLen, status), 0
+		return s.refuse(c, req, buf, headLen, status), 0
 	}
 	if rt == routeConnect {
 		if l.connectsInSlice >= connectsPerSlice {
-			l.deferConnect(cs)
+			l.deferConnect(c)
 			return 0, 0
 		}
 		l.connectsInSlice++
 	}
 
-	bodyLimit := s.opts.Unisse.APIMaxRequestBodySize
+	bodyLimit := s.opts.Own.APIMaxRequestBodySize
 	if rt == routeConnect {
 		bodyLimit = s.opts.UniSSE.MaxRequestBodySize
 	}
-	var cors cors
+	var cr httpwrite.CORS
 	if rt == routeConnect {
-		s.checkOrigin(l, req, &cors)
+		s.checkOrigin(l, req, &cr)
 	}
-	body, bodyLen, need := s.readBody(cs, req, buf, headLen, bodyLimit, &cors, rt == routeConnect)
+	body, bodyLen, need := s.readBody(c, req, buf, headLen, bodyLimit, &cr, rt == routeConnect)
 	if need != 0 {
 		if rt == routeConnect {
 			l.connectsInSlice-- // not served yet
@@ -314,32 +316,32 @@ func (s *Server) serveRequest(cs *conn, req *httpparse.Request, buf []byte, head
 
 	switch rt {
 	case routeConnect:
-		if !s.admitConnect(cs) {
+		if !s.admitConnect(c) {
 			// As Centrifugo's ConnLimit middleware, which runs before CORS:
 			// 503, no body, no CORS headers; the connection stays usable.
-			l.out = appendEmptyResponse(l.out[:0], 503, nil, !keepAlive, req.IsHead())
-			_ = sendResponse(cs, l.out)
+			l.out = httpwrite.AppendEmpty(l.out[:0], 503, nil, !keepAlive, req.IsHead())
+			_ = sendResponse(c, l.out)
 			break
 		}
-		s.serveConnect(cs, req, body, &cors)
-		if cs.state != stateReading {
+		s.serveConnect(c, req, body, &cr)
+		if c.state != stateReading {
 			// Streaming (or closing after a failed connect): the request bytes
 			// are done with; anything after them is ignored.
-			dropInput(cs)
+			input.Drop(c.gc, &c.in)
 			return 0, 0
 		}
 	case routeAPI:
-		if !s.serveAPI(cs, req, method, body, keepAlive) {
+		if !s.serveAPI(c, req, method, body, keepAlive) {
 			return consumed, 0
 		}
 	case routeHealth:
-		l.out = appendBodyResponse(l.out[:0], 200, "application/json", false, []byte("{}"), req.IsHead(), !keepAlive)
-		_ = sendResponse(cs, l.out)
+		l.out = httpwrite.AppendBody(l.out[:0], 200, "application/json", false, []byte("{}"), req.IsHead(), !keepAlive)
+		_ = sendResponse(c, l.out)
 	case routeMetrics:
-		s.serveMetrics(cs, req.IsHead(), keepAlive)
+		s.serveMetrics(c, req.IsHead(), keepAlive)
 		return consumed, 0
 	}
-	s.afterServed(cs, keepAlive, len(buf) > consumed)
+	s.afterServed(c, keepAlive, len(buf) > consumed)
 	return consumed, 0
 }
 
@@ -371,27 +373,27 @@ func (s *Server) refusalFromHead(l *loop, req *httpparse.Request, rt route) int 
 // unread body; one still arriving is never read: the reply says
 // Connection: close and the connection closes after it (lingering, so that
 // the unread body does not reset the reply away). It returns the bytes taken.
-func (s *Server) refuse(cs *conn, req *httpparse.Request, buf []byte, headLen, status int) int {
-	l := s.loops[cs.loopIdx]
+func (s *Server) refuse(c *conn, req *httpparse.Request, buf []byte, headLen, status int) int {
+	l := s.loops[c.loopIdx]
 	bodyLen, whole := s.bufferedBody(l, req, buf[headLen:])
 	keepAlive := whole && req.KeepAlive()
 	switch status {
 	case 404:
-		l.out = appendNotFound(l.out[:0], req.IsHead(), !keepAlive)
+		l.out = httpwrite.AppendNotFound(l.out[:0], req.IsHead(), !keepAlive)
 	case 405:
-		l.out = appendEmptyResponse(l.out[:0], 405, nil, !keepAlive, req.IsHead())
+		l.out = httpwrite.AppendEmpty(l.out[:0], 405, nil, !keepAlive, req.IsHead())
 	default:
-		l.out = appendEmptyResponse(l.out[:0], status, nil, !keepAlive, false)
+		l.out = httpwrite.AppendEmpty(l.out[:0], status, nil, !keepAlive, false)
 	}
-	if err := sendResponse(cs, l.out); err != nil {
+	if err := sendResponse(c, l.out); err != nil {
 		return 0
 	}
 	if !whole {
-		s.closeWhenSent(cs, true)
+		s.closeWhenSent(c, true)
 		return 0
 	}
 	consumed := headLen + bodyLen
-	s.afterServed(cs, keepAlive, len(buf) > consumed)
+	s.afterServed(c, keepAlive, len(buf) > consumed)
 	return consumed
 }
 
@@ -399,7 +401,7 @@ func (s *Server) refuse(cs *conn, req *httpparse.Request, buf []byte, headLen, s
 func (s *Server) bufferedBody(l *loop, req *httpparse.Request, rest []byte) (n int, whole bool) {
 	switch {
 	case req.Chunked():
-		_, n, err := httpparse.ChunkedBody(l.body[:0], rest, s.opts.Unisse.APIMaxRequestBodySize)
+		_, n, err := httpparse.ChunkedBody(l.body[:0], rest, s.opts.Own.APIMaxRequestBodySize)
 		return n, err == nil
 	case req.ContentLength() > 0:
 		return int(req.ContentLength()), req.ContentLength() <= int64(len(rest))
@@ -408,48 +410,48 @@ func (s *Server) bufferedBody(l *loop, req *httpparse.Request, rest []byte) (n i
 }
 
 // admitConnect applies client.connection_rate_limit and
-// client.connection_limit to a request for the uni_sse endpoint. On true, cs
-// may hold a node slot (see admission). On cs's loop.
-func (s *Server) admitConnect(cs *conn) bool {
+// client.connection_limit to a request for the uni_sse endpoint. On true, c
+// may hold a node slot (see limits.Admission). On c's loop.
+func (s *Server) admitConnect(c *conn) bool {
 	if s.admit == nil {
 		return true
 	}
-	ok, slot := s.admit.admit(time.Now())
-	cs.nodeSlot = slot
+	ok, slot := s.admit.Admit(time.Now())
+	c.nodeSlot = slot
 	return ok
 }
 
-// releaseNodeSlot gives back cs's client.connection_limit slot, if it holds
-// one. On cs's loop.
-func (s *Server) releaseNodeSlot(cs *conn) {
-	if cs.nodeSlot {
-		cs.nodeSlot = false
-		s.admit.release()
+// releaseNodeSlot gives back c's client.connection_limit slot, if it holds
+// one. On c's loop.
+func (s *Server) releaseNodeSlot(c *conn) {
+	if c.nodeSlot {
+		c.nodeSlot = false
+		s.admit.Release()
 	}
 }
 
 // afterResponse re-arms a keep-alive connection for its next request or closes
 // it once its response is sent. It reports whether the connection is ready
 // for the next request.
-func (s *Server) afterResponse(cs *conn, keepAlive bool) bool {
-	return s.afterServed(cs, keepAlive, bufferedInput(cs) > 0)
+func (s *Server) afterResponse(c *conn, keepAlive bool) bool {
+	return s.afterServed(c, keepAlive, input.Buffered(c.gc, c.in) > 0)
 }
 
 // afterServed is afterResponse for a caller that knows whether input follows
 // the request (unread: closing must then linger).
-func (s *Server) afterServed(cs *conn, keepAlive, unread bool) bool {
-	if cs.state != stateReading {
+func (s *Server) afterServed(c *conn, keepAlive, unread bool) bool {
+	if c.state != stateReading {
 		return false
 	}
 	// A connect answered without a stream (400, 405, an HTTP-mapped refusal)
 	// gives its client.connection_limit slot back here; a stream keeps it
 	// until OnClose.
-	s.releaseNodeSlot(cs)
+	s.releaseNodeSlot(c)
 	if !keepAlive {
-		s.closeWhenSent(cs, unread)
+		s.closeWhenSent(c, unread)
 		return false
 	}
-	s.armReadDeadline(s.loops[cs.loopIdx], cs)
+	s.armReadDeadline(s.loops[c.loopIdx], c)
 	return true
 }
 
@@ -457,19 +459,19 @@ func (s *Server) afterServed(cs *conn, keepAlive, unread bool) bool {
 // the caller must stop: need > 0 is the length buf must reach for the body to
 // be all here (the connection stays in stateReading and OnTraffic calls
 // again), need < 0 that an error response was sent.
-func (s *Server) readBody(cs *conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *cors, connect bool) (body []byte, consumed, need int) {
-	l := s.loops[cs.loopIdx]
+func (s *Server) readBody(c *conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *httpwrite.CORS, connect bool) (body []byte, consumed, need int) {
+	l := s.loops[c.loopIdx]
 	rest := buf[headLen:]
 	tooLarge := func() {
 		// As Go's MaxBytesReader path in Centrifugo: 413, empty body,
 		// Connection: close (CORS headers on the connect endpoint).
-		var cp *cors
+		var cp *httpwrite.CORS
 		if connect {
 			cp = cr
 		}
-		l.out = appendEmptyResponse(l.out[:0], 413, cp, true, false)
-		if err := sendResponse(cs, l.out); err == nil {
-			s.closeWhenSent(cs, true)
+		l.out = httpwrite.AppendEmpty(l.out[:0], 413, cp, true, false)
+		if err := sendResponse(c, l.out); err == nil {
+			s.closeWhenSent(c, true)
 		}
 	}
 	switch {
@@ -486,7 +488,7 @@ func (s *Server) readBody(cs *conn, req *httpparse.Request, buf []byte, headLen,
 			tooLarge()
 			return nil, 0, -1
 		case err != nil:
-			s.protocolError(cs, err)
+			s.protocolError(c, err)
 			return nil, 0, -1
 		}
 		l.body = b
@@ -506,37 +508,46 @@ func (s *Server) readBody(cs *conn, req *httpparse.Request, buf []byte, headLen,
 }
 
 // checkOrigin applies client.allowed_origins to the request's Origin.
-func (s *Server) checkOrigin(l *loop, req *httpparse.Request, c *cors) {
+func (s *Server) checkOrigin(l *loop, req *httpparse.Request, cr *httpwrite.CORS) {
 	origin := req.Header("Origin")
-	c.origin = origin
+	cr.Origin = origin
 	switch {
 	case origin == nil:
-		c.allowed = true // no Origin: not a cross-origin browser request
+		cr.Allowed = true // no Origin: not a cross-origin browser request
 	case s.anyOrig:
-		c.allowed = true
+		cr.Allowed = true
 	default:
 		l.tmp = appendLower(l.tmp[:0], origin)
 		o := bytesconv.UnsafeString(l.tmp)
 		for _, g := range s.origins {
 			if g.Match(o) {
-				c.allowed = true
+				cr.Allowed = true
 				break
 			}
 		}
 	}
-	if c.allowed {
+	if cr.Allowed {
 		if h := req.Header("Access-Control-Request-Headers"); len(h) > 0 && string(h) != "null" {
-			c.allowHeaders = h
+			cr.AllowHeaders = h
 		}
 	}
 }
 
-func appendLower(dst, b []byte) []byte {
-	for _, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+func appendLower(dst, src []byte) []byte {
+	for _, b := range src {
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
 		}
-		dst = append(dst, c)
+		dst = append(dst, b)
 	}
 	return dst
+}
+
+// sendResponse writes a complete response built at the start of out. Go's
+// net/http answers an HTTP/1.0 request with an HTTP/1.0 status line; every
+// httpwrite builder writes "HTTP/1.1", so the minor version is patched in place.
+func sendResponse(c *conn, out []byte) error {
+	httpwrite.FixProto(out, c.http10)
+	_, err := c.gc.Write(out)
+	return err
 }

@@ -14,13 +14,15 @@ import (
 
 	"github.com/gobwas/glob"
 	"github.com/panjf2000/gnet/v2"
-	"golang.org/x/sys/unix"
 
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/auth"
 	"github.com/unisse/unisse/engine/broker"
 	"github.com/unisse/unisse/engine/config"
+	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/hub"
+	"github.com/unisse/unisse/engine/limits"
+	"github.com/unisse/unisse/engine/listen"
 	"github.com/unisse/unisse/engine/namespace"
 )
 
@@ -31,11 +33,9 @@ const tickInterval = 100 * time.Millisecond
 // Version is what unisse reports in the connect push and /api/info.
 var Version = "0.1.0 unisse"
 
-// Server is a running unisse node: listeners (accept.go), gnet event loops
+// Server is a running unisse node: listeners (engine/listen), gnet event loops
 // serving uni_sse streams and the server API, a hub of channels, and a broker.
 type Server struct {
-	gnet.BuiltinEventEngine
-
 	opts     config.Options
 	log      *slog.Logger
 	hub      *hub.Hub[*conn, chanState]
@@ -47,8 +47,8 @@ type Server struct {
 	anyOrig  bool
 	uid      string
 	metrics  *metricsSet
-	users    *userSlots // client.user_connection_limit bookkeeping
-	admit    *admission // client.connection_limit and connection_rate_limit; nil when neither is set
+	users    *limits.UserSlots // client.user_connection_limit bookkeeping
+	admit    *limits.Admission // client.connection_limit and connection_rate_limit; nil when neither is set
 
 	addrs        []string
 	externalPort int
@@ -67,16 +67,11 @@ type Server struct {
 	// spreadMinRate overrides shutdownMinRate when > 0 (tests).
 	spreadMinRate int
 
-	// Accepting (accept.go): our listeners, their goroutines, the reserve
-	// descriptor, and the gnet client whose loops serve what they accept.
-	acceptors []*acceptor
-	acceptWG  sync.WaitGroup
-	acceptLog acceptLog
-	reserveMu sync.Mutex
-	reserve   int // descriptor kept free for shedding; -1 when none
+	// Accepting (engine/listen): our listeners, and the gnet client whose
+	// loops serve what they accept.
+	listeners *listen.Listeners
 	cli       *gnet.Client
-	quit      chan struct{} // closed by Stop
-	died      chan error    // Done
+	died      chan error // Done
 	failOnce  sync.Once
 }
 
@@ -91,7 +86,7 @@ func WithBroker(b broker.Broker) Option { return func(s *Server) { s.broker = b 
 
 // New validates opts and builds a server; Start runs it.
 func New(opts config.Options, options ...Option) (*Server, error) {
-	s := &Server{opts: opts, log: slog.Default(), reserve: -1, quit: make(chan struct{}), died: make(chan error, 1)}
+	s := &Server{opts: opts, log: slog.Default(), died: make(chan error, 1)}
 	for _, o := range options {
 		o(s)
 	}
@@ -120,8 +115,8 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 		}
 		s.origins = append(s.origins, g)
 	}
-	s.api = api.NewHandler(s, api.Config{Key: opts.HTTPAPI.Key, Insecure: opts.HTTPAPI.Insecure, ErrorMode: opts.HTTPAPI.ErrorMode})
-	s.numLoops = opts.Unisse.EventLoops
+	s.api = api.NewHandler(&executor{s}, api.Config{Key: opts.HTTPAPI.Key, Insecure: opts.HTTPAPI.Insecure, ErrorMode: opts.HTTPAPI.ErrorMode})
+	s.numLoops = opts.Own.EventLoops
 	if s.numLoops <= 0 {
 		s.numLoops = runtime.NumCPU()
 	}
@@ -131,8 +126,8 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 	empty := []*loop{}
 	s.known.Store(&empty)
 	s.metrics = newMetrics(s)
-	s.users = newUserSlots()
-	s.admit = newAdmission(&opts.Client, s.log, s.metrics.set)
+	s.users = limits.NewUserSlots()
+	s.admit = limits.NewAdmission(&opts.Client, s.log, s.metrics.set)
 
 	s.externalPort = opts.HTTPServer.Port
 	s.addrs = []string{net.JoinHostPort(opts.HTTPServer.Address, strconv.Itoa(opts.HTTPServer.Port))}
@@ -153,7 +148,7 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 	var u [16]byte
 	newUUID(&u)
 	s.uid = uuidString(u)
-	if err := s.broker.Run(s); err != nil {
+	if err := s.broker.Run(&executor{s}); err != nil {
 		return nil, fmt.Errorf("engine: broker: %w", err)
 	}
 	return s, nil
@@ -166,13 +161,15 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 func (s *Server) Start() error {
 	s.tickStart = time.Now()
 	s.startedAt = s.tickStart
-	if err := s.listen(); err != nil {
+	ls, err := s.bind()
+	if err != nil {
 		_ = s.broker.Close()
 		return fmt.Errorf("engine: start: %w", err)
 	}
 	// A gnet client has event loops and no listeners of its own: it serves
-	// the connections accept.go hands it, and never ends on an accept error.
-	cli, err := gnet.NewClient(s,
+	// the connections engine/listen hands it, and never ends on an accept
+	// error.
+	cli, err := gnet.NewClient(&events{Server: s},
 		gnet.WithNumEventLoop(s.numLoops),
 		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPDelay), // Go's accept set TCP_NODELAY already; skip a second setsockopt
@@ -184,16 +181,14 @@ func (s *Server) Start() error {
 		err = cli.Start()
 	}
 	if err != nil {
-		s.closeListeners()
+		ls.Close()
+		ls.Wait(context.Background())
 		_ = s.broker.Close()
 		return fmt.Errorf("engine: start: %w", err)
 	}
 	s.cli = cli
-	s.reserve = openReserve()
-	for _, a := range s.acceptors {
-		s.acceptWG.Add(1)
-		go s.serveListener(a)
-	}
+	s.listeners = ls
+	ls.Serve()
 	return nil
 }
 
@@ -208,14 +203,8 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.cli == nil { // never started, or Start failed and released everything
 		return nil
 	}
-	close(s.quit)
-	s.closeListeners()
-	accepting := make(chan struct{})
-	go func() { s.acceptWG.Wait(); close(accepting) }()
-	select {
-	case <-accepting:
-	case <-ctx.Done():
-	}
+	s.listeners.Close()
+	s.listeners.Wait(ctx)
 	s.disconnectAll(ctx) // spread over unisse.shutdown_spread (shutdown.go)
 	// Client.Stop waits for the loops without a deadline; ctx bounds ours.
 	stopped := make(chan error, 1)
@@ -226,12 +215,6 @@ func (s *Server) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	s.reserveMu.Lock()
-	if s.reserve >= 0 {
-		_ = unix.Close(s.reserve)
-		s.reserve = -1
-	}
-	s.reserveMu.Unlock()
 	if cerr := s.broker.Close(); err == nil {
 		err = cerr
 	}
@@ -243,8 +226,8 @@ func (s *Server) NumClients() int { return int(s.numClients.Load()) }
 
 // OnTick refreshes the Date header and asks every loop to run its timer sweep.
 // It runs on gnet's ticker goroutine, never on a loop.
-func (s *Server) OnTick() (time.Duration, gnet.Action) {
-	refreshDate(time.Now())
+func (s *events) OnTick() (time.Duration, gnet.Action) {
+	httpwrite.RefreshDate(time.Now())
 	for _, l := range *s.known.Load() {
 		l.post(item{op: sweepOp})
 	}
@@ -254,10 +237,10 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 // tickNow is the current tick number since start.
 func (s *Server) tickNow() int64 { return int64(time.Since(s.tickStart) / tickInterval) }
 
-// loopFor returns unisse's state for c's event loop, creating it on first sight
+// loopFor returns unisse's state for gc's event loop, creating it on first sight
 // (gnet offers no way to enumerate loops, only to reach them through conns).
-func (s *Server) loopFor(c gnet.Conn) *loop {
-	el := c.EventLoop()
+func (s *Server) loopFor(gc gnet.Conn) *loop {
+	el := gc.EventLoop()
 	s.loopsMu.Lock()
 	defer s.loopsMu.Unlock()
 	if l := s.loopOf[el]; l != nil {
@@ -322,11 +305,11 @@ func newUUID(u *[16]byte) {
 }
 
 func lowerASCII(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
+	buf := []byte(s)
+	for i, b := range buf {
+		if 'A' <= b && b <= 'Z' {
+			buf[i] = b + 'a' - 'A'
 		}
 	}
-	return string(b)
+	return string(buf)
 }

@@ -50,7 +50,7 @@ func (s *Server) disconnectAll(ctx context.Context) {
 // what is left of ctx, so that the final flush and the loops' stop fit in
 // the shutdown timeout.
 func (s *Server) shutdownWindow(ctx context.Context, n int) time.Duration {
-	w := s.opts.Unisse.ShutdownSpread
+	w := s.opts.Own.ShutdownSpread
 	rate := s.spreadMinRate
 	if rate <= 0 {
 		rate = shutdownMinRate

@@ -13,7 +13,7 @@ import (
 // more than half of what is left of the stop's deadline.
 func TestShutdownWindow(t *testing.T) {
 	opts := config.Default()
-	opts.Unisse.ShutdownSpread = 5 * time.Second
+	opts.Own.ShutdownSpread = 5 * time.Second
 	s := &Server{opts: opts}
 	bg := context.Background()
 	for _, c := range []struct {
@@ -35,7 +35,7 @@ func TestShutdownWindow(t *testing.T) {
 	if got := s.shutdownWindow(ctx, 19000); got > 2*time.Second || got < time.Second {
 		t.Errorf("19000 streams, 4 s left: window %v, want just under 2 s", got)
 	}
-	s.opts.Unisse.ShutdownSpread = 0
+	s.opts.Own.ShutdownSpread = 0
 	if got := s.shutdownWindow(bg, 19000); got != 0 {
 		t.Errorf("shutdown_spread 0: window %v, want 0", got)
 	}

@@ -38,8 +38,8 @@ func TestShutdownSpreadsDisconnects(t *testing.T) {
 	t.Parallel()
 	const n, window = 200, 3 * time.Second
 	opts := enginetest.LoadCaptureConfig(t, "config.json")
-	opts.Unisse.ShutdownSpread = window
-	opts.Unisse.EventLoops = 2
+	opts.Own.ShutdownSpread = window
+	opts.Own.EventLoops = 2
 	srv := enginetest.Start(t, opts, engine.WithShutdownMinRate(1))
 	token := rbToken(t, "spread", "spread")
 	streams := srv.ConnectMany(t, n, 8, func(int) any { return map[string]any{"token": token} })
@@ -146,7 +146,7 @@ func TestShutdownSpreadBoundedByTimeout(t *testing.T) {
 	t.Parallel()
 	const n = 20
 	opts := enginetest.LoadCaptureConfig(t, "config.json")
-	opts.Unisse.ShutdownSpread = time.Hour
+	opts.Own.ShutdownSpread = time.Hour
 	srv := enginetest.Start(t, opts, engine.WithShutdownMinRate(1))
 	token := rbToken(t, "bounded", "bounded")
 	streams := srv.ConnectMany(t, n, 4, func(int) any { return map[string]any{"token": token} })
@@ -221,7 +221,7 @@ func retryStream(t *testing.T, srv *enginetest.Server, token string, http10 bool
 func TestSSERetryJitter(t *testing.T) {
 	t.Parallel()
 	opts := enginetest.LoadCaptureConfig(t, "config.json")
-	opts.Unisse.SSERetryMin, opts.Unisse.SSERetryMax = 2*time.Second, 12*time.Second
+	opts.Own.SSERetryMin, opts.Own.SSERetryMax = 2*time.Second, 12*time.Second
 	srv := enginetest.Start(t, opts)
 	token := rbToken(t, "retry", "retry")
 	const n = 20
@@ -254,7 +254,7 @@ func TestSSERetryJitter(t *testing.T) {
 func TestSSERetryOffByDefault(t *testing.T) {
 	t.Parallel()
 	opts := enginetest.LoadCaptureConfig(t, "config.json")
-	if opts.Unisse.SSERetryMax != 0 || config.Default().Unisse.SSERetryMax != 0 {
+	if opts.Own.SSERetryMax != 0 || config.Default().Own.SSERetryMax != 0 {
 		t.Fatal("sse_retry_max is on by default")
 	}
 	srv := enginetest.Start(t, opts)

@@ -34,16 +34,16 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 	s, l, healthy := newTestLoop(t, 3)
 	s.opts.Client.QueueMaxSize = 64 << 10
 	stalled := &stallConn{}
-	cs := &conn{c: stalled, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
-	ch, idx := s.hub.Subscribe("news", 0, cs)
-	cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
-	l.addStream(cs)
+	c := &conn{gc: stalled, state: stateStreaming, chunked: true, streamIdx: -1}
+	ch, idx := s.hub.Subscribe("news", 0, c)
+	c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
+	l.addStream(c)
 
 	data := []byte(`"` + strings.Repeat("x", 1000) + `"`)
 	const pubs = 1000 // 1 MB: sixteen times the cap
 	maxLog := 0
 	for range pubs {
-		s.HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
+		s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
 		for l.scheduled {
 			l.drain()
 		}
@@ -57,8 +57,8 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 	// Its socket takes nothing and cannot be grown (no descriptor here), so
 	// the push waits behind what gnet holds: the connection is flushing, not
 	// closed, until the client reads or read_timeout passes with no progress.
-	if cs.state != stateFlushing || stalled.closed {
-		t.Fatalf("stalled subscriber: state %d, closed %v; want it shed and flushing its push", cs.state, stalled.closed)
+	if c.state != stateFlushing || stalled.closed {
+		t.Fatalf("stalled subscriber: state %d, closed %v; want it shed and flushing its push", c.state, stalled.closed)
 	}
 	if got := s.metrics.slowDisconnects.Get(); got != 1 {
 		t.Errorf("3008 disconnects: %d, want 1", got)
@@ -92,7 +92,7 @@ type windowConn struct {
 func (c *windowConn) OutboundBuffered() int { return max(0, len(c.data)-c.room) }
 
 // Flush models a send buffer that was grown to hold what gnet had: the
-// kernel takes it all (growSendBuffer cannot act on this fake descriptor).
+// kernel takes it all (sockopt.GrowSendBuffer cannot act on this fake descriptor).
 func (c *windowConn) Flush() error { c.room = len(c.data); return nil }
 
 // backloggedSubscriber adds to the test loop a subscriber of "news" whose
@@ -101,13 +101,13 @@ func (c *windowConn) Flush() error { c.room = len(c.data); return nil }
 func backloggedSubscriber(t *testing.T, s *Server, l *loop, room, pubs int) (*conn, *windowConn) {
 	t.Helper()
 	w := &windowConn{room: room}
-	c := &conn{c: w, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+	c := &conn{gc: w, state: stateStreaming, chunked: true, streamIdx: -1}
 	ch, idx := s.hub.Subscribe("news", 0, c)
 	c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
 	l.addStream(c)
 	data := []byte(`"` + strings.Repeat("x", 1000) + `"`)
 	for range pubs {
-		s.HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
+		s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
 	}
 	l.takeInbox()
 	if got := ch.Local(0).X.bytes; got < pubs*len(data) {
@@ -206,11 +206,11 @@ func TestPushCatchUpDeliversEverythingToAReader(t *testing.T) {
 func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 	s, l, _ := newTestLoop(t, 0)
 	const inboxCap = 64 << 10
-	s.opts.Unisse.LoopInboxMaxSize = inboxCap
+	s.opts.Own.LoopInboxMaxSize = inboxCap
 	s.opts.Client.QueueMaxSize = 32 << 20
 	subscribe := func(channel string) (*conn, *windowConn) {
 		w := &windowConn{room: 1 << 30}
-		c := &conn{c: w, state: stateStreaming, chunked: true, wheelSlot: -1, streamIdx: -1}
+		c := &conn{gc: w, state: stateStreaming, chunked: true, streamIdx: -1}
 		ch, idx := s.hub.Subscribe(channel, 0, c)
 		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
 		l.addStream(c)
@@ -226,7 +226,7 @@ func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 	data := []byte(`"` + strings.Repeat("x", 1000) + `"`)
 	publish := func(channel string) {
 		t.Helper()
-		if _, err := s.Publish(&api.Publication{Channel: channel, Data: data}); err != nil {
+		if _, err := s.exec().Publish(&api.Publication{Channel: channel, Data: data}); err != nil {
 			t.Fatalf("publish to %s refused: %v", channel, err)
 		}
 	}
@@ -293,9 +293,9 @@ func TestPeerClosesLetTheLoopDeliver(t *testing.T) {
 	closeMany := func(n int, err error) {
 		for range n {
 			gc := &closingConn{}
-			cs := &conn{c: gc, state: stateReading, wheelSlot: -1, streamIdx: -1}
-			gc.ctx = cs
-			s.OnClose(gc, err)
+			c := &conn{gc: gc, state: stateReading, streamIdx: -1}
+			gc.ctx = c
+			s.events().OnClose(gc, err)
 		}
 	}
 	delivered := func() int {
@@ -305,7 +305,7 @@ func TestPeerClosesLetTheLoopDeliver(t *testing.T) {
 		}
 		return n
 	}
-	s.HandlePublication("news", &broker.Publication{Data: []byte(`{}`)}, broker.StreamPosition{})
+	s.exec().HandlePublication("news", &broker.Publication{Data: []byte(`{}`)}, broker.StreamPosition{})
 
 	closeMany(4*closesPerSlice, os.NewSyscallError("write", syscall.EPIPE))
 	if got := delivered(); got != 0 {

@@ -39,7 +39,7 @@ func TestSlowReaderStallGets3008(t *testing.T) {
 	const stall = time.Second
 	srv := rbStart(t, func(o *config.Options) {
 		o.Client.QueueMaxSize = 32 << 20
-		o.Unisse.WriteStallTimeout = stall
+		o.Own.WriteStallTimeout = stall
 	})
 	token := rbToken(t, "stall", "stall")
 	healthy := make([]*rbCollector, 3)

@@ -132,7 +132,7 @@ func soakDrainClosed(st *enginetest.Stream) bool {
 func TestSoak(t *testing.T) {
 	duration := soakDuration(t)
 	srv := rbStart(t, func(o *config.Options) {
-		o.Unisse.EventLoops = 2
+		o.Own.EventLoops = 2
 		o.Client.QueueMaxSize = 256 << 10
 	})
 	healthyToken := rbToken(t, "healthy", "soak")

@@ -25,16 +25,16 @@ func (c *recordingConn) Write(p []byte) (int, error) {
 func TestSweepKeepsPostingOrderAcrossSlices(t *testing.T) {
 	s, l, _ := newTestLoop(t, 0)
 	rc := &recordingConn{}
-	cs := &conn{c: rc, state: stateStreaming, chunked: false, wheelSlot: -1, streamIdx: -1}
+	c := &conn{gc: rc, state: stateStreaming, chunked: false, streamIdx: -1}
 	const channels = 5*sliceBudget + 7
 	for i := range channels {
-		ch, idx := s.hub.Subscribe(fmt.Sprintf("c%03d", i), 0, cs)
-		cs.subs = append(cs.subs, subscription{ch: ch, idx: int32(idx)})
+		ch, idx := s.hub.Subscribe(fmt.Sprintf("c%03d", i), 0, c)
+		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
 	}
 	for round := range 3 {
 		rc.data = rc.data[:0]
 		for i := range channels {
-			s.HandlePublication(fmt.Sprintf("c%03d", i), &broker.Publication{Data: []byte(fmt.Sprint(round))}, broker.StreamPosition{})
+			s.exec().HandlePublication(fmt.Sprintf("c%03d", i), &broker.Publication{Data: []byte(fmt.Sprint(round))}, broker.StreamPosition{})
 		}
 		slices := 0
 		for l.scheduled {

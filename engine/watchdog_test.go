@@ -183,9 +183,9 @@ func reportSteps(budget time.Duration) int {
 // loopSteps are the functions whose frames mark a loop step on a stack.
 var loopSteps = []string{
 	"engine.(*loop).drain",
-	"engine.(*Server).OnTraffic",
-	"engine.(*Server).OnOpen",
-	"engine.(*Server).OnClose",
+	"engine.(*events).OnTraffic",
+	"engine.(*events).OnOpen",
+	"engine.(*events).OnClose",
 	"engine.sweepOp",
 }
 
@@ -195,6 +195,9 @@ var allowedWaits = []string{
 	"sync.(*Mutex).Lock",
 	"sync.(*RWMutex).Lock",
 	"sync.(*RWMutex).RLock",
+	// sync.Map's short internal lock, met by encoding/json's type cache when
+	// two loops decode a type for the first time at once.
+	"internal/sync.(*HashTrieMap[...]).LoadOrStore",
 }
 
 // loopWaits prints every recorded blocking event inside a loop step other

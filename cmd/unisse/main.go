@@ -70,10 +70,10 @@ func run(args, environ []string, out io.Writer) error {
 		return err
 	}
 	printBanner(out, &opts, generated)
-	if opts.Unisse.PprofAddress != "" {
+	if opts.Own.PprofAddress != "" {
 		go func() {
 			// pprof's handlers are registered on http.DefaultServeMux.
-			err := http.ListenAndServe(opts.Unisse.PprofAddress, nil) //nolint:gosec // debug listener, operator-chosen address
+			err := http.ListenAndServe(opts.Own.PprofAddress, nil) //nolint:gosec // debug listener, operator-chosen address
 			log.Error("pprof listener stopped", "err", err)
 		}()
 	}
@@ -261,8 +261,8 @@ func insecureModes(o *config.Options) []string {
 	if e := o.Client.Token.JWKSPublicEndpoint; len(e) >= 7 && strings.EqualFold(e[:7], "http://") {
 		out = append(out, "client.token.jwks_public_endpoint is plain http: whoever can alter that traffic can substitute keys and forge connection tokens")
 	}
-	if o.Unisse.PprofAddress != "" {
-		out = append(out, "unisse.pprof_address serves /debug/pprof/ on "+o.Unisse.PprofAddress+
+	if o.Own.PprofAddress != "" {
+		out = append(out, "unisse.pprof_address serves /debug/pprof/ on "+o.Own.PprofAddress+
 			" without authentication: its heap profiles contain keys and tokens; keep it on loopback")
 	}
 	return out

@@ -54,7 +54,7 @@ func Default() Options {
 		Shutdown: Shutdown{
 			Timeout: 30 * time.Second,
 		},
-		Unisse: Unisse{
+		Own: Own{
 			MaxRequestHeadSize:    1<<20 + 4096,
 			APIMaxRequestBodySize: 16 << 20,
 			ReadTimeout:           30 * time.Second,

@@ -29,10 +29,11 @@ type Options struct {
 	UsageStats UsageStats `json:"usage_stats"`
 	Engine     Engine     `json:"engine"`
 	Shutdown   Shutdown   `json:"shutdown"`
-	// Unisse holds settings Centrifugo does not have (limits of our own HTTP
-	// parser, event loop count). They live under their own key so a Centrifugo
-	// config never collides with them.
-	Unisse Unisse `json:"unisse"`
+	// Own holds unisse's own settings, which Centrifugo does not have
+	// (limits of our own HTTP parser, event loop count), under the JSON key
+	// "unisse" so a Centrifugo config never collides with them. Not to be
+	// confused with UniSSE, Centrifugo's "uni_sse" endpoint section.
+	Own Own `json:"unisse"`
 }
 
 // HTTPServer is where the server listens.
@@ -279,14 +280,14 @@ type Shutdown struct {
 // unisse.shutdown_timeout when set (> 0), so configs written for it keep
 // their meaning, else Centrifugo's shutdown.timeout.
 func (o *Options) ShutdownTimeout() time.Duration {
-	if o.Unisse.ShutdownTimeout > 0 {
-		return o.Unisse.ShutdownTimeout
+	if o.Own.ShutdownTimeout > 0 {
+		return o.Own.ShutdownTimeout
 	}
 	return o.Shutdown.Timeout
 }
 
-// Unisse holds unisse-only settings.
-type Unisse struct {
+// Own holds unisse-only settings (JSON key "unisse"; env UNISSE_UNISSE_*).
+type Own struct {
 	// EventLoops is the number of gnet event loops; 0 means one per CPU. Must be >= 0.
 	EventLoops int `json:"event_loops"`
 	// MaxRequestHeadSize caps request line + headers; larger → 431. Default 1 MiB + 4 KiB (Go's net/http). Must be > 0.

@@ -42,7 +42,7 @@ func (o Options) Validate() error {
 	if o.Shutdown.Timeout <= 0 {
 		v.failf("shutdown.timeout", "must be > 0, got %s", o.Shutdown.Timeout)
 	}
-	v.unisse(o.Unisse)
+	v.unisse(o.Own)
 	return errors.Join(v.errs...)
 }
 
@@ -286,7 +286,7 @@ func (v *validator) engine(e Engine) {
 // than this is as good as lost.
 const maxSSERetry = time.Hour
 
-func (v *validator) unisse(u Unisse) {
+func (v *validator) unisse(u Own) {
 	if u.EventLoops < 0 {
 		v.failf("unisse.event_loops", "must be >= 0, got %d", u.EventLoops)
 	}

@@ -277,30 +277,30 @@ func TestValidate(t *testing.T) {
 		{"engine memory", func(o *Options) { o.Engine.Type = "memory" }, nil},
 
 		// unisse.*
-		{"event_loops negative", func(o *Options) { o.Unisse.EventLoops = -1 }, []string{"unisse.event_loops"}},
-		{"event_loops 4", func(o *Options) { o.Unisse.EventLoops = 4 }, nil},
-		{"max_request_head_size 0", func(o *Options) { o.Unisse.MaxRequestHeadSize = 0 }, []string{"unisse.max_request_head_size"}},
-		{"api_max_request_body_size 0", func(o *Options) { o.Unisse.APIMaxRequestBodySize = 0 }, []string{"unisse.api_max_request_body_size"}},
-		{"read_timeout 0", func(o *Options) { o.Unisse.ReadTimeout = 0 }, []string{"unisse.read_timeout"}},
-		{"unisse.shutdown_timeout negative", func(o *Options) { o.Unisse.ShutdownTimeout = -1 }, []string{"unisse.shutdown_timeout"}},
+		{"event_loops negative", func(o *Options) { o.Own.EventLoops = -1 }, []string{"unisse.event_loops"}},
+		{"event_loops 4", func(o *Options) { o.Own.EventLoops = 4 }, nil},
+		{"max_request_head_size 0", func(o *Options) { o.Own.MaxRequestHeadSize = 0 }, []string{"unisse.max_request_head_size"}},
+		{"api_max_request_body_size 0", func(o *Options) { o.Own.APIMaxRequestBodySize = 0 }, []string{"unisse.api_max_request_body_size"}},
+		{"read_timeout 0", func(o *Options) { o.Own.ReadTimeout = 0 }, []string{"unisse.read_timeout"}},
+		{"unisse.shutdown_timeout negative", func(o *Options) { o.Own.ShutdownTimeout = -1 }, []string{"unisse.shutdown_timeout"}},
 		{"shutdown.timeout 0", func(o *Options) { o.Shutdown.Timeout = 0 }, []string{"shutdown.timeout"}},
-		{"shutdown_spread negative", func(o *Options) { o.Unisse.ShutdownSpread = -time.Second }, []string{"unisse.shutdown_spread"}},
-		{"shutdown_spread 0", func(o *Options) { o.Unisse.ShutdownSpread = 0 }, nil},
-		{"sse_retry on", func(o *Options) { o.Unisse.SSERetryMin, o.Unisse.SSERetryMax = time.Second, 10*time.Second }, nil},
-		{"sse_retry min only is off", func(o *Options) { o.Unisse.SSERetryMin = time.Second }, nil},
-		{"sse_retry min > max", func(o *Options) { o.Unisse.SSERetryMin, o.Unisse.SSERetryMax = 2*time.Second, time.Second }, []string{"unisse.sse_retry_min"}},
-		{"sse_retry max too big", func(o *Options) { o.Unisse.SSERetryMax = 2 * time.Hour }, []string{"unisse.sse_retry_max"}},
-		{"sse_retry negative", func(o *Options) { o.Unisse.SSERetryMin = -1 }, []string{"unisse.sse_retry_min"}},
-		{"keepalive off", func(o *Options) { o.Unisse.TCPKeepAliveIdle = 0 }, nil},
-		{"keepalive idle negative", func(o *Options) { o.Unisse.TCPKeepAliveIdle = -time.Second }, []string{"unisse.tcp_keepalive_idle"}},
-		{"keepalive interval 0", func(o *Options) { o.Unisse.TCPKeepAliveInterval = 0 }, []string{"unisse.tcp_keepalive_interval"}},
-		{"keepalive count 0", func(o *Options) { o.Unisse.TCPKeepAliveCount = 0 }, []string{"unisse.tcp_keepalive_count"}},
-		{"user timeout off", func(o *Options) { o.Unisse.TCPUserTimeout = 0 }, nil},
-		{"user timeout negative", func(o *Options) { o.Unisse.TCPUserTimeout = -time.Second }, []string{"unisse.tcp_user_timeout"}},
-		{"user timeout over int32 ms", func(o *Options) { o.Unisse.TCPUserTimeout = 25 * 24 * time.Hour }, []string{"unisse.tcp_user_timeout"}},
+		{"shutdown_spread negative", func(o *Options) { o.Own.ShutdownSpread = -time.Second }, []string{"unisse.shutdown_spread"}},
+		{"shutdown_spread 0", func(o *Options) { o.Own.ShutdownSpread = 0 }, nil},
+		{"sse_retry on", func(o *Options) { o.Own.SSERetryMin, o.Own.SSERetryMax = time.Second, 10*time.Second }, nil},
+		{"sse_retry min only is off", func(o *Options) { o.Own.SSERetryMin = time.Second }, nil},
+		{"sse_retry min > max", func(o *Options) { o.Own.SSERetryMin, o.Own.SSERetryMax = 2*time.Second, time.Second }, []string{"unisse.sse_retry_min"}},
+		{"sse_retry max too big", func(o *Options) { o.Own.SSERetryMax = 2 * time.Hour }, []string{"unisse.sse_retry_max"}},
+		{"sse_retry negative", func(o *Options) { o.Own.SSERetryMin = -1 }, []string{"unisse.sse_retry_min"}},
+		{"keepalive off", func(o *Options) { o.Own.TCPKeepAliveIdle = 0 }, nil},
+		{"keepalive idle negative", func(o *Options) { o.Own.TCPKeepAliveIdle = -time.Second }, []string{"unisse.tcp_keepalive_idle"}},
+		{"keepalive interval 0", func(o *Options) { o.Own.TCPKeepAliveInterval = 0 }, []string{"unisse.tcp_keepalive_interval"}},
+		{"keepalive count 0", func(o *Options) { o.Own.TCPKeepAliveCount = 0 }, []string{"unisse.tcp_keepalive_count"}},
+		{"user timeout off", func(o *Options) { o.Own.TCPUserTimeout = 0 }, nil},
+		{"user timeout negative", func(o *Options) { o.Own.TCPUserTimeout = -time.Second }, []string{"unisse.tcp_user_timeout"}},
+		{"user timeout over int32 ms", func(o *Options) { o.Own.TCPUserTimeout = 25 * 24 * time.Hour }, []string{"unisse.tcp_user_timeout"}},
 		{"unisse sizes small but positive", func(o *Options) {
-			o.Unisse.MaxRequestHeadSize, o.Unisse.APIMaxRequestBodySize = 1, 1
-			o.Unisse.ReadTimeout, o.Unisse.ShutdownTimeout = time.Millisecond, time.Millisecond
+			o.Own.MaxRequestHeadSize, o.Own.APIMaxRequestBodySize = 1, 1
+			o.Own.ReadTimeout, o.Own.ShutdownTimeout = time.Millisecond, time.Millisecond
 		}, nil},
 
 		// Several problems are all reported.

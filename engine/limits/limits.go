@@ -1,4 +1,4 @@
-package engine
+package limits
 
 import (
 	"hash/maphash"
@@ -12,10 +12,10 @@ import (
 	"github.com/unisse/unisse/engine/config"
 )
 
-// userSlots counts each user's streams across the node, for
+// UserSlots counts each user's streams across the node, for
 // client.user_connection_limit. Sharded so connects on different loops rarely
 // meet; only used when the limit is set.
-type userSlots struct {
+type UserSlots struct {
 	seed   maphash.Seed
 	shards [16]struct {
 		mu sync.Mutex
@@ -23,17 +23,18 @@ type userSlots struct {
 	}
 }
 
-func newUserSlots() *userSlots {
-	u := &userSlots{seed: maphash.MakeSeed()}
+// NewUserSlots returns an empty count.
+func NewUserSlots() *UserSlots {
+	u := &UserSlots{seed: maphash.MakeSeed()}
 	for i := range u.shards {
 		u.shards[i].n = make(map[string]int)
 	}
 	return u
 }
 
-// acquire takes a slot for user unless the user already has limit streams.
+// Acquire takes a slot for user unless the user already has limit streams.
 // Safe from any goroutine.
-func (u *userSlots) acquire(user string, limit int) bool {
+func (u *UserSlots) Acquire(user string, limit int) bool {
 	sh := &u.shards[maphash.String(u.seed, user)%uint64(len(u.shards))]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -44,8 +45,8 @@ func (u *userSlots) acquire(user string, limit int) bool {
 	return true
 }
 
-// release gives a slot back. Safe from any goroutine.
-func (u *userSlots) release(user string) {
+// Release gives a slot back. Safe from any goroutine.
+func (u *UserSlots) Release(user string) {
 	sh := &u.shards[maphash.String(u.seed, user)%uint64(len(u.shards))]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -56,18 +57,18 @@ func (u *userSlots) release(user string) {
 	sh.n[user]--
 }
 
-// admission enforces client.connection_limit and client.connection_rate_limit
+// Admission enforces client.connection_limit and client.connection_rate_limit
 // on the uni_sse endpoint, as Centrifugo's ConnLimit middleware does in front
 // of its connection handlers: a request over either limit is answered 503
 // with an empty body, before CORS and before the connect request is looked at.
 //
 // Safe from any goroutine and lock-free: every loop admits connects at once,
 // so the counters are atomics updated with compare-and-swap.
-type admission struct {
+type Admission struct {
 	// limit is client.connection_limit; 0: no limit.
 	limit int64
 	// held counts open streams plus admitted connects not finished yet. It is
-	// taken at admission rather than read from Server.numClients so that
+	// taken at Admission rather than read from Server.numClients so that
 	// connects racing on several loops cannot together pass the limit: a
 	// connect holds its slot from the check until its stream ends (or it is
 	// refused), which makes the limit exact.
@@ -85,13 +86,13 @@ type admission struct {
 // the log.
 const limitLogEvery = 3 * time.Second
 
-// newAdmission returns nil when neither limit is set, so that the connect path
+// NewAdmission returns nil when neither limit is set, so that the connect path
 // then pays one nil check.
-func newAdmission(o *config.Client, log *slog.Logger, set *metrics.Set) *admission {
+func NewAdmission(o *config.Client, log *slog.Logger, set *metrics.Set) *Admission {
 	if o.ConnectionLimit <= 0 && o.ConnectionRateLimit <= 0 {
 		return nil
 	}
-	a := &admission{
+	a := &Admission{
 		limit:        int64(max(o.ConnectionLimit, 0)),
 		log:          log,
 		refusedLimit: set.NewCounter(`unisse_client_connections_refused_total{reason="connection_limit"}`),
@@ -103,12 +104,12 @@ func newAdmission(o *config.Client, log *slog.Logger, set *metrics.Set) *admissi
 	return a
 }
 
-// admit reports whether a connect may go on. On true the caller holds a slot
-// (when a connection limit is set) and must give it back with release once
+// Admit reports whether a connect may go on. On true the caller holds a slot
+// (when a connection limit is set) and must give it back with Release once
 // the connect fails or its stream ends. Like Centrifugo, the rate limit is
 // checked first, and a request refused by the connection limit still spends
 // its rate token.
-func (a *admission) admit(now time.Time) (ok, slot bool) {
+func (a *Admission) Admit(now time.Time) (ok, slot bool) {
 	if a.rate != nil && !a.rate.allow(now) {
 		a.refusedRate.Inc()
 		return false, false
@@ -129,10 +130,11 @@ func (a *admission) admit(now time.Time) (ok, slot bool) {
 	}
 }
 
-func (a *admission) release() { a.held.Add(-1) }
+// Release gives back a slot Admit handed out.
+func (a *Admission) Release() { a.held.Add(-1) }
 
 // warnLimit logs that the node is full, at most once per limitLogEvery.
-func (a *admission) warnLimit(now time.Time) {
+func (a *Admission) warnLimit(now time.Time) {
 	t := now.UnixNano()
 	prev := a.loggedAt.Load()
 	if prev != 0 && t-prev < int64(limitLogEvery) {

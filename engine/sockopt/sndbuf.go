@@ -1,4 +1,4 @@
-package engine
+package sockopt
 
 import (
 	"os"
@@ -22,16 +22,16 @@ var sendBufferMax = sync.OnceValue(func() int {
 	return 212992 // Linux's usual default
 })
 
-// fder is the part of gnet.Conn that growSendBuffer needs.
-type fder interface{ Fd() int }
+// Fder is the part of a connection (gnet.Conn) that GrowSendBuffer needs.
+type Fder interface{ Fd() int }
 
-// growSendBuffer makes room for n more bytes in a socket whose send buffer is
+// GrowSendBuffer makes room for n more bytes in a socket whose send buffer is
 // full, so that they can be written before it is closed (closeSlow). The
 // kernel charges each queued segment its buffer overhead too, so it asks for
 // twice n and a page more. It never shrinks the buffer (autotuning may have
 // grown it past what SO_SNDBUF may set), and it is best effort: the caller
 // checks what was actually written.
-func growSendBuffer(c fder, n int) {
+func GrowSendBuffer(c Fder, n int) {
 	fd := c.Fd()
 	cur, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
 	if err != nil {

@@ -1,4 +1,4 @@
-package engine
+package sockopt
 
 import "golang.org/x/sys/unix"
 

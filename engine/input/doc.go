@@ -1,0 +1,9 @@
+// Package input keeps a connection's unserved request bytes once a request
+// spans more than one read, so that each read costs its own length instead
+// of gnet re-copying its whole inbound ring (Peek(-1)) on every event.
+// Connections whose requests arrive whole in one read never hold a Buffer.
+//
+// Concurrency: a Buffer and the gnet.Conn passed with it belong to the
+// connection's event loop; only the pool of spare buffers is shared
+// (sync.Pool).
+package input
