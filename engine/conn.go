@@ -108,6 +108,9 @@ type conn struct {
 	// history); the sweep leaves its frames in the channel logs meanwhile,
 	// as for a stalled connection (see held and unpark).
 	parked bool
+	// onStallList: c is on its loop's stalled list (it may have resumed
+	// since; checkStalled drops it then), so noteStall adds it once.
+	onStallList bool
 }
 
 // stalled reports whether a streaming connection's socket is full (gnet holds

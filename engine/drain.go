@@ -291,7 +291,7 @@ func (l *loop) sweep() {
 				continue
 			}
 			c := e.Sub
-			if c.held() {
+			if c.held() && !l.writable(c) {
 				continue // its backlog waits in the log (checkStalled or unpark resumes it)
 			}
 			from := e.Next

@@ -157,7 +157,23 @@ func (l *loop) noteStall(c *conn) {
 		return
 	}
 	c.readDeadline = max(1, int32(l.wheel.Tick())) // stalled since (see conn.readDeadline)
-	l.stalled = append(l.stalled, c)
+	if !c.onStallList {
+		c.onStallList = true
+		l.stalled = append(l.stalled, c)
+	}
+}
+
+// writable reports whether a stalled c's socket has taken everything gnet
+// held, and if so ends the stall at once: the sweep then delivers c's backlog
+// with the next publication instead of waiting for the next tick
+// (checkStalled), which would add up to a tick of latency every time a busy
+// reader's socket fills. Only on the loop.
+func (l *loop) writable(c *conn) bool {
+	if c.parked || c.gc.OutboundBuffered() > 0 {
+		return false
+	}
+	c.readDeadline = 0
+	return true
 }
 
 // checkStalled runs every tick: a stalled connection whose socket took
@@ -169,10 +185,18 @@ func (l *loop) checkStalled(now int64) {
 	for _, c := range l.stalled {
 		switch {
 		case c.state != stateStreaming:
+			c.onStallList = false
 		case c.gc.OutboundBuffered() == 0:
+			c.onStallList = false
 			c.readDeadline = 0
 			l.resume(c)
+		case !c.stalled():
+			// Resumed by the sweep (writable) and stalled again since
+			// without a new start: keep watching it.
+			c.readDeadline = max(1, int32(now))
+			kept = append(kept, c)
 		case now-int64(c.readDeadline) >= limit:
+			c.onStallList = false
 			l.closeSlow(c)
 		default:
 			kept = append(kept, c)

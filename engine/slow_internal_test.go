@@ -320,3 +320,42 @@ func TestPeerClosesLetTheLoopDeliver(t *testing.T) {
 		t.Fatalf("after %d peer closes %d of %d subscribers got the publication", closesPerSlice, got, len(subs))
 	}
 }
+
+// TestStalledSubscriberResumesWithNextPublication: a subscriber whose socket
+// filled is handed nothing while gnet holds bytes; once its socket has taken
+// them, the next publication's sweep delivers its whole backlog at once — it
+// does not wait for the next tick's checkStalled, which under a steady
+// stream would add up to a tick of latency every time a busy reader's socket
+// fills.
+func TestStalledSubscriberResumesWithNextPublication(t *testing.T) {
+	s, l, _ := newTestLoop(t, 0)
+	s.opts.Client.QueueMaxSize = 32 << 20
+	c, w := backloggedSubscriber(t, s, l, 10<<10, 100) // a 10 KB socket, 100 KB logged
+	for l.scheduled {
+		l.drain()
+	}
+	if !c.stalled() || w.OutboundBuffered() == 0 {
+		t.Fatalf("the subscriber did not stall (held %d)", w.OutboundBuffered())
+	}
+	handed := len(w.data)
+	data := []byte(`"` + strings.Repeat("y", 1000) + `"`)
+	s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
+	for l.scheduled {
+		l.drain()
+	}
+	if len(w.data) != handed {
+		t.Fatalf("a stalled subscriber was handed %d more bytes while gnet held %d", len(w.data)-handed, w.OutboundBuffered())
+	}
+
+	w.room = len(w.data) // the socket took everything gnet held
+	s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
+	for l.scheduled {
+		l.drain()
+	}
+	if l.behind(c) && w.OutboundBuffered() == 0 {
+		t.Fatalf("with a writable socket the backlog still waits for a tick (%d bytes handed)", len(w.data)-handed)
+	}
+	if got := strings.Count(string(w.data[handed:]), "data: "); got == 0 {
+		t.Fatal("nothing was delivered after the socket drained")
+	}
+}
