@@ -47,7 +47,7 @@ case " $servers " in *" centrifugo "*) "$here/centrifugo.sh" >&2 ;; esac
 	echo "memory: $(free -h | awk '/^Mem:/{print $2}')"
 	echo "open files (hard): $(ulimit -Hn)"
 	echo "go: $(go version)"
-	echo "unisse: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$root" && git diff --quiet 2>/dev/null || echo ' (modified)')"
+	echo "unisse: $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$(cd "$root" && git diff --quiet -- . ':(exclude)bench/results' 2>/dev/null || echo ' (modified)')"
 	[ -x "$here/bin/centrifugo" ] && go version -m "$here/bin/centrifugo" | awk '$1=="mod"{print "centrifugo: " $3}'
 } > "$out/machine.txt"
 
