@@ -56,6 +56,9 @@ const (
 	// every hang-up already queued: thousands of clients leaving at once
 	// would stall the loop's deliveries for all of them.
 	closesPerSlice = 32
+	// closeDrainSlices is how many slices of pending work a loop runs after
+	// each closesPerSlice hang-ups (while there is work).
+	closeDrainSlices = 4
 	// maxWrite is the most a sweep hands gnet for one connection in one
 	// write (a single larger frame still goes whole). It keeps coalescing
 	// (the gain is in the number of writes, flat past a few KiB) while
@@ -558,13 +561,19 @@ func (l *loop) notePeerClose() {
 	if l.closesInSlice < closesPerSlice {
 		return
 	}
-	l.mu.Lock()
-	pending := l.scheduled
-	l.mu.Unlock()
-	if pending {
+	// Up to closeDrainSlices slices while work is pending: delivering to a
+	// subscriber (one write) costs a fraction of a close, so a slice per
+	// closesPerSlice hang-ups alone would let a storm of closes hold back a
+	// fan-out for as many slices as it has subscribers to write to.
+	l.closesInSlice = 0
+	for range closeDrainSlices {
+		l.mu.Lock()
+		pending := l.scheduled
+		l.mu.Unlock()
+		if !pending {
+			return
+		}
 		l.drain()
-	} else {
-		l.closesInSlice = 0
 	}
 }
 
