@@ -132,16 +132,9 @@ func TestMassClose(t *testing.T) {
 			case <-tick.C:
 			}
 			sent := time.Now()
-			body := fmt.Sprintf(`{"channel":"bench","data":{"t":%d,"pad":"%s"}}`, sent.UnixNano(), strings.Repeat("x", 64))
-			r, _ := http.NewRequest("POST", base+"/api/publish", strings.NewReader(body))
-			r.Header.Set("X-API-Key", "bench-api-key")
-			resp, err := http.DefaultClient.Do(r)
-			if err != nil {
-				t.Errorf("publish: %v", err)
+			if !publishTo(t, base, fmt.Sprintf(`{"channel":"bench","data":{"t":%d,"pad":"%s"}}`, sent.UnixNano(), strings.Repeat("x", 64))) {
 				return
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
 			w := 0
 			if at := closeAt.Load(); sent.UnixNano() >= at+int64(3*time.Second) {
 				w = 2

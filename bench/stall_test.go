@@ -227,17 +227,25 @@ func stallPublish(t *testing.T, base string, stop chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		body := fmt.Sprintf(`{"channel":"bench","data":{"n":%d,"pad":%q}}`, n, pad)
-		r, _ := http.NewRequest("POST", base+"/api/publish", strings.NewReader(body))
-		r.Header.Set("X-API-Key", "bench-api-key")
-		resp, err := http.DefaultClient.Do(r)
-		if err != nil {
-			t.Errorf("publish: %v", err)
+		if !publishTo(t, base, fmt.Sprintf(`{"channel":"bench","data":{"n":%d,"pad":%q}}`, n, pad)) {
 			return
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
 	}
+}
+
+// publishTo posts one /api/publish body to the harness server and reports
+// whether it went through (failing the test otherwise).
+func publishTo(t *testing.T, base, body string) bool {
+	r, _ := http.NewRequest("POST", base+"/api/publish", strings.NewReader(body))
+	r.Header.Set("X-API-Key", "bench-api-key")
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Errorf("publish: %v", err)
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return true
 }
 
 func vmRSS(t *testing.T, pid int) int {
