@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/unisse/unisse/engine/input"
 	"github.com/unisse/unisse/engine/protocol"
@@ -147,6 +148,12 @@ func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		s.log.Debug("connection closed", "err", err)
 	}
 	if closedByPeer(err) {
+		if wasStreaming {
+			// The client is gone and nothing more can reach it: end with a
+			// reset rather than the FIN exchange, which on a storm of
+			// hang-ups is most of what each close(2) costs the loop.
+			_ = unix.SetsockoptLinger(gc.Fd(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		}
 		l.notePeerClose()
 	}
 	return gnet.None
