@@ -117,9 +117,8 @@ func (m *Memory) stateOf(channel string) streamState {
 	return out
 }
 
-// numStreams and numResults count what the broker keeps in memory.
-func (m *Memory) numStreams() int { return m.Streams() }
-
+// numResults counts the idempotency results the broker keeps (Streams
+// counts its history streams).
 func (m *Memory) numResults() int {
 	n := 0
 	for i := range m.shards {

@@ -355,7 +355,7 @@ func TestPositionNewStream(t *testing.T) {
 	if other := position(t, m, "hist:other", opts); other.Epoch == p0.Epoch {
 		t.Errorf("two new streams share epoch %q", other.Epoch)
 	}
-	if n := m.numStreams(); n != 0 {
+	if n := m.Streams(); n != 0 {
 		t.Fatalf("reads stored %d streams, want none", n)
 	}
 	p1 := publish(t, m, "hist:w", "1", opts)
@@ -386,7 +386,7 @@ func TestPositionUnpublished(t *testing.T) {
 	for i := range 100000 {
 		position(t, m, fmt.Sprintf("hist:quiet%d", i), opts)
 	}
-	if n := m.numStreams(); n != 0 {
+	if n := m.Streams(); n != 0 {
 		t.Fatalf("100000 reads stored %d streams, want none", n)
 	}
 	p0 := position(t, m, "hist:x", opts)
@@ -530,13 +530,13 @@ func TestSweepForgets(t *testing.T) {
 	for i := range 100 {
 		publish(t, m, fmt.Sprintf("hist:%d", i), "1", opts)
 	}
-	if m.numStreams() != 100 || m.numResults() != 100 {
-		t.Fatalf("%d streams, %d results; want 100 each", m.numStreams(), m.numResults())
+	if m.Streams() != 100 || m.numResults() != 100 {
+		t.Fatalf("%d streams, %d results; want 100 each", m.Streams(), m.numResults())
 	}
 	clk.Advance(time.Hour)
 	// The sweep ticks once a second of real time.
 	waitFor(t, "the sweep to drop streams and results", 10*time.Second, func() bool {
-		return m.numStreams() == 0 && m.numResults() == 0
+		return m.Streams() == 0 && m.numResults() == 0
 	})
 }
 

@@ -144,7 +144,7 @@ func runHistoryProperties(t *testing.T, seed uint64) {
 				if res.Epoch == "" || lost[res.Epoch] {
 					t.Fatalf("step %d: read epoch %q (lost: %v)", step, res.Epoch, lost)
 				}
-				if n := m.numStreams(); n != 0 {
+				if n := m.Streams(); n != 0 {
 					t.Fatalf("step %d: a read stored a stream", step)
 				}
 			}
