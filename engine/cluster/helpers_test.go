@@ -167,6 +167,13 @@ func (b *bus) publisher(from string) cluster.PublishFunc {
 	}
 }
 
+// silence loses uid's messages from now on.
+func (b *bus) silence(uid string) {
+	b.mu.Lock()
+	b.drop[uid] = true
+	b.mu.Unlock()
+}
+
 func (b *bus) join(uid string, h cluster.Handler, clock *fakeClock) *cluster.Cluster {
 	c := cluster.New(cluster.Config{
 		Identity: cluster.Identity{UID: uid, Name: "node-" + uid, Version: "test", Started: clock.Now()},
@@ -185,12 +192,15 @@ func (b *bus) join(uid string, h cluster.Handler, clock *fakeClock) *cluster.Clu
 func (b *bus) announce(t *testing.T) {
 	t.Helper()
 	b.mu.Lock()
-	var all []*cluster.Cluster
-	for _, c := range b.nodes {
+	var all, senders []*cluster.Cluster
+	for uid, c := range b.nodes {
 		all = append(all, c)
+		if !b.drop[uid] {
+			senders = append(senders, c)
+		}
 	}
 	b.mu.Unlock()
-	for _, c := range all {
+	for _, c := range senders {
 		for _, o := range all {
 			if err := o.HandleControl(c.Announcer.Announcement()); err != nil {
 				t.Fatal(err)
