@@ -25,6 +25,9 @@ type Config struct {
 // other nodes, the announcer, the survey correlator and the dispatcher
 // that feeds them, wired together.
 type Cluster struct {
+	uid     string
+	publish PublishFunc
+
 	Nodes      *Registry
 	Announcer  *Announcer
 	Surveys    *Surveys
@@ -35,6 +38,8 @@ type Cluster struct {
 func New(cfg Config) *Cluster {
 	nodes := NewRegistry(cfg.UID, cfg.Now)
 	c := &Cluster{
+		uid:       cfg.UID,
+		publish:   cfg.Publish,
 		Nodes:     nodes,
 		Announcer: NewAnnouncer(cfg.Identity, cfg.Counts, cfg.Publish, nodes),
 		Surveys:   NewSurveys(cfg.UID, nodes, cfg.Publish, cfg.Handler),
@@ -76,4 +81,13 @@ func (c *Cluster) Channels(ctx context.Context, pattern string) (map[string]uint
 // Leave announces this node's shutdown to the others.
 func (c *Cluster) Leave(ctx context.Context, done func(error)) {
 	c.Announcer.Leave(ctx, done)
+}
+
+// Broadcast sends cmd, stamped with this node's UID, to every other node:
+// how the API's disconnect, unsubscribe, subscribe and refresh reach
+// connections elsewhere (the caller acts on its own connections itself,
+// since a node ignores its own commands). done hears the publish's outcome.
+func (c *Cluster) Broadcast(ctx context.Context, cmd Command, done func(error)) {
+	cmd.UID = c.uid
+	c.publish(ctx, Encode(&cmd), "", done)
 }

@@ -159,3 +159,40 @@ func TestDispatchAnswersCentrifugoSurvey(t *testing.T) {
 		t.Fatalf("data %x", c.SurveyResponse.Data)
 	}
 }
+
+func TestBroadcastReachesOtherNodes(t *testing.T) {
+	clock := newFakeClock()
+	b := newBus()
+	ha, hb := &handler{}, &handler{}
+	a := b.join("a", ha, clock)
+	b.join("b", hb, clock)
+	d := &cluster.Disconnect{User: "42", Code: 3503, Reason: "force disconnect"}
+	var err error = errString("not done")
+	a.Broadcast(context.Background(), cluster.Command{Disconnect: d}, func(e error) { err = e })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := hb.recorded(); len(got) != 1 || !reflect.DeepEqual(got[0], d) {
+		t.Fatalf("b got %#v", got)
+	}
+	if got := ha.recorded(); len(got) != 0 {
+		t.Fatalf("a acted on its own broadcast: %#v", got)
+	}
+}
+
+func TestInfoListsEveryLiveNode(t *testing.T) {
+	clock := newFakeClock()
+	b := newBus()
+	a := b.join("a", &handler{}, clock)
+	b.join("bb", &handler{}, clock)
+	b.announce(t)
+	clock.Advance(5 * time.Second)
+	info := a.Info()
+	if len(info) != 2 || info[0].UID != "a" || info[0].Uptime != 5 || info[1].UID != "bb" || info[1].NumClients != 2 {
+		t.Fatalf("info %+v", info)
+	}
+	clock.Advance(cluster.NodeMaxDelay)
+	if info = a.Info(); len(info) != 1 {
+		t.Fatalf("silent node still listed: %+v", info)
+	}
+}
