@@ -78,7 +78,7 @@ func TestSurveyTimesOutOnSilentNode(t *testing.T) {
 	}
 }
 
-func TestSurveyFailsOnNodeError(t *testing.T) {
+func TestSurveyUnknownOpAnsweredMethodNotFound(t *testing.T) {
 	clock := newFakeClock()
 	b := newBus()
 	a := b.join("a", &handler{}, clock)
