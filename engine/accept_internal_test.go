@@ -88,9 +88,9 @@ func streamSockopts(t *testing.T, s *Server) []map[string]int {
 	t.Helper()
 	var mu sync.Mutex
 	var out []map[string]int
-	ok := s.onAllLoopsTimeout(func(l *loop) {
+	ok := s.onAllLoopsTimeout(func(l *Loop) {
 		for _, c := range l.streams {
-			fd := c.gc.Fd()
+			fd := c.GC.Fd()
 			m := map[string]int{}
 			for name, o := range map[string][2]int{
 				"SO_KEEPALIVE":     {unix.SOL_SOCKET, unix.SO_KEEPALIVE},
@@ -245,7 +245,7 @@ func TestAcceptSpreadsConnectionsOverLoops(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var counts []int
-	if !s.onAllLoopsTimeout(func(l *loop) {
+	if !s.onAllLoopsTimeout(func(l *Loop) {
 		mu.Lock()
 		counts = append(counts, len(l.streams))
 		mu.Unlock()

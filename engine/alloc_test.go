@@ -19,7 +19,7 @@ func TestPublishFanOutAllocs(t *testing.T) {
 	publish := func() {
 		s.exec().HandlePublication("news", pub, broker.StreamPosition{})
 		for l.scheduled {
-			l.drain()
+			l.Drain()
 		}
 		l.scheduled = true
 	}
@@ -47,7 +47,7 @@ func TestCoalescedFanOutAllocs(t *testing.T) {
 			s.exec().HandlePublication("news", pub, broker.StreamPosition{})
 		}
 		for l.scheduled {
-			l.drain()
+			l.Drain()
 		}
 		l.scheduled = true
 	}

@@ -31,14 +31,14 @@ func (s *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if stepWatch != nil {
 		defer stepWatch.end("OnOpen", stepWatch.start())
 	}
-	if _, ok := gc.Context().(kickContext); ok {
+	if _, ok := gc.Context().(KickContext); ok {
 		return nil, gnet.None
 	}
 	l := s.loopFor(gc)
-	c := &conn{gc: gc, loopIdx: uint8(l.idx), streamIdx: -1}
+	c := &Conn{GC: gc, LoopIdx: uint8(l.Idx), streamIdx: -1}
 	if s.internalPort != 0 {
 		if a, ok := gc.LocalAddr().(*net.TCPAddr); ok && a.Port == s.internalPort {
-			c.internal = true
+			c.Internal = true
 		}
 	}
 	gc.SetContext(c)
@@ -50,13 +50,13 @@ func (s *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 // armReadDeadline gives a connection waiting for a request read_timeout to
 // deliver it whole (Centrifugo's HTTP server: ReadTimeout, and the same for an
 // idle keep-alive connection).
-func (s *Server) armReadDeadline(l *loop, c *conn) {
+func (s *Server) armReadDeadline(l *Loop, c *Conn) {
 	ticks := int64(s.opts.Own.ReadTimeout / tickInterval)
 	if ticks <= 0 {
 		ticks = 1
 	}
-	c.readDeadline = int32(l.wheel.Tick() + ticks)
-	l.wheel.Schedule(c, int64(c.readDeadline))
+	c.ReadDeadline = int32(l.Wheel.Tick() + ticks)
+	l.Wheel.Schedule(c, int64(c.ReadDeadline))
 }
 
 // OnTraffic handles input (gnet.EventHandler; on the connection's loop).
@@ -64,34 +64,34 @@ func (s *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	if stepWatch != nil {
 		defer stepWatch.end("OnTraffic", stepWatch.start())
 	}
-	c, ok := gc.Context().(*conn)
+	c, ok := gc.Context().(*Conn)
 	if !ok {
-		if k, ok := gc.Context().(kickContext); ok {
+		if k, ok := gc.Context().(KickContext); ok {
 			_, _ = gc.Discard(-1)
-			k.l.drain()
+			k.Loop.Drain()
 			return gnet.None
 		}
 		return gnet.Close
 	}
-	switch c.state {
-	case stateReading:
+	switch c.State {
+	case StateReading:
 		s.serveInput(c)
-	case statePaused:
+	case StatePaused:
 		s.checkPaused(c)
-	case stateAwaiting:
+	case StateAwaiting:
 		// An API reply is being prepared off the loop; keep the input for
 		// later, within bounds.
-		if input.Buffered(c.gc, c.in) > s.maxBuffered() {
-			c.state = stateClosing
+		if input.Buffered(c.GC, c.In) > s.maxBuffered() {
+			c.State = StateClosing
 			_ = gc.Close()
 		}
-	case stateDeferred:
+	case StateDeferred:
 		// The request waits for its turn; more input waits behind it.
 	default:
 		// Draining and flushing connections are closing; streaming ones send
 		// nothing we act on (Centrifugo ignores further requests on them
 		// too). Drop it so it cannot pile up.
-		input.Drop(c.gc, &c.in)
+		input.Drop(c.GC, &c.In)
 	}
 	return gnet.None
 }
@@ -107,77 +107,77 @@ func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if stepWatch != nil {
 		defer stepWatch.end("OnClose", stepWatch.start())
 	}
-	c, ok := gc.Context().(*conn)
+	c, ok := gc.Context().(*Conn)
 	if !ok {
-		if k, ok := gc.Context().(kickContext); ok {
-			k.l.stopKick()
+		if k, ok := gc.Context().(KickContext); ok {
+			k.Loop.StopKick()
 			// Only a loop that ends closes its kick connection: without
 			// Stop that loop's connections are gone and the connections
 			// handed to it would never be served.
-			s.fail(fmt.Errorf("event loop %d stopped", k.l.idx))
+			s.fail(fmt.Errorf("event loop %d stopped", k.Loop.Idx))
 		}
 		return gnet.None
 	}
-	l := s.loops[c.loopIdx]
+	l := s.loops[c.LoopIdx]
 	wasStreaming := c.streamIdx >= 0
-	if c.held() {
+	if c.Held() {
 		// Its backlog in the logs (a stalled or parked connection's) would
 		// otherwise stay until the channels' next publications.
-		l.forgetBacklog(c)
-		l.schedule()
+		l.ForgetBacklog(c)
+		l.Schedule()
 	}
-	c.state = stateClosed
-	input.Release(&c.in)
+	c.State = StateClosed
+	input.Release(&c.In)
 	s.releaseUserSlot(c)
 	s.releaseNodeSlot(c)
-	l.wheel.Remove(c)
+	l.Wheel.Remove(c)
 	l.q.Drop(&c.pending)
 	if wasStreaming {
-		for i := range c.subs {
-			if c.subs[i].flags&subJoinLeave != 0 {
-				s.broadcastJoinLeave(c, c.subs[i].ch.Name(), false)
+		for i := range c.Subs {
+			if c.Subs[i].Flags&SubJoinLeave != 0 {
+				s.broadcastJoinLeave(c, c.Subs[i].Ch.Name(), false)
 			}
 		}
 		s.unsubscribeAll(l, c)
-		l.removeStream(c)
+		l.RemoveStream(c)
 		s.numClients.Add(-1)
-	} else if len(c.subs) > 0 {
+	} else if len(c.Subs) > 0 {
 		s.unsubscribeAll(l, c) // a connect parked for the broker
 	}
 	if err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("connection closed", "err", err)
 	}
-	if closedByPeer(err) {
+	if ClosedByPeer(err) {
 		if wasStreaming {
 			// The client is gone and nothing more can reach it: end with a
 			// reset rather than the FIN exchange, which on a storm of
 			// hang-ups is most of what each close(2) costs the loop.
 			_ = unix.SetsockoptLinger(gc.Fd(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 		}
-		l.notePeerClose()
+		l.NotePeerClose()
 	}
 	return gnet.None
 }
 
 // unsubscribeAll removes c from every channel it is subscribed to.
-func (s *Server) unsubscribeAll(l *loop, c *conn) {
-	for i := range c.subs {
+func (s *Server) unsubscribeAll(l *Loop, c *Conn) {
+	for i := range c.Subs {
 		s.unsubscribeAt(l, c, i)
 	}
-	clear(c.subs)
-	c.subs = c.subs[:0]
+	clear(c.Subs)
+	c.Subs = c.Subs[:0]
 }
 
 // unsubscribeAt removes the hub entry of c.subs[i] (the caller fixes c.subs).
-func (s *Server) unsubscribeAt(l *loop, c *conn, i int) {
-	sub := c.subs[i]
-	moved, ok := s.hub.Unsubscribe(sub.ch, l.idx, int(sub.idx))
+func (s *Server) unsubscribeAt(l *Loop, c *Conn, i int) {
+	sub := c.Subs[i]
+	moved, ok := s.hub.Unsubscribe(sub.Ch, l.Idx, int(sub.Idx))
 	if !ok {
 		return
 	}
-	for j := range moved.subs {
-		if moved.subs[j].ch == sub.ch {
-			moved.subs[j].idx = sub.idx
+	for j := range moved.Subs {
+		if moved.Subs[j].Ch == sub.Ch {
+			moved.Subs[j].Idx = sub.Idx
 			break
 		}
 	}
@@ -185,51 +185,51 @@ func (s *Server) unsubscribeAt(l *loop, c *conn, i int) {
 
 // sweepOp is the per-tick work of a loop: fire due timers, and look at the
 // stalled sockets.
-func sweepOp(l *loop) {
+func sweepOp(l *Loop) {
 	if stepWatch != nil {
 		defer stepWatch.end("timer sweep", stepWatch.start())
 	}
 	s := l.srv
 	now := s.tickNow()
-	l.checkStalled(now)
-	for _, c := range l.wheel.Advance(now) {
+	l.CheckStalled(now)
+	for _, c := range l.Wheel.Advance(now) {
 		s.onTimer(l, c, now)
 	}
-	l.flushDirty()
+	l.FlushDirty()
 }
 
 // onTimer handles a connection whose wheel slot came due.
-func (s *Server) onTimer(l *loop, c *conn, now int64) {
-	switch c.state {
-	case statePaused:
-		if c.gc.OutboundBuffered() <= maxUnsent {
+func (s *Server) onTimer(l *Loop, c *Conn, now int64) {
+	switch c.State {
+	case StatePaused:
+		if c.GC.OutboundBuffered() <= maxUnsent {
 			s.checkPaused(c)
 			return
 		}
 		if s.checkUnsent(l, c, now) {
-			l.wheel.Schedule(c, now+1)
+			l.Wheel.Schedule(c, now+1)
 		}
-	case stateFlushing:
+	case StateFlushing:
 		if s.checkUnsent(l, c, now) {
-			l.wheel.Schedule(c, now+1)
+			l.Wheel.Schedule(c, now+1)
 		}
-	case stateReading, stateAwaiting, stateDraining, stateDeferred:
-		if c.readDeadline != 0 && now >= int64(c.readDeadline) {
-			c.state = stateClosing
-			_ = c.gc.Close()
+	case StateReading, StateAwaiting, StateDraining, StateDeferred:
+		if c.ReadDeadline != 0 && now >= int64(c.ReadDeadline) {
+			c.State = StateClosing
+			_ = c.GC.Close()
 			return
 		}
-		l.wheel.Schedule(c, int64(c.readDeadline))
-	case stateStreaming:
-		if c.closeAt > 0 && now >= int64(c.closeAt) {
-			l.finish(c, protocol.DisconnectExpired)
+		l.Wheel.Schedule(c, int64(c.ReadDeadline))
+	case StateStreaming:
+		if c.CloseAt > 0 && now >= int64(c.CloseAt) {
+			l.Finish(c, protocol.DisconnectExpired)
 			return
 		}
-		if now >= int64(c.nextPing) {
-			if !c.stalled() { // a full socket takes no ping; checkStalled decides
-				l.push(c, sse.Ping)
+		if now >= int64(c.NextPing) {
+			if !c.Stalled() { // a full socket takes no ping; checkStalled decides
+				l.Push(c, sse.Ping)
 			}
-			c.nextPing = int32(now + s.pingTicks())
+			c.NextPing = int32(now + s.pingTicks())
 		}
 		s.scheduleStream(l, c, now)
 	}
@@ -237,12 +237,12 @@ func (s *Server) onTimer(l *loop, c *conn, now int64) {
 
 // scheduleStream puts a streaming connection in the wheel for its next ping
 // or its expiry close, whichever is first.
-func (s *Server) scheduleStream(l *loop, c *conn, now int64) {
-	at := int64(c.nextPing)
-	if c.closeAt > 0 && int64(c.closeAt) < at {
-		at = int64(c.closeAt)
+func (s *Server) scheduleStream(l *Loop, c *Conn, now int64) {
+	at := int64(c.NextPing)
+	if c.CloseAt > 0 && int64(c.CloseAt) < at {
+		at = int64(c.CloseAt)
 	}
-	l.wheel.Schedule(c, at)
+	l.Wheel.Schedule(c, at)
 }
 
 // ticksAfter converts a delay to the first tick at or after now+d (rounding up,

@@ -21,7 +21,7 @@ func benchmarkBroadcast(b *testing.B, subs, burst int) {
 			s.exec().HandlePublication("news", pub, broker.StreamPosition{})
 		}
 		for l.scheduled {
-			l.drain()
+			l.Drain()
 		}
 		l.scheduled = true
 	}
@@ -53,9 +53,9 @@ func BenchmarkBroadcast_ManyChannels(b *testing.B) {
 	names := make([]string, channels)
 	for i := range names {
 		names[i] = fmt.Sprintf("ch-%d", i)
-		c := &conn{gc: &sinkConn{}, state: stateStreaming, chunked: true, streamIdx: -1}
+		c := &Conn{GC: &sinkConn{}, State: StateStreaming, Chunked: true, streamIdx: -1}
 		ch, idx := s.hub.Subscribe(names[i], 0, c)
-		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
+		c.Subs = append(c.Subs, Subscription{Ch: ch, Idx: int32(idx)})
 	}
 	pub := &broker.Publication{Data: []byte(`{"n":1}`)}
 	i := 0
@@ -65,7 +65,7 @@ func BenchmarkBroadcast_ManyChannels(b *testing.B) {
 		i++
 		if i%64 == 0 {
 			for l.scheduled {
-				l.drain()
+				l.Drain()
 			}
 			l.scheduled = true
 		}

@@ -22,7 +22,7 @@ func (c *sinkConn) OutboundBuffered() int       { return 0 }
 
 // newTestLoop builds a server and one loop without starting gnet, with n
 // streaming subscribers of channel "news".
-func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
+func newTestLoop(t testing.TB, n int) (*Server, *Loop, []*sinkConn) {
 	t.Helper()
 	opts := config.Default()
 	opts.Client.Token.HMACSecretKey = "x"
@@ -39,10 +39,10 @@ func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
 	sinks := make([]*sinkConn, n)
 	for i := range sinks {
 		sinks[i] = &sinkConn{}
-		c := &conn{gc: sinks[i], state: stateStreaming, chunked: true, streamIdx: -1}
+		c := &Conn{GC: sinks[i], State: StateStreaming, Chunked: true, streamIdx: -1}
 		ch, idx := s.hub.Subscribe("news", 0, c)
-		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
-		l.addStream(c)
+		c.Subs = append(c.Subs, Subscription{Ch: ch, Idx: int32(idx)})
+		l.AddStream(c)
 	}
 	// There is no gnet loop here: the test runs drain itself. A socket pair
 	// stands in for the kick socket, so a drain that yields can "wake" the

@@ -85,16 +85,16 @@ func (m *metricsSet) snapshot() map[string]float64 {
 
 // serveMetrics answers /metrics in Prometheus text format. Rendering reads
 // /proc for process metrics, so it runs off the loop.
-func (s *Server) serveMetrics(c *conn, head, keepAlive bool) {
-	http10 := c.http10 // conn fields are read on the loop only
-	c.state = stateAwaiting
+func (s *Server) serveMetrics(c *Conn, head, keepAlive bool) {
+	http10 := c.HTTP10 // conn fields are read on the loop only
+	c.State = StateAwaiting
 	go func() {
 		var buf bytes.Buffer
 		s.metrics.set.WritePrometheus(&buf)
 		metrics.WriteProcessMetrics(&buf)
 		out := httpwrite.AppendBody(nil, 200, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", false, buf.Bytes(), head, !keepAlive)
 		httpwrite.FixProto(out, http10)
-		_ = c.gc.AsyncWrite(out, func(gnet.Conn, error) error {
+		_ = c.GC.AsyncWrite(out, func(gnet.Conn, error) error {
 			s.resume(c, keepAlive)
 			return nil
 		})

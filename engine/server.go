@@ -38,7 +38,7 @@ var Version = "0.1.0 unisse"
 type Server struct {
 	opts     config.Options
 	log      *slog.Logger
-	hub      *hub.Hub[*conn, chanState]
+	hub      *hub.Hub[*Conn, ChanState]
 	broker   broker.Broker
 	verifier *auth.Verifier
 	ns       *namespace.Resolver
@@ -56,9 +56,9 @@ type Server struct {
 
 	numLoops int
 	loopsMu  sync.Mutex
-	loops    []*loop                  // by index; nil until the loop's first connection
-	loopOf   map[gnet.EventLoop]*loop // guarded by loopsMu
-	known    atomic.Pointer[[]*loop]  // snapshot of discovered loops, for broadcasters
+	loops    []*Loop                  // by index; nil until the loop's first connection
+	loopOf   map[gnet.EventLoop]*Loop // guarded by loopsMu
+	known    atomic.Pointer[[]*Loop]  // snapshot of discovered loops, for broadcasters
 
 	tickStart  time.Time
 	startedAt  time.Time
@@ -120,10 +120,10 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 	if s.numLoops <= 0 {
 		s.numLoops = runtime.NumCPU()
 	}
-	s.hub = hub.New[*conn, chanState](s.numLoops)
-	s.loops = make([]*loop, s.numLoops)
-	s.loopOf = make(map[gnet.EventLoop]*loop, s.numLoops)
-	empty := []*loop{}
+	s.hub = hub.New[*Conn, ChanState](s.numLoops)
+	s.loops = make([]*Loop, s.numLoops)
+	s.loopOf = make(map[gnet.EventLoop]*Loop, s.numLoops)
+	empty := []*Loop{}
 	s.known.Store(&empty)
 	s.metrics = newMetrics(s)
 	s.users = limits.NewUserSlots()
@@ -229,7 +229,7 @@ func (s *Server) NumClients() int { return int(s.numClients.Load()) }
 func (s *events) OnTick() (time.Duration, gnet.Action) {
 	httpwrite.RefreshDate(time.Now())
 	for _, l := range *s.known.Load() {
-		l.post(item{op: sweepOp})
+		l.Post(item{op: sweepOp})
 	}
 	return tickInterval, gnet.None
 }
@@ -239,7 +239,7 @@ func (s *Server) tickNow() int64 { return int64(time.Since(s.tickStart) / tickIn
 
 // loopFor returns unisse's state for gc's event loop, creating it on first sight
 // (gnet offers no way to enumerate loops, only to reach them through conns).
-func (s *Server) loopFor(gc gnet.Conn) *loop {
+func (s *Server) loopFor(gc gnet.Conn) *Loop {
 	el := gc.EventLoop()
 	s.loopsMu.Lock()
 	defer s.loopsMu.Unlock()
@@ -253,10 +253,10 @@ func (s *Server) loopFor(gc gnet.Conn) *loop {
 		panic("engine: more event loops than configured")
 	}
 	l := newLoop(s, idx, el)
-	l.startKick()
+	l.StartKick()
 	s.loopOf[el] = l
 	s.loops[idx] = l
-	known := make([]*loop, 0, idx+1)
+	known := make([]*Loop, 0, idx+1)
 	for _, x := range s.loops {
 		if x != nil {
 			known = append(known, x)
@@ -268,15 +268,15 @@ func (s *Server) loopFor(gc gnet.Conn) *loop {
 
 // onAllLoops runs fn on every loop that has ever had a connection and waits
 // for all of them (or ctx). Never call it on a loop: it blocks.
-func (s *Server) onAllLoops(ctx context.Context, fn func(*loop)) bool {
+func (s *Server) onAllLoops(ctx context.Context, fn func(*Loop)) bool {
 	loops := *s.known.Load()
 	var wg sync.WaitGroup
 	wg.Add(len(loops))
 	for _, l := range loops {
-		l.post(item{op: func(l *loop) {
+		l.Post(item{op: func(l *Loop) {
 			defer wg.Done()
 			fn(l)
-			l.flushDirty()
+			l.FlushDirty()
 		}})
 	}
 	done := make(chan struct{})
@@ -292,7 +292,7 @@ func (s *Server) onAllLoops(ctx context.Context, fn func(*loop)) bool {
 // opTimeout bounds how long an API operation waits for the loops.
 const opTimeout = 5 * time.Second
 
-func (s *Server) onAllLoopsTimeout(fn func(*loop)) bool {
+func (s *Server) onAllLoopsTimeout(fn func(*Loop)) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	return s.onAllLoops(ctx, fn)

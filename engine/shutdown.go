@@ -36,10 +36,10 @@ func (s *Server) disconnectAll(ctx context.Context) {
 	if w := s.shutdownWindow(ctx, s.NumClients()); w > 0 {
 		s.spreadDisconnects(ctx, w)
 	}
-	s.onAllLoops(ctx, func(l *loop) {
+	s.onAllLoops(ctx, func(l *Loop) {
 		l.targets = append(l.targets[:0], l.streams...)
 		for _, c := range l.targets {
-			l.finish(c, disconnectShutdown)
+			l.Finish(c, disconnectShutdown)
 		}
 		clear(l.targets)
 	})
@@ -81,7 +81,7 @@ func (s *Server) spreadDisconnects(ctx context.Context, window time.Duration) {
 		}
 		done := min(1, float64(time.Since(start))/float64(window))
 		for _, l := range *s.known.Load() {
-			l.post(item{op: func(l *loop) { sp.step(l, done) }})
+			l.Post(item{op: func(l *Loop) { sp.step(l, done) }})
 		}
 		if done >= 1 {
 			return
@@ -98,11 +98,11 @@ type shutdownSpread struct {
 
 // step ends streams on l until at most (1-done) of the ones it had at its
 // first step are left. Only on l.
-func (sp *shutdownSpread) step(l *loop, done float64) {
-	if sp.total[l.idx] < 0 {
-		sp.total[l.idx] = l.streamingCount()
+func (sp *shutdownSpread) step(l *Loop, done float64) {
+	if sp.total[l.Idx] < 0 {
+		sp.total[l.Idx] = l.streamingCount()
 	}
-	total := sp.total[l.idx]
+	total := sp.total[l.Idx]
 	keep := total - int(math.Ceil(float64(total)*done))
 	excess := l.streamingCount() - keep
 	if excess <= 0 {
@@ -115,24 +115,24 @@ func (sp *shutdownSpread) step(l *loop, done float64) {
 		if len(l.targets) == excess {
 			break
 		}
-		if c.state == stateStreaming {
+		if c.State == StateStreaming {
 			l.targets = append(l.targets, c)
 		}
 	}
 	for _, c := range l.targets {
-		l.finish(c, disconnectShutdown)
+		l.Finish(c, disconnectShutdown)
 	}
 	clear(l.targets)
 	l.targets = l.targets[:0]
-	l.flushDirty()
+	l.FlushDirty()
 }
 
 // streamingCount is how many of l's streams are still streaming (those ended
 // stay in l.streams until gnet runs their OnClose). Only on l.
-func (l *loop) streamingCount() int {
+func (l *Loop) streamingCount() int {
 	n := 0
 	for _, c := range l.streams {
-		if c.state == stateStreaming {
+		if c.State == StateStreaming {
 			n++
 		}
 	}

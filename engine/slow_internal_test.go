@@ -34,10 +34,10 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 	s, l, healthy := newTestLoop(t, 3)
 	s.opts.Client.QueueMaxSize = 64 << 10
 	stalled := &stallConn{}
-	c := &conn{gc: stalled, state: stateStreaming, chunked: true, streamIdx: -1}
+	c := &Conn{GC: stalled, State: StateStreaming, Chunked: true, streamIdx: -1}
 	ch, idx := s.hub.Subscribe("news", 0, c)
-	c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
-	l.addStream(c)
+	c.Subs = append(c.Subs, Subscription{Ch: ch, Idx: int32(idx)})
+	l.AddStream(c)
 
 	data := []byte(`"` + strings.Repeat("x", 1000) + `"`)
 	const pubs = 1000 // 1 MB: sixteen times the cap
@@ -45,7 +45,7 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 	for range pubs {
 		s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
 		for l.scheduled {
-			l.drain()
+			l.Drain()
 		}
 		l.scheduled = true
 		maxLog = max(maxLog, ch.Local(0).X.bytes)
@@ -57,8 +57,8 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 	// Its socket takes nothing and cannot be grown (no descriptor here), so
 	// the push waits behind what gnet holds: the connection is flushing, not
 	// closed, until the client reads or read_timeout passes with no progress.
-	if c.state != stateFlushing || stalled.closed {
-		t.Fatalf("stalled subscriber: state %d, closed %v; want it shed and flushing its push", c.state, stalled.closed)
+	if c.State != StateFlushing || stalled.closed {
+		t.Fatalf("stalled subscriber: state %d, closed %v; want it shed and flushing its push", c.State, stalled.closed)
 	}
 	if got := s.metrics.slowDisconnects.Get(); got != 1 {
 		t.Errorf("3008 disconnects: %d, want 1", got)
@@ -98,13 +98,13 @@ func (c *windowConn) Flush() error { c.room = len(c.data); return nil }
 // backloggedSubscriber adds to the test loop a subscriber of "news" whose
 // socket takes room bytes, and logs pubs publications of about 1 KB that it
 // has not received yet (the sweep has not run).
-func backloggedSubscriber(t *testing.T, s *Server, l *loop, room, pubs int) (*conn, *windowConn) {
+func backloggedSubscriber(t *testing.T, s *Server, l *Loop, room, pubs int) (*Conn, *windowConn) {
 	t.Helper()
 	w := &windowConn{room: room}
-	c := &conn{gc: w, state: stateStreaming, chunked: true, streamIdx: -1}
+	c := &Conn{GC: w, State: StateStreaming, Chunked: true, streamIdx: -1}
 	ch, idx := s.hub.Subscribe("news", 0, c)
-	c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
-	l.addStream(c)
+	c.Subs = append(c.Subs, Subscription{Ch: ch, Idx: int32(idx)})
+	l.AddStream(c)
 	data := []byte(`"` + strings.Repeat("x", 1000) + `"`)
 	for range pubs {
 		s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
@@ -128,14 +128,14 @@ func TestDisconnectCatchUpStopsAtAFullSocket(t *testing.T) {
 	s.opts.Client.QueueMaxSize = 32 << 20
 	c, w := backloggedSubscriber(t, s, l, 100<<10, 1000)
 
-	l.finish(c, protocol.DisconnectForceNoReconnect)
+	l.Finish(c, protocol.DisconnectForceNoReconnect)
 
 	push := "data: {\"disconnect\":{\"code\":3503,\"reason\":\"force disconnect\"}}\n\n\r\n0\r\n\r\n"
 	if held := w.OutboundBuffered(); held > maxWrite+2048+len(push)+16 {
 		t.Errorf("gnet holds %d bytes after the disconnect; at most one write's tail (%d) and the push may wait", held, maxWrite)
 	}
-	if c.state != stateClosing || !w.closed {
-		t.Fatalf("state %d, closed %v; want it closed", c.state, w.closed)
+	if c.State != StateClosing || !w.closed {
+		t.Fatalf("state %d, closed %v; want it closed", c.State, w.closed)
 	}
 	out := string(w.data)
 	if !strings.HasSuffix(out, push) {
@@ -163,7 +163,7 @@ func TestPushCatchUpStopsAtAFullSocket(t *testing.T) {
 	s.opts.Client.QueueMaxSize = 32 << 20
 	c, w := backloggedSubscriber(t, s, l, 100<<10, 1000)
 
-	l.writeEvent(c, []byte(`{"refresh":{"expires":false}}`))
+	l.WriteEvent(c, []byte(`{"refresh":{"expires":false}}`))
 
 	push := "data: {\"disconnect\":{\"code\":3008,\"reason\":\"slow\"}}\n\n\r\n0\r\n\r\n"
 	if held := w.OutboundBuffered(); held > maxWrite+2048+len(push)+16 {
@@ -185,14 +185,14 @@ func TestPushCatchUpDeliversEverythingToAReader(t *testing.T) {
 	s.opts.Client.QueueMaxSize = 32 << 20
 	c, w := backloggedSubscriber(t, s, l, 64<<20, 1000)
 
-	l.writeEvent(c, []byte(`{"refresh":{"expires":false}}`))
+	l.WriteEvent(c, []byte(`{"refresh":{"expires":false}}`))
 
 	out := string(w.data)
 	if n := strings.Count(out, "data: "); n != 1001 || !strings.Contains(out[len(out)-100:], "refresh") {
 		t.Fatalf("%d events, ending %q; want the 1000 publications then the push", n, tail(w.data, 60))
 	}
-	if c.state != stateStreaming || w.writes < 1000*1000/maxWrite {
-		t.Errorf("state %d after %d writes; want it streaming after writes of at most %d bytes", c.state, w.writes, maxWrite)
+	if c.State != StateStreaming || w.writes < 1000*1000/maxWrite {
+		t.Errorf("state %d after %d writes; want it streaming after writes of at most %d bytes", c.State, w.writes, maxWrite)
 	}
 }
 
@@ -208,16 +208,16 @@ func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 	const inboxCap = 64 << 10
 	s.opts.Own.LoopInboxMaxSize = inboxCap
 	s.opts.Client.QueueMaxSize = 32 << 20
-	subscribe := func(channel string) (*conn, *windowConn) {
+	subscribe := func(channel string) (*Conn, *windowConn) {
 		w := &windowConn{room: 1 << 30}
-		c := &conn{gc: w, state: stateStreaming, chunked: true, streamIdx: -1}
+		c := &Conn{GC: w, State: StateStreaming, Chunked: true, streamIdx: -1}
 		ch, idx := s.hub.Subscribe(channel, 0, c)
-		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
-		l.addStream(c)
+		c.Subs = append(c.Subs, Subscription{Ch: ch, Idx: int32(idx)})
+		l.AddStream(c)
 		return c, w
 	}
 	var shed [3]*windowConn
-	var shedConns [3]*conn
+	var shedConns [3]*Conn
 	for i := range shed {
 		shedConns[i], shed[i] = subscribe("news")
 	}
@@ -242,16 +242,16 @@ func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 		t.Errorf("inbox grew to %d bytes in %d items; cap %d bytes", maxInbox, maxItems, inboxCap)
 	}
 	for l.scheduled {
-		l.drain()
+		l.Drain()
 	}
 	l.scheduled = true
 
 	push := "data: {\"disconnect\":{\"code\":3008,\"reason\":\"slow\"}}\n\n\r\n0\r\n\r\n"
 	for i, w := range shed {
 		out := string(w.data)
-		if shedConns[i].state != stateClosing || !w.closed || !strings.HasSuffix(out, push) {
+		if shedConns[i].State != StateClosing || !w.closed || !strings.HasSuffix(out, push) {
 			t.Fatalf("subscriber %d of the overflowing channel: state %d, closed %v, output ends %q; want the 3008 push, the terminator and a close",
-				i, shedConns[i].state, w.closed, tail(w.data, 80))
+				i, shedConns[i].State, w.closed, tail(w.data, 80))
 		}
 		if n := strings.Count(out, `"channel":"news"`); n == 0 || n > inboxCap/len(data)+1 {
 			t.Errorf("subscriber %d got %d publications before the 3008; want those that fitted in the inbox", i, n)
@@ -267,11 +267,11 @@ func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 	// The loop took publications again once it drained.
 	publish("calm")
 	for l.scheduled {
-		l.drain()
+		l.Drain()
 	}
 	l.scheduled = true
-	if calm.state != stateStreaming || calmW.closed || strings.Count(string(calmW.data), `"channel":"calm"`) != 2 {
-		t.Errorf("subscriber of the other channel: state %d, closed %v, %d publications; want it streaming with both", calm.state, calmW.closed, strings.Count(string(calmW.data), `"channel":"calm"`))
+	if calm.State != StateStreaming || calmW.closed || strings.Count(string(calmW.data), `"channel":"calm"`) != 2 {
+		t.Errorf("subscriber of the other channel: state %d, closed %v, %d publications; want it streaming with both", calm.State, calmW.closed, strings.Count(string(calmW.data), `"channel":"calm"`))
 	}
 }
 
@@ -293,7 +293,7 @@ func TestPeerClosesLetTheLoopDeliver(t *testing.T) {
 	closeMany := func(n int, err error) {
 		for range n {
 			gc := &closingConn{}
-			c := &conn{gc: gc, state: stateReading, streamIdx: -1}
+			c := &Conn{GC: gc, State: StateReading, streamIdx: -1}
 			gc.ctx = c
 			s.events().OnClose(gc, err)
 		}
@@ -332,16 +332,16 @@ func TestStalledSubscriberResumesWithNextPublication(t *testing.T) {
 	s.opts.Client.QueueMaxSize = 32 << 20
 	c, w := backloggedSubscriber(t, s, l, 10<<10, 100) // a 10 KB socket, 100 KB logged
 	for l.scheduled {
-		l.drain()
+		l.Drain()
 	}
-	if !c.stalled() || w.OutboundBuffered() == 0 {
+	if !c.Stalled() || w.OutboundBuffered() == 0 {
 		t.Fatalf("the subscriber did not stall (held %d)", w.OutboundBuffered())
 	}
 	handed := len(w.data)
 	data := []byte(`"` + strings.Repeat("y", 1000) + `"`)
 	s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
 	for l.scheduled {
-		l.drain()
+		l.Drain()
 	}
 	if len(w.data) != handed {
 		t.Fatalf("a stalled subscriber was handed %d more bytes while gnet held %d", len(w.data)-handed, w.OutboundBuffered())
@@ -350,7 +350,7 @@ func TestStalledSubscriberResumesWithNextPublication(t *testing.T) {
 	w.room = len(w.data) // the socket took everything gnet held
 	s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
 	for l.scheduled {
-		l.drain()
+		l.Drain()
 	}
 	if l.behind(c) && w.OutboundBuffered() == 0 {
 		t.Fatalf("with a writable socket the backlog still waits for a tick (%d bytes handed)", len(w.data)-handed)

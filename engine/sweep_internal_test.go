@@ -25,11 +25,11 @@ func (c *recordingConn) Write(p []byte) (int, error) {
 func TestSweepKeepsPostingOrderAcrossSlices(t *testing.T) {
 	s, l, _ := newTestLoop(t, 0)
 	rc := &recordingConn{}
-	c := &conn{gc: rc, state: stateStreaming, chunked: false, streamIdx: -1}
+	c := &Conn{GC: rc, State: StateStreaming, Chunked: false, streamIdx: -1}
 	const channels = 5*sliceBudget + 7
 	for i := range channels {
 		ch, idx := s.hub.Subscribe(fmt.Sprintf("c%03d", i), 0, c)
-		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
+		c.Subs = append(c.Subs, Subscription{Ch: ch, Idx: int32(idx)})
 	}
 	for round := range 3 {
 		rc.data = rc.data[:0]
@@ -38,7 +38,7 @@ func TestSweepKeepsPostingOrderAcrossSlices(t *testing.T) {
 		}
 		slices := 0
 		for l.scheduled {
-			l.drain()
+			l.Drain()
 			slices++
 		}
 		l.scheduled = true
