@@ -7,6 +7,7 @@ import (
 
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/httpparse"
 )
@@ -18,7 +19,7 @@ import (
 // through AsyncWrite, while later pipelined requests wait in the input
 // buffer. It reports whether the reply is already
 // written (false: the connection is awaiting an off-loop reply).
-func (s *Server) serveAPI(c *Conn, req *httpparse.Request, m api.Method, body []byte, keepAlive bool) bool {
+func (s *Server) serveAPI(c *delivery.Conn, req *httpparse.Request, m api.Method, body []byte, keepAlive bool) bool {
 	l := s.loops[c.LoopIdx]
 	transport := bytes.EqualFold(req.Header("X-Centrifugo-Error-Mode"), transportMode)
 	s.metrics.apiCommands.Inc()
@@ -32,7 +33,7 @@ func (s *Server) serveAPI(c *Conn, req *httpparse.Request, m api.Method, body []
 	// Off the loop: the body must outlive the input buffer.
 	bodyCopy := append([]byte(nil), body...)
 	http10 := c.HTTP10 // conn fields are read on the loop only
-	c.State = StateAwaiting
+	c.State = delivery.StateAwaiting
 	go func() {
 		res := s.api.Serve(nil, m, bodyCopy, transport)
 		out := appendAPIResponse(nil, res, !keepAlive)
@@ -55,11 +56,11 @@ func (s *Server) runsInline(m api.Method) bool {
 
 // resume continues a connection after an off-loop reply was written: the next
 // pipelined request, or close. On c's loop.
-func (s *Server) resume(c *Conn, keepAlive bool) {
-	if c.State != StateAwaiting {
+func (s *Server) resume(c *delivery.Conn, keepAlive bool) {
+	if c.State != delivery.StateAwaiting {
 		return // closed meanwhile
 	}
-	c.State = StateReading
+	c.State = delivery.StateReading
 	if s.afterResponse(c, keepAlive) {
 		s.serveInput(c)
 	}

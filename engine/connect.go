@@ -12,6 +12,7 @@ import (
 
 	"github.com/unisse/unisse/engine/auth"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/namespace"
 	"github.com/unisse/unisse/engine/protocol"
@@ -38,7 +39,7 @@ func failErr(e *protocol.Error) *connectFailure { return &connectFailure{err: e}
 // serveConnect handles a request to the uni_sse endpoint: method and body
 // checks, the connect request, authentication and subscriptions, then either
 // the stream's headers with the connect push, or a refusal. Only on c's loop.
-func (s *Server) serveConnect(c *Conn, req *httpparse.Request, body []byte, cr *httpwrite.CORS) {
+func (s *Server) serveConnect(c *delivery.Conn, req *httpparse.Request, body []byte, cr *httpwrite.CORS) {
 	l := s.loops[c.LoopIdx]
 	keepAlive := req.KeepAlive()
 	if !req.IsGet() && !req.IsPost() {
@@ -76,7 +77,7 @@ func (s *Server) serveConnect(c *Conn, req *httpparse.Request, body []byte, cr *
 	s.answerConnect(l, c, res, qs, fail, cr, keepAlive, chunked)
 }
 
-func (s *Server) badConnectRequest(c *Conn, cr *httpwrite.CORS, keepAlive bool) {
+func (s *Server) badConnectRequest(c *delivery.Conn, cr *httpwrite.CORS, keepAlive bool) {
 	l := s.loops[c.LoopIdx]
 	l.Out = httpwrite.AppendEmpty(l.Out[:0], 400, cr, !keepAlive, false)
 	_ = sendResponse(c, l.Out)
@@ -94,7 +95,7 @@ type connectChannel struct {
 // with the overrides a token subs claim or an API subscribe may carry.
 type chanOpts struct {
 	ns          *namespace.Options
-	flags       SubFlags
+	flags       delivery.SubFlags
 	recoverable bool // force_recovery: positioned, and recovers on request
 	positioned  bool // force_positioning or force_recovery (needs history)
 }
@@ -113,13 +114,13 @@ func resolveChanOpts(ns *namespace.Options, ov override) chanOpts {
 	}
 	co := chanOpts{ns: ns}
 	if pick(ns.Presence, ov.presence) {
-		co.flags |= SubPresence
+		co.flags |= delivery.SubPresence
 	}
 	if pick(ns.JoinLeave, ov.joinLeave) {
-		co.flags |= SubJoinLeave
+		co.flags |= delivery.SubJoinLeave
 	}
 	if pick(ns.ForcePushJoinLeave, ov.pushJoinLeave) {
-		co.flags |= SubPushJoinLeave
+		co.flags |= delivery.SubPushJoinLeave
 	}
 	if ns.HasHistory() {
 		co.recoverable = pick(ns.ForceRecovery, ov.recovery)
@@ -146,11 +147,11 @@ func overrideOf(o *protocol.SubscribeOverride) override {
 // Centrifugo's order of checks (PROTOCOL.md §2.7). On success c holds its
 // identity and subscriptions and the connect push body is returned, with
 // the queries its positioned subscriptions wait on (see answerConnect).
-func (s *Server) connect(l *Loop, c *Conn, creq *protocol.ConnectRequest, keysFetched bool) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
+func (s *Server) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.ConnectRequest, keysFetched bool) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
 	if s.stopping.Load() {
 		// Shutting down: the stream would be ended at once anyway, and a
 		// refusal with 3001 sends the client to reconnect (to another node).
-		return nil, nil, failWith(disconnectShutdown)
+		return nil, nil, failWith(protocol.DisconnectShutdown)
 	}
 	o := &s.opts.Client
 	now := time.Now()
@@ -212,12 +213,13 @@ func (s *Server) connect(l *Loop, c *Conn, creq *protocol.ConnectRequest, keysFe
 	// namespace lookup that decides a different answer (unknown namespace)
 	// still runs. Every step is constant time per entry, duplicates are found
 	// with a set, and the scratch stays bounded by the limit.
-	cc := channelCollector{list: l.connectChans[:0], seen: l.connectSeen, limit: o.ChannelLimit}
+	sc := &s.scratch[l.Idx]
+	cc := channelCollector{list: sc.chans[:0], seen: sc.seen, limit: o.ChannelLimit}
 	if cc.seen == nil {
 		cc.seen = make(map[string]struct{})
-		l.connectSeen = cc.seen
+		sc.seen = cc.seen
 	}
-	defer cc.release(l)
+	defer cc.release(sc)
 
 	// Server-side channels from the token: the subs claim wins over channels.
 	if creds.Subs != nil {
@@ -321,7 +323,7 @@ func (s *Server) connect(l *Loop, c *Conn, creq *protocol.ConnectRequest, keysFe
 	c.CloseAt = closeAt
 	var qs []*positionQuery
 	if len(chans) > 0 {
-		c.Subs = make([]Subscription, 0, len(chans))
+		c.Subs = make([]delivery.Subscription, 0, len(chans))
 		res.Subs = make([]protocol.ChannelResult, len(chans))
 		for i := range chans {
 			// The request's subs entry for a channel the connection gets says
@@ -367,15 +369,15 @@ type positionQuery struct {
 // answered (see askBroker and unpark). Subscribing before asking is what
 // makes the answer exact: a publication above the position is posted after
 // the subscription, so it is in the channel's log for c. On c's loop.
-func (s *Server) subscribe(l *Loop, c *Conn, channel string, co chanOpts, rec *protocol.SubscribeRequest, res *protocol.SubscribeResult) *positionQuery {
+func (s *Server) subscribe(l *delivery.Loop, c *delivery.Conn, channel string, co chanOpts, rec *protocol.SubscribeRequest, res *protocol.SubscribeResult) *positionQuery {
 	ch, idx := s.hub.Subscribe(channel, l.Idx, c)
-	c.Subs = append(c.Subs, Subscription{Ch: ch, Idx: int32(idx), Flags: co.flags})
+	c.Subs = append(c.Subs, delivery.Subscription{Ch: ch, Idx: int32(idx), Flags: co.flags})
 	if !co.positioned {
 		return nil
 	}
 	res.Recoverable = co.recoverable
 	res.Positioned = true
-	q := &positionQuery{channel: channel, opts: historyOptions(co.ns), start: ch.Local(l.Idx).Entries[idx].Next, res: res}
+	q := &positionQuery{channel: channel, opts: historyOptions(co.ns), start: l.Cursor(ch, idx), res: res}
 	if co.recoverable && rec != nil && rec.Recover {
 		q.recover, q.offset = true, rec.Offset
 		q.limit = s.opts.Client.RecoveryMaxPublicationLimit
@@ -401,7 +403,7 @@ func (s *Server) brokerContext(op broker.Op) (context.Context, context.CancelFun
 // inbox, even when the broker answers inline: the frames posted before the
 // answer are then logged before then runs, so unpark sees every frame at or
 // below the position. On c's loop.
-func (s *Server) askBroker(l *Loop, c *Conn, qs []*positionQuery, then func(*Loop)) {
+func (s *Server) askBroker(l *delivery.Loop, c *delivery.Conn, qs []*positionQuery, then func(*delivery.Loop)) {
 	c.Parked = true
 	var left atomic.Int32
 	left.Store(int32(len(qs)))
@@ -411,7 +413,7 @@ func (s *Server) askBroker(l *Loop, c *Conn, qs []*positionQuery, then func(*Loo
 			q.answer, q.err = h, err
 			if left.Add(-1) == 0 {
 				cancel()
-				l.Post(item{op: then})
+				l.Post(then)
 			}
 		})
 	}
@@ -423,7 +425,7 @@ func (s *Server) askBroker(l *Loop, c *Conn, qs []*positionQuery, then func(*Loo
 // were published before it). It fails with 3008 when a frame c needed was
 // shed while it was parked (the channel's log passed queue_max_size), and
 // with an internal error when the broker failed. On c's loop.
-func (s *Server) unpark(l *Loop, c *Conn, qs []*positionQuery) *connectFailure {
+func (s *Server) unpark(l *delivery.Loop, c *delivery.Conn, qs []*positionQuery) *connectFailure {
 	c.Parked = false
 	var fail *connectFailure
 	for _, q := range qs {
@@ -437,18 +439,8 @@ func (s *Server) unpark(l *Loop, c *Conn, qs []*positionQuery) *connectFailure {
 		if i < 0 {
 			continue // unsubscribed meanwhile (API unsubscribe)
 		}
-		sub := c.Subs[i]
-		loc := sub.Ch.Local(l.Idx)
-		e := &loc.Entries[sub.Idx]
-		if e.Next != q.start {
+		if !l.SkipThrough(c.Subs[i], q.start, q.answer.Offset) {
 			fail = failWith(protocol.DisconnectSlow) // shed while parked
-			continue
-		}
-		x := &loc.X
-		for seq := max(e.Next, x.base); seq < x.head(); seq++ {
-			if o := x.log[seq-x.base].offset; o != 0 && o <= q.answer.Offset {
-				e.Next = seq + 1
-			}
 		}
 	}
 	if fail == nil {
@@ -462,7 +454,7 @@ func (s *Server) unpark(l *Loop, c *Conn, qs []*positionQuery) *connectFailure {
 // or the stream, or — when subscriptions wait for the broker — it parks c
 // and answers on its loop once the broker has. c may point into the input
 // buffer. On c's loop.
-func (s *Server) answerConnect(l *Loop, c *Conn, res *protocol.ConnectResult, qs []*positionQuery, fail *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
+func (s *Server) answerConnect(l *delivery.Loop, c *delivery.Conn, res *protocol.ConnectResult, qs []*positionQuery, fail *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
 	switch {
 	case fail != nil:
 		s.refuseConnect(c, fail, cr, keepAlive, chunked)
@@ -471,13 +463,13 @@ func (s *Server) answerConnect(l *Loop, c *Conn, res *protocol.ConnectResult, qs
 		s.startStream(c, res, cr, !keepAlive, chunked)
 		return
 	}
-	c.State = StateAwaiting
+	c.State = delivery.StateAwaiting
 	saved := httpwrite.CORS{Allowed: cr.Allowed, Origin: bytes.Clone(cr.Origin), AllowHeaders: bytes.Clone(cr.AllowHeaders)}
-	s.askBroker(l, c, qs, func(l *Loop) {
-		if c.State != StateAwaiting {
+	s.askBroker(l, c, qs, func(l *delivery.Loop) {
+		if c.State != delivery.StateAwaiting {
 			return // closed meanwhile (OnClose unsubscribed it)
 		}
-		c.State = StateReading
+		c.State = delivery.StateReading
 		if fail := s.unpark(l, c, qs); fail != nil {
 			s.unsubscribeAll(l, c)
 			s.releaseUserSlot(c)
@@ -485,7 +477,7 @@ func (s *Server) answerConnect(l *Loop, c *Conn, res *protocol.ConnectResult, qs
 		} else {
 			s.startStream(c, res, &saved, !keepAlive, chunked)
 		}
-		if c.State == StateReading && s.afterResponse(c, keepAlive) {
+		if c.State == delivery.StateReading && s.afterResponse(c, keepAlive) {
 			s.serveInput(c)
 		}
 	})
@@ -535,9 +527,9 @@ func historyOptions(o *namespace.Options) broker.PublishOptions {
 // is not cached: the key is fetched on a goroutine (an event loop never waits
 // on the network), then the connect resumes on the connection's loop. Input
 // that arrives meanwhile is ignored, as on a stream.
-func (s *Server) connectAfterKeyFetch(c *Conn, creq *protocol.ConnectRequest, cr *httpwrite.CORS, keepAlive, chunked bool) {
+func (s *Server) connectAfterKeyFetch(c *delivery.Conn, creq *protocol.ConnectRequest, cr *httpwrite.CORS, keepAlive, chunked bool) {
 	l := s.loops[c.LoopIdx]
-	c.State = StateAwaiting
+	c.State = delivery.StateAwaiting
 	// The CORS values point into the input buffer, which is about to be
 	// reused: keep copies.
 	saved := httpwrite.CORS{Allowed: cr.Allowed, Origin: bytes.Clone(cr.Origin), AllowHeaders: bytes.Clone(cr.AllowHeaders)}
@@ -548,17 +540,17 @@ func (s *Server) connectAfterKeyFetch(c *Conn, creq *protocol.ConnectRequest, cr
 		if err := s.verifier.FetchKeys(ctx, req.Token); err != nil {
 			s.log.Warn("jwks fetch failed", "err", err)
 		}
-		l.Post(item{op: func(l *Loop) {
-			if c.State != StateAwaiting {
+		l.Post(func(l *delivery.Loop) {
+			if c.State != delivery.StateAwaiting {
 				return // the client went away meanwhile
 			}
-			c.State = StateReading
+			c.State = delivery.StateReading
 			res, qs, fail := s.connect(l, c, &req, true)
 			s.answerConnect(l, c, res, qs, fail, &saved, keepAlive, chunked)
-			if c.State == StateReading && s.afterResponse(c, keepAlive) {
+			if c.State == delivery.StateReading && s.afterResponse(c, keepAlive) {
 				s.serveInput(c)
 			}
-		}})
+		})
 	}()
 }
 
@@ -567,7 +559,7 @@ const keyFetchTimeout = 5 * time.Second
 
 // releaseUserSlot gives back a connection's client.user_connection_limit
 // slot, if it holds one. On its loop.
-func (s *Server) releaseUserSlot(c *Conn) {
+func (s *Server) releaseUserSlot(c *delivery.Conn) {
 	if c.UserSlot {
 		c.UserSlot = false
 		s.users.Release(c.User)
@@ -577,16 +569,16 @@ func (s *Server) releaseUserSlot(c *Conn) {
 // evictOtherConnections implements the personal channel's
 // single_connection: a user's new connection ends the older ones with 3504,
 // as Centrifugo does. Fire and forget: a loop never waits for another.
-func (s *Server) evictOtherConnections(c *Conn) {
+func (s *Server) evictOtherConnections(c *delivery.Conn) {
 	user, keep := c.User, c.Client
 	for _, l := range *s.known.Load() {
-		l.Post(item{op: func(l *Loop) {
+		l.Post(func(l *delivery.Loop) {
 			for _, c := range l.Find(user, "", "") {
 				if c.Client != keep {
 					l.Finish(c, protocol.DisconnectConnectionLimit)
 				}
 			}
-		}})
+		})
 	}
 }
 
@@ -616,14 +608,14 @@ func (s *Server) userLimited(ch, user string) bool {
 // startStream writes the stream head and the connect push and registers c as
 // streaming: in its loop's lists, with its first ping due after a random delay
 // in [ping/2, ping), as Centrifugo staggers pings.
-func (s *Server) startStream(c *Conn, res *protocol.ConnectResult, cr *httpwrite.CORS, closeConn, chunked bool) {
+func (s *Server) startStream(c *delivery.Conn, res *protocol.ConnectResult, cr *httpwrite.CORS, closeConn, chunked bool) {
 	l := s.loops[c.LoopIdx]
 	c.Chunked = chunked
 	l.Out = httpwrite.AppendStreamHead(l.Out[:0], cr, closeConn, chunked)
 	l.Out = s.appendRetry(l.Out, chunked) // unisse.sse_retry_*; nothing by default
 	l.Tmp = protocol.AppendConnectPush(l.Tmp[:0], res)
 	l.Out = sse.AppendEvent(l.Out, l.Tmp, chunked)
-	c.State = StateStreaming
+	c.State = delivery.StateStreaming
 	c.ReadDeadline = 0
 	l.AddStream(c)
 	s.numClients.Add(1)
@@ -637,7 +629,7 @@ func (s *Server) startStream(c *Conn, res *protocol.ConnectResult, cr *httpwrite
 	// Announce the new subscriber where join/leave is on; it receives its
 	// own join too, after its connect push, as in Centrifugo.
 	for i := range c.Subs {
-		if c.Subs[i].Flags&SubJoinLeave != 0 {
+		if c.Subs[i].Flags&delivery.SubJoinLeave != 0 {
 			s.broadcastJoinLeave(c, c.Subs[i].Ch.Name(), true)
 		}
 	}
@@ -650,7 +642,7 @@ func (s *Server) startStream(c *Conn, res *protocol.ConnectResult, cr *httpwrite
 // refuseConnect answers a failed connect: by default a 200 stream carrying
 // one disconnect push and the end of the response; with
 // uni_sse.connect_code_to_http_response a plain HTTP error instead.
-func (s *Server) refuseConnect(c *Conn, f *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
+func (s *Server) refuseConnect(c *delivery.Conn, f *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
 	l := s.loops[c.LoopIdx]
 	// No stream was started: the client.connection_limit slot is free before
 	// the client can read the refusal, so its next connect is admitted.
@@ -738,8 +730,15 @@ func (c *channelCollector) add(cc connectChannel) {
 
 // release gives the scratch back to the loop, emptied so that it keeps no
 // channel names or infos alive.
-func (c *channelCollector) release(l *Loop) {
+func (c *channelCollector) release(sc *connectScratch) {
 	clear(c.list)
-	l.connectChans = c.list[:0]
+	sc.chans = c.list[:0]
 	clear(c.seen)
+}
+
+// connectScratch is a loop's scratch for the connects it serves, reused
+// so that a connect allocates only what it keeps. Only on its loop.
+type connectScratch struct {
+	chans []connectChannel
+	seen  map[string]struct{} // the channels in chans
 }

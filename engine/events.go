@@ -10,12 +10,12 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/input"
+	"github.com/unisse/unisse/engine/internal/stepwatch"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/sse"
 )
-
-var disconnectShutdown = protocol.DisconnectShutdown
 
 // events is the server as gnet sees it (gnet.EventHandler): its callbacks run
 // on the event loops, and are kept off Server so that they are not part of
@@ -28,14 +28,14 @@ type events struct {
 // OnOpen sets up a new connection: no buffer, no timer object, one wheel slot
 // for its read deadline (gnet.EventHandler; on the connection's loop).
 func (s *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	if stepWatch != nil {
-		defer stepWatch.end("OnOpen", stepWatch.start())
+	if stepwatch.Hook != nil {
+		defer stepwatch.Hook.End("OnOpen", stepwatch.Hook.Start())
 	}
-	if _, ok := gc.Context().(KickContext); ok {
+	if _, ok := gc.Context().(delivery.KickContext); ok {
 		return nil, gnet.None
 	}
 	l := s.loopFor(gc)
-	c := &Conn{GC: gc, LoopIdx: uint8(l.Idx), streamIdx: -1}
+	c := delivery.NewConn(gc, uint8(l.Idx))
 	if s.internalPort != 0 {
 		if a, ok := gc.LocalAddr().(*net.TCPAddr); ok && a.Port == s.internalPort {
 			c.Internal = true
@@ -50,8 +50,8 @@ func (s *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 // armReadDeadline gives a connection waiting for a request read_timeout to
 // deliver it whole (Centrifugo's HTTP server: ReadTimeout, and the same for an
 // idle keep-alive connection).
-func (s *Server) armReadDeadline(l *Loop, c *Conn) {
-	ticks := int64(s.opts.Own.ReadTimeout / tickInterval)
+func (s *Server) armReadDeadline(l *delivery.Loop, c *delivery.Conn) {
+	ticks := int64(s.opts.Own.ReadTimeout / delivery.TickInterval)
 	if ticks <= 0 {
 		ticks = 1
 	}
@@ -61,12 +61,12 @@ func (s *Server) armReadDeadline(l *Loop, c *Conn) {
 
 // OnTraffic handles input (gnet.EventHandler; on the connection's loop).
 func (s *events) OnTraffic(gc gnet.Conn) gnet.Action {
-	if stepWatch != nil {
-		defer stepWatch.end("OnTraffic", stepWatch.start())
+	if stepwatch.Hook != nil {
+		defer stepwatch.Hook.End("OnTraffic", stepwatch.Hook.Start())
 	}
-	c, ok := gc.Context().(*Conn)
+	c, ok := gc.Context().(*delivery.Conn)
 	if !ok {
-		if k, ok := gc.Context().(KickContext); ok {
+		if k, ok := gc.Context().(delivery.KickContext); ok {
 			_, _ = gc.Discard(-1)
 			k.Loop.Drain()
 			return gnet.None
@@ -74,18 +74,18 @@ func (s *events) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	switch c.State {
-	case StateReading:
+	case delivery.StateReading:
 		s.serveInput(c)
-	case StatePaused:
+	case delivery.StatePaused:
 		s.checkPaused(c)
-	case StateAwaiting:
+	case delivery.StateAwaiting:
 		// An API reply is being prepared off the loop; keep the input for
 		// later, within bounds.
 		if input.Buffered(c.GC, c.In) > s.maxBuffered() {
-			c.State = StateClosing
+			c.State = delivery.StateClosing
 			_ = gc.Close()
 		}
-	case StateDeferred:
+	case delivery.StateDeferred:
 		// The request waits for its turn; more input waits behind it.
 	default:
 		// Draining and flushing connections are closing; streaming ones send
@@ -104,12 +104,12 @@ func (s *Server) maxBuffered() int {
 // OnClose forgets a connection (gnet.EventHandler; on its loop, possibly
 // re-entrantly from inside a Write that failed).
 func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
-	if stepWatch != nil {
-		defer stepWatch.end("OnClose", stepWatch.start())
+	if stepwatch.Hook != nil {
+		defer stepwatch.Hook.End("OnClose", stepwatch.Hook.Start())
 	}
-	c, ok := gc.Context().(*Conn)
+	c, ok := gc.Context().(*delivery.Conn)
 	if !ok {
-		if k, ok := gc.Context().(KickContext); ok {
+		if k, ok := gc.Context().(delivery.KickContext); ok {
 			k.Loop.StopKick()
 			// Only a loop that ends closes its kick connection: without
 			// Stop that loop's connections are gone and the connections
@@ -119,27 +119,18 @@ func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	l := s.loops[c.LoopIdx]
-	wasStreaming := c.streamIdx >= 0
-	if c.Held() {
-		// Its backlog in the logs (a stalled or parked connection's) would
-		// otherwise stay until the channels' next publications.
-		l.ForgetBacklog(c)
-		l.Schedule()
-	}
-	c.State = StateClosed
+	wasStreaming := c.InStreams()
+	l.Closed(c) // its backlog, timer, queue and place among the streams
 	input.Release(&c.In)
 	s.releaseUserSlot(c)
 	s.releaseNodeSlot(c)
-	l.Wheel.Remove(c)
-	l.q.Drop(&c.pending)
 	if wasStreaming {
 		for i := range c.Subs {
-			if c.Subs[i].Flags&SubJoinLeave != 0 {
+			if c.Subs[i].Flags&delivery.SubJoinLeave != 0 {
 				s.broadcastJoinLeave(c, c.Subs[i].Ch.Name(), false)
 			}
 		}
 		s.unsubscribeAll(l, c)
-		l.RemoveStream(c)
 		s.numClients.Add(-1)
 	} else if len(c.Subs) > 0 {
 		s.unsubscribeAll(l, c) // a connect parked for the broker
@@ -147,7 +138,7 @@ func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("connection closed", "err", err)
 	}
-	if ClosedByPeer(err) {
+	if delivery.ClosedByPeer(err) {
 		if wasStreaming {
 			// The client is gone and nothing more can reach it: end with a
 			// reset rather than the FIN exchange, which on a storm of
@@ -160,7 +151,7 @@ func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 }
 
 // unsubscribeAll removes c from every channel it is subscribed to.
-func (s *Server) unsubscribeAll(l *Loop, c *Conn) {
+func (s *Server) unsubscribeAll(l *delivery.Loop, c *delivery.Conn) {
 	for i := range c.Subs {
 		s.unsubscribeAt(l, c, i)
 	}
@@ -169,7 +160,7 @@ func (s *Server) unsubscribeAll(l *Loop, c *Conn) {
 }
 
 // unsubscribeAt removes the hub entry of c.subs[i] (the caller fixes c.subs).
-func (s *Server) unsubscribeAt(l *Loop, c *Conn, i int) {
+func (s *Server) unsubscribeAt(l *delivery.Loop, c *delivery.Conn, i int) {
 	sub := c.Subs[i]
 	moved, ok := s.hub.Unsubscribe(sub.Ch, l.Idx, int(sub.Idx))
 	if !ok {
@@ -183,13 +174,12 @@ func (s *Server) unsubscribeAt(l *Loop, c *Conn, i int) {
 	}
 }
 
-// sweepOp is the per-tick work of a loop: fire due timers, and look at the
+// tickLoop is the per-tick work of a loop: fire due timers, and look at the
 // stalled sockets.
-func sweepOp(l *Loop) {
-	if stepWatch != nil {
-		defer stepWatch.end("timer sweep", stepWatch.start())
+func (s *Server) tickLoop(l *delivery.Loop) {
+	if stepwatch.Hook != nil {
+		defer stepwatch.Hook.End("timer sweep", stepwatch.Hook.Start())
 	}
-	s := l.srv
 	now := s.tickNow()
 	l.CheckStalled(now)
 	for _, c := range l.Wheel.Advance(now) {
@@ -199,9 +189,9 @@ func sweepOp(l *Loop) {
 }
 
 // onTimer handles a connection whose wheel slot came due.
-func (s *Server) onTimer(l *Loop, c *Conn, now int64) {
+func (s *Server) onTimer(l *delivery.Loop, c *delivery.Conn, now int64) {
 	switch c.State {
-	case StatePaused:
+	case delivery.StatePaused:
 		if c.GC.OutboundBuffered() <= maxUnsent {
 			s.checkPaused(c)
 			return
@@ -209,18 +199,18 @@ func (s *Server) onTimer(l *Loop, c *Conn, now int64) {
 		if s.checkUnsent(l, c, now) {
 			l.Wheel.Schedule(c, now+1)
 		}
-	case StateFlushing:
+	case delivery.StateFlushing:
 		if s.checkUnsent(l, c, now) {
 			l.Wheel.Schedule(c, now+1)
 		}
-	case StateReading, StateAwaiting, StateDraining, StateDeferred:
+	case delivery.StateReading, delivery.StateAwaiting, delivery.StateDraining, delivery.StateDeferred:
 		if c.ReadDeadline != 0 && now >= int64(c.ReadDeadline) {
-			c.State = StateClosing
+			c.State = delivery.StateClosing
 			_ = c.GC.Close()
 			return
 		}
 		l.Wheel.Schedule(c, int64(c.ReadDeadline))
-	case StateStreaming:
+	case delivery.StateStreaming:
 		if c.CloseAt > 0 && now >= int64(c.CloseAt) {
 			l.Finish(c, protocol.DisconnectExpired)
 			return
@@ -237,7 +227,7 @@ func (s *Server) onTimer(l *Loop, c *Conn, now int64) {
 
 // scheduleStream puts a streaming connection in the wheel for its next ping
 // or its expiry close, whichever is first.
-func (s *Server) scheduleStream(l *Loop, c *Conn, now int64) {
+func (s *Server) scheduleStream(l *delivery.Loop, c *delivery.Conn, now int64) {
 	at := int64(c.NextPing)
 	if c.CloseAt > 0 && int64(c.CloseAt) < at {
 		at = int64(c.CloseAt)
@@ -248,16 +238,11 @@ func (s *Server) scheduleStream(l *Loop, c *Conn, now int64) {
 // ticksAfter converts a delay to the first tick at or after now+d (rounding up,
 // so nothing fires early).
 func (s *Server) ticksAfter(d time.Duration) int64 {
-	return int64((time.Since(s.tickStart) + d + tickInterval - 1) / tickInterval)
-}
-
-// stallTicks is unisse.write_stall_timeout in ticks (at least one).
-func (s *Server) stallTicks() int64 {
-	return max(1, int64(s.opts.Own.WriteStallTimeout/tickInterval))
+	return int64((time.Since(s.tickStart) + d + delivery.TickInterval - 1) / delivery.TickInterval)
 }
 
 func (s *Server) pingTicks() int64 {
-	t := int64(s.opts.Client.PingInterval / tickInterval)
+	t := int64(s.opts.Client.PingInterval / delivery.TickInterval)
 	if t <= 0 {
 		t = 1
 	}

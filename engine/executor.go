@@ -14,6 +14,7 @@ import (
 
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/sse"
 )
@@ -101,13 +102,13 @@ func (s *executor) HandlePublication(name string, pub *broker.Publication, sp br
 	loops := s.loops
 	var d broker.Deferred
 	if pub.NotJSON {
-		s.hub.Broadcast(name, func(loop int, ch *Channel) {
-			deferWake(&d, loops, loop, loops[loop].PostFrame(ch, nil, FrameNotJSON, pub.Offset))
+		s.hub.Broadcast(name, func(loop int, ch *delivery.Channel) {
+			deferWake(&d, loops, loop, loops[loop].PostFrame(ch, nil, delivery.FrameNotJSON, pub.Offset))
 		})
 		return d
 	}
 	var f *sse.Frame
-	s.hub.Broadcast(name, func(loop int, ch *Channel) {
+	s.hub.Broadcast(name, func(loop int, ch *delivery.Channel) {
 		if f == nil {
 			f = sse.NewFrame()
 			p := protocol.Publication{Data: pub.Data, Info: pub.Info, Offset: pub.Offset, Tags: pub.Tags}
@@ -117,7 +118,7 @@ func (s *executor) HandlePublication(name string, pub *broker.Publication, sp br
 			f.End(protocol.AppendPublicationPush(f.Begin(), name, &p))
 		}
 		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, FramePub, pub.Offset))
+		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, delivery.FramePub, pub.Offset))
 	})
 	if f != nil {
 		f.Release() // the publisher's reference; each loop holds its own
@@ -127,7 +128,7 @@ func (s *executor) HandlePublication(name string, pub *broker.Publication, sp br
 
 // deferWake notes that loop idx must be woken once the caller's locks are
 // released. Loops past the 64 a Deferred can name are woken at once.
-func deferWake(d *broker.Deferred, loops []*Loop, idx int, wake bool) {
+func deferWake(d *broker.Deferred, loops []*delivery.Loop, idx int, wake bool) {
 	switch {
 	case !wake:
 	case idx < 64:
@@ -156,14 +157,14 @@ func (s *executor) HandleControl([]byte) {}
 // broadcastJoinLeave announces that c joined (or left) channel to the
 // channel's subscribers that receive join/leave pushes. Safe from any
 // goroutine that may read c (its loop).
-func (s *Server) broadcastJoinLeave(c *Conn, name string, join bool) {
+func (s *Server) broadcastJoinLeave(c *delivery.Conn, name string, join bool) {
 	ci := protocol.ClientInfo{User: c.User, ConnInfo: c.Info(), ChanInfo: c.ChanInfo(name)}
 	var id [36]byte
 	ci.Client = string(protocol.AppendUUID(id[:0], c.Client))
 	loops := s.loops
 	var f *sse.Frame
 	var d broker.Deferred
-	s.hub.Broadcast(name, func(loop int, ch *Channel) {
+	s.hub.Broadcast(name, func(loop int, ch *delivery.Channel) {
 		if f == nil {
 			f = sse.NewFrame()
 			if join {
@@ -173,7 +174,7 @@ func (s *Server) broadcastJoinLeave(c *Conn, name string, join bool) {
 			}
 		}
 		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, FrameJoinLeave, 0))
+		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, delivery.FrameJoinLeave, 0))
 	})
 	if f != nil {
 		f.Release()
@@ -198,7 +199,7 @@ func (s *executor) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 	// parked; the reply waits for those too, so that when it is sent the
 	// subscribe push is.
 	var parked sync.WaitGroup
-	if !s.onAllLoopsTimeout(func(l *Loop) {
+	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
 		for _, c := range l.Find(r.User, r.Client, r.Session) {
 			if c.Subscribed(r.Channel) >= 0 || c.Parked {
 				continue
@@ -211,9 +212,9 @@ func (s *executor) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 				continue
 			}
 			parked.Add(1)
-			s.askBroker(l, c, []*positionQuery{q}, func(l *Loop) {
+			s.askBroker(l, c, []*positionQuery{q}, func(l *delivery.Loop) {
 				defer parked.Done()
-				if c.State != StateStreaming {
+				if c.State != delivery.StateStreaming {
 					c.Parked = false
 					return
 				}
@@ -237,11 +238,11 @@ func (s *executor) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 
 // pushSubscribed sends c the subscribe push of an API subscribe and
 // announces the join. On c's loop.
-func (s *Server) pushSubscribed(l *Loop, c *Conn, channel string, co chanOpts, res *protocol.SubscribeResult, data []byte) {
+func (s *Server) pushSubscribed(l *delivery.Loop, c *delivery.Conn, channel string, co chanOpts, res *protocol.SubscribeResult, data []byte) {
 	res.Data = data
 	l.Tmp = protocol.AppendSubscribePush(l.Tmp[:0], channel, res)
 	l.WriteEvent(c, l.Tmp)
-	if co.flags&SubJoinLeave != 0 {
+	if co.flags&delivery.SubJoinLeave != 0 {
 		s.broadcastJoinLeave(c, channel, true)
 	}
 }
@@ -270,7 +271,7 @@ func (s *executor) Unsubscribe(r *api.UnsubscribeRequest) *protocol.Error {
 		}
 	}
 	push := protocol.AppendUnsubscribePush(nil, r.Channel, protocol.UnsubscribeServer, "server unsubscribe")
-	if !s.onAllLoopsTimeout(func(l *Loop) {
+	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
 		for _, c := range l.Find(r.User, r.Client, r.Session) {
 			if r.Channel != "" {
 				i := c.Subscribed(r.Channel)
@@ -288,7 +289,7 @@ func (s *executor) Unsubscribe(r *api.UnsubscribeRequest) *protocol.Error {
 				s.unsubscribeAt(l, c, i)
 				c.Subs = append(c.Subs[:i], c.Subs[i+1:]...)
 				c.SetChanInfo(r.Channel, nil)
-				if flags&SubJoinLeave != 0 {
+				if flags&delivery.SubJoinLeave != 0 {
 					s.broadcastJoinLeave(c, r.Channel, false)
 				}
 			}
@@ -307,7 +308,7 @@ func (s *executor) Disconnect(r *api.DisconnectRequest) *protocol.Error {
 	if r.Disconnect != nil {
 		d = protocol.Disconnect{Code: r.Disconnect.Code, Reason: r.Disconnect.Reason}
 	}
-	if !s.onAllLoopsTimeout(func(l *Loop) {
+	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
 		targets := l.Find(r.User, r.Client, r.Session)
 	next:
 		for _, c := range targets {
@@ -327,7 +328,7 @@ func (s *executor) Disconnect(r *api.DisconnectRequest) *protocol.Error {
 // Refresh extends (or ends, with expired) the selected connections' lifetime.
 func (s *executor) Refresh(r *api.RefreshRequest) *protocol.Error {
 	delay := s.opts.Client.ExpiredCloseDelay
-	if !s.onAllLoopsTimeout(func(l *Loop) {
+	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
 		now := time.Now()
 		for _, c := range l.Find(r.User, r.Client, r.Session) {
 			if r.Expired {
@@ -367,7 +368,7 @@ func (s *executor) Presence(channel string) ([]api.ClientInfo, *protocol.Error) 
 	}
 	// Each loop fills its own slot: no lock is shared across loops.
 	perLoop := make([][]api.ClientInfo, len(s.loops))
-	if !s.onAllLoopsTimeout(func(l *Loop) {
+	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
 		perLoop[l.Idx] = s.channelClients(l, channel)
 	}) {
 		return nil, protocol.ErrorInternal
@@ -404,14 +405,14 @@ func (s *Server) presenceAvailable(channel string) *protocol.Error {
 }
 
 // channelClients describes loop l's subscribers of channel. On the loop.
-func (s *Server) channelClients(l *Loop, channel string) []api.ClientInfo {
+func (s *Server) channelClients(l *delivery.Loop, channel string) []api.ClientInfo {
 	ch := s.hub.Lookup(channel)
 	if ch == nil {
 		return nil
 	}
 	var out []api.ClientInfo
 	for _, e := range ch.Local(l.Idx).Entries {
-		if c := e.Sub; c.State == StateStreaming && c.FlagsFor(ch)&SubPresence != 0 {
+		if c := e.Sub; c.State == delivery.StateStreaming && c.FlagsFor(ch)&delivery.SubPresence != 0 {
 			out = append(out, api.ClientInfo{User: c.User, Client: uuidString(c.Client), ConnInfo: c.Info(), ChanInfo: c.ChanInfo(channel)})
 		}
 	}
@@ -513,12 +514,9 @@ func (s *executor) Info() ([]api.NodeInfo, *protocol.Error) {
 		subs  int
 	}
 	perLoop := make([]loopInfo, len(s.loops))
-	if !s.onAllLoopsTimeout(func(l *Loop) {
-		li := loopInfo{users: make([]string, 0, len(l.users))}
-		for u := range l.users {
-			li.users = append(li.users, u)
-		}
-		for _, c := range l.streams {
+	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
+		li := loopInfo{users: l.AppendUsers(nil)}
+		for _, c := range l.Streams() {
 			li.subs += len(c.Subs)
 		}
 		perLoop[l.Idx] = li

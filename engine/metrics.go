@@ -7,6 +7,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/httpwrite"
 )
 
@@ -48,14 +49,14 @@ func newMetrics(s *Server) *metricsSet {
 	set.NewGauge("unisse_transport_events_total", func() float64 {
 		var n uint64
 		for _, l := range *s.known.Load() {
-			n += l.framesQueued.Load()
+			n += l.FramesQueued()
 		}
 		return float64(n)
 	})
 	set.NewGauge("unisse_transport_writes_total", func() float64 {
 		var n uint64
 		for _, l := range *s.known.Load() {
-			n += l.writes.Load()
+			n += l.Writes()
 		}
 		return float64(n)
 	})
@@ -85,9 +86,9 @@ func (m *metricsSet) snapshot() map[string]float64 {
 
 // serveMetrics answers /metrics in Prometheus text format. Rendering reads
 // /proc for process metrics, so it runs off the loop.
-func (s *Server) serveMetrics(c *Conn, head, keepAlive bool) {
+func (s *Server) serveMetrics(c *delivery.Conn, head, keepAlive bool) {
 	http10 := c.HTTP10 // conn fields are read on the loop only
-	c.State = StateAwaiting
+	c.State = delivery.StateAwaiting
 	go func() {
 		var buf bytes.Buffer
 		s.metrics.set.WritePrometheus(&buf)

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/unisse/unisse/engine/api"
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/input"
 	"github.com/unisse/unisse/engine/internal/bytesconv"
@@ -26,11 +27,11 @@ const maxUnsent = 64 << 10
 // serveInput serves every complete request buffered on c, in order
 // (pipelining), until one needs more bytes, goes off the loop, starts a
 // stream, or the responses not yet sent reach maxUnsent. Only on c's loop.
-func (s *Server) serveInput(c *Conn) {
+func (s *Server) serveInput(c *delivery.Conn) {
 	l := s.loops[c.LoopIdx]
 	buf := input.Take(c.GC, c.In)
 	off := 0
-	for c.State == StateReading && off < len(buf) {
+	for c.State == delivery.StateReading && off < len(buf) {
 		if c.GC.OutboundBuffered() > maxUnsent {
 			s.pause(l, c)
 			break
@@ -103,9 +104,9 @@ func (s *Server) serveInput(c *Conn) {
 
 // keepsInput reports whether a connection in state st still has a use for
 // its buffered input (requests not served yet).
-func keepsInput(st State) bool {
+func keepsInput(st delivery.State) bool {
 	switch st {
-	case StateReading, StateAwaiting, StateDeferred, StatePaused:
+	case delivery.StateReading, delivery.StateAwaiting, delivery.StateDeferred, delivery.StatePaused:
 		return true
 	}
 	return false
@@ -114,8 +115,8 @@ func keepsInput(st State) bool {
 // pause stops serving c's requests until gnet has sent enough of its
 // responses: gnet gives no event when its outbound buffer drains, so the loop
 // tick looks (onTimer), and so does every read.
-func (s *Server) pause(l *Loop, c *Conn) {
-	c.State = StatePaused
+func (s *Server) pause(l *delivery.Loop, c *delivery.Conn) {
+	c.State = delivery.StatePaused
 	c.Unsent = int32(min(c.GC.OutboundBuffered(), 1<<30))
 	s.armReadDeadline(l, c)
 	l.Wheel.Schedule(c, l.Wheel.Tick()+1)
@@ -128,21 +129,21 @@ func (s *Server) pausedInputCap() int { return s.opts.Own.MaxRequestHeadSize }
 
 // checkPaused resumes a paused connection whose unsent output fell to
 // maxUnsent, or closes it when it buffered too much input. On its loop.
-func (s *Server) checkPaused(c *Conn) {
+func (s *Server) checkPaused(c *delivery.Conn) {
 	if c.GC.OutboundBuffered() <= maxUnsent {
-		c.State = StateReading
+		c.State = delivery.StateReading
 		s.serveInput(c)
 		return
 	}
 	if input.Buffered(c.GC, c.In) > s.pausedInputCap() {
-		c.State = StateClosing
+		c.State = delivery.StateClosing
 		_ = c.GC.Close()
 	}
 }
 
 // protocolError answers a request we cannot parse the way Go's net/http does,
 // and closes.
-func (s *Server) protocolError(c *Conn, err error) {
+func (s *Server) protocolError(c *delivery.Conn, err error) {
 	status := httpparse.Status(err)
 	if status == 0 {
 		status = 400
@@ -171,25 +172,25 @@ const lingerDelay = 500 * time.Millisecond
 // discarded until the client closes or lingerDelay passes. Closing with
 // unread bytes would make the kernel send a reset, which can destroy the
 // response before the client reads it (Go's closeWriteAndWait).
-func (s *Server) closeWhenSent(c *Conn, linger bool) {
-	if c.State == StateClosed || c.State == StateClosing {
+func (s *Server) closeWhenSent(c *delivery.Conn, linger bool) {
+	if c.State == delivery.StateClosed || c.State == delivery.StateClosing {
 		return
 	}
 	if linger || input.Buffered(c.GC, c.In) > 0 {
 		input.Drop(c.GC, &c.In)
-		c.State = StateDraining
+		c.State = delivery.StateDraining
 	} else {
-		c.State = StateFlushing
+		c.State = delivery.StateFlushing
 	}
 	if c.GC.OutboundBuffered() == 0 {
 		s.sent(c)
 		return
 	}
 	l := s.loops[c.LoopIdx]
-	if c.State == StateDraining {
+	if c.State == delivery.StateDraining {
 		// Flushing first, then lingering: remembered by readDeadline 0
 		// until sent.
-		c.State = StateFlushing
+		c.State = delivery.StateFlushing
 		c.Unsent = -1 - int32(min(c.GC.OutboundBuffered(), 1<<30))
 	} else {
 		c.Unsent = int32(min(c.GC.OutboundBuffered(), 1<<30))
@@ -200,9 +201,9 @@ func (s *Server) closeWhenSent(c *Conn, linger bool) {
 
 // sent finishes closeWhenSent once gnet holds nothing unsent for c: a plain
 // close, or the lingering one (c.state is stateDraining).
-func (s *Server) sent(c *Conn) {
-	if c.State != StateDraining {
-		c.State = StateClosing
+func (s *Server) sent(c *delivery.Conn) {
+	if c.State != delivery.StateDraining {
+		c.State = delivery.StateClosing
 		_ = c.GC.Close()
 		return
 	}
@@ -215,15 +216,15 @@ func (s *Server) sent(c *Conn) {
 // checkUnsent is the tick's look at a paused or flushing connection: progress
 // (fewer bytes unsent than at the last look) re-arms its deadline. It reports
 // whether the connection still waits for gnet to write.
-func (s *Server) checkUnsent(l *Loop, c *Conn, now int64) bool {
+func (s *Server) checkUnsent(l *delivery.Loop, c *delivery.Conn, now int64) bool {
 	n := int32(min(c.GC.OutboundBuffered(), 1<<30))
 	last, lingering := c.Unsent, false
 	if last < 0 { // flushing before a lingering close
 		last, lingering = -1-last, true
 	}
-	if c.State == StateFlushing && n == 0 {
+	if c.State == delivery.StateFlushing && n == 0 {
 		if lingering {
-			c.State = StateDraining
+			c.State = delivery.StateDraining
 		}
 		s.sent(c)
 		return false
@@ -231,7 +232,7 @@ func (s *Server) checkUnsent(l *Loop, c *Conn, now int64) bool {
 	if n < last {
 		s.armReadDeadline(l, c)
 	} else if now >= int64(c.ReadDeadline) {
-		c.State = StateClosing
+		c.State = delivery.StateClosing
 		_ = c.GC.Close()
 		return false
 	}
@@ -253,7 +254,7 @@ const (
 	routeMetrics
 )
 
-func (s *Server) routeOf(c *Conn, path []byte) (route, api.Method) {
+func (s *Server) routeOf(c *delivery.Conn, path []byte) (route, api.Method) {
 	o := &s.opts
 	external := !c.Internal
 	serveInternal := s.internalPort == 0 || c.Internal
@@ -280,7 +281,7 @@ func (s *Server) routeOf(c *Conn, path []byte) (route, api.Method) {
 // returns how many bytes of buf the request took once served (the connection
 // is ready for the next request if still stateReading), or need > 0: the
 // length buf must reach before the body is all here (nothing was served).
-func (s *Server) serveRequest(c *Conn, req *httpparse.Request, buf []byte, headLen int) (consumed, need int) {
+func (s *Server) serveRequest(c *delivery.Conn, req *httpparse.Request, buf []byte, headLen int) (consumed, need int) {
 	l := s.loops[c.LoopIdx]
 	rt, method := s.routeOf(c, req.Path())
 	if status := s.refusalFromHead(l, req, rt); status != 0 {
@@ -289,11 +290,9 @@ func (s *Server) serveRequest(c *Conn, req *httpparse.Request, buf []byte, headL
 		return s.refuse(c, req, buf, headLen, status), 0
 	}
 	if rt == routeConnect {
-		if l.connectsInSlice >= connectsPerSlice {
-			l.deferConnect(c)
-			return 0, 0
+		if !l.TakeConnectTurn(c) {
+			return 0, 0 // served in a later slice (delivery.Loop.TakeConnectTurn)
 		}
-		l.connectsInSlice++
 	}
 
 	bodyLimit := s.opts.Own.APIMaxRequestBodySize
@@ -307,7 +306,7 @@ func (s *Server) serveRequest(c *Conn, req *httpparse.Request, buf []byte, headL
 	body, bodyLen, need := s.readBody(c, req, buf, headLen, bodyLimit, &cr, rt == routeConnect)
 	if need != 0 {
 		if rt == routeConnect {
-			l.connectsInSlice-- // not served yet
+			l.ReturnConnectTurn() // not served yet
 		}
 		return 0, max(need, 0)
 	}
@@ -324,7 +323,7 @@ func (s *Server) serveRequest(c *Conn, req *httpparse.Request, buf []byte, headL
 			break
 		}
 		s.serveConnect(c, req, body, &cr)
-		if c.State != StateReading {
+		if c.State != delivery.StateReading {
 			// Streaming (or closing after a failed connect): the request bytes
 			// are done with; anything after them is ignored.
 			input.Drop(c.GC, &c.In)
@@ -349,7 +348,7 @@ func (s *Server) serveRequest(c *Conn, req *httpparse.Request, buf []byte, headL
 // head alone, 0 if none: a path nothing serves (404, before the API key, as
 // Centrifugo's mux), and for the server API a method other than POST (405)
 // then a missing or wrong API key (401).
-func (s *Server) refusalFromHead(l *Loop, req *httpparse.Request, rt route) int {
+func (s *Server) refusalFromHead(l *delivery.Loop, req *httpparse.Request, rt route) int {
 	switch rt {
 	case routeNotFound:
 		return 404
@@ -373,7 +372,7 @@ func (s *Server) refusalFromHead(l *Loop, req *httpparse.Request, rt route) int 
 // unread body; one still arriving is never read: the reply says
 // Connection: close and the connection closes after it (lingering, so that
 // the unread body does not reset the reply away). It returns the bytes taken.
-func (s *Server) refuse(c *Conn, req *httpparse.Request, buf []byte, headLen, status int) int {
+func (s *Server) refuse(c *delivery.Conn, req *httpparse.Request, buf []byte, headLen, status int) int {
 	l := s.loops[c.LoopIdx]
 	bodyLen, whole := s.bufferedBody(l, req, buf[headLen:])
 	keepAlive := whole && req.KeepAlive()
@@ -398,7 +397,7 @@ func (s *Server) refuse(c *Conn, req *httpparse.Request, buf []byte, headLen, st
 }
 
 // bufferedBody reports the length of req's body if all of it is in rest.
-func (s *Server) bufferedBody(l *Loop, req *httpparse.Request, rest []byte) (n int, whole bool) {
+func (s *Server) bufferedBody(l *delivery.Loop, req *httpparse.Request, rest []byte) (n int, whole bool) {
 	switch {
 	case req.Chunked():
 		_, n, err := httpparse.ChunkedBody(l.Body[:0], rest, s.opts.Own.APIMaxRequestBodySize)
@@ -412,7 +411,7 @@ func (s *Server) bufferedBody(l *Loop, req *httpparse.Request, rest []byte) (n i
 // admitConnect applies client.connection_rate_limit and
 // client.connection_limit to a request for the uni_sse endpoint. On true, c
 // may hold a node slot (see limits.Admission). On c's loop.
-func (s *Server) admitConnect(c *Conn) bool {
+func (s *Server) admitConnect(c *delivery.Conn) bool {
 	if s.admit == nil {
 		return true
 	}
@@ -423,7 +422,7 @@ func (s *Server) admitConnect(c *Conn) bool {
 
 // releaseNodeSlot gives back c's client.connection_limit slot, if it holds
 // one. On c's loop.
-func (s *Server) releaseNodeSlot(c *Conn) {
+func (s *Server) releaseNodeSlot(c *delivery.Conn) {
 	if c.NodeSlot {
 		c.NodeSlot = false
 		s.admit.Release()
@@ -433,14 +432,14 @@ func (s *Server) releaseNodeSlot(c *Conn) {
 // afterResponse re-arms a keep-alive connection for its next request or closes
 // it once its response is sent. It reports whether the connection is ready
 // for the next request.
-func (s *Server) afterResponse(c *Conn, keepAlive bool) bool {
+func (s *Server) afterResponse(c *delivery.Conn, keepAlive bool) bool {
 	return s.afterServed(c, keepAlive, input.Buffered(c.GC, c.In) > 0)
 }
 
 // afterServed is afterResponse for a caller that knows whether input follows
 // the request (unread: closing must then linger).
-func (s *Server) afterServed(c *Conn, keepAlive, unread bool) bool {
-	if c.State != StateReading {
+func (s *Server) afterServed(c *delivery.Conn, keepAlive, unread bool) bool {
+	if c.State != delivery.StateReading {
 		return false
 	}
 	// A connect answered without a stream (400, 405, an HTTP-mapped refusal)
@@ -459,7 +458,7 @@ func (s *Server) afterServed(c *Conn, keepAlive, unread bool) bool {
 // the caller must stop: need > 0 is the length buf must reach for the body to
 // be all here (the connection stays in stateReading and OnTraffic calls
 // again), need < 0 that an error response was sent.
-func (s *Server) readBody(c *Conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *httpwrite.CORS, connect bool) (body []byte, consumed, need int) {
+func (s *Server) readBody(c *delivery.Conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *httpwrite.CORS, connect bool) (body []byte, consumed, need int) {
 	l := s.loops[c.LoopIdx]
 	rest := buf[headLen:]
 	tooLarge := func() {
@@ -508,7 +507,7 @@ func (s *Server) readBody(c *Conn, req *httpparse.Request, buf []byte, headLen, 
 }
 
 // checkOrigin applies client.allowed_origins to the request's Origin.
-func (s *Server) checkOrigin(l *Loop, req *httpparse.Request, cr *httpwrite.CORS) {
+func (s *Server) checkOrigin(l *delivery.Loop, req *httpparse.Request, cr *httpwrite.CORS) {
 	origin := req.Header("Origin")
 	cr.Origin = origin
 	switch {
@@ -546,7 +545,7 @@ func appendLower(dst, src []byte) []byte {
 // sendResponse writes a complete response built at the start of out. Go's
 // net/http answers an HTTP/1.0 request with an HTTP/1.0 status line; every
 // httpwrite builder writes "HTTP/1.1", so the minor version is patched in place.
-func sendResponse(c *Conn, out []byte) error {
+func sendResponse(c *delivery.Conn, out []byte) error {
 	httpwrite.FixProto(out, c.HTTP10)
 	_, err := c.GC.Write(out)
 	return err

@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"github.com/panjf2000/gnet/v2"

@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/unisse/unisse/engine/hub"
+	"github.com/unisse/unisse/engine/internal/stepwatch"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/sse"
 )
@@ -22,7 +23,7 @@ import (
 // coalescing under load comes from, with no added delay otherwise. A
 // subscriber's frames go out in one write at the end of the slice.
 //
-// A slice visits at most sliceBudget subscribers that have something to
+// A slice visits at most SliceBudget subscribers that have something to
 // receive, then flushes and returns to gnet's poller, kicking itself to
 // continue. That keeps a fan-out to tens of thousands of subscribers from
 // delaying the loop's other work — API requests, new connects — by more than
@@ -36,11 +37,11 @@ import (
 // them.
 
 const (
-	// sliceBudget is how many subscribers a loop writes to before it flushes
+	// SliceBudget is how many subscribers a loop writes to before it flushes
 	// and yields to its poller (≈ 0.25 ms of writes at 7–9 µs per write):
 	// an API request or a connect waits at most that long behind a fan-out,
 	// for a yield that costs one kick and one epoll_wait.
-	sliceBudget = 32
+	SliceBudget = 32
 	// scanBudget bounds how many subscribers a slice looks at in all,
 	// including those with nothing to receive.
 	scanBudget = 16384
@@ -49,22 +50,22 @@ const (
 	// a storm of thousands is spread over slices instead of stalling the
 	// loop's deliveries for as long as they all take.
 	connectsPerSlice = 4
-	// closesPerSlice is how many connections the peer closed that a loop
+	// ClosesPerSlice is how many connections the peer closed that a loop
 	// handles before it delivers again. gnet closes such a connection itself,
 	// from its read path (close(2) is ~20 µs of it), and the kick that
 	// would resume deliveries sits at the end of epoll's ready list behind
 	// every hang-up already queued: thousands of clients leaving at once
 	// would stall the loop's deliveries for all of them.
-	closesPerSlice = 32
+	ClosesPerSlice = 32
 	// closeDrainSlices is how many slices of pending work a loop runs after
-	// each closesPerSlice hang-ups (while there is work).
+	// each ClosesPerSlice hang-ups (while there is work).
 	closeDrainSlices = 4
-	// maxWrite is the most a sweep hands gnet for one connection in one
+	// MaxWrite is the most a sweep hands gnet for one connection in one
 	// write (a single larger frame still goes whole). It keeps coalescing
 	// (the gain is in the number of writes, flat past a few KiB) while
 	// bounding what gnet can be left holding when the socket fills up: the
 	// tail closeSlow must fit into the socket behind the 3008.
-	maxWrite = 64 << 10
+	MaxWrite = 64 << 10
 )
 
 // Channel is a hub Channel as the engine uses it.
@@ -126,10 +127,11 @@ func (l *Loop) Run(context.Context) error {
 }
 
 // Post queues an operation for the loop and wakes it if it is not already
-// draining. Safe from any goroutine.
-func (l *Loop) Post(it item) {
+// draining: op runs on the loop, after every frame posted before it is
+// logged. Safe from any goroutine.
+func (l *Loop) Post(op func(*Loop)) {
 	l.mu.Lock()
-	l.inbox = append(l.inbox, it)
+	l.inbox = append(l.inbox, item{op: op})
 	wake := !l.scheduled
 	l.scheduled = true
 	l.mu.Unlock()
@@ -153,7 +155,7 @@ func (l *Loop) PostFrame(ch *Channel, f *sse.Frame, kind uint8, offset uint64) (
 	size := frameSize(f)
 	l.mu.Lock()
 	loc := ch.Local(l.Idx)
-	if l.inboxBytes+size > l.srv.opts.Own.LoopInboxMaxSize && l.inboxBytes > 0 {
+	if l.inboxBytes+size > l.cfg.Opts.Own.LoopInboxMaxSize && l.inboxBytes > 0 {
 		if !loc.X.lost {
 			loc.X.lost = true
 			l.lost = append(l.lost, ch)
@@ -183,15 +185,15 @@ func (l *Loop) Wake() {
 	// gnet's Execute allocates a closure and a queue node per call; it is
 	// only the fallback until the kick socket is registered.
 	if err := l.el.Execute(context.Background(), l); err != nil {
-		l.srv.log.Debug("loop execute failed", "loop", l.Idx, "err", err)
+		l.cfg.Log.Debug("loop execute failed", "loop", l.Idx, "err", err)
 	}
 }
 
 // Drain does one slice of the loop's work and reschedules itself if work
 // remains. Only on the loop.
 func (l *Loop) Drain() {
-	if stepWatch != nil {
-		defer stepWatch.end("drain", stepWatch.start())
+	if stepwatch.Hook != nil {
+		defer stepwatch.Hook.End("drain", stepwatch.Hook.Start())
 	}
 	l.connectsInSlice = 0
 	l.closesInSlice = 0
@@ -246,7 +248,7 @@ func (l *Loop) takeInbox() (lost []*Channel) {
 		}
 		st.log = append(st.log, logFrame{frame: it.frame, kind: it.kind, offset: it.offset})
 		st.bytes += frameSize(it.frame)
-		if st.bytes > l.srv.opts.Client.QueueMaxSize && !st.overCap {
+		if st.bytes > l.cfg.Opts.Client.QueueMaxSize && !st.overCap {
 			st.overCap = true
 			l.overCap = append(l.overCap, it.ch)
 		}
@@ -274,7 +276,7 @@ func (l *Loop) activate(ch *Channel, st *ChanState) {
 // frames in posting order when the loop keeps up), within the slice's
 // budgets; an unfinished pass resumes in the next slice.
 func (l *Loop) sweep() {
-	budget, scan := sliceBudget, scanBudget
+	budget, scan := SliceBudget, scanBudget
 	for visited := 0; visited < len(l.active) && budget > 0 && scan > 0; visited++ {
 		if l.activeIdx >= len(l.active) {
 			l.activeIdx = 0
@@ -299,9 +301,9 @@ func (l *Loop) sweep() {
 			}
 			from := e.Next
 			e.Next = head // before delivering: delivery may remove the entry
-			n, to := l.deliver(c, ch, st, from, head, maxWrite)
+			n, to := l.deliver(c, ch, st, from, head, MaxWrite)
 			if to < head && c.State == StateStreaming {
-				// Stopped at maxWrite: still at the same index (only its own
+				// Stopped at MaxWrite: still at the same index (only its own
 				// close removes it). The pass-end check keeps the channel active.
 				loc.Entries[st.sweep-1].Next = to
 			}
@@ -386,7 +388,7 @@ func (l *Loop) deliver(c *Conn, ch *Channel, st *ChanState, from, to uint64, lim
 // received, so that an operation acting on c (a disconnect, a push) comes
 // after the publications posted before it, and reports whether c is caught
 // up. Like the sweep, it hands gnet nothing while gnet holds part of an
-// earlier write: it writes at most maxWrite at a time and stops when the
+// earlier write: it writes at most MaxWrite at a time and stops when the
 // socket is full, leaving the rest in the logs (and c on the stalled list),
 // so gnet never holds more than one write's tail — what closeWith must fit
 // into the socket. Only on the loop.
@@ -409,13 +411,13 @@ func (l *Loop) CatchUp(c *Conn) bool {
 			if loc.Entries[sub.Idx].Next >= head {
 				continue
 			}
-			if c.pending.Bytes() >= maxWrite {
+			if c.pending.Bytes() >= MaxWrite {
 				more = true
 				break
 			}
 			from := loc.Entries[sub.Idx].Next
 			loc.Entries[sub.Idx].Next = head // before delivering: delivery may close c
-			n, to := l.deliver(c, sub.Ch, &loc.X, from, head, maxWrite)
+			n, to := l.deliver(c, sub.Ch, &loc.X, from, head, MaxWrite)
 			l.framesQueued.Add(uint64(n))
 			if to < head && c.State == StateStreaming {
 				loc.Entries[sub.Idx].Next = to
@@ -484,7 +486,7 @@ func (l *Loop) releaseDelivered() {
 // dropped for them. Call it right after releaseDelivered: nothing queued
 // then points into a log.
 func (l *Loop) shedLaggards() {
-	limit := l.srv.opts.Client.QueueMaxSize
+	limit := l.cfg.Opts.Client.QueueMaxSize
 	for _, ch := range l.overCap {
 		loc := ch.Local(l.Idx)
 		st := &loc.X
@@ -550,7 +552,7 @@ func (l *Loop) shedLost(lost []*Channel) {
 }
 
 // NotePeerClose counts a connection that gnet closed from its read path
-// (the peer closed or reset it) and, every closesPerSlice of them, runs a
+// (the peer closed or reset it) and, every ClosesPerSlice of them, runs a
 // slice of the loop's pending work right there instead of after the rest of
 // the hang-ups gnet has queued. Only from OnClose, and only for such a close:
 // gnet's read path is never inside unisse's own code, so nothing on the loop
@@ -558,12 +560,12 @@ func (l *Loop) shedLost(lost []*Channel) {
 // error).
 func (l *Loop) NotePeerClose() {
 	l.closesInSlice++
-	if l.closesInSlice < closesPerSlice {
+	if l.closesInSlice < ClosesPerSlice {
 		return
 	}
 	// Up to closeDrainSlices slices while work is pending: delivering to a
 	// subscriber (one write) costs a fraction of a close, so a slice per
-	// closesPerSlice hang-ups alone would let a storm of closes hold back a
+	// ClosesPerSlice hang-ups alone would let a storm of closes hold back a
 	// fan-out for as many slices as it has subscribers to write to.
 	l.closesInSlice = 0
 	for range closeDrainSlices {
@@ -587,14 +589,24 @@ func ClosedByPeer(err error) bool {
 	return ok && se.Syscall == "read"
 }
 
-// deferConnect parks a connection whose connect request arrived after this
-// slice's connects were used up; the request stays in its input buffer. Only
-// on the loop.
-func (l *Loop) deferConnect(c *Conn) {
+// TakeConnectTurn reports whether c's connect may be served in this slice
+// (connectsPerSlice). If not, c waits for a later slice with its request in
+// its input buffer (StateDeferred), and the loop serves it then through
+// Host.ServeInput. Only on the loop.
+func (l *Loop) TakeConnectTurn(c *Conn) bool {
+	if l.connectsInSlice < connectsPerSlice {
+		l.connectsInSlice++
+		return true
+	}
 	c.State = StateDeferred
 	l.waiting = append(l.waiting, c)
 	l.Schedule()
+	return false
 }
+
+// ReturnConnectTurn gives back the turn of a connect that was not served
+// after all (its body is still arriving). Only on the loop.
+func (l *Loop) ReturnConnectTurn() { l.connectsInSlice-- }
 
 // serveDeferred serves parked connects, oldest first, up to this slice's
 // share. Only on the loop.
@@ -607,7 +619,7 @@ func (l *Loop) serveDeferred() {
 			continue // closed meanwhile
 		}
 		c.State = StateReading
-		l.srv.serveInput(c)
+		l.cfg.Host.ServeInput(c)
 	}
 	if n > 0 {
 		rest := copy(l.waiting, l.waiting[n:])
@@ -618,7 +630,7 @@ func (l *Loop) serveDeferred() {
 
 // StartKick registers the loop's kick socket (engine/kick). Until it is
 // ready the loop is woken with Execute.
-func (l *Loop) StartKick() { l.kick.Start(l.el, KickContext{l}, l.srv.log) }
+func (l *Loop) StartKick() { l.kick.Start(l.el, KickContext{l}, l.cfg.Log) }
 
 // KickContext marks a loop's kick connection in gnet callbacks.
 type KickContext struct{ Loop *Loop }

@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"sync"
@@ -32,7 +32,7 @@ type item struct {
 // shared with other goroutines under mu; everything else belongs to the Loop
 // goroutine.
 type Loop struct {
-	srv *Server
+	cfg *Config
 	Idx int
 	el  gnet.EventLoop
 
@@ -52,19 +52,17 @@ type Loop struct {
 
 	// loop-owned
 	drainState
-	spare        []item // the inbox's other buffer
-	q            sse.Queue
-	dirty        []*Conn
-	Out          []byte            // response scratch
-	APIOut       []byte            // API reply body scratch
-	Tmp          []byte            // decoding scratch (cf_connect, lower-cased origin)
-	Body         []byte            // decoded chunked request bodies
-	Req          httpparse.Request // shared by the loop's connections: a head is parsed once, when complete
-	targets      []*Conn
-	Names        []string            // connect scratch
-	connectChans []connectChannel    // connect scratch
-	connectSeen  map[string]struct{} // connect scratch: the channels in connectChans
-	streams      []*Conn
+	spare   []item // the inbox's other buffer
+	q       sse.Queue
+	dirty   []*Conn
+	Out     []byte            // response scratch
+	APIOut  []byte            // API reply body scratch
+	Tmp     []byte            // decoding scratch (cf_connect, lower-cased origin)
+	Body    []byte            // decoded chunked request bodies
+	Req     httpparse.Request // shared by the loop's connections: a head is parsed once, when complete
+	targets []*Conn
+	Names   []string // connect scratch
+	streams []*Conn
 	// waiting are connections whose connect request waits for a later
 	// slice; connectsInSlice counts connects served since the last drain.
 	waiting         []*Conn
@@ -89,9 +87,11 @@ type Loop struct {
 	writes       atomic.Uint64
 }
 
-func newLoop(srv *Server, idx int, el gnet.EventLoop) *Loop {
-	l := &Loop{srv: srv, Idx: idx, el: el, users: make(map[string]*Conn)}
-	l.Wheel.Init(srv.tickNow())
+// NewLoop returns the state of event loop idx (el), whose timing wheel
+// starts at tick now. Its kick socket is registered by StartKick.
+func NewLoop(cfg *Config, idx int, el gnet.EventLoop, now int64) *Loop {
+	l := &Loop{cfg: cfg, Idx: idx, el: el, users: make(map[string]*Conn)}
+	l.Wheel.Init(now)
 	return l
 }
 
@@ -137,7 +137,7 @@ func (l *Loop) flushConn(c *Conn) {
 
 // write writes what is queued for c (not empty) and notes a full socket.
 func (l *Loop) write(c *Conn) {
-	buffered, err := l.q.FlushBuffered(&c.pending, c.GC, c.Chunked, l.srv.opts.Client.QueueMaxSize)
+	buffered, err := l.q.FlushBuffered(&c.pending, c.GC, c.Chunked, l.cfg.Opts.Client.QueueMaxSize)
 	if err == sse.ErrSlow {
 		l.CloseSlow(c)
 		return
@@ -180,7 +180,7 @@ func (l *Loop) writable(c *Conn) bool {
 // gnet's tail gets its backlog again; one whose socket took nothing for
 // write_stall_timeout is disconnected with 3008.
 func (l *Loop) CheckStalled(now int64) {
-	limit := l.srv.stallTicks()
+	limit := l.cfg.StallTicks()
 	kept := l.stalled[:0]
 	for _, c := range l.stalled {
 		switch {
@@ -276,7 +276,7 @@ func (l *Loop) Finish(c *Conn, d protocol.Disconnect) {
 		// Close once gnet has written it all: a close right after the write
 		// would drop what the socket has not taken yet, the disconnect push
 		// included.
-		l.srv.closeWhenSent(c, false)
+		l.cfg.Host.CloseWhenSent(c, false)
 	}
 }
 
@@ -286,7 +286,7 @@ func (l *Loop) CloseSlow(c *Conn) {
 	if c.State != StateStreaming {
 		return
 	}
-	l.srv.metrics.slowDisconnects.Inc()
+	l.cfg.SlowDisconnects.Inc()
 	l.closeWith(c, protocol.DisconnectSlow)
 }
 
@@ -328,9 +328,9 @@ func (l *Loop) closeWith(c *Conn, d protocol.Disconnect) {
 		// Keep the socket until the client takes the rest; one that takes
 		// nothing for read_timeout is closed then (closeWhenSent). It holds
 		// at most one write and the push meanwhile.
-		l.srv.metrics.slowPushWaits.Inc()
+		l.cfg.PushWaits.Inc()
 		c.State = StateFlushing
-		l.srv.closeWhenSent(c, false)
+		l.cfg.Host.CloseWhenSent(c, false)
 		return
 	}
 	_ = c.GC.Close()
