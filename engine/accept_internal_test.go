@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/unisse/unisse/engine/config"
+	"github.com/unisse/unisse/engine/delivery"
 )
 
 // startInternal runs an insecure server (anonymous streams, no API key) on a
@@ -88,9 +89,9 @@ func streamSockopts(t *testing.T, s *Server) []map[string]int {
 	t.Helper()
 	var mu sync.Mutex
 	var out []map[string]int
-	ok := s.onAllLoopsTimeout(func(l *loop) {
-		for _, c := range l.streams {
-			fd := c.gc.Fd()
+	ok := s.onAllLoopsTimeout(func(l *delivery.Loop) {
+		for _, c := range l.Streams() {
+			fd := c.GC.Fd()
 			m := map[string]int{}
 			for name, o := range map[string][2]int{
 				"SO_KEEPALIVE":     {unix.SOL_SOCKET, unix.SO_KEEPALIVE},
@@ -171,7 +172,7 @@ func TestDoneReportsADeadLoop(t *testing.T) {
 	}
 	l := loops[0]
 	deadline := time.Now().Add(10 * time.Second)
-	for !l.kick.Ready() { // the loop's kick connection is how its end is seen
+	for !l.KickReady() { // the loop's kick connection is how its end is seen
 		if time.Now().After(deadline) {
 			t.Fatal("kick socket never registered")
 		}
@@ -182,7 +183,7 @@ func TestDoneReportsADeadLoop(t *testing.T) {
 		t.Fatalf("Done before anything failed: %v", err)
 	default:
 	}
-	err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { return gerrors.ErrEngineShutdown }))
+	err := l.EventLoop().Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error { return gerrors.ErrEngineShutdown }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -245,9 +246,9 @@ func TestAcceptSpreadsConnectionsOverLoops(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var counts []int
-	if !s.onAllLoopsTimeout(func(l *loop) {
+	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
 		mu.Lock()
-		counts = append(counts, len(l.streams))
+		counts = append(counts, len(l.Streams()))
 		mu.Unlock()
 	}) {
 		t.Fatal("loops did not answer")

@@ -18,10 +18,10 @@ func TestPublishFanOutAllocs(t *testing.T) {
 	pub := &broker.Publication{Data: []byte(`{"text":"hello"}`)}
 	publish := func() {
 		s.exec().HandlePublication("news", pub, broker.StreamPosition{})
-		for l.scheduled {
-			l.drain()
+		for l.Scheduled() {
+			l.Drain()
 		}
-		l.scheduled = true
+		l.HoldWakes()
 	}
 	publish() // warm the frame pool, the inbox and the queue arena
 	// AllocsPerRun runs the function once more than asked, to warm up.
@@ -46,10 +46,10 @@ func TestCoalescedFanOutAllocs(t *testing.T) {
 		for range 8 {
 			s.exec().HandlePublication("news", pub, broker.StreamPosition{})
 		}
-		for l.scheduled {
-			l.drain()
+		for l.Scheduled() {
+			l.Drain()
 		}
-		l.scheduled = true
+		l.HoldWakes()
 	}
 	burst()
 	if n := testing.AllocsPerRun(199, burst); n != 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/httpparse"
 )
@@ -18,26 +19,26 @@ import (
 // through AsyncWrite, while later pipelined requests wait in the input
 // buffer. It reports whether the reply is already
 // written (false: the connection is awaiting an off-loop reply).
-func (s *Server) serveAPI(c *conn, req *httpparse.Request, m api.Method, body []byte, keepAlive bool) bool {
-	l := s.loops[c.loopIdx]
+func (s *Server) serveAPI(c *delivery.Conn, req *httpparse.Request, m api.Method, body []byte, keepAlive bool) bool {
+	l := s.loops[c.LoopIdx]
 	transport := bytes.EqualFold(req.Header("X-Centrifugo-Error-Mode"), transportMode)
 	s.metrics.apiCommands.Inc()
 	if s.runsInline(m) {
-		res := s.api.Serve(l.apiOut[:0], m, body, transport)
-		l.apiOut = res.Body[:0]
-		l.out = appendAPIResponse(l.out[:0], res, !keepAlive)
-		_ = sendResponse(c, l.out)
+		res := s.api.Serve(l.APIOut[:0], m, body, transport)
+		l.APIOut = res.Body[:0]
+		l.Out = appendAPIResponse(l.Out[:0], res, !keepAlive)
+		_ = sendResponse(c, l.Out)
 		return true
 	}
 	// Off the loop: the body must outlive the input buffer.
 	bodyCopy := append([]byte(nil), body...)
-	http10 := c.http10 // conn fields are read on the loop only
-	c.state = stateAwaiting
+	http10 := c.HTTP10 // conn fields are read on the loop only
+	c.State = delivery.StateAwaiting
 	go func() {
 		res := s.api.Serve(nil, m, bodyCopy, transport)
 		out := appendAPIResponse(nil, res, !keepAlive)
 		httpwrite.FixProto(out, http10)
-		_ = c.gc.AsyncWrite(out, func(gnet.Conn, error) error {
+		_ = c.GC.AsyncWrite(out, func(gnet.Conn, error) error {
 			s.resume(c, keepAlive)
 			return nil
 		})
@@ -55,11 +56,11 @@ func (s *Server) runsInline(m api.Method) bool {
 
 // resume continues a connection after an off-loop reply was written: the next
 // pipelined request, or close. On c's loop.
-func (s *Server) resume(c *conn, keepAlive bool) {
-	if c.state != stateAwaiting {
+func (s *Server) resume(c *delivery.Conn, keepAlive bool) {
+	if c.State != delivery.StateAwaiting {
 		return // closed meanwhile
 	}
-	c.state = stateReading
+	c.State = delivery.StateReading
 	if s.afterResponse(c, keepAlive) {
 		s.serveInput(c)
 	}

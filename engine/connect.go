@@ -12,6 +12,7 @@ import (
 
 	"github.com/unisse/unisse/engine/auth"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/namespace"
 	"github.com/unisse/unisse/engine/protocol"
@@ -38,12 +39,12 @@ func failErr(e *protocol.Error) *connectFailure { return &connectFailure{err: e}
 // serveConnect handles a request to the uni_sse endpoint: method and body
 // checks, the connect request, authentication and subscriptions, then either
 // the stream's headers with the connect push, or a refusal. Only on c's loop.
-func (s *Server) serveConnect(c *conn, req *httpparse.Request, body []byte, cr *httpwrite.CORS) {
-	l := s.loops[c.loopIdx]
+func (s *Server) serveConnect(c *delivery.Conn, req *httpparse.Request, body []byte, cr *httpwrite.CORS) {
+	l := s.loops[c.LoopIdx]
 	keepAlive := req.KeepAlive()
 	if !req.IsGet() && !req.IsPost() {
-		l.out = httpwrite.AppendEmpty(l.out[:0], 405, cr, !keepAlive, req.IsHead())
-		_ = sendResponse(c, l.out)
+		l.Out = httpwrite.AppendEmpty(l.Out[:0], 405, cr, !keepAlive, req.IsHead())
+		_ = sendResponse(c, l.Out)
 		return
 	}
 	var raw []byte
@@ -56,8 +57,8 @@ func (s *Server) serveConnect(c *conn, req *httpparse.Request, body []byte, cr *
 	} else {
 		// A cf_connect that fails to percent-decode is dropped, as Go's
 		// url.Values does, so the request counts as empty.
-		l.tmp, _ = httpparse.AppendQuery(l.tmp[:0], req.RawQuery(), "cf_connect")
-		raw = l.tmp
+		l.Tmp, _ = httpparse.AppendQuery(l.Tmp[:0], req.RawQuery(), "cf_connect")
+		raw = l.Tmp
 	}
 	var creq protocol.ConnectRequest
 	if len(raw) > 0 {
@@ -76,10 +77,10 @@ func (s *Server) serveConnect(c *conn, req *httpparse.Request, body []byte, cr *
 	s.answerConnect(l, c, res, qs, fail, cr, keepAlive, chunked)
 }
 
-func (s *Server) badConnectRequest(c *conn, cr *httpwrite.CORS, keepAlive bool) {
-	l := s.loops[c.loopIdx]
-	l.out = httpwrite.AppendEmpty(l.out[:0], 400, cr, !keepAlive, false)
-	_ = sendResponse(c, l.out)
+func (s *Server) badConnectRequest(c *delivery.Conn, cr *httpwrite.CORS, keepAlive bool) {
+	l := s.loops[c.LoopIdx]
+	l.Out = httpwrite.AppendEmpty(l.Out[:0], 400, cr, !keepAlive, false)
+	_ = sendResponse(c, l.Out)
 }
 
 // connectChannel is one server-side subscription being set up.
@@ -94,7 +95,7 @@ type connectChannel struct {
 // with the overrides a token subs claim or an API subscribe may carry.
 type chanOpts struct {
 	ns          *namespace.Options
-	flags       subFlags
+	flags       delivery.SubFlags
 	recoverable bool // force_recovery: positioned, and recovers on request
 	positioned  bool // force_positioning or force_recovery (needs history)
 }
@@ -113,13 +114,13 @@ func resolveChanOpts(ns *namespace.Options, ov override) chanOpts {
 	}
 	co := chanOpts{ns: ns}
 	if pick(ns.Presence, ov.presence) {
-		co.flags |= subPresence
+		co.flags |= delivery.SubPresence
 	}
 	if pick(ns.JoinLeave, ov.joinLeave) {
-		co.flags |= subJoinLeave
+		co.flags |= delivery.SubJoinLeave
 	}
 	if pick(ns.ForcePushJoinLeave, ov.pushJoinLeave) {
-		co.flags |= subPushJoinLeave
+		co.flags |= delivery.SubPushJoinLeave
 	}
 	if ns.HasHistory() {
 		co.recoverable = pick(ns.ForceRecovery, ov.recovery)
@@ -146,11 +147,11 @@ func overrideOf(o *protocol.SubscribeOverride) override {
 // Centrifugo's order of checks (PROTOCOL.md §2.7). On success c holds its
 // identity and subscriptions and the connect push body is returned, with
 // the queries its positioned subscriptions wait on (see answerConnect).
-func (s *Server) connect(l *loop, c *conn, creq *protocol.ConnectRequest, keysFetched bool) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
+func (s *Server) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.ConnectRequest, keysFetched bool) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
 	if s.stopping.Load() {
 		// Shutting down: the stream would be ended at once anyway, and a
 		// refusal with 3001 sends the client to reconnect (to another node).
-		return nil, nil, failWith(disconnectShutdown)
+		return nil, nil, failWith(protocol.DisconnectShutdown)
 	}
 	o := &s.opts.Client
 	now := time.Now()
@@ -184,8 +185,8 @@ func (s *Server) connect(l *loop, c *conn, creq *protocol.ConnectRequest, keysFe
 		if !s.users.Acquire(creds.UserID, o.UserConnectionLimit) {
 			return nil, nil, failWith(protocol.DisconnectConnectionLimit)
 		}
-		c.userSlot = true
-		c.user = creds.UserID
+		c.UserSlot = true
+		c.User = creds.UserID
 	}
 	fail := func(f *connectFailure) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
 		s.releaseUserSlot(c)
@@ -212,12 +213,13 @@ func (s *Server) connect(l *loop, c *conn, creq *protocol.ConnectRequest, keysFe
 	// namespace lookup that decides a different answer (unknown namespace)
 	// still runs. Every step is constant time per entry, duplicates are found
 	// with a set, and the scratch stays bounded by the limit.
-	cc := channelCollector{list: l.connectChans[:0], seen: l.connectSeen, limit: o.ChannelLimit}
+	sc := &s.scratch[l.Idx]
+	cc := channelCollector{list: sc.chans[:0], seen: sc.seen, limit: o.ChannelLimit}
 	if cc.seen == nil {
 		cc.seen = make(map[string]struct{})
-		l.connectSeen = cc.seen
+		sc.seen = cc.seen
 	}
-	defer cc.release(l)
+	defer cc.release(sc)
 
 	// Server-side channels from the token: the subs claim wins over channels.
 	if creds.Subs != nil {
@@ -271,12 +273,12 @@ func (s *Server) connect(l *loop, c *conn, creq *protocol.ConnectRequest, keysFe
 	// unknown namespace anywhere in the request is a bad request, even past
 	// the limit (Centrifugo checks every entry before counting).
 	if len(creq.Subs) > 0 {
-		names := l.names[:0]
+		names := l.Names[:0]
 		for ch := range creq.Subs {
 			nsOpts, ok := s.ns.Lookup(ch)
 			if !ok {
 				clear(names)
-				l.names = names[:0]
+				l.Names = names[:0]
 				return fail(failWith(protocol.DisconnectBadRequest))
 			}
 			if cc.over || cc.has(ch) || s.ns.IsPrivate(ch) || !s.ns.Valid(ch, nsOpts) {
@@ -303,25 +305,25 @@ func (s *Server) connect(l *loop, c *conn, creq *protocol.ConnectRequest, keysFe
 			}
 		}
 		clear(names)
-		l.names = names[:0]
+		l.Names = names[:0]
 	}
 	if cc.over {
 		return fail(failWith(protocol.DisconnectChannelLimit))
 	}
 	chans := cc.list
 
-	newUUID(&c.client)
-	newUUID(&c.session)
-	res.Client, res.Session = c.client, c.session
+	newUUID(&c.Client)
+	newUUID(&c.Session)
+	res.Client, res.Session = c.Client, c.Session
 	if o.ConnectIncludeServerTime {
 		res.Time = now.UnixMilli()
 	}
-	c.user = creds.UserID
-	c.setInfo(creds.Info)
-	c.closeAt = closeAt
+	c.User = creds.UserID
+	c.SetInfo(creds.Info)
+	c.CloseAt = closeAt
 	var qs []*positionQuery
 	if len(chans) > 0 {
-		c.subs = make([]subscription, 0, len(chans))
+		c.Subs = make([]delivery.Subscription, 0, len(chans))
 		res.Subs = make([]protocol.ChannelResult, len(chans))
 		for i := range chans {
 			// The request's subs entry for a channel the connection gets says
@@ -330,7 +332,7 @@ func (s *Server) connect(l *loop, c *conn, creq *protocol.ConnectRequest, keysFe
 			if r, ok := creq.Subs[chans[i].name]; ok {
 				rec = &r
 			}
-			c.setChanInfo(chans[i].name, chans[i].chanInfo)
+			c.SetChanInfo(chans[i].name, chans[i].chanInfo)
 			q := s.subscribe(l, c, chans[i].name, chans[i].co, rec, &chans[i].result)
 			res.Subs[i] = protocol.ChannelResult{Channel: chans[i].name, Result: chans[i].result}
 			if q != nil {
@@ -367,15 +369,15 @@ type positionQuery struct {
 // answered (see askBroker and unpark). Subscribing before asking is what
 // makes the answer exact: a publication above the position is posted after
 // the subscription, so it is in the channel's log for c. On c's loop.
-func (s *Server) subscribe(l *loop, c *conn, channel string, co chanOpts, rec *protocol.SubscribeRequest, res *protocol.SubscribeResult) *positionQuery {
-	ch, idx := s.hub.Subscribe(channel, l.idx, c)
-	c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx), flags: co.flags})
+func (s *Server) subscribe(l *delivery.Loop, c *delivery.Conn, channel string, co chanOpts, rec *protocol.SubscribeRequest, res *protocol.SubscribeResult) *positionQuery {
+	ch, idx := s.hub.Subscribe(channel, l.Idx, c)
+	c.Subs = append(c.Subs, delivery.Subscription{Ch: ch, Idx: int32(idx), Flags: co.flags})
 	if !co.positioned {
 		return nil
 	}
 	res.Recoverable = co.recoverable
 	res.Positioned = true
-	q := &positionQuery{channel: channel, opts: historyOptions(co.ns), start: ch.Local(l.idx).Entries[idx].Next, res: res}
+	q := &positionQuery{channel: channel, opts: historyOptions(co.ns), start: l.Cursor(ch, idx), res: res}
 	if co.recoverable && rec != nil && rec.Recover {
 		q.recover, q.offset = true, rec.Offset
 		q.limit = s.opts.Client.RecoveryMaxPublicationLimit
@@ -401,8 +403,8 @@ func (s *Server) brokerContext(op broker.Op) (context.Context, context.CancelFun
 // inbox, even when the broker answers inline: the frames posted before the
 // answer are then logged before then runs, so unpark sees every frame at or
 // below the position. On c's loop.
-func (s *Server) askBroker(l *loop, c *conn, qs []*positionQuery, then func(*loop)) {
-	c.parked = true
+func (s *Server) askBroker(l *delivery.Loop, c *delivery.Conn, qs []*positionQuery, then func(*delivery.Loop)) {
+	c.Parked = true
 	var left atomic.Int32
 	left.Store(int32(len(qs)))
 	ctx, cancel := s.brokerContext(broker.OpHistory)
@@ -411,7 +413,7 @@ func (s *Server) askBroker(l *loop, c *conn, qs []*positionQuery, then func(*loo
 			q.answer, q.err = h, err
 			if left.Add(-1) == 0 {
 				cancel()
-				l.post(item{op: then})
+				l.Post(then)
 			}
 		})
 	}
@@ -423,8 +425,8 @@ func (s *Server) askBroker(l *loop, c *conn, qs []*positionQuery, then func(*loo
 // were published before it). It fails with 3008 when a frame c needed was
 // shed while it was parked (the channel's log passed queue_max_size), and
 // with an internal error when the broker failed. On c's loop.
-func (s *Server) unpark(l *loop, c *conn, qs []*positionQuery) *connectFailure {
-	c.parked = false
+func (s *Server) unpark(l *delivery.Loop, c *delivery.Conn, qs []*positionQuery) *connectFailure {
+	c.Parked = false
 	var fail *connectFailure
 	for _, q := range qs {
 		if q.err != nil && !errors.Is(q.err, broker.ErrUnrecoverablePosition) {
@@ -433,27 +435,17 @@ func (s *Server) unpark(l *loop, c *conn, qs []*positionQuery) *connectFailure {
 			continue
 		}
 		q.apply()
-		i := c.subscribed(q.channel)
+		i := c.Subscribed(q.channel)
 		if i < 0 {
 			continue // unsubscribed meanwhile (API unsubscribe)
 		}
-		sub := c.subs[i]
-		loc := sub.ch.Local(l.idx)
-		e := &loc.Entries[sub.idx]
-		if e.Next != q.start {
+		if !l.SkipThrough(c.Subs[i], q.start, q.answer.Offset) {
 			fail = failWith(protocol.DisconnectSlow) // shed while parked
-			continue
-		}
-		x := &loc.X
-		for seq := max(e.Next, x.base); seq < x.head(); seq++ {
-			if o := x.log[seq-x.base].offset; o != 0 && o <= q.answer.Offset {
-				e.Next = seq + 1
-			}
 		}
 	}
 	if fail == nil {
 		// Frames buffered above the position go out with the next sweep.
-		l.resume(c)
+		l.Resume(c)
 	}
 	return fail
 }
@@ -462,7 +454,7 @@ func (s *Server) unpark(l *loop, c *conn, qs []*positionQuery) *connectFailure {
 // or the stream, or — when subscriptions wait for the broker — it parks c
 // and answers on its loop once the broker has. c may point into the input
 // buffer. On c's loop.
-func (s *Server) answerConnect(l *loop, c *conn, res *protocol.ConnectResult, qs []*positionQuery, fail *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
+func (s *Server) answerConnect(l *delivery.Loop, c *delivery.Conn, res *protocol.ConnectResult, qs []*positionQuery, fail *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
 	switch {
 	case fail != nil:
 		s.refuseConnect(c, fail, cr, keepAlive, chunked)
@@ -471,13 +463,13 @@ func (s *Server) answerConnect(l *loop, c *conn, res *protocol.ConnectResult, qs
 		s.startStream(c, res, cr, !keepAlive, chunked)
 		return
 	}
-	c.state = stateAwaiting
+	c.State = delivery.StateAwaiting
 	saved := httpwrite.CORS{Allowed: cr.Allowed, Origin: bytes.Clone(cr.Origin), AllowHeaders: bytes.Clone(cr.AllowHeaders)}
-	s.askBroker(l, c, qs, func(l *loop) {
-		if c.state != stateAwaiting {
+	s.askBroker(l, c, qs, func(l *delivery.Loop) {
+		if c.State != delivery.StateAwaiting {
 			return // closed meanwhile (OnClose unsubscribed it)
 		}
-		c.state = stateReading
+		c.State = delivery.StateReading
 		if fail := s.unpark(l, c, qs); fail != nil {
 			s.unsubscribeAll(l, c)
 			s.releaseUserSlot(c)
@@ -485,7 +477,7 @@ func (s *Server) answerConnect(l *loop, c *conn, res *protocol.ConnectResult, qs
 		} else {
 			s.startStream(c, res, &saved, !keepAlive, chunked)
 		}
-		if c.state == stateReading && s.afterResponse(c, keepAlive) {
+		if c.State == delivery.StateReading && s.afterResponse(c, keepAlive) {
 			s.serveInput(c)
 		}
 	})
@@ -535,9 +527,9 @@ func historyOptions(o *namespace.Options) broker.PublishOptions {
 // is not cached: the key is fetched on a goroutine (an event loop never waits
 // on the network), then the connect resumes on the connection's loop. Input
 // that arrives meanwhile is ignored, as on a stream.
-func (s *Server) connectAfterKeyFetch(c *conn, creq *protocol.ConnectRequest, cr *httpwrite.CORS, keepAlive, chunked bool) {
-	l := s.loops[c.loopIdx]
-	c.state = stateAwaiting
+func (s *Server) connectAfterKeyFetch(c *delivery.Conn, creq *protocol.ConnectRequest, cr *httpwrite.CORS, keepAlive, chunked bool) {
+	l := s.loops[c.LoopIdx]
+	c.State = delivery.StateAwaiting
 	// The CORS values point into the input buffer, which is about to be
 	// reused: keep copies.
 	saved := httpwrite.CORS{Allowed: cr.Allowed, Origin: bytes.Clone(cr.Origin), AllowHeaders: bytes.Clone(cr.AllowHeaders)}
@@ -548,17 +540,17 @@ func (s *Server) connectAfterKeyFetch(c *conn, creq *protocol.ConnectRequest, cr
 		if err := s.verifier.FetchKeys(ctx, req.Token); err != nil {
 			s.log.Warn("jwks fetch failed", "err", err)
 		}
-		l.post(item{op: func(l *loop) {
-			if c.state != stateAwaiting {
+		l.Post(func(l *delivery.Loop) {
+			if c.State != delivery.StateAwaiting {
 				return // the client went away meanwhile
 			}
-			c.state = stateReading
+			c.State = delivery.StateReading
 			res, qs, fail := s.connect(l, c, &req, true)
 			s.answerConnect(l, c, res, qs, fail, &saved, keepAlive, chunked)
-			if c.state == stateReading && s.afterResponse(c, keepAlive) {
+			if c.State == delivery.StateReading && s.afterResponse(c, keepAlive) {
 				s.serveInput(c)
 			}
-		}})
+		})
 	}()
 }
 
@@ -567,26 +559,26 @@ const keyFetchTimeout = 5 * time.Second
 
 // releaseUserSlot gives back a connection's client.user_connection_limit
 // slot, if it holds one. On its loop.
-func (s *Server) releaseUserSlot(c *conn) {
-	if c.userSlot {
-		c.userSlot = false
-		s.users.Release(c.user)
+func (s *Server) releaseUserSlot(c *delivery.Conn) {
+	if c.UserSlot {
+		c.UserSlot = false
+		s.users.Release(c.User)
 	}
 }
 
 // evictOtherConnections implements the personal channel's
 // single_connection: a user's new connection ends the older ones with 3504,
 // as Centrifugo does. Fire and forget: a loop never waits for another.
-func (s *Server) evictOtherConnections(c *conn) {
-	user, keep := c.user, c.client
+func (s *Server) evictOtherConnections(c *delivery.Conn) {
+	user, keep := c.User, c.Client
 	for _, l := range *s.known.Load() {
-		l.post(item{op: func(l *loop) {
-			for _, c := range l.find(user, "", "") {
-				if c.client != keep {
-					l.finish(c, protocol.DisconnectConnectionLimit)
+		l.Post(func(l *delivery.Loop) {
+			for _, c := range l.Find(user, "", "") {
+				if c.Client != keep {
+					l.Finish(c, protocol.DisconnectConnectionLimit)
 				}
 			}
-		}})
+		})
 	}
 }
 
@@ -616,42 +608,42 @@ func (s *Server) userLimited(ch, user string) bool {
 // startStream writes the stream head and the connect push and registers c as
 // streaming: in its loop's lists, with its first ping due after a random delay
 // in [ping/2, ping), as Centrifugo staggers pings.
-func (s *Server) startStream(c *conn, res *protocol.ConnectResult, cr *httpwrite.CORS, closeConn, chunked bool) {
-	l := s.loops[c.loopIdx]
-	c.chunked = chunked
-	l.out = httpwrite.AppendStreamHead(l.out[:0], cr, closeConn, chunked)
-	l.out = s.appendRetry(l.out, chunked) // unisse.sse_retry_*; nothing by default
-	l.tmp = protocol.AppendConnectPush(l.tmp[:0], res)
-	l.out = sse.AppendEvent(l.out, l.tmp, chunked)
-	c.state = stateStreaming
-	c.readDeadline = 0
-	l.addStream(c)
+func (s *Server) startStream(c *delivery.Conn, res *protocol.ConnectResult, cr *httpwrite.CORS, closeConn, chunked bool) {
+	l := s.loops[c.LoopIdx]
+	c.Chunked = chunked
+	l.Out = httpwrite.AppendStreamHead(l.Out[:0], cr, closeConn, chunked)
+	l.Out = s.appendRetry(l.Out, chunked) // unisse.sse_retry_*; nothing by default
+	l.Tmp = protocol.AppendConnectPush(l.Tmp[:0], res)
+	l.Out = sse.AppendEvent(l.Out, l.Tmp, chunked)
+	c.State = delivery.StateStreaming
+	c.ReadDeadline = 0
+	l.AddStream(c)
 	s.numClients.Add(1)
 	s.metrics.connects.Inc()
-	if err := sendResponse(c, l.out); err != nil {
+	if err := sendResponse(c, l.Out); err != nil {
 		return // gnet closed the connection; OnClose undid the registration
 	}
-	if pc := &s.opts.Client.SubscribeToUserPersonalChannel; pc.Enabled && pc.SingleConnection && c.user != "" {
+	if pc := &s.opts.Client.SubscribeToUserPersonalChannel; pc.Enabled && pc.SingleConnection && c.User != "" {
 		s.evictOtherConnections(c)
 	}
 	// Announce the new subscriber where join/leave is on; it receives its
 	// own join too, after its connect push, as in Centrifugo.
-	for i := range c.subs {
-		if c.subs[i].flags&subJoinLeave != 0 {
-			s.broadcastJoinLeave(c, c.subs[i].ch.Name(), true)
+	for i := range c.Subs {
+		if c.Subs[i].Flags&delivery.SubJoinLeave != 0 {
+			s.broadcastJoinLeave(c, c.Subs[i].Ch.Name(), true)
 		}
 	}
-	now := l.wheel.Tick()
+	now := l.Wheel.Tick()
 	ping := s.pingTicks()
-	c.nextPing = int32(now + ping/2 + rand.Int64N(ping-ping/2))
+	c.NextPing = int32(now + ping/2 + rand.Int64N(ping-ping/2))
 	s.scheduleStream(l, c, now)
 }
 
 // refuseConnect answers a failed connect: by default a 200 stream carrying
 // one disconnect push and the end of the response; with
 // uni_sse.connect_code_to_http_response a plain HTTP error instead.
-func (s *Server) refuseConnect(c *conn, f *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
-	l := s.loops[c.loopIdx]
+func (s *Server) refuseConnect(c *delivery.Conn, f *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
+	l := s.loops[c.LoopIdx]
 	// No stream was started: the client.connection_limit slot is free before
 	// the client can read the refusal, so its next connect is admitted.
 	s.releaseNodeSlot(c)
@@ -670,20 +662,20 @@ func (s *Server) refuseConnect(c *conn, f *connectFailure, cr *httpwrite.CORS, k
 				break
 			}
 		}
-		l.out = httpwrite.AppendConnectError(l.out[:0], status, cr, body, !keepAlive)
-		_ = sendResponse(c, l.out)
+		l.Out = httpwrite.AppendConnectError(l.Out[:0], status, cr, body, !keepAlive)
+		_ = sendResponse(c, l.Out)
 		return
 	}
 	d := f.disconnect
 	if f.err != nil {
 		d = s.disconnectForError(f.err)
 	}
-	l.out = httpwrite.AppendStreamHead(l.out[:0], cr, !keepAlive, chunked)
-	l.out = httpwrite.AppendDisconnectEvent(l.out, d, chunked)
+	l.Out = httpwrite.AppendStreamHead(l.Out[:0], cr, !keepAlive, chunked)
+	l.Out = httpwrite.AppendDisconnectEvent(l.Out, d, chunked)
 	if chunked {
-		l.out = append(l.out, sse.Terminator...)
+		l.Out = append(l.Out, sse.Terminator...)
 	}
-	if err := sendResponse(c, l.out); err == nil {
+	if err := sendResponse(c, l.Out); err == nil {
 		s.closeWhenSent(c, false)
 	}
 }
@@ -738,8 +730,15 @@ func (c *channelCollector) add(cc connectChannel) {
 
 // release gives the scratch back to the loop, emptied so that it keeps no
 // channel names or infos alive.
-func (c *channelCollector) release(l *loop) {
+func (c *channelCollector) release(sc *connectScratch) {
 	clear(c.list)
-	l.connectChans = c.list[:0]
+	sc.chans = c.list[:0]
 	clear(c.seen)
+}
+
+// connectScratch is a loop's scratch for the connects it serves, reused
+// so that a connect allocates only what it keeps. Only on its loop.
+type connectScratch struct {
+	chans []connectChannel
+	seen  map[string]struct{} // the channels in chans
 }

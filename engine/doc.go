@@ -4,6 +4,8 @@
 //
 // The root wires its parts; each self-contained concern is a package:
 //
+//	engine/delivery  the per-loop delivery runtime: Conn and Loop, inbox,
+//	                 channel logs and cursors, sweep, flush, 3008 shedding
 //	engine/listen    owned listeners: accept, reserve descriptor, shedding, backoff
 //	engine/sockopt   listener keepalive and TCP_USER_TIMEOUT; send buffer growth
 //	engine/httpwrite HTTP/1.1 responses as Go writes them (pure append functions)
@@ -17,9 +19,11 @@
 //	engine/auth, engine/namespace, engine/protocol, engine/config
 //	engine/enginetest real-socket helpers for tests of the engine
 //
-// What stays in the root shares the connection (conn.go) and the loop
-// (loop.go): the session (serve.go, connect.go, events.go,
-// executor.go) and the delivery runtime (drain.go, loop.go, shutdown.go).
+// What stays in the root is the session on a connection and the wiring:
+// gnet's callbacks and timers (events.go), HTTP serving of a connection
+// (serve.go), the Centrifugo connect with its parking for the broker
+// (connect.go), the API executor and broker.Handler (executor.go,
+// apiserve.go), the graceful stop (shutdown.go) and Server (server.go).
 //
 // Follow a publication from the API to the socket:
 //
@@ -30,23 +34,25 @@
 //	executor.go  → executor.Publish → broker.Publish (history, idempotency),
 //	               asynchronous: awaitBroker waits only off the loops
 //	executor.go  → executor.HandlePublication: frame encoded once (sse.Frame),
-//	               hub.Broadcast posts it to each loop with subscribers;
-//	               the loops are woken (executor.Flush, engine/kick) once
-//	               the broker and hub locks are released
-//	drain.go     → on each loop: the frame joins the channel's log; a sweep
-//	               queues each subscriber everything past its cursor
-//	               (sse.Queue), one write per connection per slice, then yields
+//	               hub.Broadcast posts it to each loop with subscribers
+//	               (delivery.Loop.PostFrame); the loops are woken
+//	               (executor.Flush, engine/kick) once the broker and hub
+//	               locks are released
+//	engine/delivery → on each loop (Loop.Drain): the frame joins the
+//	               channel's log; a sweep queues each subscriber everything
+//	               past its cursor (sse.Queue), one write per connection per
+//	               slice, then yields
 //
 // A subscriber whose socket fills up is handed nothing more; its backlog
-// waits in the channel logs (loop.go: noteStall, checkStalled), and it is
-// disconnected with a readable 3008 when its socket stalls for
+// waits in the channel logs (engine/delivery: noteStall, CheckStalled), and
+// it is disconnected with a readable 3008 when its socket stalls for
 // unisse.write_stall_timeout or a log passes client.queue_max_size
-// (drain.go: shedLaggards; loop.go: closeSlow). Logs and inboxes are capped,
-// so memory under publish overload is bounded by configuration. The catch-up
-// before an API disconnect or push (drain.go: catchUp) follows the same rule.
+// (shedLaggards, CloseSlow). Logs and inboxes are capped, so memory under
+// publish overload is bounded by configuration. The catch-up before an API
+// disconnect or push (delivery.Loop.CatchUp) follows the same rule.
 //
-// A slice is bounded on every side: sliceBudget writes, connectsPerSlice
-// connects, and closesPerSlice hang-ups (gnet closes those itself; OnClose
+// A slice is bounded on every side (engine/delivery): SliceBudget writes,
+// connectsPerSlice connects, and ClosesPerSlice hang-ups (gnet closes those itself; OnClose
 // runs a slice every closesPerSlice of them, so thousands of clients leaving
 // at once do not hold up the loop's deliveries until the last is closed).
 //
@@ -57,21 +63,24 @@
 // authenticates (engine/auth), subscribes in the hub and writes the headers
 // (engine/httpwrite) and the connect push. A
 // positioned or recovering subscription first needs the broker's position
-// or history: the connection is subscribed, then parked (conn.parked: the
+// or history: the connection is subscribed, then parked (Conn.Parked: the
 // sweep leaves its frames in the channel logs, as for a stalled socket)
 // while the broker answers off the loop; the answer comes back through the
 // loop's inbox, behind every frame posted before it, and unpark moves the
 // cursor past the buffered frames at or below the position, so nothing is
-// delivered twice or skipped (connect.go: askBroker, unpark);
+// delivered twice or skipped (connect.go: askBroker, unpark; the cursor
+// move is delivery.Loop.SkipThrough);
 // events.go keeps the connection's timers (pings, expiry, read deadline) in
 // its loop's timing wheel (engine/wheel). A server that stops by itself
-// says so on Server.Done. Server.Stop ends the streams spread over a window (shutdown.go) so that
+// says so on Server.Done. Server.Stop ends the streams spread over a window
+// (shutdown.go, delivery.Spread) so that
 // clients do not all reconnect at once; reconnect.go can give each stream
 // its own SSE retry.
 //
-// Concurrency contract: everything a connection owns (type conn) and every
-// field of a loop except its inbox is touched only on that loop's goroutine.
-// Other goroutines reach a loop only by posting to its inbox (loop.post), which
+// Concurrency contract: everything a connection owns (delivery.Conn) and
+// every field of a loop (delivery.Loop) except its inbox is touched only on
+// that loop's goroutine. Other goroutines reach a loop only by posting to its
+// inbox (Loop.Post), which
 // wakes it through a kick socket registered with its poller (engine/kick). API operations
 // that act on connections post an operation to every loop and wait for all of
 // them, so their effect has happened when the API replies. Lock order is in
@@ -89,7 +98,7 @@
 // publish → fan-out → write allocates nothing in steady state (alloc_test.go);
 // a loop never blocks (off-loop work returns through AsyncWrite or the
 // inbox). Tests hold the loops to it: watchdog_test.go fails the engine's
-// test run when a loop step (stepWatch) takes more than 2 ms of CPU or
+// test run when a loop step (engine/internal/stepwatch) takes more than 2 ms of CPU or
 // parks, and UNISSE_TEST_BROKER=slow runs every test server on a broker
 // that takes 10–60 ms per call (broker/brokertest).
 package engine

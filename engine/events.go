@@ -10,12 +10,12 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/input"
+	"github.com/unisse/unisse/engine/internal/stepwatch"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/sse"
 )
-
-var disconnectShutdown = protocol.DisconnectShutdown
 
 // events is the server as gnet sees it (gnet.EventHandler): its callbacks run
 // on the event loops, and are kept off Server so that they are not part of
@@ -28,17 +28,17 @@ type events struct {
 // OnOpen sets up a new connection: no buffer, no timer object, one wheel slot
 // for its read deadline (gnet.EventHandler; on the connection's loop).
 func (s *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	if stepWatch != nil {
-		defer stepWatch.end("OnOpen", stepWatch.start())
+	if stepwatch.Hook != nil {
+		defer stepwatch.Hook.End("OnOpen", stepwatch.Hook.Start())
 	}
-	if _, ok := gc.Context().(kickContext); ok {
+	if _, ok := gc.Context().(delivery.KickContext); ok {
 		return nil, gnet.None
 	}
 	l := s.loopFor(gc)
-	c := &conn{gc: gc, loopIdx: uint8(l.idx), streamIdx: -1}
+	c := delivery.NewConn(gc, uint8(l.Idx))
 	if s.internalPort != 0 {
 		if a, ok := gc.LocalAddr().(*net.TCPAddr); ok && a.Port == s.internalPort {
-			c.internal = true
+			c.Internal = true
 		}
 	}
 	gc.SetContext(c)
@@ -50,48 +50,48 @@ func (s *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 // armReadDeadline gives a connection waiting for a request read_timeout to
 // deliver it whole (Centrifugo's HTTP server: ReadTimeout, and the same for an
 // idle keep-alive connection).
-func (s *Server) armReadDeadline(l *loop, c *conn) {
-	ticks := int64(s.opts.Own.ReadTimeout / tickInterval)
+func (s *Server) armReadDeadline(l *delivery.Loop, c *delivery.Conn) {
+	ticks := int64(s.opts.Own.ReadTimeout / delivery.TickInterval)
 	if ticks <= 0 {
 		ticks = 1
 	}
-	c.readDeadline = int32(l.wheel.Tick() + ticks)
-	l.wheel.Schedule(c, int64(c.readDeadline))
+	c.ReadDeadline = int32(l.Wheel.Tick() + ticks)
+	l.Wheel.Schedule(c, int64(c.ReadDeadline))
 }
 
 // OnTraffic handles input (gnet.EventHandler; on the connection's loop).
 func (s *events) OnTraffic(gc gnet.Conn) gnet.Action {
-	if stepWatch != nil {
-		defer stepWatch.end("OnTraffic", stepWatch.start())
+	if stepwatch.Hook != nil {
+		defer stepwatch.Hook.End("OnTraffic", stepwatch.Hook.Start())
 	}
-	c, ok := gc.Context().(*conn)
+	c, ok := gc.Context().(*delivery.Conn)
 	if !ok {
-		if k, ok := gc.Context().(kickContext); ok {
+		if k, ok := gc.Context().(delivery.KickContext); ok {
 			_, _ = gc.Discard(-1)
-			k.l.drain()
+			k.Loop.Drain()
 			return gnet.None
 		}
 		return gnet.Close
 	}
-	switch c.state {
-	case stateReading:
+	switch c.State {
+	case delivery.StateReading:
 		s.serveInput(c)
-	case statePaused:
+	case delivery.StatePaused:
 		s.checkPaused(c)
-	case stateAwaiting:
+	case delivery.StateAwaiting:
 		// An API reply is being prepared off the loop; keep the input for
 		// later, within bounds.
-		if input.Buffered(c.gc, c.in) > s.maxBuffered() {
-			c.state = stateClosing
+		if input.Buffered(c.GC, c.In) > s.maxBuffered() {
+			c.State = delivery.StateClosing
 			_ = gc.Close()
 		}
-	case stateDeferred:
+	case delivery.StateDeferred:
 		// The request waits for its turn; more input waits behind it.
 	default:
 		// Draining and flushing connections are closing; streaming ones send
 		// nothing we act on (Centrifugo ignores further requests on them
 		// too). Drop it so it cannot pile up.
-		input.Drop(c.gc, &c.in)
+		input.Drop(c.GC, &c.In)
 	}
 	return gnet.None
 }
@@ -104,132 +104,122 @@ func (s *Server) maxBuffered() int {
 // OnClose forgets a connection (gnet.EventHandler; on its loop, possibly
 // re-entrantly from inside a Write that failed).
 func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
-	if stepWatch != nil {
-		defer stepWatch.end("OnClose", stepWatch.start())
+	if stepwatch.Hook != nil {
+		defer stepwatch.Hook.End("OnClose", stepwatch.Hook.Start())
 	}
-	c, ok := gc.Context().(*conn)
+	c, ok := gc.Context().(*delivery.Conn)
 	if !ok {
-		if k, ok := gc.Context().(kickContext); ok {
-			k.l.stopKick()
+		if k, ok := gc.Context().(delivery.KickContext); ok {
+			k.Loop.StopKick()
 			// Only a loop that ends closes its kick connection: without
 			// Stop that loop's connections are gone and the connections
 			// handed to it would never be served.
-			s.fail(fmt.Errorf("event loop %d stopped", k.l.idx))
+			s.fail(fmt.Errorf("event loop %d stopped", k.Loop.Idx))
 		}
 		return gnet.None
 	}
-	l := s.loops[c.loopIdx]
-	wasStreaming := c.streamIdx >= 0
-	if c.held() {
-		// Its backlog in the logs (a stalled or parked connection's) would
-		// otherwise stay until the channels' next publications.
-		l.forgetBacklog(c)
-		l.schedule()
-	}
-	c.state = stateClosed
-	input.Release(&c.in)
+	l := s.loops[c.LoopIdx]
+	wasStreaming := c.InStreams()
+	l.Closed(c) // its backlog, timer, queue and place among the streams
+	input.Release(&c.In)
 	s.releaseUserSlot(c)
 	s.releaseNodeSlot(c)
-	l.wheel.Remove(c)
-	l.q.Drop(&c.pending)
 	if wasStreaming {
-		for i := range c.subs {
-			if c.subs[i].flags&subJoinLeave != 0 {
-				s.broadcastJoinLeave(c, c.subs[i].ch.Name(), false)
+		for i := range c.Subs {
+			if c.Subs[i].Flags&delivery.SubJoinLeave != 0 {
+				s.broadcastJoinLeave(c, c.Subs[i].Ch.Name(), false)
 			}
 		}
 		s.unsubscribeAll(l, c)
-		l.removeStream(c)
 		s.numClients.Add(-1)
-	} else if len(c.subs) > 0 {
+	} else if len(c.Subs) > 0 {
 		s.unsubscribeAll(l, c) // a connect parked for the broker
 	}
 	if err != nil && s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("connection closed", "err", err)
 	}
-	if closedByPeer(err) {
+	if delivery.ClosedByPeer(err) {
 		if wasStreaming {
 			// The client is gone and nothing more can reach it: end with a
 			// reset rather than the FIN exchange, which on a storm of
 			// hang-ups is most of what each close(2) costs the loop.
 			_ = unix.SetsockoptLinger(gc.Fd(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 		}
-		l.notePeerClose()
+		l.NotePeerClose()
 	}
 	return gnet.None
 }
 
 // unsubscribeAll removes c from every channel it is subscribed to.
-func (s *Server) unsubscribeAll(l *loop, c *conn) {
-	for i := range c.subs {
+func (s *Server) unsubscribeAll(l *delivery.Loop, c *delivery.Conn) {
+	for i := range c.Subs {
 		s.unsubscribeAt(l, c, i)
 	}
-	clear(c.subs)
-	c.subs = c.subs[:0]
+	clear(c.Subs)
+	c.Subs = c.Subs[:0]
 }
 
 // unsubscribeAt removes the hub entry of c.subs[i] (the caller fixes c.subs).
-func (s *Server) unsubscribeAt(l *loop, c *conn, i int) {
-	sub := c.subs[i]
-	moved, ok := s.hub.Unsubscribe(sub.ch, l.idx, int(sub.idx))
+func (s *Server) unsubscribeAt(l *delivery.Loop, c *delivery.Conn, i int) {
+	sub := c.Subs[i]
+	moved, ok := s.hub.Unsubscribe(sub.Ch, l.Idx, int(sub.Idx))
 	if !ok {
 		return
 	}
-	for j := range moved.subs {
-		if moved.subs[j].ch == sub.ch {
-			moved.subs[j].idx = sub.idx
+	for j := range moved.Subs {
+		if moved.Subs[j].Ch == sub.Ch {
+			moved.Subs[j].Idx = sub.Idx
 			break
 		}
 	}
 }
 
-// sweepOp is the per-tick work of a loop: fire due timers, and look at the
+// tickLoop is the per-tick work of a loop: fire due timers, and look at the
 // stalled sockets.
-func sweepOp(l *loop) {
-	if stepWatch != nil {
-		defer stepWatch.end("timer sweep", stepWatch.start())
+func (s *Server) tickLoop(l *delivery.Loop) {
+	if stepwatch.Hook != nil {
+		defer stepwatch.Hook.End("timer sweep", stepwatch.Hook.Start())
 	}
-	s := l.srv
 	now := s.tickNow()
-	l.checkStalled(now)
-	for _, c := range l.wheel.Advance(now) {
+	l.CheckStalled(now)
+	for _, c := range l.Wheel.Advance(now) {
 		s.onTimer(l, c, now)
 	}
-	l.flushDirty()
+	l.FlushDirty()
 }
 
 // onTimer handles a connection whose wheel slot came due.
-func (s *Server) onTimer(l *loop, c *conn, now int64) {
-	switch c.state {
-	case statePaused:
-		if c.gc.OutboundBuffered() <= maxUnsent {
+func (s *Server) onTimer(l *delivery.Loop, c *delivery.Conn, now int64) {
+	switch c.State {
+	case delivery.StatePaused:
+		if c.GC.OutboundBuffered() <= maxUnsent {
 			s.checkPaused(c)
 			return
 		}
 		if s.checkUnsent(l, c, now) {
-			l.wheel.Schedule(c, now+1)
+			l.Wheel.Schedule(c, now+1)
 		}
-	case stateFlushing:
+	case delivery.StateFlushing:
 		if s.checkUnsent(l, c, now) {
-			l.wheel.Schedule(c, now+1)
+			l.Wheel.Schedule(c, now+1)
 		}
-	case stateReading, stateAwaiting, stateDraining, stateDeferred:
-		if c.readDeadline != 0 && now >= int64(c.readDeadline) {
-			c.state = stateClosing
-			_ = c.gc.Close()
+	case delivery.StateReading, delivery.StateAwaiting, delivery.StateDraining, delivery.StateDeferred:
+		if c.ReadDeadline != 0 && now >= int64(c.ReadDeadline) {
+			c.State = delivery.StateClosing
+			_ = c.GC.Close()
 			return
 		}
-		l.wheel.Schedule(c, int64(c.readDeadline))
-	case stateStreaming:
-		if c.closeAt > 0 && now >= int64(c.closeAt) {
-			l.finish(c, protocol.DisconnectExpired)
+		l.Wheel.Schedule(c, int64(c.ReadDeadline))
+	case delivery.StateStreaming:
+		if c.CloseAt > 0 && now >= int64(c.CloseAt) {
+			l.Finish(c, protocol.DisconnectExpired)
 			return
 		}
-		if now >= int64(c.nextPing) {
-			if !c.stalled() { // a full socket takes no ping; checkStalled decides
-				l.push(c, sse.Ping)
+		if now >= int64(c.NextPing) {
+			if !c.Stalled() { // a full socket takes no ping; checkStalled decides
+				l.Push(c, sse.Ping)
 			}
-			c.nextPing = int32(now + s.pingTicks())
+			c.NextPing = int32(now + s.pingTicks())
 		}
 		s.scheduleStream(l, c, now)
 	}
@@ -237,27 +227,22 @@ func (s *Server) onTimer(l *loop, c *conn, now int64) {
 
 // scheduleStream puts a streaming connection in the wheel for its next ping
 // or its expiry close, whichever is first.
-func (s *Server) scheduleStream(l *loop, c *conn, now int64) {
-	at := int64(c.nextPing)
-	if c.closeAt > 0 && int64(c.closeAt) < at {
-		at = int64(c.closeAt)
+func (s *Server) scheduleStream(l *delivery.Loop, c *delivery.Conn, now int64) {
+	at := int64(c.NextPing)
+	if c.CloseAt > 0 && int64(c.CloseAt) < at {
+		at = int64(c.CloseAt)
 	}
-	l.wheel.Schedule(c, at)
+	l.Wheel.Schedule(c, at)
 }
 
 // ticksAfter converts a delay to the first tick at or after now+d (rounding up,
 // so nothing fires early).
 func (s *Server) ticksAfter(d time.Duration) int64 {
-	return int64((time.Since(s.tickStart) + d + tickInterval - 1) / tickInterval)
-}
-
-// stallTicks is unisse.write_stall_timeout in ticks (at least one).
-func (s *Server) stallTicks() int64 {
-	return max(1, int64(s.opts.Own.WriteStallTimeout/tickInterval))
+	return int64((time.Since(s.tickStart) + d + delivery.TickInterval - 1) / delivery.TickInterval)
 }
 
 func (s *Server) pingTicks() int64 {
-	t := int64(s.opts.Client.PingInterval / tickInterval)
+	t := int64(s.opts.Client.PingInterval / delivery.TickInterval)
 	if t <= 0 {
 		t = 1
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/sse"
 )
@@ -101,13 +102,13 @@ func (s *executor) HandlePublication(name string, pub *broker.Publication, sp br
 	loops := s.loops
 	var d broker.Deferred
 	if pub.NotJSON {
-		s.hub.Broadcast(name, func(loop int, ch *channel) {
-			deferWake(&d, loops, loop, loops[loop].postFrame(ch, nil, frameNotJSON, pub.Offset))
+		s.hub.Broadcast(name, func(loop int, ch *delivery.Channel) {
+			deferWake(&d, loops, loop, loops[loop].PostFrame(ch, nil, delivery.FrameNotJSON, pub.Offset))
 		})
 		return d
 	}
 	var f *sse.Frame
-	s.hub.Broadcast(name, func(loop int, ch *channel) {
+	s.hub.Broadcast(name, func(loop int, ch *delivery.Channel) {
 		if f == nil {
 			f = sse.NewFrame()
 			p := protocol.Publication{Data: pub.Data, Info: pub.Info, Offset: pub.Offset, Tags: pub.Tags}
@@ -117,7 +118,7 @@ func (s *executor) HandlePublication(name string, pub *broker.Publication, sp br
 			f.End(protocol.AppendPublicationPush(f.Begin(), name, &p))
 		}
 		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].postFrame(ch, f, framePub, pub.Offset))
+		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, delivery.FramePub, pub.Offset))
 	})
 	if f != nil {
 		f.Release() // the publisher's reference; each loop holds its own
@@ -127,13 +128,13 @@ func (s *executor) HandlePublication(name string, pub *broker.Publication, sp br
 
 // deferWake notes that loop idx must be woken once the caller's locks are
 // released. Loops past the 64 a Deferred can name are woken at once.
-func deferWake(d *broker.Deferred, loops []*loop, idx int, wake bool) {
+func deferWake(d *broker.Deferred, loops []*delivery.Loop, idx int, wake bool) {
 	switch {
 	case !wake:
 	case idx < 64:
 		*d |= 1 << idx
 	default:
-		loops[idx].wake()
+		loops[idx].Wake()
 	}
 }
 
@@ -145,7 +146,7 @@ func (s *Server) wakeLoops(d broker.Deferred) {
 	for d != 0 {
 		i := bits.TrailingZeros64(uint64(d))
 		d &^= 1 << i
-		s.loops[i].wake()
+		s.loops[i].Wake()
 	}
 }
 
@@ -156,14 +157,14 @@ func (s *executor) HandleControl([]byte) {}
 // broadcastJoinLeave announces that c joined (or left) channel to the
 // channel's subscribers that receive join/leave pushes. Safe from any
 // goroutine that may read c (its loop).
-func (s *Server) broadcastJoinLeave(c *conn, name string, join bool) {
-	ci := protocol.ClientInfo{User: c.user, ConnInfo: c.info(), ChanInfo: c.chanInfo(name)}
+func (s *Server) broadcastJoinLeave(c *delivery.Conn, name string, join bool) {
+	ci := protocol.ClientInfo{User: c.User, ConnInfo: c.Info(), ChanInfo: c.ChanInfo(name)}
 	var id [36]byte
-	ci.Client = string(protocol.AppendUUID(id[:0], c.client))
+	ci.Client = string(protocol.AppendUUID(id[:0], c.Client))
 	loops := s.loops
 	var f *sse.Frame
 	var d broker.Deferred
-	s.hub.Broadcast(name, func(loop int, ch *channel) {
+	s.hub.Broadcast(name, func(loop int, ch *delivery.Channel) {
 		if f == nil {
 			f = sse.NewFrame()
 			if join {
@@ -173,7 +174,7 @@ func (s *Server) broadcastJoinLeave(c *conn, name string, join bool) {
 			}
 		}
 		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].postFrame(ch, f, frameJoinLeave, 0))
+		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, delivery.FrameJoinLeave, 0))
 	})
 	if f != nil {
 		f.Release()
@@ -198,12 +199,12 @@ func (s *executor) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 	// parked; the reply waits for those too, so that when it is sent the
 	// subscribe push is.
 	var parked sync.WaitGroup
-	if !s.onAllLoopsTimeout(func(l *loop) {
-		for _, c := range l.find(r.User, r.Client, r.Session) {
-			if c.subscribed(r.Channel) >= 0 || c.parked {
+	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
+		for _, c := range l.Find(r.User, r.Client, r.Session) {
+			if c.Subscribed(r.Channel) >= 0 || c.Parked {
 				continue
 			}
-			c.setChanInfo(r.Channel, info)
+			c.SetChanInfo(r.Channel, info)
 			res := new(protocol.SubscribeResult)
 			q := s.subscribe(l, c, r.Channel, co, nil, res)
 			if q == nil {
@@ -211,10 +212,10 @@ func (s *executor) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 				continue
 			}
 			parked.Add(1)
-			s.askBroker(l, c, []*positionQuery{q}, func(l *loop) {
+			s.askBroker(l, c, []*positionQuery{q}, func(l *delivery.Loop) {
 				defer parked.Done()
-				if c.state != stateStreaming {
-					c.parked = false
+				if c.State != delivery.StateStreaming {
+					c.Parked = false
 					return
 				}
 				if fail := s.unpark(l, c, []*positionQuery{q}); fail != nil {
@@ -222,11 +223,11 @@ func (s *executor) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 					if fail.err != nil {
 						d = protocol.DisconnectServerError
 					}
-					l.finish(c, d)
+					l.Finish(c, d)
 					return
 				}
 				s.pushSubscribed(l, c, r.Channel, co, res, data)
-				l.flushDirty()
+				l.FlushDirty()
 			})
 		}
 	}) || !waitTimeout(&parked, brokerTimeout+time.Second) {
@@ -237,11 +238,11 @@ func (s *executor) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 
 // pushSubscribed sends c the subscribe push of an API subscribe and
 // announces the join. On c's loop.
-func (s *Server) pushSubscribed(l *loop, c *conn, channel string, co chanOpts, res *protocol.SubscribeResult, data []byte) {
+func (s *Server) pushSubscribed(l *delivery.Loop, c *delivery.Conn, channel string, co chanOpts, res *protocol.SubscribeResult, data []byte) {
 	res.Data = data
-	l.tmp = protocol.AppendSubscribePush(l.tmp[:0], channel, res)
-	l.writeEvent(c, l.tmp)
-	if co.flags&subJoinLeave != 0 {
+	l.Tmp = protocol.AppendSubscribePush(l.Tmp[:0], channel, res)
+	l.WriteEvent(c, l.Tmp)
+	if co.flags&delivery.SubJoinLeave != 0 {
 		s.broadcastJoinLeave(c, channel, true)
 	}
 }
@@ -270,29 +271,29 @@ func (s *executor) Unsubscribe(r *api.UnsubscribeRequest) *protocol.Error {
 		}
 	}
 	push := protocol.AppendUnsubscribePush(nil, r.Channel, protocol.UnsubscribeServer, "server unsubscribe")
-	if !s.onAllLoopsTimeout(func(l *loop) {
-		for _, c := range l.find(r.User, r.Client, r.Session) {
+	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
+		for _, c := range l.Find(r.User, r.Client, r.Session) {
 			if r.Channel != "" {
-				i := c.subscribed(r.Channel)
+				i := c.Subscribed(r.Channel)
 				if i < 0 {
 					continue
 				}
 				// What was published before the unsubscribe still arrives; a
 				// client too far behind to take it now cannot get the push in
 				// order (see writeEvent).
-				if !l.catchUp(c) {
-					l.closeSlow(c)
+				if !l.CatchUp(c) {
+					l.CloseSlow(c)
 					continue
 				}
-				flags := c.subs[i].flags
+				flags := c.Subs[i].Flags
 				s.unsubscribeAt(l, c, i)
-				c.subs = append(c.subs[:i], c.subs[i+1:]...)
-				c.setChanInfo(r.Channel, nil)
-				if flags&subJoinLeave != 0 {
+				c.Subs = append(c.Subs[:i], c.Subs[i+1:]...)
+				c.SetChanInfo(r.Channel, nil)
+				if flags&delivery.SubJoinLeave != 0 {
 					s.broadcastJoinLeave(c, r.Channel, false)
 				}
 			}
-			l.writeEvent(c, push)
+			l.WriteEvent(c, push)
 		}
 	}) {
 		return protocol.ErrorInternal
@@ -307,16 +308,16 @@ func (s *executor) Disconnect(r *api.DisconnectRequest) *protocol.Error {
 	if r.Disconnect != nil {
 		d = protocol.Disconnect{Code: r.Disconnect.Code, Reason: r.Disconnect.Reason}
 	}
-	if !s.onAllLoopsTimeout(func(l *loop) {
-		targets := l.find(r.User, r.Client, r.Session)
+	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
+		targets := l.Find(r.User, r.Client, r.Session)
 	next:
 		for _, c := range targets {
 			for _, w := range r.Whitelist {
-				if id, ok := protocol.ParseUUID(w); ok && id == c.client {
+				if id, ok := protocol.ParseUUID(w); ok && id == c.Client {
 					continue next
 				}
 			}
-			l.finish(c, d)
+			l.Finish(c, d)
 		}
 	}) {
 		return protocol.ErrorInternal
@@ -327,32 +328,32 @@ func (s *executor) Disconnect(r *api.DisconnectRequest) *protocol.Error {
 // Refresh extends (or ends, with expired) the selected connections' lifetime.
 func (s *executor) Refresh(r *api.RefreshRequest) *protocol.Error {
 	delay := s.opts.Client.ExpiredCloseDelay
-	if !s.onAllLoopsTimeout(func(l *loop) {
+	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
 		now := time.Now()
-		for _, c := range l.find(r.User, r.Client, r.Session) {
+		for _, c := range l.Find(r.User, r.Client, r.Session) {
 			if r.Expired {
-				l.finish(c, protocol.DisconnectExpired)
+				l.Finish(c, protocol.DisconnectExpired)
 				continue
 			}
 			if len(r.Info) > 0 {
-				c.setInfo(append([]byte(nil), r.Info...))
+				c.SetInfo(append([]byte(nil), r.Info...))
 			}
 			var push []byte
 			if r.ExpireAt > 0 {
 				ttl := r.ExpireAt - now.Unix()
 				if ttl <= 0 {
-					l.finish(c, protocol.DisconnectExpired)
+					l.Finish(c, protocol.DisconnectExpired)
 					continue
 				}
-				c.closeAt = int32(s.ticksAfter(time.Duration(ttl)*time.Second + delay))
-				push = protocol.AppendRefreshPush(l.tmp[:0], true, uint32(ttl))
+				c.CloseAt = int32(s.ticksAfter(time.Duration(ttl)*time.Second + delay))
+				push = protocol.AppendRefreshPush(l.Tmp[:0], true, uint32(ttl))
 			} else {
-				c.closeAt = 0
-				push = protocol.AppendRefreshPush(l.tmp[:0], false, 0)
+				c.CloseAt = 0
+				push = protocol.AppendRefreshPush(l.Tmp[:0], false, 0)
 			}
-			l.tmp = push
-			l.writeEvent(c, push)
-			s.scheduleStream(l, c, l.wheel.Tick())
+			l.Tmp = push
+			l.WriteEvent(c, push)
+			s.scheduleStream(l, c, l.Wheel.Tick())
 		}
 	}) {
 		return protocol.ErrorInternal
@@ -367,8 +368,8 @@ func (s *executor) Presence(channel string) ([]api.ClientInfo, *protocol.Error) 
 	}
 	// Each loop fills its own slot: no lock is shared across loops.
 	perLoop := make([][]api.ClientInfo, len(s.loops))
-	if !s.onAllLoopsTimeout(func(l *loop) {
-		perLoop[l.idx] = s.channelClients(l, channel)
+	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
+		perLoop[l.Idx] = s.channelClients(l, channel)
 	}) {
 		return nil, protocol.ErrorInternal
 	}
@@ -404,15 +405,15 @@ func (s *Server) presenceAvailable(channel string) *protocol.Error {
 }
 
 // channelClients describes loop l's subscribers of channel. On the loop.
-func (s *Server) channelClients(l *loop, channel string) []api.ClientInfo {
+func (s *Server) channelClients(l *delivery.Loop, channel string) []api.ClientInfo {
 	ch := s.hub.Lookup(channel)
 	if ch == nil {
 		return nil
 	}
 	var out []api.ClientInfo
-	for _, e := range ch.Local(l.idx).Entries {
-		if c := e.Sub; c.state == stateStreaming && c.flagsFor(ch)&subPresence != 0 {
-			out = append(out, api.ClientInfo{User: c.user, Client: uuidString(c.client), ConnInfo: c.info(), ChanInfo: c.chanInfo(channel)})
+	for _, e := range ch.Local(l.Idx).Entries {
+		if c := e.Sub; c.State == delivery.StateStreaming && c.FlagsFor(ch)&delivery.SubPresence != 0 {
+			out = append(out, api.ClientInfo{User: c.User, Client: uuidString(c.Client), ConnInfo: c.Info(), ChanInfo: c.ChanInfo(channel)})
 		}
 	}
 	return out
@@ -513,15 +514,12 @@ func (s *executor) Info() ([]api.NodeInfo, *protocol.Error) {
 		subs  int
 	}
 	perLoop := make([]loopInfo, len(s.loops))
-	if !s.onAllLoopsTimeout(func(l *loop) {
-		li := loopInfo{users: make([]string, 0, len(l.users))}
-		for u := range l.users {
-			li.users = append(li.users, u)
+	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
+		li := loopInfo{users: l.AppendUsers(nil)}
+		for _, c := range l.Streams() {
+			li.subs += len(c.Subs)
 		}
-		for _, c := range l.streams {
-			li.subs += len(c.subs)
-		}
-		perLoop[l.idx] = li
+		perLoop[l.Idx] = li
 	}) {
 		return nil, protocol.ErrorInternal
 	}

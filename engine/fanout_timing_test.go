@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/delivery"
 )
 
 // The fan-out benchmarks run the whole delivery path of one publication —
@@ -20,10 +21,10 @@ func benchmarkBroadcast(b *testing.B, subs, burst int) {
 		for range burst {
 			s.exec().HandlePublication("news", pub, broker.StreamPosition{})
 		}
-		for l.scheduled {
-			l.drain()
+		for l.Scheduled() {
+			l.Drain()
 		}
-		l.scheduled = true
+		l.HoldWakes()
 	}
 	publish()
 	b.ReportAllocs()
@@ -53,9 +54,9 @@ func BenchmarkBroadcast_ManyChannels(b *testing.B) {
 	names := make([]string, channels)
 	for i := range names {
 		names[i] = fmt.Sprintf("ch-%d", i)
-		c := &conn{gc: &sinkConn{}, state: stateStreaming, chunked: true, streamIdx: -1}
+		c := testConn(&sinkConn{}, delivery.StateStreaming, true)
 		ch, idx := s.hub.Subscribe(names[i], 0, c)
-		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
+		c.Subs = append(c.Subs, delivery.Subscription{Ch: ch, Idx: int32(idx)})
 	}
 	pub := &broker.Publication{Data: []byte(`{"n":1}`)}
 	i := 0
@@ -64,10 +65,10 @@ func BenchmarkBroadcast_ManyChannels(b *testing.B) {
 		s.exec().HandlePublication(names[i%channels], pub, broker.StreamPosition{})
 		i++
 		if i%64 == 0 {
-			for l.scheduled {
-				l.drain()
+			for l.Scheduled() {
+				l.Drain()
 			}
-			l.scheduled = true
+			l.HoldWakes()
 		}
 	}
 }

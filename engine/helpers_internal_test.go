@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/unisse/unisse/engine/config"
+	"github.com/unisse/unisse/engine/delivery"
 )
 
 // sinkConn is a gnet.Conn whose writes go nowhere; only the methods the write
@@ -22,7 +23,7 @@ func (c *sinkConn) OutboundBuffered() int       { return 0 }
 
 // newTestLoop builds a server and one loop without starting gnet, with n
 // streaming subscribers of channel "news".
-func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
+func newTestLoop(t testing.TB, n int) (*Server, *delivery.Loop, []*sinkConn) {
 	t.Helper()
 	opts := config.Default()
 	opts.Client.Token.HMACSecretKey = "x"
@@ -34,15 +35,15 @@ func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
 	// New runs the broker (its sweep goroutine); Stop, which would close
 	// it, is for started servers.
 	t.Cleanup(func() { _ = s.broker.Close() })
-	l := newLoop(s, 0, nil)
+	l := delivery.NewLoop(&s.loopCfg, 0, nil, s.tickNow())
 	s.loops[0] = l
 	sinks := make([]*sinkConn, n)
 	for i := range sinks {
 		sinks[i] = &sinkConn{}
-		c := &conn{gc: sinks[i], state: stateStreaming, chunked: true, streamIdx: -1}
+		c := testConn(sinks[i], delivery.StateStreaming, true)
 		ch, idx := s.hub.Subscribe("news", 0, c)
-		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
-		l.addStream(c)
+		c.Subs = append(c.Subs, delivery.Subscription{Ch: ch, Idx: int32(idx)})
+		l.AddStream(c)
 	}
 	// There is no gnet loop here: the test runs drain itself. A socket pair
 	// stands in for the kick socket, so a drain that yields can "wake" the
@@ -52,11 +53,19 @@ func newTestLoop(t testing.TB, n int) (*Server, *loop, []*sinkConn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Close(fds[0]); unix.Close(fds[1]) })
-	l.kick.Attach(fds[1])
+	l.AttachKick(fds[1])
 	// Pretend a drain is always queued so post never wakes the loop; the
 	// test runs the drain itself.
-	l.scheduled = true
+	l.HoldWakes()
 	return s, l, sinks
+}
+
+// testConn is a connection on loop 0 in state st, as OnOpen and a connect
+// would leave it (chunked: an HTTP/1.1 stream).
+func testConn(gc gnet.Conn, st delivery.State, chunked bool) *delivery.Conn {
+	c := delivery.NewConn(gc, 0)
+	c.State, c.Chunked = st, chunked
+	return c
 }
 
 // exec is s as the API and the broker see it, for tests that publish

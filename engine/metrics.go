@@ -7,6 +7,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/httpwrite"
 )
 
@@ -48,14 +49,14 @@ func newMetrics(s *Server) *metricsSet {
 	set.NewGauge("unisse_transport_events_total", func() float64 {
 		var n uint64
 		for _, l := range *s.known.Load() {
-			n += l.framesQueued.Load()
+			n += l.FramesQueued()
 		}
 		return float64(n)
 	})
 	set.NewGauge("unisse_transport_writes_total", func() float64 {
 		var n uint64
 		for _, l := range *s.known.Load() {
-			n += l.writes.Load()
+			n += l.Writes()
 		}
 		return float64(n)
 	})
@@ -85,16 +86,16 @@ func (m *metricsSet) snapshot() map[string]float64 {
 
 // serveMetrics answers /metrics in Prometheus text format. Rendering reads
 // /proc for process metrics, so it runs off the loop.
-func (s *Server) serveMetrics(c *conn, head, keepAlive bool) {
-	http10 := c.http10 // conn fields are read on the loop only
-	c.state = stateAwaiting
+func (s *Server) serveMetrics(c *delivery.Conn, head, keepAlive bool) {
+	http10 := c.HTTP10 // conn fields are read on the loop only
+	c.State = delivery.StateAwaiting
 	go func() {
 		var buf bytes.Buffer
 		s.metrics.set.WritePrometheus(&buf)
 		metrics.WriteProcessMetrics(&buf)
 		out := httpwrite.AppendBody(nil, 200, "text/plain; version=0.0.4; charset=utf-8; escaping=underscores", false, buf.Bytes(), head, !keepAlive)
 		httpwrite.FixProto(out, http10)
-		_ = c.gc.AsyncWrite(out, func(gnet.Conn, error) error {
+		_ = c.GC.AsyncWrite(out, func(gnet.Conn, error) error {
 			s.resume(c, keepAlive)
 			return nil
 		})

@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/unisse/unisse/engine/api"
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/input"
 	"github.com/unisse/unisse/engine/internal/bytesconv"
@@ -26,12 +27,12 @@ const maxUnsent = 64 << 10
 // serveInput serves every complete request buffered on c, in order
 // (pipelining), until one needs more bytes, goes off the loop, starts a
 // stream, or the responses not yet sent reach maxUnsent. Only on c's loop.
-func (s *Server) serveInput(c *conn) {
-	l := s.loops[c.loopIdx]
-	buf := input.Take(c.gc, c.in)
+func (s *Server) serveInput(c *delivery.Conn) {
+	l := s.loops[c.LoopIdx]
+	buf := input.Take(c.GC, c.In)
 	off := 0
-	for c.state == stateReading && off < len(buf) {
-		if c.gc.OutboundBuffered() > maxUnsent {
+	for c.State == delivery.StateReading && off < len(buf) {
+		if c.GC.OutboundBuffered() > maxUnsent {
 			s.pause(l, c)
 			break
 		}
@@ -40,7 +41,7 @@ func (s *Server) serveInput(c *conn) {
 			off += n
 			continue
 		}
-		in := c.in
+		in := c.In
 		scanned := 0
 		if in != nil && off == 0 {
 			// The pending request is the one these fields describe.
@@ -64,48 +65,48 @@ func (s *Server) serveInput(c *conn) {
 			// first bytes; the window keeps this O(1) per read for a head
 			// that trickles in.
 			if len(rest) <= earlyCheckWindow {
-				req := &l.req
+				req := &l.Req
 				req.Reset()
 				if _, err := req.ParseHead(rest, httpparse.Limits{MaxHeadSize: s.opts.Own.MaxRequestHeadSize}); err != nil && !errors.Is(err, httpparse.ErrIncomplete) {
 					s.protocolError(c, err)
 					return
 				}
 			}
-			input.Consume(c.gc, &c.in, off, true)
-			c.in.Scanned = resume
+			input.Consume(c.GC, &c.In, off, true)
+			c.In.Scanned = resume
 			return
 		}
 		if headLen > s.opts.Own.MaxRequestHeadSize {
 			s.protocolError(c, httpparse.ErrHeadTooLarge)
 			return
 		}
-		req := &l.req
+		req := &l.Req
 		req.Reset()
 		if _, err := req.ParseHead(rest[:headLen], httpparse.Limits{MaxHeadSize: s.opts.Own.MaxRequestHeadSize}); err != nil {
 			s.protocolError(c, err)
 			return
 		}
-		c.http10 = req.ProtoMinor() == 0
+		c.HTTP10 = req.ProtoMinor() == 0
 		n, need := s.serveRequest(c, req, rest, headLen)
 		if need > 0 {
 			// The head is served from; its body is still arriving.
-			input.Consume(c.gc, &c.in, off, true)
-			c.in.Need = need
-			c.in.Grow(need)
+			input.Consume(c.GC, &c.In, off, true)
+			c.In.Need = need
+			c.In.Grow(need)
 			return
 		}
 		off += n
 	}
-	if keepsInput(c.state) {
-		input.Consume(c.gc, &c.in, off, true)
+	if keepsInput(c.State) {
+		input.Consume(c.GC, &c.In, off, true)
 	}
 }
 
 // keepsInput reports whether a connection in state st still has a use for
 // its buffered input (requests not served yet).
-func keepsInput(st connState) bool {
+func keepsInput(st delivery.State) bool {
 	switch st {
-	case stateReading, stateAwaiting, stateDeferred, statePaused:
+	case delivery.StateReading, delivery.StateAwaiting, delivery.StateDeferred, delivery.StatePaused:
 		return true
 	}
 	return false
@@ -114,11 +115,11 @@ func keepsInput(st connState) bool {
 // pause stops serving c's requests until gnet has sent enough of its
 // responses: gnet gives no event when its outbound buffer drains, so the loop
 // tick looks (onTimer), and so does every read.
-func (s *Server) pause(l *loop, c *conn) {
-	c.state = statePaused
-	c.unsent = int32(min(c.gc.OutboundBuffered(), 1<<30))
+func (s *Server) pause(l *delivery.Loop, c *delivery.Conn) {
+	c.State = delivery.StatePaused
+	c.Unsent = int32(min(c.GC.OutboundBuffered(), 1<<30))
 	s.armReadDeadline(l, c)
-	l.wheel.Schedule(c, l.wheel.Tick()+1)
+	l.Wheel.Schedule(c, l.Wheel.Tick()+1)
 }
 
 // pausedInputCap is the most input a paused connection may buffer: one
@@ -128,29 +129,29 @@ func (s *Server) pausedInputCap() int { return s.opts.Own.MaxRequestHeadSize }
 
 // checkPaused resumes a paused connection whose unsent output fell to
 // maxUnsent, or closes it when it buffered too much input. On its loop.
-func (s *Server) checkPaused(c *conn) {
-	if c.gc.OutboundBuffered() <= maxUnsent {
-		c.state = stateReading
+func (s *Server) checkPaused(c *delivery.Conn) {
+	if c.GC.OutboundBuffered() <= maxUnsent {
+		c.State = delivery.StateReading
 		s.serveInput(c)
 		return
 	}
-	if input.Buffered(c.gc, c.in) > s.pausedInputCap() {
-		c.state = stateClosing
-		_ = c.gc.Close()
+	if input.Buffered(c.GC, c.In) > s.pausedInputCap() {
+		c.State = delivery.StateClosing
+		_ = c.GC.Close()
 	}
 }
 
 // protocolError answers a request we cannot parse the way Go's net/http does,
 // and closes.
-func (s *Server) protocolError(c *conn, err error) {
+func (s *Server) protocolError(c *delivery.Conn, err error) {
 	status := httpparse.Status(err)
 	if status == 0 {
 		status = 400
 	}
-	l := s.loops[c.loopIdx]
-	c.http10 = false // an unparsed request gets Go's HTTP/1.1 error reply
-	l.out = httpwrite.AppendProtocolError(l.out[:0], status)
-	if werr := sendResponse(c, l.out); werr == nil {
+	l := s.loops[c.LoopIdx]
+	c.HTTP10 = false // an unparsed request gets Go's HTTP/1.1 error reply
+	l.Out = httpwrite.AppendProtocolError(l.Out[:0], status)
+	if werr := sendResponse(c, l.Out); werr == nil {
 		s.closeWhenSent(c, true)
 	}
 }
@@ -171,74 +172,74 @@ const lingerDelay = 500 * time.Millisecond
 // discarded until the client closes or lingerDelay passes. Closing with
 // unread bytes would make the kernel send a reset, which can destroy the
 // response before the client reads it (Go's closeWriteAndWait).
-func (s *Server) closeWhenSent(c *conn, linger bool) {
-	if c.state == stateClosed || c.state == stateClosing {
+func (s *Server) closeWhenSent(c *delivery.Conn, linger bool) {
+	if c.State == delivery.StateClosed || c.State == delivery.StateClosing {
 		return
 	}
-	if linger || input.Buffered(c.gc, c.in) > 0 {
-		input.Drop(c.gc, &c.in)
-		c.state = stateDraining
+	if linger || input.Buffered(c.GC, c.In) > 0 {
+		input.Drop(c.GC, &c.In)
+		c.State = delivery.StateDraining
 	} else {
-		c.state = stateFlushing
+		c.State = delivery.StateFlushing
 	}
-	if c.gc.OutboundBuffered() == 0 {
+	if c.GC.OutboundBuffered() == 0 {
 		s.sent(c)
 		return
 	}
-	l := s.loops[c.loopIdx]
-	if c.state == stateDraining {
+	l := s.loops[c.LoopIdx]
+	if c.State == delivery.StateDraining {
 		// Flushing first, then lingering: remembered by readDeadline 0
 		// until sent.
-		c.state = stateFlushing
-		c.unsent = -1 - int32(min(c.gc.OutboundBuffered(), 1<<30))
+		c.State = delivery.StateFlushing
+		c.Unsent = -1 - int32(min(c.GC.OutboundBuffered(), 1<<30))
 	} else {
-		c.unsent = int32(min(c.gc.OutboundBuffered(), 1<<30))
+		c.Unsent = int32(min(c.GC.OutboundBuffered(), 1<<30))
 	}
 	s.armReadDeadline(l, c)
-	l.wheel.Schedule(c, l.wheel.Tick()+1)
+	l.Wheel.Schedule(c, l.Wheel.Tick()+1)
 }
 
 // sent finishes closeWhenSent once gnet holds nothing unsent for c: a plain
 // close, or the lingering one (c.state is stateDraining).
-func (s *Server) sent(c *conn) {
-	if c.state != stateDraining {
-		c.state = stateClosing
-		_ = c.gc.Close()
+func (s *Server) sent(c *delivery.Conn) {
+	if c.State != delivery.StateDraining {
+		c.State = delivery.StateClosing
+		_ = c.GC.Close()
 		return
 	}
-	l := s.loops[c.loopIdx]
-	_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
-	c.readDeadline = int32(s.ticksAfter(lingerDelay))
-	l.wheel.Schedule(c, int64(c.readDeadline))
+	l := s.loops[c.LoopIdx]
+	_ = unix.Shutdown(c.GC.Fd(), unix.SHUT_WR)
+	c.ReadDeadline = int32(s.ticksAfter(lingerDelay))
+	l.Wheel.Schedule(c, int64(c.ReadDeadline))
 }
 
 // checkUnsent is the tick's look at a paused or flushing connection: progress
 // (fewer bytes unsent than at the last look) re-arms its deadline. It reports
 // whether the connection still waits for gnet to write.
-func (s *Server) checkUnsent(l *loop, c *conn, now int64) bool {
-	n := int32(min(c.gc.OutboundBuffered(), 1<<30))
-	last, lingering := c.unsent, false
+func (s *Server) checkUnsent(l *delivery.Loop, c *delivery.Conn, now int64) bool {
+	n := int32(min(c.GC.OutboundBuffered(), 1<<30))
+	last, lingering := c.Unsent, false
 	if last < 0 { // flushing before a lingering close
 		last, lingering = -1-last, true
 	}
-	if c.state == stateFlushing && n == 0 {
+	if c.State == delivery.StateFlushing && n == 0 {
 		if lingering {
-			c.state = stateDraining
+			c.State = delivery.StateDraining
 		}
 		s.sent(c)
 		return false
 	}
 	if n < last {
 		s.armReadDeadline(l, c)
-	} else if now >= int64(c.readDeadline) {
-		c.state = stateClosing
-		_ = c.gc.Close()
+	} else if now >= int64(c.ReadDeadline) {
+		c.State = delivery.StateClosing
+		_ = c.GC.Close()
 		return false
 	}
 	if lingering {
 		n = -1 - n
 	}
-	c.unsent = n
+	c.Unsent = n
 	return true
 }
 
@@ -253,10 +254,10 @@ const (
 	routeMetrics
 )
 
-func (s *Server) routeOf(c *conn, path []byte) (route, api.Method) {
+func (s *Server) routeOf(c *delivery.Conn, path []byte) (route, api.Method) {
 	o := &s.opts
-	external := !c.internal
-	serveInternal := s.internalPort == 0 || c.internal
+	external := !c.Internal
+	serveInternal := s.internalPort == 0 || c.Internal
 	if external && o.UniSSE.Enabled && string(path) == o.UniSSE.HandlerPrefix {
 		return routeConnect, api.MethodUnknown
 	}
@@ -280,8 +281,8 @@ func (s *Server) routeOf(c *conn, path []byte) (route, api.Method) {
 // returns how many bytes of buf the request took once served (the connection
 // is ready for the next request if still stateReading), or need > 0: the
 // length buf must reach before the body is all here (nothing was served).
-func (s *Server) serveRequest(c *conn, req *httpparse.Request, buf []byte, headLen int) (consumed, need int) {
-	l := s.loops[c.loopIdx]
+func (s *Server) serveRequest(c *delivery.Conn, req *httpparse.Request, buf []byte, headLen int) (consumed, need int) {
+	l := s.loops[c.LoopIdx]
 	rt, method := s.routeOf(c, req.Path())
 	if status := s.refusalFromHead(l, req, rt); status != 0 {
 		// Answered from the head alone, before a body byte is read, as
@@ -289,11 +290,9 @@ func (s *Server) serveRequest(c *conn, req *httpparse.Request, buf []byte, headL
 		return s.refuse(c, req, buf, headLen, status), 0
 	}
 	if rt == routeConnect {
-		if l.connectsInSlice >= connectsPerSlice {
-			l.deferConnect(c)
-			return 0, 0
+		if !l.TakeConnectTurn(c) {
+			return 0, 0 // served in a later slice (delivery.Loop.TakeConnectTurn)
 		}
-		l.connectsInSlice++
 	}
 
 	bodyLimit := s.opts.Own.APIMaxRequestBodySize
@@ -307,7 +306,7 @@ func (s *Server) serveRequest(c *conn, req *httpparse.Request, buf []byte, headL
 	body, bodyLen, need := s.readBody(c, req, buf, headLen, bodyLimit, &cr, rt == routeConnect)
 	if need != 0 {
 		if rt == routeConnect {
-			l.connectsInSlice-- // not served yet
+			l.ReturnConnectTurn() // not served yet
 		}
 		return 0, max(need, 0)
 	}
@@ -319,15 +318,15 @@ func (s *Server) serveRequest(c *conn, req *httpparse.Request, buf []byte, headL
 		if !s.admitConnect(c) {
 			// As Centrifugo's ConnLimit middleware, which runs before CORS:
 			// 503, no body, no CORS headers; the connection stays usable.
-			l.out = httpwrite.AppendEmpty(l.out[:0], 503, nil, !keepAlive, req.IsHead())
-			_ = sendResponse(c, l.out)
+			l.Out = httpwrite.AppendEmpty(l.Out[:0], 503, nil, !keepAlive, req.IsHead())
+			_ = sendResponse(c, l.Out)
 			break
 		}
 		s.serveConnect(c, req, body, &cr)
-		if c.state != stateReading {
+		if c.State != delivery.StateReading {
 			// Streaming (or closing after a failed connect): the request bytes
 			// are done with; anything after them is ignored.
-			input.Drop(c.gc, &c.in)
+			input.Drop(c.GC, &c.In)
 			return 0, 0
 		}
 	case routeAPI:
@@ -335,8 +334,8 @@ func (s *Server) serveRequest(c *conn, req *httpparse.Request, buf []byte, headL
 			return consumed, 0
 		}
 	case routeHealth:
-		l.out = httpwrite.AppendBody(l.out[:0], 200, "application/json", false, []byte("{}"), req.IsHead(), !keepAlive)
-		_ = sendResponse(c, l.out)
+		l.Out = httpwrite.AppendBody(l.Out[:0], 200, "application/json", false, []byte("{}"), req.IsHead(), !keepAlive)
+		_ = sendResponse(c, l.Out)
 	case routeMetrics:
 		s.serveMetrics(c, req.IsHead(), keepAlive)
 		return consumed, 0
@@ -349,7 +348,7 @@ func (s *Server) serveRequest(c *conn, req *httpparse.Request, buf []byte, headL
 // head alone, 0 if none: a path nothing serves (404, before the API key, as
 // Centrifugo's mux), and for the server API a method other than POST (405)
 // then a missing or wrong API key (401).
-func (s *Server) refusalFromHead(l *loop, req *httpparse.Request, rt route) int {
+func (s *Server) refusalFromHead(l *delivery.Loop, req *httpparse.Request, rt route) int {
 	switch rt {
 	case routeNotFound:
 		return 404
@@ -358,7 +357,7 @@ func (s *Server) refusalFromHead(l *loop, req *httpparse.Request, rt route) int 
 			return 405
 		}
 		var keyQuery []byte
-		if q, found := httpparse.AppendQuery(l.tmp[:0], req.RawQuery(), "api_key"); found {
+		if q, found := httpparse.AppendQuery(l.Tmp[:0], req.RawQuery(), "api_key"); found {
 			keyQuery = q
 		}
 		if !s.api.Authorized(req.Header("X-API-Key"), req.Header("Authorization"), keyQuery) {
@@ -373,19 +372,19 @@ func (s *Server) refusalFromHead(l *loop, req *httpparse.Request, rt route) int 
 // unread body; one still arriving is never read: the reply says
 // Connection: close and the connection closes after it (lingering, so that
 // the unread body does not reset the reply away). It returns the bytes taken.
-func (s *Server) refuse(c *conn, req *httpparse.Request, buf []byte, headLen, status int) int {
-	l := s.loops[c.loopIdx]
+func (s *Server) refuse(c *delivery.Conn, req *httpparse.Request, buf []byte, headLen, status int) int {
+	l := s.loops[c.LoopIdx]
 	bodyLen, whole := s.bufferedBody(l, req, buf[headLen:])
 	keepAlive := whole && req.KeepAlive()
 	switch status {
 	case 404:
-		l.out = httpwrite.AppendNotFound(l.out[:0], req.IsHead(), !keepAlive)
+		l.Out = httpwrite.AppendNotFound(l.Out[:0], req.IsHead(), !keepAlive)
 	case 405:
-		l.out = httpwrite.AppendEmpty(l.out[:0], 405, nil, !keepAlive, req.IsHead())
+		l.Out = httpwrite.AppendEmpty(l.Out[:0], 405, nil, !keepAlive, req.IsHead())
 	default:
-		l.out = httpwrite.AppendEmpty(l.out[:0], status, nil, !keepAlive, false)
+		l.Out = httpwrite.AppendEmpty(l.Out[:0], status, nil, !keepAlive, false)
 	}
-	if err := sendResponse(c, l.out); err != nil {
+	if err := sendResponse(c, l.Out); err != nil {
 		return 0
 	}
 	if !whole {
@@ -398,10 +397,10 @@ func (s *Server) refuse(c *conn, req *httpparse.Request, buf []byte, headLen, st
 }
 
 // bufferedBody reports the length of req's body if all of it is in rest.
-func (s *Server) bufferedBody(l *loop, req *httpparse.Request, rest []byte) (n int, whole bool) {
+func (s *Server) bufferedBody(l *delivery.Loop, req *httpparse.Request, rest []byte) (n int, whole bool) {
 	switch {
 	case req.Chunked():
-		_, n, err := httpparse.ChunkedBody(l.body[:0], rest, s.opts.Own.APIMaxRequestBodySize)
+		_, n, err := httpparse.ChunkedBody(l.Body[:0], rest, s.opts.Own.APIMaxRequestBodySize)
 		return n, err == nil
 	case req.ContentLength() > 0:
 		return int(req.ContentLength()), req.ContentLength() <= int64(len(rest))
@@ -412,20 +411,20 @@ func (s *Server) bufferedBody(l *loop, req *httpparse.Request, rest []byte) (n i
 // admitConnect applies client.connection_rate_limit and
 // client.connection_limit to a request for the uni_sse endpoint. On true, c
 // may hold a node slot (see limits.Admission). On c's loop.
-func (s *Server) admitConnect(c *conn) bool {
+func (s *Server) admitConnect(c *delivery.Conn) bool {
 	if s.admit == nil {
 		return true
 	}
 	ok, slot := s.admit.Admit(time.Now())
-	c.nodeSlot = slot
+	c.NodeSlot = slot
 	return ok
 }
 
 // releaseNodeSlot gives back c's client.connection_limit slot, if it holds
 // one. On c's loop.
-func (s *Server) releaseNodeSlot(c *conn) {
-	if c.nodeSlot {
-		c.nodeSlot = false
+func (s *Server) releaseNodeSlot(c *delivery.Conn) {
+	if c.NodeSlot {
+		c.NodeSlot = false
 		s.admit.Release()
 	}
 }
@@ -433,14 +432,14 @@ func (s *Server) releaseNodeSlot(c *conn) {
 // afterResponse re-arms a keep-alive connection for its next request or closes
 // it once its response is sent. It reports whether the connection is ready
 // for the next request.
-func (s *Server) afterResponse(c *conn, keepAlive bool) bool {
-	return s.afterServed(c, keepAlive, input.Buffered(c.gc, c.in) > 0)
+func (s *Server) afterResponse(c *delivery.Conn, keepAlive bool) bool {
+	return s.afterServed(c, keepAlive, input.Buffered(c.GC, c.In) > 0)
 }
 
 // afterServed is afterResponse for a caller that knows whether input follows
 // the request (unread: closing must then linger).
-func (s *Server) afterServed(c *conn, keepAlive, unread bool) bool {
-	if c.state != stateReading {
+func (s *Server) afterServed(c *delivery.Conn, keepAlive, unread bool) bool {
+	if c.State != delivery.StateReading {
 		return false
 	}
 	// A connect answered without a stream (400, 405, an HTTP-mapped refusal)
@@ -451,7 +450,7 @@ func (s *Server) afterServed(c *conn, keepAlive, unread bool) bool {
 		s.closeWhenSent(c, unread)
 		return false
 	}
-	s.armReadDeadline(s.loops[c.loopIdx], c)
+	s.armReadDeadline(s.loops[c.LoopIdx], c)
 	return true
 }
 
@@ -459,8 +458,8 @@ func (s *Server) afterServed(c *conn, keepAlive, unread bool) bool {
 // the caller must stop: need > 0 is the length buf must reach for the body to
 // be all here (the connection stays in stateReading and OnTraffic calls
 // again), need < 0 that an error response was sent.
-func (s *Server) readBody(c *conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *httpwrite.CORS, connect bool) (body []byte, consumed, need int) {
-	l := s.loops[c.loopIdx]
+func (s *Server) readBody(c *delivery.Conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *httpwrite.CORS, connect bool) (body []byte, consumed, need int) {
+	l := s.loops[c.LoopIdx]
 	rest := buf[headLen:]
 	tooLarge := func() {
 		// As Go's MaxBytesReader path in Centrifugo: 413, empty body,
@@ -469,14 +468,14 @@ func (s *Server) readBody(c *conn, req *httpparse.Request, buf []byte, headLen, 
 		if connect {
 			cp = cr
 		}
-		l.out = httpwrite.AppendEmpty(l.out[:0], 413, cp, true, false)
-		if err := sendResponse(c, l.out); err == nil {
+		l.Out = httpwrite.AppendEmpty(l.Out[:0], 413, cp, true, false)
+		if err := sendResponse(c, l.Out); err == nil {
 			s.closeWhenSent(c, true)
 		}
 	}
 	switch {
 	case req.Chunked():
-		b, n, err := httpparse.ChunkedBody(l.body[:0], rest, limit)
+		b, n, err := httpparse.ChunkedBody(l.Body[:0], rest, limit)
 		switch {
 		case errors.Is(err, httpparse.ErrIncomplete):
 			if len(buf) > s.maxBuffered() {
@@ -491,7 +490,7 @@ func (s *Server) readBody(c *conn, req *httpparse.Request, buf []byte, headLen, 
 			s.protocolError(c, err)
 			return nil, 0, -1
 		}
-		l.body = b
+		l.Body = b
 		return b, n, 0
 	case req.ContentLength() > 0:
 		n := req.ContentLength()
@@ -508,7 +507,7 @@ func (s *Server) readBody(c *conn, req *httpparse.Request, buf []byte, headLen, 
 }
 
 // checkOrigin applies client.allowed_origins to the request's Origin.
-func (s *Server) checkOrigin(l *loop, req *httpparse.Request, cr *httpwrite.CORS) {
+func (s *Server) checkOrigin(l *delivery.Loop, req *httpparse.Request, cr *httpwrite.CORS) {
 	origin := req.Header("Origin")
 	cr.Origin = origin
 	switch {
@@ -517,8 +516,8 @@ func (s *Server) checkOrigin(l *loop, req *httpparse.Request, cr *httpwrite.CORS
 	case s.anyOrig:
 		cr.Allowed = true
 	default:
-		l.tmp = appendLower(l.tmp[:0], origin)
-		o := bytesconv.UnsafeString(l.tmp)
+		l.Tmp = appendLower(l.Tmp[:0], origin)
+		o := bytesconv.UnsafeString(l.Tmp)
 		for _, g := range s.origins {
 			if g.Match(o) {
 				cr.Allowed = true
@@ -546,8 +545,8 @@ func appendLower(dst, src []byte) []byte {
 // sendResponse writes a complete response built at the start of out. Go's
 // net/http answers an HTTP/1.0 request with an HTTP/1.0 status line; every
 // httpwrite builder writes "HTTP/1.1", so the minor version is patched in place.
-func sendResponse(c *conn, out []byte) error {
-	httpwrite.FixProto(out, c.http10)
-	_, err := c.gc.Write(out)
+func sendResponse(c *delivery.Conn, out []byte) error {
+	httpwrite.FixProto(out, c.HTTP10)
+	_, err := c.GC.Write(out)
 	return err
 }

@@ -19,16 +19,13 @@ import (
 	"github.com/unisse/unisse/engine/auth"
 	"github.com/unisse/unisse/engine/broker"
 	"github.com/unisse/unisse/engine/config"
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/hub"
 	"github.com/unisse/unisse/engine/limits"
 	"github.com/unisse/unisse/engine/listen"
 	"github.com/unisse/unisse/engine/namespace"
 )
-
-// tickInterval is the resolution of pings, expiry and read deadlines: one
-// ticker for the whole server posts a sweep to every loop at this rate.
-const tickInterval = 100 * time.Millisecond
 
 // Version is what unisse reports in the connect push and /api/info.
 var Version = "0.1.0 unisse"
@@ -38,7 +35,7 @@ var Version = "0.1.0 unisse"
 type Server struct {
 	opts     config.Options
 	log      *slog.Logger
-	hub      *hub.Hub[*conn, chanState]
+	hub      *hub.Hub[*delivery.Conn, delivery.ChanState]
 	broker   broker.Broker
 	verifier *auth.Verifier
 	ns       *namespace.Resolver
@@ -47,8 +44,13 @@ type Server struct {
 	anyOrig  bool
 	uid      string
 	metrics  *metricsSet
-	users    *limits.UserSlots // client.user_connection_limit bookkeeping
-	admit    *limits.Admission // client.connection_limit and connection_rate_limit; nil when neither is set
+	// loopCfg is what the loops share (engine/delivery); scratch holds each
+	// loop's connect scratch, by loop index.
+	loopCfg delivery.Config
+	scratch []connectScratch
+	tickOp  func(*delivery.Loop) // s.tickLoop, made once
+	users   *limits.UserSlots    // client.user_connection_limit bookkeeping
+	admit   *limits.Admission    // client.connection_limit and connection_rate_limit; nil when neither is set
 
 	addrs        []string
 	externalPort int
@@ -56,9 +58,9 @@ type Server struct {
 
 	numLoops int
 	loopsMu  sync.Mutex
-	loops    []*loop                  // by index; nil until the loop's first connection
-	loopOf   map[gnet.EventLoop]*loop // guarded by loopsMu
-	known    atomic.Pointer[[]*loop]  // snapshot of discovered loops, for broadcasters
+	loops    []*delivery.Loop                  // by index; nil until the loop's first connection
+	loopOf   map[gnet.EventLoop]*delivery.Loop // guarded by loopsMu
+	known    atomic.Pointer[[]*delivery.Loop]  // snapshot of discovered loops, for broadcasters
 
 	tickStart  time.Time
 	startedAt  time.Time
@@ -120,12 +122,15 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 	if s.numLoops <= 0 {
 		s.numLoops = runtime.NumCPU()
 	}
-	s.hub = hub.New[*conn, chanState](s.numLoops)
-	s.loops = make([]*loop, s.numLoops)
-	s.loopOf = make(map[gnet.EventLoop]*loop, s.numLoops)
-	empty := []*loop{}
+	s.hub = hub.New[*delivery.Conn, delivery.ChanState](s.numLoops)
+	s.loops = make([]*delivery.Loop, s.numLoops)
+	s.loopOf = make(map[gnet.EventLoop]*delivery.Loop, s.numLoops)
+	empty := []*delivery.Loop{}
 	s.known.Store(&empty)
 	s.metrics = newMetrics(s)
+	s.loopCfg = delivery.Config{Opts: &s.opts, Log: s.log, SlowDisconnects: s.metrics.slowDisconnects, PushWaits: s.metrics.slowPushWaits, Host: host{s}}
+	s.scratch = make([]connectScratch, s.numLoops)
+	s.tickOp = s.tickLoop
 	s.users = limits.NewUserSlots()
 	s.admit = limits.NewAdmission(&opts.Client, s.log, s.metrics.set)
 
@@ -229,17 +234,17 @@ func (s *Server) NumClients() int { return int(s.numClients.Load()) }
 func (s *events) OnTick() (time.Duration, gnet.Action) {
 	httpwrite.RefreshDate(time.Now())
 	for _, l := range *s.known.Load() {
-		l.post(item{op: sweepOp})
+		l.Post(s.tickOp)
 	}
-	return tickInterval, gnet.None
+	return delivery.TickInterval, gnet.None
 }
 
 // tickNow is the current tick number since start.
-func (s *Server) tickNow() int64 { return int64(time.Since(s.tickStart) / tickInterval) }
+func (s *Server) tickNow() int64 { return int64(time.Since(s.tickStart) / delivery.TickInterval) }
 
 // loopFor returns unisse's state for gc's event loop, creating it on first sight
 // (gnet offers no way to enumerate loops, only to reach them through conns).
-func (s *Server) loopFor(gc gnet.Conn) *loop {
+func (s *Server) loopFor(gc gnet.Conn) *delivery.Loop {
 	el := gc.EventLoop()
 	s.loopsMu.Lock()
 	defer s.loopsMu.Unlock()
@@ -252,11 +257,11 @@ func (s *Server) loopFor(gc gnet.Conn) *loop {
 		// fail loudly rather than index out of range later.
 		panic("engine: more event loops than configured")
 	}
-	l := newLoop(s, idx, el)
-	l.startKick()
+	l := delivery.NewLoop(&s.loopCfg, idx, el, s.tickNow())
+	l.StartKick()
 	s.loopOf[el] = l
 	s.loops[idx] = l
-	known := make([]*loop, 0, idx+1)
+	known := make([]*delivery.Loop, 0, idx+1)
 	for _, x := range s.loops {
 		if x != nil {
 			known = append(known, x)
@@ -268,16 +273,16 @@ func (s *Server) loopFor(gc gnet.Conn) *loop {
 
 // onAllLoops runs fn on every loop that has ever had a connection and waits
 // for all of them (or ctx). Never call it on a loop: it blocks.
-func (s *Server) onAllLoops(ctx context.Context, fn func(*loop)) bool {
+func (s *Server) onAllLoops(ctx context.Context, fn func(*delivery.Loop)) bool {
 	loops := *s.known.Load()
 	var wg sync.WaitGroup
 	wg.Add(len(loops))
 	for _, l := range loops {
-		l.post(item{op: func(l *loop) {
+		l.Post(func(l *delivery.Loop) {
 			defer wg.Done()
 			fn(l)
-			l.flushDirty()
-		}})
+			l.FlushDirty()
+		})
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -292,11 +297,18 @@ func (s *Server) onAllLoops(ctx context.Context, fn func(*loop)) bool {
 // opTimeout bounds how long an API operation waits for the loops.
 const opTimeout = 5 * time.Second
 
-func (s *Server) onAllLoopsTimeout(fn func(*loop)) bool {
+func (s *Server) onAllLoopsTimeout(fn func(*delivery.Loop)) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	return s.onAllLoops(ctx, fn)
 }
+
+// host is the server as its loops see it (delivery.Host), kept off Server so
+// that it is not part of the engine's API.
+type host struct{ s *Server }
+
+func (h host) CloseWhenSent(c *delivery.Conn, linger bool) { h.s.closeWhenSent(c, linger) }
+func (h host) ServeInput(c *delivery.Conn)                 { h.s.serveInput(c) }
 
 func newUUID(u *[16]byte) {
 	_, _ = rand.Read(u[:])

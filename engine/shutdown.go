@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
-	"math"
 	"time"
+
+	"github.com/unisse/unisse/engine/delivery"
+	"github.com/unisse/unisse/engine/protocol"
 )
 
 // Graceful stop without a reconnect storm.
@@ -36,13 +38,7 @@ func (s *Server) disconnectAll(ctx context.Context) {
 	if w := s.shutdownWindow(ctx, s.NumClients()); w > 0 {
 		s.spreadDisconnects(ctx, w)
 	}
-	s.onAllLoops(ctx, func(l *loop) {
-		l.targets = append(l.targets[:0], l.streams...)
-		for _, c := range l.targets {
-			l.finish(c, disconnectShutdown)
-		}
-		clear(l.targets)
-	})
+	s.onAllLoops(ctx, func(l *delivery.Loop) { l.FinishAll(protocol.DisconnectShutdown) })
 }
 
 // shutdownWindow is how long to spread n streams' disconnects over:
@@ -66,10 +62,7 @@ func (s *Server) shutdownWindow(ctx context.Context, n int) time.Duration {
 // until window has passed; the last step is posted with the whole window
 // done. It waits only on a timer, never on the loops.
 func (s *Server) spreadDisconnects(ctx context.Context, window time.Duration) {
-	sp := &shutdownSpread{total: make([]int, s.numLoops)}
-	for i := range sp.total {
-		sp.total[i] = -1
-	}
+	sp := delivery.NewSpread(s.numLoops)
 	start := time.Now()
 	t := time.NewTicker(spreadStep)
 	defer t.Stop()
@@ -81,60 +74,10 @@ func (s *Server) spreadDisconnects(ctx context.Context, window time.Duration) {
 		}
 		done := min(1, float64(time.Since(start))/float64(window))
 		for _, l := range *s.known.Load() {
-			l.post(item{op: func(l *loop) { sp.step(l, done) }})
+			l.Post(func(l *delivery.Loop) { sp.Step(l, done) })
 		}
 		if done >= 1 {
 			return
 		}
 	}
-}
-
-// shutdownSpread is one stop's spreading state.
-type shutdownSpread struct {
-	// total is, per loop index, how many streams the loop had at its first
-	// step (-1 before it). Each entry is touched only by its own loop.
-	total []int
-}
-
-// step ends streams on l until at most (1-done) of the ones it had at its
-// first step are left. Only on l.
-func (sp *shutdownSpread) step(l *loop, done float64) {
-	if sp.total[l.idx] < 0 {
-		sp.total[l.idx] = l.streamingCount()
-	}
-	total := sp.total[l.idx]
-	keep := total - int(math.Ceil(float64(total)*done))
-	excess := l.streamingCount() - keep
-	if excess <= 0 {
-		return
-	}
-	// Collect first: finishing one may close it re-entrantly (a failed
-	// write runs OnClose), which swap-removes from l.streams.
-	l.targets = l.targets[:0]
-	for _, c := range l.streams {
-		if len(l.targets) == excess {
-			break
-		}
-		if c.state == stateStreaming {
-			l.targets = append(l.targets, c)
-		}
-	}
-	for _, c := range l.targets {
-		l.finish(c, disconnectShutdown)
-	}
-	clear(l.targets)
-	l.targets = l.targets[:0]
-	l.flushDirty()
-}
-
-// streamingCount is how many of l's streams are still streaming (those ended
-// stay in l.streams until gnet runs their OnClose). Only on l.
-func (l *loop) streamingCount() int {
-	n := 0
-	for _, c := range l.streams {
-		if c.state == stateStreaming {
-			n++
-		}
-	}
-	return n
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/protocol"
 )
 
@@ -34,21 +35,21 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 	s, l, healthy := newTestLoop(t, 3)
 	s.opts.Client.QueueMaxSize = 64 << 10
 	stalled := &stallConn{}
-	c := &conn{gc: stalled, state: stateStreaming, chunked: true, streamIdx: -1}
+	c := testConn(stalled, delivery.StateStreaming, true)
 	ch, idx := s.hub.Subscribe("news", 0, c)
-	c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
-	l.addStream(c)
+	c.Subs = append(c.Subs, delivery.Subscription{Ch: ch, Idx: int32(idx)})
+	l.AddStream(c)
 
 	data := []byte(`"` + strings.Repeat("x", 1000) + `"`)
 	const pubs = 1000 // 1 MB: sixteen times the cap
 	maxLog := 0
 	for range pubs {
 		s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
-		for l.scheduled {
-			l.drain()
+		for l.Scheduled() {
+			l.Drain()
 		}
-		l.scheduled = true
-		maxLog = max(maxLog, ch.Local(0).X.bytes)
+		l.HoldWakes()
+		maxLog = max(maxLog, ch.Local(0).X.LoggedBytes())
 	}
 	frame := len(data) + 100
 	if maxLog > s.opts.Client.QueueMaxSize+frame {
@@ -57,8 +58,8 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 	// Its socket takes nothing and cannot be grown (no descriptor here), so
 	// the push waits behind what gnet holds: the connection is flushing, not
 	// closed, until the client reads or read_timeout passes with no progress.
-	if c.state != stateFlushing || stalled.closed {
-		t.Fatalf("stalled subscriber: state %d, closed %v; want it shed and flushing its push", c.state, stalled.closed)
+	if c.State != delivery.StateFlushing || stalled.closed {
+		t.Fatalf("stalled subscriber: state %d, closed %v; want it shed and flushing its push", c.State, stalled.closed)
 	}
 	if got := s.metrics.slowDisconnects.Get(); got != 1 {
 		t.Errorf("3008 disconnects: %d, want 1", got)
@@ -74,7 +75,7 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 			t.Errorf("healthy subscriber %d got %d bytes in %d writes, want every publication (≥ %d bytes)", i, h.written, h.writes, pubs*len(data))
 		}
 	}
-	if n := len(ch.Local(0).X.log); n != 0 {
+	if n := ch.Local(0).X.Logged(); n != 0 {
 		t.Errorf("log holds %d frames after everyone left or caught up", n)
 	}
 }
@@ -98,19 +99,19 @@ func (c *windowConn) Flush() error { c.room = len(c.data); return nil }
 // backloggedSubscriber adds to the test loop a subscriber of "news" whose
 // socket takes room bytes, and logs pubs publications of about 1 KB that it
 // has not received yet (the sweep has not run).
-func backloggedSubscriber(t *testing.T, s *Server, l *loop, room, pubs int) (*conn, *windowConn) {
+func backloggedSubscriber(t *testing.T, s *Server, l *delivery.Loop, room, pubs int) (*delivery.Conn, *windowConn) {
 	t.Helper()
 	w := &windowConn{room: room}
-	c := &conn{gc: w, state: stateStreaming, chunked: true, streamIdx: -1}
+	c := testConn(w, delivery.StateStreaming, true)
 	ch, idx := s.hub.Subscribe("news", 0, c)
-	c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
-	l.addStream(c)
+	c.Subs = append(c.Subs, delivery.Subscription{Ch: ch, Idx: int32(idx)})
+	l.AddStream(c)
 	data := []byte(`"` + strings.Repeat("x", 1000) + `"`)
 	for range pubs {
 		s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
 	}
-	l.takeInbox()
-	if got := ch.Local(0).X.bytes; got < pubs*len(data) {
+	l.TakeInbox()
+	if got := ch.Local(0).X.LoggedBytes(); got < pubs*len(data) {
 		t.Fatalf("log holds %d bytes, want the %d publications", got, pubs)
 	}
 	return c, w
@@ -128,14 +129,14 @@ func TestDisconnectCatchUpStopsAtAFullSocket(t *testing.T) {
 	s.opts.Client.QueueMaxSize = 32 << 20
 	c, w := backloggedSubscriber(t, s, l, 100<<10, 1000)
 
-	l.finish(c, protocol.DisconnectForceNoReconnect)
+	l.Finish(c, protocol.DisconnectForceNoReconnect)
 
 	push := "data: {\"disconnect\":{\"code\":3503,\"reason\":\"force disconnect\"}}\n\n\r\n0\r\n\r\n"
-	if held := w.OutboundBuffered(); held > maxWrite+2048+len(push)+16 {
-		t.Errorf("gnet holds %d bytes after the disconnect; at most one write's tail (%d) and the push may wait", held, maxWrite)
+	if held := w.OutboundBuffered(); held > delivery.MaxWrite+2048+len(push)+16 {
+		t.Errorf("gnet holds %d bytes after the disconnect; at most one write's tail (%d) and the push may wait", held, delivery.MaxWrite)
 	}
-	if c.state != stateClosing || !w.closed {
-		t.Fatalf("state %d, closed %v; want it closed", c.state, w.closed)
+	if c.State != delivery.StateClosing || !w.closed {
+		t.Fatalf("state %d, closed %v; want it closed", c.State, w.closed)
 	}
 	out := string(w.data)
 	if !strings.HasSuffix(out, push) {
@@ -149,7 +150,7 @@ func TestDisconnectCatchUpStopsAtAFullSocket(t *testing.T) {
 	if got := s.metrics.slowDisconnects.Get(); got != 0 {
 		t.Errorf("3008 disconnects: %d, want 0 (the API asked for 3503)", got)
 	}
-	if l.behind(c) {
+	if l.Behind(c) {
 		t.Error("the closed connection still holds its backlog in the log")
 	}
 }
@@ -163,11 +164,11 @@ func TestPushCatchUpStopsAtAFullSocket(t *testing.T) {
 	s.opts.Client.QueueMaxSize = 32 << 20
 	c, w := backloggedSubscriber(t, s, l, 100<<10, 1000)
 
-	l.writeEvent(c, []byte(`{"refresh":{"expires":false}}`))
+	l.WriteEvent(c, []byte(`{"refresh":{"expires":false}}`))
 
 	push := "data: {\"disconnect\":{\"code\":3008,\"reason\":\"slow\"}}\n\n\r\n0\r\n\r\n"
-	if held := w.OutboundBuffered(); held > maxWrite+2048+len(push)+16 {
-		t.Errorf("gnet holds %d bytes; at most one write's tail (%d) and the push may wait", held, maxWrite)
+	if held := w.OutboundBuffered(); held > delivery.MaxWrite+2048+len(push)+16 {
+		t.Errorf("gnet holds %d bytes; at most one write's tail (%d) and the push may wait", held, delivery.MaxWrite)
 	}
 	if !strings.HasSuffix(string(w.data), push) || strings.Contains(string(w.data), "refresh") {
 		t.Fatalf("output does not end with the 3008 push (and no refresh): …%q", tail(w.data, 120))
@@ -185,14 +186,14 @@ func TestPushCatchUpDeliversEverythingToAReader(t *testing.T) {
 	s.opts.Client.QueueMaxSize = 32 << 20
 	c, w := backloggedSubscriber(t, s, l, 64<<20, 1000)
 
-	l.writeEvent(c, []byte(`{"refresh":{"expires":false}}`))
+	l.WriteEvent(c, []byte(`{"refresh":{"expires":false}}`))
 
 	out := string(w.data)
 	if n := strings.Count(out, "data: "); n != 1001 || !strings.Contains(out[len(out)-100:], "refresh") {
 		t.Fatalf("%d events, ending %q; want the 1000 publications then the push", n, tail(w.data, 60))
 	}
-	if c.state != stateStreaming || w.writes < 1000*1000/maxWrite {
-		t.Errorf("state %d after %d writes; want it streaming after writes of at most %d bytes", c.state, w.writes, maxWrite)
+	if c.State != delivery.StateStreaming || w.writes < 1000*1000/delivery.MaxWrite {
+		t.Errorf("state %d after %d writes; want it streaming after writes of at most %d bytes", c.State, w.writes, delivery.MaxWrite)
 	}
 }
 
@@ -208,16 +209,16 @@ func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 	const inboxCap = 64 << 10
 	s.opts.Own.LoopInboxMaxSize = inboxCap
 	s.opts.Client.QueueMaxSize = 32 << 20
-	subscribe := func(channel string) (*conn, *windowConn) {
+	subscribe := func(channel string) (*delivery.Conn, *windowConn) {
 		w := &windowConn{room: 1 << 30}
-		c := &conn{gc: w, state: stateStreaming, chunked: true, streamIdx: -1}
+		c := testConn(w, delivery.StateStreaming, true)
 		ch, idx := s.hub.Subscribe(channel, 0, c)
-		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
-		l.addStream(c)
+		c.Subs = append(c.Subs, delivery.Subscription{Ch: ch, Idx: int32(idx)})
+		l.AddStream(c)
 		return c, w
 	}
 	var shed [3]*windowConn
-	var shedConns [3]*conn
+	var shedConns [3]*delivery.Conn
 	for i := range shed {
 		shedConns[i], shed[i] = subscribe("news")
 	}
@@ -234,24 +235,23 @@ func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 	maxInbox, maxItems := 0, 0
 	for range 1000 { // the loop does not drain meanwhile (newTestLoop)
 		publish("news")
-		l.mu.Lock()
-		maxInbox, maxItems = max(maxInbox, l.inboxBytes), max(maxItems, len(l.inbox))
-		l.mu.Unlock()
+		bytes, items := l.InboxSize()
+		maxInbox, maxItems = max(maxInbox, bytes), max(maxItems, items)
 	}
 	if maxInbox > inboxCap || maxItems > inboxCap/len(data)+1 {
 		t.Errorf("inbox grew to %d bytes in %d items; cap %d bytes", maxInbox, maxItems, inboxCap)
 	}
-	for l.scheduled {
-		l.drain()
+	for l.Scheduled() {
+		l.Drain()
 	}
-	l.scheduled = true
+	l.HoldWakes()
 
 	push := "data: {\"disconnect\":{\"code\":3008,\"reason\":\"slow\"}}\n\n\r\n0\r\n\r\n"
 	for i, w := range shed {
 		out := string(w.data)
-		if shedConns[i].state != stateClosing || !w.closed || !strings.HasSuffix(out, push) {
+		if shedConns[i].State != delivery.StateClosing || !w.closed || !strings.HasSuffix(out, push) {
 			t.Fatalf("subscriber %d of the overflowing channel: state %d, closed %v, output ends %q; want the 3008 push, the terminator and a close",
-				i, shedConns[i].state, w.closed, tail(w.data, 80))
+				i, shedConns[i].State, w.closed, tail(w.data, 80))
 		}
 		if n := strings.Count(out, `"channel":"news"`); n == 0 || n > inboxCap/len(data)+1 {
 			t.Errorf("subscriber %d got %d publications before the 3008; want those that fitted in the inbox", i, n)
@@ -260,18 +260,18 @@ func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 	if got := s.metrics.slowDisconnects.Get(); got != 3 {
 		t.Errorf("3008 disconnects: %d, want 3", got)
 	}
-	if n := len(s.hub.Lookup("news").Local(0).X.log); n != 0 {
+	if n := s.hub.Lookup("news").Local(0).X.Logged(); n != 0 {
 		t.Errorf("the shed channel's log holds %d frames", n)
 	}
 
 	// The loop took publications again once it drained.
 	publish("calm")
-	for l.scheduled {
-		l.drain()
+	for l.Scheduled() {
+		l.Drain()
 	}
-	l.scheduled = true
-	if calm.state != stateStreaming || calmW.closed || strings.Count(string(calmW.data), `"channel":"calm"`) != 2 {
-		t.Errorf("subscriber of the other channel: state %d, closed %v, %d publications; want it streaming with both", calm.state, calmW.closed, strings.Count(string(calmW.data), `"channel":"calm"`))
+	l.HoldWakes()
+	if calm.State != delivery.StateStreaming || calmW.closed || strings.Count(string(calmW.data), `"channel":"calm"`) != 2 {
+		t.Errorf("subscriber of the other channel: state %d, closed %v, %d publications; want it streaming with both", calm.State, calmW.closed, strings.Count(string(calmW.data), `"channel":"calm"`))
 	}
 }
 
@@ -284,7 +284,7 @@ type closingConn struct {
 func (c *closingConn) Context() any { return c.ctx }
 
 // TestPeerClosesLetTheLoopDeliver: while gnet works through connections
-// their peers closed, every closesPerSlice of them the loop delivers what is
+// their peers closed, every delivery.ClosesPerSlice of them the loop delivers what is
 // pending (here a publication to three subscribers) instead of waiting for
 // its kick behind the rest of the hang-ups. Closes inside a failed write
 // (which can happen in the middle of a delivery) never do.
@@ -293,7 +293,7 @@ func TestPeerClosesLetTheLoopDeliver(t *testing.T) {
 	closeMany := func(n int, err error) {
 		for range n {
 			gc := &closingConn{}
-			c := &conn{gc: gc, state: stateReading, streamIdx: -1}
+			c := testConn(gc, delivery.StateReading, false)
 			gc.ctx = c
 			s.events().OnClose(gc, err)
 		}
@@ -307,17 +307,17 @@ func TestPeerClosesLetTheLoopDeliver(t *testing.T) {
 	}
 	s.exec().HandlePublication("news", &broker.Publication{Data: []byte(`{}`)}, broker.StreamPosition{})
 
-	closeMany(4*closesPerSlice, os.NewSyscallError("write", syscall.EPIPE))
+	closeMany(4*delivery.ClosesPerSlice, os.NewSyscallError("write", syscall.EPIPE))
 	if got := delivered(); got != 0 {
 		t.Fatalf("closes inside writes delivered %d frames; they must not run the loop", got)
 	}
-	closeMany(closesPerSlice-1, io.EOF)
+	closeMany(delivery.ClosesPerSlice-1, io.EOF)
 	if got := delivered(); got != 0 {
-		t.Fatalf("%d peer closes delivered %d frames; want a slice only every %d", closesPerSlice-1, got, closesPerSlice)
+		t.Fatalf("%d peer closes delivered %d frames; want a slice only every %d", delivery.ClosesPerSlice-1, got, delivery.ClosesPerSlice)
 	}
 	closeMany(1, os.NewSyscallError("read", syscall.ECONNRESET))
 	if got := delivered(); got != len(subs) {
-		t.Fatalf("after %d peer closes %d of %d subscribers got the publication", closesPerSlice, got, len(subs))
+		t.Fatalf("after %d peer closes %d of %d subscribers got the publication", delivery.ClosesPerSlice, got, len(subs))
 	}
 }
 
@@ -331,17 +331,17 @@ func TestStalledSubscriberResumesWithNextPublication(t *testing.T) {
 	s, l, _ := newTestLoop(t, 0)
 	s.opts.Client.QueueMaxSize = 32 << 20
 	c, w := backloggedSubscriber(t, s, l, 10<<10, 100) // a 10 KB socket, 100 KB logged
-	for l.scheduled {
-		l.drain()
+	for l.Scheduled() {
+		l.Drain()
 	}
-	if !c.stalled() || w.OutboundBuffered() == 0 {
+	if !c.Stalled() || w.OutboundBuffered() == 0 {
 		t.Fatalf("the subscriber did not stall (held %d)", w.OutboundBuffered())
 	}
 	handed := len(w.data)
 	data := []byte(`"` + strings.Repeat("y", 1000) + `"`)
 	s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
-	for l.scheduled {
-		l.drain()
+	for l.Scheduled() {
+		l.Drain()
 	}
 	if len(w.data) != handed {
 		t.Fatalf("a stalled subscriber was handed %d more bytes while gnet held %d", len(w.data)-handed, w.OutboundBuffered())
@@ -349,10 +349,10 @@ func TestStalledSubscriberResumesWithNextPublication(t *testing.T) {
 
 	w.room = len(w.data) // the socket took everything gnet held
 	s.exec().HandlePublication("news", &broker.Publication{Data: data}, broker.StreamPosition{})
-	for l.scheduled {
-		l.drain()
+	for l.Scheduled() {
+		l.Drain()
 	}
-	if l.behind(c) && w.OutboundBuffered() == 0 {
+	if l.Behind(c) && w.OutboundBuffered() == 0 {
 		t.Fatalf("with a writable socket the backlog still waits for a tick (%d bytes handed)", len(w.data)-handed)
 	}
 	if got := strings.Count(string(w.data[handed:]), "data: "); got == 0 {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/delivery"
 )
 
 // recordingConn keeps what is written to it.
@@ -25,11 +26,11 @@ func (c *recordingConn) Write(p []byte) (int, error) {
 func TestSweepKeepsPostingOrderAcrossSlices(t *testing.T) {
 	s, l, _ := newTestLoop(t, 0)
 	rc := &recordingConn{}
-	c := &conn{gc: rc, state: stateStreaming, chunked: false, streamIdx: -1}
-	const channels = 5*sliceBudget + 7
+	c := testConn(rc, delivery.StateStreaming, false)
+	const channels = 5*delivery.SliceBudget + 7
 	for i := range channels {
 		ch, idx := s.hub.Subscribe(fmt.Sprintf("c%03d", i), 0, c)
-		c.subs = append(c.subs, subscription{ch: ch, idx: int32(idx)})
+		c.Subs = append(c.Subs, delivery.Subscription{Ch: ch, Idx: int32(idx)})
 	}
 	for round := range 3 {
 		rc.data = rc.data[:0]
@@ -37,11 +38,11 @@ func TestSweepKeepsPostingOrderAcrossSlices(t *testing.T) {
 			s.exec().HandlePublication(fmt.Sprintf("c%03d", i), &broker.Publication{Data: []byte(fmt.Sprint(round))}, broker.StreamPosition{})
 		}
 		slices := 0
-		for l.scheduled {
-			l.drain()
+		for l.Scheduled() {
+			l.Drain()
 			slices++
 		}
-		l.scheduled = true
+		l.HoldWakes()
 		if slices < 5 {
 			t.Fatalf("round %d: %d slices, want the burst spread over several", round, slices)
 		}

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/unisse/unisse/engine/internal/stepwatch"
 )
 
-// The loop watchdog: every test of this package runs with stepWatch set,
+// The loop watchdog: every test of this package runs with stepwatch.Hook set,
 // which times every event-loop step — a drain slice, OnOpen, OnTraffic,
 // OnClose, a timer sweep — against stepBudget (scaled by raceFactor under
 // -race, where everything is several times slower), and records every
@@ -94,17 +96,17 @@ func threadCPU() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// watchdog implements stepWatcher.
+// watchdog implements stepwatch.Watcher.
 type watchdog struct{ budget time.Duration }
 
-func (watchdog) start() stepMark {
-	return stepMark{tid: unix.Gettid(), wall: time.Now().UnixNano(), cpu: int64(threadCPU())}
+func (watchdog) Start() stepwatch.Mark {
+	return stepwatch.Mark{TID: unix.Gettid(), Wall: time.Now().UnixNano(), CPU: int64(threadCPU())}
 }
 
-func (w watchdog) end(step string, m stepMark) {
-	cpu := threadCPU() - time.Duration(m.cpu)
-	moved := unix.Gettid() != m.tid
-	elapsed := time.Duration(time.Now().UnixNano() - m.wall)
+func (w watchdog) End(step string, m stepwatch.Mark) {
+	cpu := threadCPU() - time.Duration(m.CPU)
+	moved := unix.Gettid() != m.TID
+	elapsed := time.Duration(time.Now().UnixNano() - m.Wall)
 	watched.mu.Lock()
 	defer watched.mu.Unlock()
 	watched.steps++
@@ -141,7 +143,7 @@ func TestMain(m *testing.M) {
 	}
 	watch := flag.Lookup("test.bench").Value.String() == "" && os.Getenv("UNISSE_LOOP_WATCHDOG") != "off"
 	if watch {
-		stepWatch = watchdog{budget}
+		stepwatch.Hook = watchdog{budget}
 		runtime.SetBlockProfileRate(1)
 	}
 	code := m.Run()
@@ -182,11 +184,11 @@ func reportSteps(budget time.Duration) int {
 
 // loopSteps are the functions whose frames mark a loop step on a stack.
 var loopSteps = []string{
-	"engine.(*loop).drain",
+	"delivery.(*Loop).Drain",
 	"engine.(*events).OnTraffic",
 	"engine.(*events).OnOpen",
 	"engine.(*events).OnClose",
-	"engine.sweepOp",
+	").tickLoop",
 }
 
 // allowedWaits are the blocking operations a loop step may reach: the
@@ -276,13 +278,13 @@ func watchWindow() (end func() []stepSample) {
 // until t ends (whatever test they serve) is over the watchdog's budget. t
 // must not run in parallel with other tests.
 func WatchLoopSteps(t *testing.T) {
-	if stepWatch == nil {
+	if stepwatch.Hook == nil {
 		t.Skip("the loop watchdog is off")
 	}
 	end := watchWindow()
 	t.Cleanup(func() {
 		for _, s := range end() {
-			t.Errorf("loop step %s took %v of thread CPU, budget %v", s.step, s.cpu, stepWatch.(watchdog).budget)
+			t.Errorf("loop step %s took %v of thread CPU, budget %v", s.step, s.cpu, stepwatch.Hook.(watchdog).budget)
 		}
 	})
 }

@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/unisse/unisse/engine/hub"
+	"github.com/unisse/unisse/engine/internal/stepwatch"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/sse"
 )
@@ -22,7 +23,7 @@ import (
 // coalescing under load comes from, with no added delay otherwise. A
 // subscriber's frames go out in one write at the end of the slice.
 //
-// A slice visits at most sliceBudget subscribers that have something to
+// A slice visits at most SliceBudget subscribers that have something to
 // receive, then flushes and returns to gnet's poller, kicking itself to
 // continue. That keeps a fan-out to tens of thousands of subscribers from
 // delaying the loop's other work — API requests, new connects — by more than
@@ -36,11 +37,11 @@ import (
 // them.
 
 const (
-	// sliceBudget is how many subscribers a loop writes to before it flushes
+	// SliceBudget is how many subscribers a loop writes to before it flushes
 	// and yields to its poller (≈ 0.25 ms of writes at 7–9 µs per write):
 	// an API request or a connect waits at most that long behind a fan-out,
 	// for a yield that costs one kick and one epoll_wait.
-	sliceBudget = 32
+	SliceBudget = 32
 	// scanBudget bounds how many subscribers a slice looks at in all,
 	// including those with nothing to receive.
 	scanBudget = 16384
@@ -49,32 +50,32 @@ const (
 	// a storm of thousands is spread over slices instead of stalling the
 	// loop's deliveries for as long as they all take.
 	connectsPerSlice = 4
-	// closesPerSlice is how many connections the peer closed that a loop
+	// ClosesPerSlice is how many connections the peer closed that a loop
 	// handles before it delivers again. gnet closes such a connection itself,
 	// from its read path (close(2) is ~20 µs of it), and the kick that
 	// would resume deliveries sits at the end of epoll's ready list behind
 	// every hang-up already queued: thousands of clients leaving at once
 	// would stall the loop's deliveries for all of them.
-	closesPerSlice = 32
+	ClosesPerSlice = 32
 	// closeDrainSlices is how many slices of pending work a loop runs after
-	// each closesPerSlice hang-ups (while there is work).
+	// each ClosesPerSlice hang-ups (while there is work).
 	closeDrainSlices = 4
-	// maxWrite is the most a sweep hands gnet for one connection in one
+	// MaxWrite is the most a sweep hands gnet for one connection in one
 	// write (a single larger frame still goes whole). It keeps coalescing
 	// (the gain is in the number of writes, flat past a few KiB) while
 	// bounding what gnet can be left holding when the socket fills up: the
 	// tail closeSlow must fit into the socket behind the 3008.
-	maxWrite = 64 << 10
+	MaxWrite = 64 << 10
 )
 
-// channel is a hub channel as the engine uses it.
-type channel = hub.Channel[*conn, chanState]
+// Channel is a hub Channel as the engine uses it.
+type Channel = hub.Channel[*Conn, ChanState]
 
 // What a logged frame is.
 const (
-	framePub       uint8 = iota // a publication
-	frameJoinLeave              // a join or leave push: for subscriptions that receive them
-	frameNotJSON                // a publication whose data is not JSON: subscribers get 3506
+	FramePub       uint8 = iota // a publication
+	FrameJoinLeave              // a join or leave push: for subscriptions that receive them
+	FrameNotJSON                // a publication whose data is not JSON: subscribers get 3506
 )
 
 // logFrame is one entry of a channel's log on a loop.
@@ -84,10 +85,10 @@ type logFrame struct {
 	kind   uint8
 }
 
-// chanState is a loop's delivery state for one channel (hub.Local.X): the
+// ChanState is a loop's delivery state for one channel (hub.Local.X): the
 // frames not yet delivered to every subscriber, and the sweep's position.
 // Only the loop touches it.
-type chanState struct {
+type ChanState struct {
 	log      []logFrame // oldest first; log[0] has sequence number base
 	base     uint64
 	released uint64 // frames below this may leave the log after the flush
@@ -101,7 +102,7 @@ type chanState struct {
 	lost bool
 }
 
-func (st *chanState) head() uint64 { return st.base + uint64(len(st.log)) }
+func (st *ChanState) head() uint64 { return st.base + uint64(len(st.log)) }
 
 // frameSize is what a frame counts against the log and inbox caps.
 func frameSize(f *sse.Frame) int {
@@ -113,32 +114,33 @@ func frameSize(f *sse.Frame) int {
 
 // drainState is the loop's delivery state across its channels.
 type drainState struct {
-	active    []*channel // channels with undelivered frames
+	active    []*Channel // channels with undelivered frames
 	activeIdx int        // round-robin position in active
-	touched   []*channel // channels whose delivered frames await release
+	touched   []*Channel // channels whose delivered frames await release
 }
 
 // Run drains the inbox (gnet.Runnable), used when the loop is woken with
 // Execute before its kick socket is registered.
-func (l *loop) Run(context.Context) error {
-	l.drain()
+func (l *Loop) Run(context.Context) error {
+	l.Drain()
 	return nil
 }
 
-// post queues an operation for the loop and wakes it if it is not already
-// draining. Safe from any goroutine.
-func (l *loop) post(it item) {
+// Post queues an operation for the loop and wakes it if it is not already
+// draining: op runs on the loop, after every frame posted before it is
+// logged. Safe from any goroutine.
+func (l *Loop) Post(op func(*Loop)) {
 	l.mu.Lock()
-	l.inbox = append(l.inbox, it)
+	l.inbox = append(l.inbox, item{op: op})
 	wake := !l.scheduled
 	l.scheduled = true
 	l.mu.Unlock()
 	if wake {
-		l.wake()
+		l.Wake()
 	}
 }
 
-// postFrame queues frame f of channel ch (a publication at offset, 0
+// PostFrame queues frame f of channel ch (a publication at offset, 0
 // without one) for the loop, numbered in the channel's sequence under the
 // same lock, so the loop logs frames in order. The caller has retained f for
 // the loop. It does not wake the loop: it reports whether the caller must
@@ -149,11 +151,11 @@ func (l *loop) post(it item) {
 // numbered), and its channel is marked lost instead, so the loop disconnects
 // the channel's subscribers with 3008 — they missed a publication — rather
 // than the publish failing or memory growing without bound.
-func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8, offset uint64) (wake bool) {
+func (l *Loop) PostFrame(ch *Channel, f *sse.Frame, kind uint8, offset uint64) (wake bool) {
 	size := frameSize(f)
 	l.mu.Lock()
-	loc := ch.Local(l.idx)
-	if l.inboxBytes+size > l.srv.opts.Own.LoopInboxMaxSize && l.inboxBytes > 0 {
+	loc := ch.Local(l.Idx)
+	if l.inboxBytes+size > l.cfg.Opts.Own.LoopInboxMaxSize && l.inboxBytes > 0 {
 		if !loc.X.lost {
 			loc.X.lost = true
 			l.lost = append(l.lost, ch)
@@ -175,30 +177,30 @@ func (l *loop) postFrame(ch *channel, f *sse.Frame, kind uint8, offset uint64) (
 	return wake
 }
 
-// wake makes the loop call drain soon. Safe from any goroutine.
-func (l *loop) wake() {
+// Wake makes the loop call drain soon. Safe from any goroutine.
+func (l *Loop) Wake() {
 	if l.kick.Kick() {
 		return
 	}
 	// gnet's Execute allocates a closure and a queue node per call; it is
 	// only the fallback until the kick socket is registered.
 	if err := l.el.Execute(context.Background(), l); err != nil {
-		l.srv.log.Debug("loop execute failed", "loop", l.idx, "err", err)
+		l.cfg.Log.Debug("loop execute failed", "loop", l.Idx, "err", err)
 	}
 }
 
-// drain does one slice of the loop's work and reschedules itself if work
+// Drain does one slice of the loop's work and reschedules itself if work
 // remains. Only on the loop.
-func (l *loop) drain() {
-	if stepWatch != nil {
-		defer stepWatch.end("drain", stepWatch.start())
+func (l *Loop) Drain() {
+	if stepwatch.Hook != nil {
+		defer stepwatch.Hook.End("drain", stepwatch.Hook.Start())
 	}
 	l.connectsInSlice = 0
 	l.closesInSlice = 0
 	l.serveDeferred()
 	lost := l.takeInbox()
 	l.sweep()
-	l.flushDirty()
+	l.FlushDirty()
 	l.releaseDelivered()
 	if len(lost) > 0 || len(l.overCap) > 0 {
 		l.shedLost(lost)
@@ -212,7 +214,7 @@ func (l *loop) drain() {
 	}
 	l.mu.Unlock()
 	if more {
-		l.wake()
+		l.Wake()
 	}
 }
 
@@ -220,7 +222,7 @@ func (l *loop) drain() {
 // operations, in posting order: an operation sees every frame posted before
 // it logged (catchUp delivers them to the connections it acts on). It returns
 // the channels that lost frames to a full inbox (valid until the next call).
-func (l *loop) takeInbox() (lost []*channel) {
+func (l *Loop) takeInbox() (lost []*Channel) {
 	l.mu.Lock()
 	items := l.inbox
 	l.inbox = l.spare[:0]
@@ -229,7 +231,7 @@ func (l *loop) takeInbox() (lost []*channel) {
 	l.lost = l.lostSpare[:0]
 	l.lostSpare = lost
 	for _, ch := range lost {
-		ch.Local(l.idx).X.lost = false
+		ch.Local(l.Idx).X.lost = false
 	}
 	l.mu.Unlock()
 	for i := range items {
@@ -238,7 +240,7 @@ func (l *loop) takeInbox() (lost []*channel) {
 			it.op(l)
 			continue
 		}
-		loc := it.ch.Local(l.idx)
+		loc := it.ch.Local(l.Idx)
 		st := &loc.X
 		if len(st.log) == 0 {
 			st.base = it.seq
@@ -246,7 +248,7 @@ func (l *loop) takeInbox() (lost []*channel) {
 		}
 		st.log = append(st.log, logFrame{frame: it.frame, kind: it.kind, offset: it.offset})
 		st.bytes += frameSize(it.frame)
-		if st.bytes > l.srv.opts.Client.QueueMaxSize && !st.overCap {
+		if st.bytes > l.cfg.Opts.Client.QueueMaxSize && !st.overCap {
 			st.overCap = true
 			l.overCap = append(l.overCap, it.ch)
 		}
@@ -261,7 +263,7 @@ func (l *loop) takeInbox() (lost []*channel) {
 }
 
 // activate puts a channel with undelivered frames on the active list.
-func (l *loop) activate(ch *channel, st *chanState) {
+func (l *Loop) activate(ch *Channel, st *ChanState) {
 	if !st.active {
 		st.active = true
 		st.sweep = 0
@@ -273,14 +275,14 @@ func (l *loop) activate(ch *channel, st *chanState) {
 // order they became active (so a connection on several channels gets their
 // frames in posting order when the loop keeps up), within the slice's
 // budgets; an unfinished pass resumes in the next slice.
-func (l *loop) sweep() {
-	budget, scan := sliceBudget, scanBudget
+func (l *Loop) sweep() {
+	budget, scan := SliceBudget, scanBudget
 	for visited := 0; visited < len(l.active) && budget > 0 && scan > 0; visited++ {
 		if l.activeIdx >= len(l.active) {
 			l.activeIdx = 0
 		}
 		ch := l.active[l.activeIdx]
-		loc := ch.Local(l.idx)
+		loc := ch.Local(l.Idx)
 		st := &loc.X
 		head := st.head()
 		queued := 0
@@ -294,14 +296,14 @@ func (l *loop) sweep() {
 				continue
 			}
 			c := e.Sub
-			if c.held() && !l.writable(c) {
+			if c.Held() && !l.writable(c) {
 				continue // its backlog waits in the log (checkStalled or unpark resumes it)
 			}
 			from := e.Next
 			e.Next = head // before delivering: delivery may remove the entry
-			n, to := l.deliver(c, ch, st, from, head, maxWrite)
-			if to < head && c.state == stateStreaming {
-				// Stopped at maxWrite: still at the same index (only its own
+			n, to := l.deliver(c, ch, st, from, head, MaxWrite)
+			if to < head && c.State == StateStreaming {
+				// Stopped at MaxWrite: still at the same index (only its own
 				// close removes it). The pass-end check keeps the channel active.
 				loc.Entries[st.sweep-1].Next = to
 			}
@@ -320,7 +322,7 @@ func (l *loop) sweep() {
 			e := &loc.Entries[i]
 			if e.Next < lowReady {
 				low = min(low, e.Next)
-				if !e.Sub.held() {
+				if !e.Sub.Held() {
 					lowReady = e.Next
 				}
 			}
@@ -337,7 +339,7 @@ func (l *loop) sweep() {
 	kept := l.active[:0]
 	resume := l.activeIdx
 	for i, ch := range l.active {
-		if ch.Local(l.idx).X.active {
+		if ch.Local(l.Idx).X.active {
 			kept = append(kept, ch)
 		} else if i < resume {
 			l.activeIdx-- // keep pointing at the same channel
@@ -350,8 +352,8 @@ func (l *loop) sweep() {
 // deliver queues frames [from, to) of ch's log to c, stopping early once c
 // has limit bytes queued, and returns how many it queued and the sequence
 // number it stopped at (to when it delivered all).
-func (l *loop) deliver(c *conn, ch *channel, st *chanState, from, to uint64, limit int) (int, uint64) {
-	if c.state != stateStreaming {
+func (l *Loop) deliver(c *Conn, ch *Channel, st *ChanState, from, to uint64, limit int) (int, uint64) {
+	if c.State != StateStreaming {
 		return 0, to
 	}
 	if from < st.base {
@@ -364,17 +366,17 @@ func (l *loop) deliver(c *conn, ch *channel, st *chanState, from, to uint64, lim
 		}
 		lf := &st.log[seq-st.base]
 		switch lf.kind {
-		case frameJoinLeave:
-			if c.flagsFor(ch)&subPushJoinLeave == 0 {
+		case FrameJoinLeave:
+			if c.FlagsFor(ch)&SubPushJoinLeave == 0 {
 				continue
 			}
-		case frameNotJSON:
+		case FrameNotJSON:
 			// Centrifugo disconnects a JSON client that would get binary
 			// data: what came before is written first.
-			l.finish(c, protocol.DisconnectInappropriateProtocol)
+			l.Finish(c, protocol.DisconnectInappropriateProtocol)
 			return n, to
 		}
-		if l.q.Push(&c.pending, lf.frame, c.chunked) {
+		if l.q.Push(&c.pending, lf.frame, c.Chunked) {
 			l.dirty = append(l.dirty, c)
 		}
 		n++
@@ -382,52 +384,52 @@ func (l *loop) deliver(c *conn, ch *channel, st *chanState, from, to uint64, lim
 	return n, to
 }
 
-// catchUp writes to c everything logged for its channels that it has not
+// CatchUp writes to c everything logged for its channels that it has not
 // received, so that an operation acting on c (a disconnect, a push) comes
 // after the publications posted before it, and reports whether c is caught
 // up. Like the sweep, it hands gnet nothing while gnet holds part of an
-// earlier write: it writes at most maxWrite at a time and stops when the
+// earlier write: it writes at most MaxWrite at a time and stops when the
 // socket is full, leaving the rest in the logs (and c on the stalled list),
 // so gnet never holds more than one write's tail — what closeWith must fit
 // into the socket. Only on the loop.
-func (l *loop) catchUp(c *conn) bool {
-	if c.parked {
+func (l *Loop) CatchUp(c *Conn) bool {
+	if c.Parked {
 		// Its frames wait in the logs for the broker's position (unpark);
 		// an operation acting now goes ahead of them.
 		return true
 	}
-	for c.state == stateStreaming {
-		if c.gc.OutboundBuffered() > 0 {
+	for c.State == StateStreaming {
+		if c.GC.OutboundBuffered() > 0 {
 			l.noteStall(c)
 			return !l.behind(c)
 		}
 		more := false
-		for i := 0; i < len(c.subs) && c.state == stateStreaming; i++ {
-			sub := c.subs[i]
-			loc := sub.ch.Local(l.idx)
+		for i := 0; i < len(c.Subs) && c.State == StateStreaming; i++ {
+			sub := c.Subs[i]
+			loc := sub.Ch.Local(l.Idx)
 			head := loc.X.head()
-			if loc.Entries[sub.idx].Next >= head {
+			if loc.Entries[sub.Idx].Next >= head {
 				continue
 			}
-			if c.pending.Bytes() >= maxWrite {
+			if c.pending.Bytes() >= MaxWrite {
 				more = true
 				break
 			}
-			from := loc.Entries[sub.idx].Next
-			loc.Entries[sub.idx].Next = head // before delivering: delivery may close c
-			n, to := l.deliver(c, sub.ch, &loc.X, from, head, maxWrite)
+			from := loc.Entries[sub.Idx].Next
+			loc.Entries[sub.Idx].Next = head // before delivering: delivery may close c
+			n, to := l.deliver(c, sub.Ch, &loc.X, from, head, MaxWrite)
 			l.framesQueued.Add(uint64(n))
-			if to < head && c.state == stateStreaming {
-				loc.Entries[sub.idx].Next = to
+			if to < head && c.State == StateStreaming {
+				loc.Entries[sub.Idx].Next = to
 				more = true
 			}
 		}
-		if c.state != stateStreaming {
+		if c.State != StateStreaming {
 			return false
 		}
 		l.flushConn(c)
 		if !more {
-			return c.state == stateStreaming
+			return c.State == StateStreaming
 		}
 	}
 	return false
@@ -435,10 +437,10 @@ func (l *loop) catchUp(c *conn) bool {
 
 // behind reports whether c has frames in its channels' logs that it has not
 // received.
-func (l *loop) behind(c *conn) bool {
-	for _, sub := range c.subs {
-		loc := sub.ch.Local(l.idx)
-		if loc.Entries[sub.idx].Next < loc.X.head() {
+func (l *Loop) behind(c *Conn) bool {
+	for _, sub := range c.Subs {
+		loc := sub.Ch.Local(l.Idx)
+		if loc.Entries[sub.Idx].Next < loc.X.head() {
 			return true
 		}
 	}
@@ -448,9 +450,9 @@ func (l *loop) behind(c *conn) bool {
 // releaseDelivered drops frames every subscriber has passed from their logs.
 // Call it only right after flushDirty: then each was written or copied into
 // the connections' outbound buffers and nothing queued still points at it.
-func (l *loop) releaseDelivered() {
+func (l *Loop) releaseDelivered() {
 	for _, ch := range l.touched {
-		st := &ch.Local(l.idx).X
+		st := &ch.Local(l.Idx).X
 		st.touched = false
 		n := int(st.released - st.base)
 		for i := range n {
@@ -483,10 +485,10 @@ func (l *loop) releaseDelivered() {
 // disconnected with 3008 so that the frames can go; publications are never
 // dropped for them. Call it right after releaseDelivered: nothing queued
 // then points into a log.
-func (l *loop) shedLaggards() {
-	limit := l.srv.opts.Client.QueueMaxSize
+func (l *Loop) shedLaggards() {
+	limit := l.cfg.Opts.Client.QueueMaxSize
 	for _, ch := range l.overCap {
-		loc := ch.Local(l.idx)
+		loc := ch.Local(l.Idx)
 		st := &loc.X
 		st.overCap = false
 		if st.bytes <= limit {
@@ -510,7 +512,7 @@ func (l *loop) shedLaggards() {
 				continue
 			}
 			e.Next = cutoff
-			l.closeSlow(e.Sub)
+			l.CloseSlow(e.Sub)
 		}
 		l.markReleased(ch, st, cutoff)
 	}
@@ -520,7 +522,7 @@ func (l *loop) shedLaggards() {
 
 // markReleased lets frames below seq leave ch's log at the next
 // releaseDelivered.
-func (l *loop) markReleased(ch *channel, st *chanState, seq uint64) {
+func (l *Loop) markReleased(ch *Channel, st *ChanState, seq uint64) {
 	if seq > st.released {
 		st.released = seq
 		if !st.touched {
@@ -532,9 +534,9 @@ func (l *loop) markReleased(ch *channel, st *chanState, seq uint64) {
 
 // shedLost disconnects with 3008 this loop's subscribers of channels whose
 // publications did not fit in the loop's inbox: each of them missed one.
-func (l *loop) shedLost(lost []*channel) {
+func (l *Loop) shedLost(lost []*Channel) {
 	for _, ch := range lost {
-		loc := ch.Local(l.idx)
+		loc := ch.Local(l.Idx)
 		head := loc.X.head()
 		for i := len(loc.Entries) - 1; i >= 0; i-- {
 			if i >= len(loc.Entries) {
@@ -542,28 +544,28 @@ func (l *loop) shedLost(lost []*channel) {
 			}
 			e := &loc.Entries[i]
 			e.Next = head
-			l.closeSlow(e.Sub)
+			l.CloseSlow(e.Sub)
 		}
 		l.markReleased(ch, &loc.X, head)
 	}
 	clear(lost)
 }
 
-// notePeerClose counts a connection that gnet closed from its read path
-// (the peer closed or reset it) and, every closesPerSlice of them, runs a
+// NotePeerClose counts a connection that gnet closed from its read path
+// (the peer closed or reset it) and, every ClosesPerSlice of them, runs a
 // slice of the loop's pending work right there instead of after the rest of
 // the hang-ups gnet has queued. Only from OnClose, and only for such a close:
 // gnet's read path is never inside unisse's own code, so nothing on the loop
 // is half done (a close inside a failed Write, which can be, reports a write
 // error).
-func (l *loop) notePeerClose() {
+func (l *Loop) NotePeerClose() {
 	l.closesInSlice++
-	if l.closesInSlice < closesPerSlice {
+	if l.closesInSlice < ClosesPerSlice {
 		return
 	}
 	// Up to closeDrainSlices slices while work is pending: delivering to a
 	// subscriber (one write) costs a fraction of a close, so a slice per
-	// closesPerSlice hang-ups alone would let a storm of closes hold back a
+	// ClosesPerSlice hang-ups alone would let a storm of closes hold back a
 	// fan-out for as many slices as it has subscribers to write to.
 	l.closesInSlice = 0
 	for range closeDrainSlices {
@@ -573,13 +575,13 @@ func (l *loop) notePeerClose() {
 		if !pending {
 			return
 		}
-		l.drain()
+		l.Drain()
 	}
 }
 
-// closedByPeer reports whether OnClose's error says gnet closed the
+// ClosedByPeer reports whether OnClose's error says gnet closed the
 // connection from its read path: end of stream or a failed read.
-func closedByPeer(err error) bool {
+func ClosedByPeer(err error) bool {
 	if err == io.EOF {
 		return true
 	}
@@ -587,27 +589,37 @@ func closedByPeer(err error) bool {
 	return ok && se.Syscall == "read"
 }
 
-// deferConnect parks a connection whose connect request arrived after this
-// slice's connects were used up; the request stays in its input buffer. Only
-// on the loop.
-func (l *loop) deferConnect(c *conn) {
-	c.state = stateDeferred
+// TakeConnectTurn reports whether c's connect may be served in this slice
+// (connectsPerSlice). If not, c waits for a later slice with its request in
+// its input buffer (StateDeferred), and the loop serves it then through
+// Host.ServeInput. Only on the loop.
+func (l *Loop) TakeConnectTurn(c *Conn) bool {
+	if l.connectsInSlice < connectsPerSlice {
+		l.connectsInSlice++
+		return true
+	}
+	c.State = StateDeferred
 	l.waiting = append(l.waiting, c)
-	l.schedule()
+	l.Schedule()
+	return false
 }
+
+// ReturnConnectTurn gives back the turn of a connect that was not served
+// after all (its body is still arriving). Only on the loop.
+func (l *Loop) ReturnConnectTurn() { l.connectsInSlice-- }
 
 // serveDeferred serves parked connects, oldest first, up to this slice's
 // share. Only on the loop.
-func (l *loop) serveDeferred() {
+func (l *Loop) serveDeferred() {
 	n := 0
 	for n < len(l.waiting) && l.connectsInSlice < connectsPerSlice {
 		c := l.waiting[n]
 		n++
-		if c.state != stateDeferred {
+		if c.State != StateDeferred {
 			continue // closed meanwhile
 		}
-		c.state = stateReading
-		l.srv.serveInput(c)
+		c.State = StateReading
+		l.cfg.Host.ServeInput(c)
 	}
 	if n > 0 {
 		rest := copy(l.waiting, l.waiting[n:])
@@ -616,12 +628,12 @@ func (l *loop) serveDeferred() {
 	}
 }
 
-// startKick registers the loop's kick socket (engine/kick). Until it is
+// StartKick registers the loop's kick socket (engine/kick). Until it is
 // ready the loop is woken with Execute.
-func (l *loop) startKick() { l.kick.Start(l.el, kickContext{l}, l.srv.log) }
+func (l *Loop) StartKick() { l.kick.Start(l.el, KickContext{l}, l.cfg.Log) }
 
-// kickContext marks a loop's kick connection in gnet callbacks.
-type kickContext struct{ l *loop }
+// KickContext marks a loop's kick connection in gnet callbacks.
+type KickContext struct{ Loop *Loop }
 
-// stopKick closes the write end (the read end is closed by gnet).
-func (l *loop) stopKick() { l.kick.Stop() }
+// StopKick closes the write end (the read end is closed by gnet).
+func (l *Loop) StopKick() { l.kick.Stop() }

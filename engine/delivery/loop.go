@@ -1,4 +1,4 @@
-package engine
+package delivery
 
 import (
 	"sync"
@@ -18,22 +18,22 @@ import (
 // item is one unit of work posted to a loop: a frame of a channel, numbered
 // in the channel's sequence for this loop, or an operation to run on the loop.
 type item struct {
-	ch    *channel
+	ch    *Channel
 	frame *sse.Frame
 	seq   uint64
 	// offset is a publication's offset in its stream (0 without one): a
 	// parked subscriber drops frames at or below the position it gets.
 	offset uint64
 	kind   uint8       // framePub, frameJoinLeave, frameNotJSON
-	op     func(*loop) // run on the loop (API operations, sweeps, shutdown)
+	op     func(*Loop) // run on the loop (API operations, sweeps, shutdown)
 }
 
-// loop is unisse's state for one gnet event loop. Fields under "inbox" are
-// shared with other goroutines under mu; everything else belongs to the loop
+// Loop is unisse's state for one gnet event Loop. Fields under "inbox" are
+// shared with other goroutines under mu; everything else belongs to the Loop
 // goroutine.
-type loop struct {
-	srv *Server
-	idx int
+type Loop struct {
+	cfg *Config
+	Idx int
 	el  gnet.EventLoop
 
 	// inbox
@@ -44,7 +44,7 @@ type loop struct {
 	// unisse.loop_inbox_max_size further frames are not queued and their
 	// channels go on lost instead (see postFrame).
 	inboxBytes int
-	lost       []*channel
+	lost       []*Channel
 
 	// kick wakes the loop through its poller, like an I/O event, without
 	// gnet's per-task allocations (engine/kick).
@@ -52,69 +52,69 @@ type loop struct {
 
 	// loop-owned
 	drainState
-	spare        []item // the inbox's other buffer
-	q            sse.Queue
-	dirty        []*conn
-	out          []byte            // response scratch
-	apiOut       []byte            // API reply body scratch
-	tmp          []byte            // decoding scratch (cf_connect, lower-cased origin)
-	body         []byte            // decoded chunked request bodies
-	req          httpparse.Request // shared by the loop's connections: a head is parsed once, when complete
-	targets      []*conn
-	names        []string            // connect scratch
-	connectChans []connectChannel    // connect scratch
-	connectSeen  map[string]struct{} // connect scratch: the channels in connectChans
-	streams      []*conn
+	spare   []item // the inbox's other buffer
+	q       sse.Queue
+	dirty   []*Conn
+	Out     []byte            // response scratch
+	APIOut  []byte            // API reply body scratch
+	Tmp     []byte            // decoding scratch (cf_connect, lower-cased origin)
+	Body    []byte            // decoded chunked request bodies
+	Req     httpparse.Request // shared by the loop's connections: a head is parsed once, when complete
+	targets []*Conn
+	Names   []string // connect scratch
+	streams []*Conn
 	// waiting are connections whose connect request waits for a later
 	// slice; connectsInSlice counts connects served since the last drain.
-	waiting         []*conn
+	waiting         []*Conn
 	connectsInSlice int
 	// closesInSlice counts connections closed by their peers since the last
 	// drain (see notePeerClose).
 	closesInSlice int
-	users         map[string]*conn // head of each user's list of streaming conns
-	wheel         wheel.Wheel[conn, *conn]
+	users         map[string]*Conn // head of each user's list of streaming conns
+	Wheel         wheel.Wheel[Conn, *Conn]
 	// stalled are streaming connections whose socket did not take a whole
 	// write: nothing more is handed to gnet for them (their backlog waits in
 	// the channel logs) until the timer sweep sees gnet's buffer empty, or
 	// disconnects them when it stays non-empty for write_stall_timeout.
-	stalled []*conn
+	stalled []*Conn
 	// overCap are channels whose log on this loop passed queue_max_size
 	// bytes; shedLaggards handles them after the flush.
-	overCap   []*channel
-	lostSpare []*channel
+	overCap   []*Channel
+	lostSpare []*Channel
 
 	// counters, read by /metrics from another goroutine
 	framesQueued atomic.Uint64
 	writes       atomic.Uint64
 }
 
-func newLoop(srv *Server, idx int, el gnet.EventLoop) *loop {
-	l := &loop{srv: srv, idx: idx, el: el, users: make(map[string]*conn)}
-	l.wheel.Init(srv.tickNow())
+// NewLoop returns the state of event loop idx (el), whose timing wheel
+// starts at tick now. Its kick socket is registered by StartKick.
+func NewLoop(cfg *Config, idx int, el gnet.EventLoop, now int64) *Loop {
+	l := &Loop{cfg: cfg, Idx: idx, el: el, users: make(map[string]*Conn)}
+	l.Wheel.Init(now)
 	return l
 }
 
-// push queues f for one connection (pings, pushes to a single client).
-func (l *loop) push(c *conn, f *sse.Frame) {
-	if c.state != stateStreaming {
+// Push queues f for one connection (pings, pushes to a single client).
+func (l *Loop) Push(c *Conn, f *sse.Frame) {
+	if c.State != StateStreaming {
 		return
 	}
-	if l.q.Push(&c.pending, f, c.chunked) {
+	if l.q.Push(&c.pending, f, c.Chunked) {
 		l.dirty = append(l.dirty, c)
 	}
 	l.framesQueued.Add(1)
 }
 
-// flushDirty writes everything queued, one write per connection, then resets
+// FlushDirty writes everything queued, one write per connection, then resets
 // the queue. A write may close a connection re-entrantly (gnet runs OnClose
 // inside Write on a hard error); OnClose never touches l.dirty, so iterating
 // it here is safe.
-func (l *loop) flushDirty() {
+func (l *Loop) FlushDirty() {
 	var writes uint64
 	for i, c := range l.dirty {
 		l.dirty[i] = nil
-		if c.state != stateStreaming {
+		if c.State != StateStreaming {
 			l.q.Drop(&c.pending)
 			continue
 		}
@@ -127,7 +127,7 @@ func (l *loop) flushDirty() {
 }
 
 // flushConn writes whatever is queued for c now, ahead of a direct write.
-func (l *loop) flushConn(c *conn) {
+func (l *Loop) flushConn(c *Conn) {
 	if c.pending.Empty() {
 		return
 	}
@@ -136,10 +136,10 @@ func (l *loop) flushConn(c *conn) {
 }
 
 // write writes what is queued for c (not empty) and notes a full socket.
-func (l *loop) write(c *conn) {
-	buffered, err := l.q.FlushBuffered(&c.pending, c.gc, c.chunked, l.srv.opts.Client.QueueMaxSize)
+func (l *Loop) write(c *Conn) {
+	buffered, err := l.q.FlushBuffered(&c.pending, c.GC, c.Chunked, l.cfg.Opts.Client.QueueMaxSize)
 	if err == sse.ErrSlow {
-		l.closeSlow(c)
+		l.CloseSlow(c)
 		return
 	}
 	if buffered > 0 {
@@ -152,11 +152,11 @@ func (l *loop) write(c *conn) {
 // leaves c's backlog in the channel logs, so gnet holds at most the tail of
 // one write (at most maxWrite bytes) and closeSlow knows how much has to fit
 // in the socket for the disconnect push to follow it.
-func (l *loop) noteStall(c *conn) {
-	if c.stalled() || c.state != stateStreaming || c.gc.OutboundBuffered() == 0 {
+func (l *Loop) noteStall(c *Conn) {
+	if c.Stalled() || c.State != StateStreaming || c.GC.OutboundBuffered() == 0 {
 		return
 	}
-	c.readDeadline = max(1, int32(l.wheel.Tick())) // stalled since (see conn.readDeadline)
+	c.ReadDeadline = max(1, int32(l.Wheel.Tick())) // stalled since (see conn.readDeadline)
 	if !c.onStallList {
 		c.onStallList = true
 		l.stalled = append(l.stalled, c)
@@ -168,36 +168,36 @@ func (l *loop) noteStall(c *conn) {
 // with the next publication instead of waiting for the next tick
 // (checkStalled), which would add up to a tick of latency every time a busy
 // reader's socket fills. Only on the loop.
-func (l *loop) writable(c *conn) bool {
-	if c.parked || c.gc.OutboundBuffered() > 0 {
+func (l *Loop) writable(c *Conn) bool {
+	if c.Parked || c.GC.OutboundBuffered() > 0 {
 		return false
 	}
-	c.readDeadline = 0
+	c.ReadDeadline = 0
 	return true
 }
 
-// checkStalled runs every tick: a stalled connection whose socket took
+// CheckStalled runs every tick: a stalled connection whose socket took
 // gnet's tail gets its backlog again; one whose socket took nothing for
 // write_stall_timeout is disconnected with 3008.
-func (l *loop) checkStalled(now int64) {
-	limit := l.srv.stallTicks()
+func (l *Loop) CheckStalled(now int64) {
+	limit := l.cfg.StallTicks()
 	kept := l.stalled[:0]
 	for _, c := range l.stalled {
 		switch {
-		case c.state != stateStreaming:
+		case c.State != StateStreaming:
 			c.onStallList = false
-		case c.gc.OutboundBuffered() == 0:
+		case c.GC.OutboundBuffered() == 0:
 			c.onStallList = false
-			c.readDeadline = 0
-			l.resume(c)
-		case !c.stalled():
+			c.ReadDeadline = 0
+			l.Resume(c)
+		case !c.Stalled():
 			// Resumed by the sweep (writable) and stalled again since
 			// without a new start: keep watching it.
-			c.readDeadline = max(1, int32(now))
+			c.ReadDeadline = max(1, int32(now))
 			kept = append(kept, c)
-		case now-int64(c.readDeadline) >= limit:
+		case now-int64(c.ReadDeadline) >= limit:
 			c.onStallList = false
-			l.closeSlow(c)
+			l.CloseSlow(c)
 		default:
 			kept = append(kept, c)
 		}
@@ -206,87 +206,87 @@ func (l *loop) checkStalled(now int64) {
 	l.stalled = kept
 }
 
-// resume puts the channels in which c is behind back on the active list, so
+// Resume puts the channels in which c is behind back on the active list, so
 // the sweep delivers its backlog.
-func (l *loop) resume(c *conn) {
-	for _, sub := range c.subs {
-		loc := sub.ch.Local(l.idx)
-		if loc.Entries[sub.idx].Next < loc.X.head() {
-			l.activate(sub.ch, &loc.X)
+func (l *Loop) Resume(c *Conn) {
+	for _, sub := range c.Subs {
+		loc := sub.Ch.Local(l.Idx)
+		if loc.Entries[sub.Idx].Next < loc.X.head() {
+			l.activate(sub.Ch, &loc.X)
 		}
 	}
 }
 
-// forgetBacklog moves a leaving connection's cursors to the head of its
+// ForgetBacklog moves a leaving connection's cursors to the head of its
 // channels' logs and has the sweep look at those channels again, so the
 // frames only it was holding are released now rather than at the channel's
 // next publication. Only inside drain (which reschedules itself while
 // channels are active) or after schedule.
-func (l *loop) forgetBacklog(c *conn) {
-	for _, sub := range c.subs {
-		loc := sub.ch.Local(l.idx)
-		if e := &loc.Entries[sub.idx]; e.Next < loc.X.head() {
+func (l *Loop) ForgetBacklog(c *Conn) {
+	for _, sub := range c.Subs {
+		loc := sub.Ch.Local(l.Idx)
+		if e := &loc.Entries[sub.Idx]; e.Next < loc.X.head() {
 			e.Next = loc.X.head()
-			l.activate(sub.ch, &loc.X)
+			l.activate(sub.Ch, &loc.X)
 		}
 	}
 }
 
-// schedule makes sure the loop drains soon. Only on the loop.
-func (l *loop) schedule() {
+// Schedule makes sure the loop drains soon. Only on the loop.
+func (l *Loop) Schedule() {
 	l.mu.Lock()
 	wake := !l.scheduled
 	l.scheduled = true
 	l.mu.Unlock()
 	if wake {
-		l.wake()
+		l.Wake()
 	}
 }
 
-// finish ends a streaming connection: queued frames first, then the
+// Finish ends a streaming connection: queued frames first, then the
 // disconnect push and the end of the chunked response, then a close. A
 // connection whose socket fills up before it has caught up gets the push
 // without the rest of its backlog instead (closeWith), so gnet is never left
 // holding more than closeWith can fit into the socket. Only on the loop.
-func (l *loop) finish(c *conn, d protocol.Disconnect) {
-	if c.state != stateStreaming {
+func (l *Loop) Finish(c *Conn, d protocol.Disconnect) {
+	if c.State != StateStreaming {
 		return
 	}
 	if d == protocol.DisconnectSlow {
-		l.closeSlow(c)
+		l.CloseSlow(c)
 		return
 	}
 	// Publications posted before the disconnect go out before it.
-	caughtUp := l.catchUp(c)
-	if c.state != stateStreaming {
+	caughtUp := l.CatchUp(c)
+	if c.State != StateStreaming {
 		return
 	}
-	if !caughtUp || c.gc.OutboundBuffered() > 0 {
+	if !caughtUp || c.GC.OutboundBuffered() > 0 {
 		l.closeWith(c, d)
 		return
 	}
 	// Not streaming any more: nothing else is pushed behind the disconnect.
-	c.state = stateFlushing
-	out := httpwrite.AppendDisconnectEvent(l.out[:0], d, c.chunked)
-	if c.chunked {
+	c.State = StateFlushing
+	out := httpwrite.AppendDisconnectEvent(l.Out[:0], d, c.Chunked)
+	if c.Chunked {
 		out = append(out, sse.Terminator...)
 	}
-	l.out = out
-	if _, err := c.gc.Write(out); err == nil {
+	l.Out = out
+	if _, err := c.GC.Write(out); err == nil {
 		// Close once gnet has written it all: a close right after the write
 		// would drop what the socket has not taken yet, the disconnect push
 		// included.
-		l.srv.closeWhenSent(c, false)
+		l.cfg.Host.CloseWhenSent(c, false)
 	}
 }
 
-// closeSlow disconnects a client that cannot keep up with 3008 "slow" (see
+// CloseSlow disconnects a client that cannot keep up with 3008 "slow" (see
 // closeWith). Only on the loop.
-func (l *loop) closeSlow(c *conn) {
-	if c.state != stateStreaming {
+func (l *Loop) CloseSlow(c *Conn) {
+	if c.State != StateStreaming {
 		return
 	}
-	l.srv.metrics.slowDisconnects.Inc()
+	l.cfg.SlowDisconnects.Inc()
 	l.closeWith(c, protocol.DisconnectSlow)
 }
 
@@ -298,77 +298,77 @@ func (l *loop) closeSlow(c *conn) {
 // need, they are written, and the socket is closed: the kernel keeps
 // delivering what a closed socket holds, so the client reads whole frames and
 // then the push. Only on the loop.
-func (l *loop) closeWith(c *conn, d protocol.Disconnect) {
-	if c.state != stateStreaming {
+func (l *Loop) closeWith(c *Conn, d protocol.Disconnect) {
+	if c.State != StateStreaming {
 		return
 	}
 	l.q.Drop(&c.pending)
-	c.state = stateClosing
-	l.forgetBacklog(c)
-	out := httpwrite.AppendDisconnectEvent(l.out[:0], d, c.chunked)
-	if c.chunked {
+	c.State = StateClosing
+	l.ForgetBacklog(c)
+	out := httpwrite.AppendDisconnectEvent(l.Out[:0], d, c.Chunked)
+	if c.Chunked {
 		out = append(out, sse.Terminator...)
 	}
-	l.out = out
-	if held := c.gc.OutboundBuffered(); held > 0 {
-		sockopt.GrowSendBuffer(c.gc, held+len(out))
+	l.Out = out
+	if held := c.GC.OutboundBuffered(); held > 0 {
+		sockopt.GrowSendBuffer(c.GC, held+len(out))
 	}
-	if _, err := c.gc.Write(out); err != nil {
+	if _, err := c.GC.Write(out); err != nil {
 		return // gnet closed it
 	}
-	if held := c.gc.OutboundBuffered(); held > 0 {
+	if held := c.GC.OutboundBuffered(); held > 0 {
 		// Written into a full socket: make sure the rest fits (a no-op
 		// when it was grown above), then hand it to the kernel.
-		sockopt.GrowSendBuffer(c.gc, held)
-		_ = c.gc.Flush()
+		sockopt.GrowSendBuffer(c.GC, held)
+		_ = c.GC.Flush()
 	}
-	if c.state == stateClosing && c.gc.OutboundBuffered() > 0 {
+	if c.State == StateClosing && c.GC.OutboundBuffered() > 0 {
 		// The kernel refused the room (a buffer at the system's maximum, or
 		// TCP memory under pressure): closing now would discard the push.
 		// Keep the socket until the client takes the rest; one that takes
 		// nothing for read_timeout is closed then (closeWhenSent). It holds
 		// at most one write and the push meanwhile.
-		l.srv.metrics.slowPushWaits.Inc()
-		c.state = stateFlushing
-		l.srv.closeWhenSent(c, false)
+		l.cfg.PushWaits.Inc()
+		c.State = StateFlushing
+		l.cfg.Host.CloseWhenSent(c, false)
 		return
 	}
-	_ = c.gc.Close()
+	_ = c.GC.Close()
 }
 
-// writeEvent sends one push to c right away, after anything queued for it.
+// WriteEvent sends one push to c right away, after anything queued for it.
 // A connection whose socket fills up before it has caught up cannot get the
 // push in order: it is disconnected with 3008, as when its backlog passes
 // queue_max_size.
-func (l *loop) writeEvent(c *conn, json []byte) {
-	if !l.catchUp(c) {
-		l.closeSlow(c)
+func (l *Loop) WriteEvent(c *Conn, json []byte) {
+	if !l.CatchUp(c) {
+		l.CloseSlow(c)
 		return
 	}
-	if c.state != stateStreaming {
+	if c.State != StateStreaming {
 		return
 	}
-	l.out = sse.AppendEvent(l.out[:0], json, c.chunked)
-	_, _ = c.gc.Write(l.out)
+	l.Out = sse.AppendEvent(l.Out[:0], json, c.Chunked)
+	_, _ = c.GC.Write(l.Out)
 	l.writes.Add(1)
 	l.noteStall(c)
 }
 
-// addStream registers a connection that just started streaming.
-func (l *loop) addStream(c *conn) {
+// AddStream registers a connection that just started streaming.
+func (l *Loop) AddStream(c *Conn) {
 	c.streamIdx = int32(len(l.streams))
 	l.streams = append(l.streams, c)
-	head := l.users[c.user]
+	head := l.users[c.User]
 	c.userNext = head
 	c.userPrev = nil
 	if head != nil {
 		head.userPrev = c
 	}
-	l.users[c.user] = c
+	l.users[c.User] = c
 }
 
-// removeStream undoes addStream.
-func (l *loop) removeStream(c *conn) {
+// RemoveStream undoes addStream.
+func (l *Loop) RemoveStream(c *Conn) {
 	if c.streamIdx < 0 {
 		return
 	}
@@ -383,9 +383,9 @@ func (l *loop) removeStream(c *conn) {
 	if c.userPrev != nil {
 		c.userPrev.userNext = c.userNext
 	} else if c.userNext != nil {
-		l.users[c.user] = c.userNext
+		l.users[c.User] = c.userNext
 	} else {
-		delete(l.users, c.user)
+		delete(l.users, c.User)
 	}
 	if c.userNext != nil {
 		c.userNext.userPrev = c.userPrev
@@ -393,11 +393,11 @@ func (l *loop) removeStream(c *conn) {
 	c.userNext, c.userPrev = nil, nil
 }
 
-// find appends to l.targets the streaming connections matching a selector:
+// Find appends to l.targets the streaming connections matching a selector:
 // user (all of the user's connections), optionally narrowed to one client id
 // or session. With user empty and no client/session it selects anonymous
 // connections; with user empty and a client or session, it searches all.
-func (l *loop) find(user, client, session string) []*conn {
+func (l *Loop) Find(user, client, session string) []*Conn {
 	l.targets = l.targets[:0]
 	var cid, sid [16]byte
 	var hasC, hasS bool
@@ -411,8 +411,8 @@ func (l *loop) find(user, client, session string) []*conn {
 			return l.targets
 		}
 	}
-	match := func(c *conn) bool {
-		return c.state == stateStreaming && (!hasC || c.client == cid) && (!hasS || c.session == sid)
+	match := func(c *Conn) bool {
+		return c.State == StateStreaming && (!hasC || c.Client == cid) && (!hasS || c.Session == sid)
 	}
 	if user == "" && (hasC || hasS) {
 		for _, c := range l.streams {

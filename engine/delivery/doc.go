@@ -1,0 +1,29 @@
+// Package delivery is the engine's per-loop delivery runtime: what unisse
+// keeps per connection (Conn) and per gnet event loop (Loop), and how a
+// loop gets frames from its inbox onto its connections' sockets.
+//
+// It owns:
+//
+//   - the inbox (Loop.Post, Loop.PostFrame): the only way another goroutine
+//     reaches a loop, woken through its kick socket (engine/kick);
+//   - the channel logs and the subscribers' cursors (ChanState, hub.Entry),
+//     the sweep that queues each subscriber what is past its cursor
+//     (sse.Queue) and the one write per connection per slice (drain.go);
+//   - the slice's budgets: SliceBudget writes, connectsPerSlice connects
+//     (Loop.TakeConnectTurn), ClosesPerSlice hang-ups (Loop.NotePeerClose);
+//   - backpressure: a full socket is handed nothing more (stalled), a
+//     connection that stays stalled for write_stall_timeout, whose log
+//     passes client.queue_max_size or whose publication did not fit in
+//     the inbox is disconnected with a readable 3008 (Loop.CloseSlow);
+//   - ending a stream in order (Loop.Finish, Loop.CatchUp, Loop.WriteEvent)
+//     and the spread of a graceful stop (Spread);
+//   - the loop's streams and users (Loop.Find) and its timing wheel
+//     (Loop.Wheel, engine/wheel), whose timers the session sets.
+//
+// What a connection does — requests, connects, subscriptions, parking for
+// the broker, timers firing — is the session's (the engine root); it
+// reaches back in only through Host.
+//
+// Concurrency: a Conn and every field of a Loop except its inbox are
+// touched only on that loop's goroutine.
+package delivery
