@@ -195,7 +195,9 @@ type Disconnect struct {
 	Reason string `json:"reason"`
 }
 
-var streamClient = &http.Client{Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: -1}}
+// streamClient never keeps a stream's connection for another request: the
+// client closes it as soon as the stream ends.
+var streamClient = &http.Client{Transport: &http.Transport{DisableCompression: true, DisableKeepAlives: true}}
 
 // Subscribe opens a uni_sse stream on addr with the connect request req
 // (e.g. {"token": ...} plus "subs" with recovery positions) and waits

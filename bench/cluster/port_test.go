@@ -1,10 +1,13 @@
 package cluster
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -59,23 +62,52 @@ func TestReusePortTwoProcesses(t *testing.T) {
 }
 
 // TestRestartBindsDuringTimeWait: a unisse process stopped while a stream is
-// open closes it first (3001 then the end of the stream), so the server's
+// open closes it first (3001, the end of the stream, FIN), so the server's
 // side of that connection sits in TIME_WAIT; a new process on the same port
-// starts at once.
+// starts at once. The stream is read on a raw socket to its EOF before the
+// client closes, so that the server's FIN is the first.
 func TestRestartBindsDuringTimeWait(t *testing.T) {
 	port := FreePort(t)
 	first := Start(t, "first", unisseBin, NodeConfig("first", port, "", ""))
-	sub := Subscribe(t, "first", first.Addr(), map[string]any{"token": Token(t, "u1", "news")})
+	c, err := net.Dial("tcp", first.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	connect := url.QueryEscape(`{"token":"` + Token(t, "u1", "news") + `"}`)
+	if _, err := fmt.Fprintf(c, "GET /connection/uni_sse?cf_connect=%s HTTP/1.1\r\nHost: x\r\n\r\n", connect); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if line, err := r.ReadString('\n'); err != nil || !strings.Contains(line, " 200 ") {
+		t.Fatalf("status line %q, %v", line, err)
+	}
+	if _, err := r.ReadString('{'); err != nil { // the connect push has begun
+		t.Fatal(err)
+	}
 	first.Stop(t)
-	if !sub.WaitFor(10*time.Second, func() bool { return sub.ended != nil }) {
-		t.Fatal("stream not ended by the stop")
+	rest, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		t.Fatalf("reading the stream to its end: %v", err)
 	}
-	if d := sub.Disconnected(); d == nil || d.Code != 3001 {
-		t.Fatalf("disconnect push = %+v, want 3001", d)
+	if !strings.Contains(string(rest), `"code":3001`) {
+		t.Fatalf("stream end %q has no 3001 disconnect", rest)
 	}
-	sub.Close()
-	if tw, err := TimeWaitOn(port); err != nil || !tw {
-		t.Fatalf("no TIME_WAIT socket on port %d (%v): the test proves nothing", port, err)
+	_ = c.Close()
+	// The server's side enters TIME_WAIT when our FIN reaches it.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		tw, err := TimeWaitOn(port)
+		if err != nil {
+			t.Skipf("cannot read TIME_WAIT sockets: %v", err)
+		}
+		if tw {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no TIME_WAIT socket on port %d: the test proves nothing", port)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	Start(t, "second", unisseBin, NodeConfig("second", port, "", ""))
 }
