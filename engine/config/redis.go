@@ -326,20 +326,22 @@ func (v *validator) redis(prefix, keyPrefix string, c *RedisConnection) *Redis {
 		if len(c.Address) == 0 {
 			v.failf(prefix+"address", "no Redis address configured")
 		}
+		// As in centrifuge, an address URL alone says whether to use a
+		// replica client and which Sentinel master to ask for: the
+		// replica_client and sentinel_* keys apply to sentinel_address only.
+		base.ReplicaClient = false
 		for i, a := range c.Address {
+			key := fmt.Sprintf("%saddress[%d]", prefix, i)
 			s, err := parseRedisAddress(a, base)
 			if err != nil {
-				v.failf(fmt.Sprintf("%saddress[%d]", prefix, i), "%w", err)
+				v.failf(key, "%w", err)
 				continue
 			}
 			if s.Mode == RedisSentinel && s.MasterName == "" {
-				s.MasterName = c.SentinelMasterName
-			}
-			if s.Mode == RedisSentinel && s.MasterName == "" {
-				v.failf(fmt.Sprintf("%saddress[%d]", prefix, i), "sentinel master name must be set (sentinel_master_name or ?sentinel_master_name=)")
+				v.failf(key, "a Sentinel address needs a master name (?sentinel_master_name=)")
 			}
 			if s.ReplicaClient && s.Mode == RedisStandalone {
-				v.failf(prefix+"replica_client.enabled", "needs Redis Cluster or Sentinel")
+				v.failf(key, "replica_client_enabled needs Redis Cluster or Sentinel")
 			}
 			r.Shards = append(r.Shards, s)
 		}

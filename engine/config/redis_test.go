@@ -195,14 +195,19 @@ func TestRedisValidation(t *testing.T) {
 		{"second address bad", redisAt("h:1", "h"), []string{"engine.redis.address[1]"}, ""},
 		{"no address", redisAt(), []string{"engine.redis.address"}, "no Redis address"},
 		{"sentinel without master", redisAt("redis+sentinel://h:26379"), []string{"engine.redis.address[0]"}, "master name"},
-		{"sentinel master from key", func(o *Options) {
+		// centrifuge reads the master of a URL from the URL only.
+		{"sentinel URL ignores master key", func(o *Options) {
 			redisAt("redis+sentinel://h:26379")(o)
 			o.Engine.Redis.SentinelMasterName = "m"
-		}, nil, ""},
+		}, []string{"engine.redis.address[0]"}, "sentinel_master_name"},
+		{"sentinel URL with master", redisAt("redis+sentinel://h:26379?sentinel_master_name=m"), nil, ""},
 		{"cluster ok", func(o *Options) { redisAt()(o); o.Engine.Redis.ClusterAddress = []string{"h:1,h:2", "g:1"} }, nil, ""},
 		{"cluster malformed", func(o *Options) { redisAt()(o); o.Engine.Redis.ClusterAddress = []string{"h:1,h"} }, []string{"engine.redis.cluster_address[0]"}, "malformed address"},
 		{"sentinel keys no master", func(o *Options) { redisAt()(o); o.Engine.Redis.SentinelAddress = []string{"h:26379"} }, []string{"engine.redis.sentinel_master_name"}, ""},
-		{"replica on standalone", func(o *Options) { redisAt("h:1")(o); o.Engine.Redis.ReplicaClient.Enabled = true }, []string{"engine.redis.replica_client.enabled"}, ""},
+		// The key applies to sentinel_address only (and is reported as unsupported).
+		{"replica key with address", func(o *Options) { redisAt("h:1")(o); o.Engine.Redis.ReplicaClient.Enabled = true }, nil, ""},
+		{"replica URL on standalone", redisAt("redis://h:1?replica_client_enabled=true"), []string{"engine.redis.address[0]"}, "needs Redis Cluster or Sentinel"},
+		{"replica URL on cluster", redisAt("redis+cluster://h:1?replica_client_enabled=true"), nil, ""},
 		{"timeouts", func(o *Options) { redisAt("h:1")(o); o.Engine.Redis.ConnectTimeout, o.Engine.Redis.IOTimeout = 0, -1 }, []string{"engine.redis.connect_timeout", "engine.redis.io_timeout"}, ""},
 		{"negative db", func(o *Options) { redisAt("h:1")(o); o.Engine.Redis.DB = -1 }, []string{"engine.redis.db"}, ""},
 		{"broker section address", func(o *Options) {
