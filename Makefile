@@ -6,7 +6,7 @@ PKGS    := ./...
 FUZZTIME ?= 30s
 SOAK_DURATION ?= 60s
 
-.PHONY: all build run test vet fmt-check unit race allocs bench fuzz fuzz-short soak clean
+.PHONY: all build run test vet fmt-check unit race allocs bench fuzz fuzz-short soak cluster interop clean
 
 all: build
 
@@ -72,6 +72,23 @@ fuzz-short:
 # readers must be closed, and goroutines, fds and heap must come back.
 soak:
 	SOAK_DURATION=$(SOAK_DURATION) $(GO) test -tags soak -count=1 -run '^TestSoak$$' -timeout 30m -v ./engine/
+
+# Multi-process tests (bench/cluster, build tag cluster): three unisse nodes
+# on one redis-server (needs redis-server on PATH or REDIS_SERVER).
+cluster: build
+	UNISSE_BIN=$(CURDIR)/$(BIN)/unisse $(GO) test -tags cluster -count=1 -timeout 15m -v ./bench/cluster/
+
+# Interoperability with Centrifugo v6.9.1 (build tag interop): Centrifugo
+# nodes, and unisse and Centrifugo nodes, on one redis-server. Installs
+# Centrifugo into bin/ from the module proxy the first time.
+CENTRIFUGO_VERSION ?= v6.9.1
+interop: build
+	@if [ ! -x $(BIN)/centrifugo ]; then \
+	  echo "installing Centrifugo $(CENTRIFUGO_VERSION) into $(BIN)/"; \
+	  GOBIN=$(CURDIR)/$(BIN) $(GO) install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION); \
+	fi
+	UNISSE_BIN=$(CURDIR)/$(BIN)/unisse CENTRIFUGO_BIN=$(CURDIR)/$(BIN)/centrifugo \
+	  $(GO) test -tags interop -count=1 -timeout 15m -v ./bench/cluster/
 
 clean:
 	rm -rf $(BIN)

@@ -28,6 +28,8 @@ func (s *Server) bind() (*listen.Listeners, error) {
 		Failed: s.metrics.acceptErrors.Inc,
 		Gone:   s.fail,
 		Log:    s.log,
+
+		ReusePort: u.ReusePort, // unisse.reuse_port
 	})
 }
 

@@ -49,7 +49,16 @@ func Default() Options {
 			Level: "info",
 		},
 		Engine: Engine{
-			Type: "memory",
+			Type:  BackendMemory,
+			Redis: EngineRedis{Prefix: redisDefaultPrefix, RedisConnection: redisDefaultConnection(), RedisPresence: redisDefaultPresence},
+		},
+		Broker: Broker{
+			Type:  BackendMemory,
+			Redis: BrokerRedis{Prefix: redisDefaultPrefix, RedisConnection: redisDefaultConnection()},
+		},
+		PresenceManager: PresenceManager{
+			Type:  BackendMemory,
+			Redis: PresenceRedis{Prefix: redisDefaultPrefix, RedisConnection: redisDefaultConnection(), RedisPresence: redisDefaultPresence},
 		},
 		Shutdown: Shutdown{
 			Timeout: 30 * time.Second,
@@ -66,5 +75,21 @@ func Default() Options {
 			TCPKeepAliveCount:     3,
 			TCPUserTimeout:        60 * time.Second,
 		},
+	}
+}
+
+// Centrifugo v6.9.1's Redis defaults (configtypes.Redis, RedisPrefixed,
+// RedisPresenceManagerCommon).
+const redisDefaultPrefix = "centrifugo"
+
+var redisDefaultPresence = RedisPresence{PresenceTTL: 60 * time.Second}
+
+// redisDefaultConnection is a function so that every Options gets its own
+// Address slice.
+func redisDefaultConnection() RedisConnection {
+	return RedisConnection{
+		Address:        []string{"redis://127.0.0.1:6379"},
+		ConnectTimeout: time.Second,
+		IOTimeout:      4 * time.Second,
 	}
 }

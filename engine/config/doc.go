@@ -65,6 +65,18 @@
 // publication_data_format) are listed as Unsupported too. The caller decides
 // how to log them; cmd/unisse warns once at start-up.
 //
+// # Redis
+//
+// engine.redis.*, broker and presence_manager follow Centrifugo v6.9.1's
+// configtypes key for key (redis.go). Options.Backends resolves them into
+// what serves publications and history and what serves presence ("memory"
+// or "redis"), each Redis section parsed into shards the way centrifuge
+// reads its address forms; its errors are the FieldErrors Validate reports.
+// Redis keys that load but that unisse's broker does not act on
+// (history_use_lists, presence_hash_field_ttl, presence_user_mapping,
+// force_resp2, replica_client, client names) are listed as Unsupported when
+// set in a section in use.
+//
 // # Validation
 //
 // Load only loads; it does not validate. Options.Validate reports everything

@@ -234,7 +234,7 @@ func lowerKeys(v any) any {
 // covered here. A key added to Centrifugo later is reported as unknown rather
 // than unsupported, and is ignored either way.
 var centrifugoOnlyTop = []string{
-	"pid_file", "enable_unreleased_features", "broker", "presence_manager", "map_broker",
+	"pid_file", "enable_unreleased_features", "map_broker",
 	"rpc", "proxies", "grpc_api", "consumers", "websocket", "sse", "http_stream",
 	"webtransport", "uni_http_stream", "uni_websocket", "uni_grpc", "emulation", "admin",
 	"swagger", "debug", "dev", "init", "opentelemetry", "graphite", "shared_poll",
@@ -244,7 +244,7 @@ var centrifugoOnlyTop = []string{
 var centrifugoOnlyNested = []string{
 	"http_server.tls", "http_server.tls_autocert", "http_server.tls_external",
 	"http_server.internal_tls", "http_server.http3", "http_server.h2c_external",
-	"engine.redis",
+	"broker.nats", "broker.postgres", "broker.redisnats",
 	"client.token.insecure_skip_jwks_endpoint_safety_check",
 	"client.proxy", "client.subscription_token", "client.expired_sub_close_delay",
 	"client.presence_update_interval", "client.concurrency", "client.channel_position_check_delay",
@@ -332,6 +332,7 @@ func unimplementedValues(o *Options) []string {
 			out = append(out, prefix+"publication_data_format") // the API does not validate data by format
 		}
 	}
+	out = append(out, unimplementedRedis(o)...)
 	check("channel.without_namespace.", &o.Channel.WithoutNamespace)
 	for i := range o.Channel.Namespaces {
 		check(fmt.Sprintf("channel.namespaces[%d].", i), &o.Channel.Namespaces[i].ChannelOptions)
@@ -343,4 +344,58 @@ func unimplementedValues(o *Options) []string {
 // variables: '.' and '-' become '_' (then the whole name is upper-cased).
 func nameForEnv(name string) string {
 	return strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(name))
+}
+
+// unimplementedRedis lists the Redis keys that load (so that a Centrifugo
+// config works unchanged) but that unisse's Redis broker does not act on,
+// when they are set in a section that is in use: history in lists, presence
+// hash-field TTLs and the user mapping (Redis data layouts unisse does not
+// write), replica reads, forced RESP2 and client names.
+func unimplementedRedis(o *Options) []string {
+	var out []string
+	conn := func(prefix string, c *RedisConnection) {
+		if c.ForceResp2 {
+			out = append(out, prefix+"force_resp2")
+		}
+		if c.ReplicaClient.Enabled {
+			out = append(out, prefix+"replica_client.enabled")
+		}
+		if c.ClientName != "" {
+			out = append(out, prefix+"client_name")
+		}
+		if c.SentinelClientName != "" {
+			out = append(out, prefix+"sentinel_client_name")
+		}
+	}
+	presence := func(prefix string, p *RedisPresence) {
+		if p.PresenceHashFieldTTL {
+			out = append(out, prefix+"presence_hash_field_ttl")
+		}
+		if p.PresenceUserMapping {
+			out = append(out, prefix+"presence_user_mapping")
+		}
+	}
+	if (!o.Broker.Enabled || !o.PresenceManager.Enabled) && o.Engine.Type == BackendRedis {
+		r := &o.Engine.Redis
+		conn("engine.redis.", &r.RedisConnection)
+		if r.HistoryUseLists && !o.Broker.Enabled {
+			out = append(out, "engine.redis.history_use_lists")
+		}
+		if !o.PresenceManager.Enabled {
+			presence("engine.redis.", &r.RedisPresence)
+		}
+	}
+	if o.Broker.Enabled && o.Broker.Type == BackendRedis {
+		r := &o.Broker.Redis
+		conn("broker.redis.", &r.RedisConnection)
+		if r.HistoryUseLists {
+			out = append(out, "broker.redis.history_use_lists")
+		}
+	}
+	if o.PresenceManager.Enabled && o.PresenceManager.Type == BackendRedis {
+		r := &o.PresenceManager.Redis
+		conn("presence_manager.redis.", &r.RedisConnection)
+		presence("presence_manager.redis.", &r.RedisPresence)
+	}
+	return out
 }

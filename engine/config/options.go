@@ -28,7 +28,11 @@ type Options struct {
 	Log        Log        `json:"log"`
 	UsageStats UsageStats `json:"usage_stats"`
 	Engine     Engine     `json:"engine"`
-	Shutdown   Shutdown   `json:"shutdown"`
+	// Broker and PresenceManager, when enabled, replace the engine's broker
+	// or presence manager (Centrifugo's "broker" and "presence_manager").
+	Broker          Broker          `json:"broker"`
+	PresenceManager PresenceManager `json:"presence_manager"`
+	Shutdown        Shutdown        `json:"shutdown"`
 	// Own holds unisse's own settings, which Centrifugo does not have
 	// (limits of our own HTTP parser, event loop count), under the JSON key
 	// "unisse" so a Centrifugo config never collides with them. Not to be
@@ -263,10 +267,13 @@ type UsageStats struct {
 	Disabled bool `json:"disabled"`
 }
 
-// Engine selects the broker. Only "memory" (default) is accepted today; "redis"
-// is reserved and Validate rejects it until its keys (engine.redis.*) exist here.
+// Engine selects what serves publications, history and presence unless
+// broker or presence_manager is enabled: "memory" (default, this node only)
+// or "redis" (shared by every node on the same Redis and prefix, Centrifugo
+// nodes included). Options.Backends resolves the three sections.
 type Engine struct {
-	Type string `json:"type"`
+	Type  string      `json:"type"`
+	Redis EngineRedis `json:"redis"`
 }
 
 // Shutdown is Centrifugo's graceful stop.
@@ -342,4 +349,13 @@ type Own struct {
 	// retransmissions. 0 keeps the kernel default. Default 60s
 	// (idle + interval × count). Must be >= 0.
 	TCPUserTimeout time.Duration `json:"tcp_user_timeout"`
+	// ReusePort sets SO_REUSEPORT on the listeners, so that several
+	// processes can bind the same port and the kernel spreads new
+	// connections among them. Default false: a busy port fails start.
+	// Dangerous unless every process sharing the port serves the same
+	// clients the same way: nodes that do not share a broker (engine.type
+	// "redis") split the clients between them, and a publication reaches
+	// only those of the node it was sent to. A stale process left running
+	// keeps taking a share of the connections too.
+	ReusePort bool `json:"reuse_port"`
 }

@@ -38,7 +38,7 @@ func (o Options) Validate() error {
 	v.client(o)
 	v.channel(o.Channel)
 	v.endpoints(o)
-	v.engine(o.Engine)
+	v.backends(&o)
 	if o.Shutdown.Timeout <= 0 {
 		v.failf("shutdown.timeout", "must be > 0, got %s", o.Shutdown.Timeout)
 	}
@@ -269,16 +269,6 @@ func (v *validator) endpoints(o Options) {
 	}
 	if o.Prometheus.Enabled {
 		v.handlerPrefix("prometheus.handler_prefix", o.Prometheus.HandlerPrefix)
-	}
-}
-
-func (v *validator) engine(e Engine) {
-	switch e.Type {
-	case "memory":
-	case "redis":
-		v.failf("engine.type", `"redis" is not supported by unisse yet (engine.redis.* is not implemented); use "memory"`)
-	default:
-		v.failf("engine.type", `unknown engine %q; unisse supports "memory"`, e.Type)
 	}
 }
 

@@ -7,7 +7,9 @@
 // listener; and gnet's SO_REUSEPORT listeners let a second process bind the
 // same port without an error. So each address is a plain listening socket
 // (SO_REUSEADDR so a restart binds while old connections sit in TIME_WAIT,
-// no SO_REUSEPORT so a busy port fails Start) served by one goroutine. It
+// no SO_REUSEPORT so a busy port fails Start, unless Config.ReusePort —
+// unisse.reuse_port — asks for a port shared between processes) served by
+// one goroutine. It
 // hands every accepted connection to the event loop with the fewest
 // connections (Config.Hand: gnet.Client.EnrollContext, which duplicates the descriptor and
 // runs OnOpen on that loop before it returns).

@@ -49,6 +49,9 @@ type Config struct {
 	Shed, Failed func()
 	Gone         func(err error)
 	Log          *slog.Logger
+	// ReusePort binds with SO_REUSEPORT (unisse.reuse_port), so that other
+	// sockets with it can share the port; off, a busy port fails Bind.
+	ReusePort bool
 }
 
 // Listeners are the bound sockets and their accepting goroutines.
@@ -69,7 +72,8 @@ type acceptor struct {
 	addr string
 }
 
-// Bind binds every address in cfg, or none: a busy port is an error.
+// Bind binds every address in cfg, or none: a busy port is an error unless
+// cfg.ReusePort is set and every socket on it was bound with SO_REUSEPORT.
 func Bind(cfg Config) (*Listeners, error) {
 	ls := &Listeners{cfg: cfg, quit: make(chan struct{}), reserve: -1}
 	lc := net.ListenConfig{
@@ -78,7 +82,12 @@ func Bind(cfg Config) (*Listeners, error) {
 		KeepAlive: -1,
 		Control: func(_, _ string, rc syscall.RawConn) error {
 			var serr error
-			if err := rc.Control(func(fd uintptr) { serr = sockopt.SetListener(int(fd), cfg.Keepalive) }); err != nil {
+			if err := rc.Control(func(fd uintptr) {
+				serr = sockopt.SetListener(int(fd), cfg.Keepalive)
+				if serr == nil && cfg.ReusePort {
+					serr = sockopt.SetReusePort(int(fd))
+				}
+			}); err != nil {
 				return err
 			}
 			return serr

@@ -18,10 +18,10 @@ type Keepalive struct {
 }
 
 // SetListener sets a listening socket's options before bind: SO_REUSEADDR
-// (a restart binds while old connections sit in TIME_WAIT; never
-// SO_REUSEPORT, so a busy port fails) and k. Linux copies keepalive and
-// TCP_USER_TIMEOUT to every socket the listener accepts, so they cost
-// nothing per connect.
+// (a restart binds while old connections sit in TIME_WAIT) and k. Linux
+// copies keepalive and TCP_USER_TIMEOUT to every socket the listener
+// accepts, so they cost nothing per connect. SO_REUSEPORT is not set here,
+// so that a busy port fails: see SetReusePort.
 func SetListener(fd int, k Keepalive) error {
 	set := func(level, opt, v int, name string) error {
 		if err := unix.SetsockoptInt(fd, level, opt, v); err != nil {
@@ -57,3 +57,15 @@ func SetListener(fd int, k Keepalive) error {
 // secondsUp is d in whole seconds, rounded up (the kernel counts keepalive
 // times in seconds; rounding down could turn 500ms into "off").
 func secondsUp(d time.Duration) int { return int((d + time.Second - 1) / time.Second) }
+
+// SetReusePort sets SO_REUSEPORT before bind: every socket of the same user
+// bound to the port with it shares the port, the kernel spreading new
+// connections among them. Only when explicitly configured
+// (unisse.reuse_port): a second process started by mistake would otherwise
+// take a share of the clients silently.
+func SetReusePort(fd int) error {
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); err != nil {
+		return fmt.Errorf("setsockopt SO_REUSEPORT: %w", err)
+	}
+	return nil
+}
