@@ -122,7 +122,8 @@ func (h *Hub[S, X]) Subscribe(ch string, loop int, sub S) (*Channel[S, X], int) 
 // Unsubscribe removes the subscriber at index idx of loop's list by moving the
 // last one into its place. If a subscriber was moved, it is returned with
 // moved=true and now sits at idx: the caller must update its stored index.
-// Only on that loop.
+// With broker hooks, the last subscriber's leave calls the unsubscribe hook,
+// and a leaving subscriber's waiter (Wait) is dropped. Only on that loop.
 func (h *Hub[S, X]) Unsubscribe(c *Channel[S, X], loop, idx int) (movedSub S, moved bool) {
 	l := &c.local[loop]
 	list := l.Entries
@@ -211,7 +212,8 @@ func (h *Hub[S, X]) NumChannels() int {
 
 // Channels calls fn for every channel with subscribers and its subscriber count,
 // shard by shard (a consistent view per shard, not across shards). fn must not
-// call back into the hub.
+// call back into the hub; it may enqueue with the broker as a hook does (to
+// resubscribe after a reconnect: see doc.go).
 func (h *Hub[S, X]) Channels(fn func(name string, subscribers int)) {
 	for i := range h.shards {
 		s := &h.shards[i]
