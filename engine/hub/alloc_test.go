@@ -45,3 +45,25 @@ func TestSubscribeUnsubscribeAllocs(t *testing.T) {
 		t.Error("the unsubscribed connection is still in loop 1's list")
 	}
 }
+
+// With broker hooks, joining and leaving a channel that stays subscribed at
+// the broker allocates nothing either (Wait on a ready channel included).
+func TestSubscribeUnsubscribeHookedAllocs(t *testing.T) {
+	var calls int
+	h := New(benchLoops, WithBrokerHooks(func(a Attempt[*conn, struct{}]) { calls++ }, func(string) { calls++ }))
+	subscribeN(h, "news", benchLoops*4)
+	h.Settle(Attempt[*conn, struct{}]{c: h.Lookup("news"), n: 1}, nil)
+	c := &conn{loop: 1}
+	if a := testing.AllocsPerRun(100, func() {
+		c.ch, c.idx = h.Subscribe("news", c.loop, c)
+		if st, _ := h.Wait(c.ch, waiterOf(c)); st != Ready {
+			t.Fatalf("Wait = %v on a ready channel", st)
+		}
+		h.Unsubscribe(c.ch, c.loop, c.idx)
+	}); a != 0 {
+		t.Errorf("Subscribe+Wait+Unsubscribe on a busy hooked channel allocate %v times", a)
+	}
+	if calls != 1 {
+		t.Errorf("%d hook calls, want the channel's one subscribe", calls)
+	}
+}

@@ -12,8 +12,13 @@ const numShards = 64
 // X is per-channel, per-loop state that the owning loop keeps beside the
 // subscriber list (the engine's delivery cursor and frame log).
 type Hub[S comparable, X any] struct {
-	loops  int
-	seed   maphash.Seed
+	loops int
+	seed  maphash.Seed
+	// hooked: WithBrokerHooks was given. Without hooks channels are born
+	// Ready and Subscribe/Unsubscribe never touch Channel.mu.
+	hooked bool
+	first  func(Attempt[S, X])
+	last   func(channel string)
 	shards [numShards]shard[S, X]
 }
 
@@ -30,6 +35,10 @@ type Channel[S comparable, X any] struct {
 	counts []int32 // per loop; guarded by the shard lock
 	total  int32   // guarded by the shard lock
 	local  []Local[S, X]
+	// broker is the channel's broker subscription, only with broker hooks
+	// (nil otherwise: the channel is Ready, and a hub without hooks pays one
+	// pointer per channel for the feature).
+	broker *brokerSub[S]
 }
 
 // Local is a channel's state on one event loop.
@@ -65,8 +74,11 @@ func (c *Channel[S, X]) Local(loop int) *Local[S, X] { return &c.local[loop] }
 func (l *Local[S, X]) NextSeq() uint64 { return l.posted.Add(1) - 1 }
 
 // New returns a hub for a server with the given number of event loops.
-func New[S comparable, X any](loops int) *Hub[S, X] {
+func New[S comparable, X any](loops int, opts ...Option[S, X]) *Hub[S, X] {
 	h := &Hub[S, X]{loops: loops, seed: maphash.MakeSeed()}
+	for _, o := range opts {
+		o(h)
+	}
 	for i := range h.shards {
 		h.shards[i].channels = make(map[string]*Channel[S, X])
 	}
@@ -81,6 +93,10 @@ func (h *Hub[S, X]) shardOf(ch string) *shard[S, X] {
 // and sub's index in the loop's list (the caller keeps it for Unsubscribe). The
 // new entry's cursor is the loop's next sequence number: the subscriber gets
 // what is posted after it subscribed, nothing before. Only on that loop.
+//
+// With broker hooks, a new channel is born Pending and the subscribe hook is
+// called for it, and a join on a Failed channel retries (Pending again, the
+// hook called again); the caller learns with Wait whether sub must wait.
 func (h *Hub[S, X]) Subscribe(ch string, loop int, sub S) (*Channel[S, X], int) {
 	s := h.shardOf(ch)
 	s.mu.Lock()
@@ -88,6 +104,12 @@ func (h *Hub[S, X]) Subscribe(ch string, loop int, sub S) (*Channel[S, X], int) 
 	if c == nil {
 		c = &Channel[S, X]{name: ch, counts: make([]int32, h.loops), local: make([]Local[S, X], h.loops)}
 		s.channels[ch] = c
+		if h.hooked {
+			c.broker = &brokerSub[S]{state: Pending, attempt: 1}
+			h.first(Attempt[S, X]{c: c, n: 1}) // under the shard lock: see doc.go
+		}
+	} else if h.hooked {
+		h.retryFailed(c)
 	}
 	c.counts[loop]++
 	c.total++
@@ -100,11 +122,13 @@ func (h *Hub[S, X]) Subscribe(ch string, loop int, sub S) (*Channel[S, X], int) 
 // Unsubscribe removes the subscriber at index idx of loop's list by moving the
 // last one into its place. If a subscriber was moved, it is returned with
 // moved=true and now sits at idx: the caller must update its stored index.
-// Only on that loop.
+// With broker hooks, the last subscriber's leave calls the unsubscribe hook,
+// and a leaving subscriber's waiter (Wait) is dropped. Only on that loop.
 func (h *Hub[S, X]) Unsubscribe(c *Channel[S, X], loop, idx int) (movedSub S, moved bool) {
 	l := &c.local[loop]
 	list := l.Entries
 	last := len(list) - 1
+	leaving := list[idx].Sub
 	if idx != last {
 		list[idx] = list[last]
 		movedSub, moved = list[idx].Sub, true
@@ -121,6 +145,12 @@ func (h *Hub[S, X]) Unsubscribe(c *Channel[S, X], loop, idx int) (movedSub S, mo
 	c.total--
 	if c.total == 0 && s.channels[c.name] == c {
 		delete(s.channels, c.name)
+		if h.hooked {
+			c.broker.forget()
+			h.last(c.name) // under the shard lock: see doc.go
+		}
+	} else if h.hooked {
+		c.broker.dropWaiter(loop, leaving)
 	}
 	s.mu.Unlock()
 	return movedSub, moved
@@ -182,7 +212,8 @@ func (h *Hub[S, X]) NumChannels() int {
 
 // Channels calls fn for every channel with subscribers and its subscriber count,
 // shard by shard (a consistent view per shard, not across shards). fn must not
-// call back into the hub.
+// call back into the hub; it may enqueue with the broker as a hook does (to
+// resubscribe after a reconnect: see doc.go).
 func (h *Hub[S, X]) Channels(fn func(name string, subscribers int)) {
 	for i := range h.shards {
 		s := &h.shards[i]

@@ -101,6 +101,29 @@ func BenchmarkSubscribeUnsubscribe(b *testing.B) {
 			h.Unsubscribe(c.ch, c.loop, c.idx)
 		}
 	})
+	// With broker hooks (a Redis broker): the hooks here only count; a busy
+	// channel also takes the channel's broker lock, a new one allocates its
+	// broker state and calls both hooks.
+	hooks := WithBrokerHooks(func(Attempt[*conn, struct{}]) {}, func(string) {})
+	b.Run("BusyChannelHooked", func(b *testing.B) {
+		h := New(benchLoops, hooks)
+		subscribeN(h, "news", benchLoops*16)
+		c := &conn{loop: 1}
+		b.ReportAllocs()
+		for b.Loop() {
+			c.ch, c.idx = h.Subscribe("news", c.loop, c)
+			h.Unsubscribe(c.ch, c.loop, c.idx)
+		}
+	})
+	b.Run("NewChannelHooked", func(b *testing.B) {
+		h := New(benchLoops, hooks)
+		c := &conn{loop: 1}
+		b.ReportAllocs()
+		for b.Loop() {
+			c.ch, c.idx = h.Subscribe("news", c.loop, c)
+			h.Unsubscribe(c.ch, c.loop, c.idx)
+		}
+	})
 }
 
 // Baseline: a channel map of subscriber sets behind one RWMutex (the simplest
