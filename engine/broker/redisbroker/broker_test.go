@@ -447,7 +447,7 @@ func TestRedisRestart(t *testing.T) {
 // lands on the same shard of the same address list.
 func TestShardIndexMatchesCentrifuge(t *testing.T) {
 	vectors := []struct {
-		ch        string
+		ch         string
 		n2, n3, n7 int
 	}{
 		{"news", 1, 2, 3},
