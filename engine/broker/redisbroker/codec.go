@@ -78,37 +78,36 @@ const (
 )
 
 // splitPush parses the framing: the protobuf payload, its kind and, for a
-// publication with history, its position.
-func splitPush(msg []byte) (payload []byte, kind pushKind, sp broker.StreamPosition, err error) {
+// publication with history, its offset and epoch (aliasing msg).
+func splitPush(msg []byte) (payload []byte, kind pushKind, offset uint64, epoch []byte, err error) {
 	if !bytes.HasPrefix(msg, []byte("__")) {
-		return msg, pushPublication, sp, nil
+		return msg, pushPublication, 0, nil, nil
 	}
 	switch {
 	case bytes.HasPrefix(msg, joinPrefix):
-		return msg[len(joinPrefix):], pushJoin, sp, nil
+		return msg[len(joinPrefix):], pushJoin, 0, nil, nil
 	case bytes.HasPrefix(msg, leavePrefix):
-		return msg[len(leavePrefix):], pushLeave, sp, nil
+		return msg[len(leavePrefix):], pushLeave, 0, nil, nil
 	case bytes.HasPrefix(msg, []byte("__p1:")):
 		rest := msg[len("__p1:"):]
 		end := bytes.Index(rest, []byte("__"))
 		if end < 0 {
-			return nil, 0, sp, errMalformed
+			return nil, 0, 0, nil, errMalformed
 		}
 		header := rest[:end]
 		colon := bytes.IndexByte(header, ':')
-		if colon <= 0 {
-			return nil, 0, sp, errMalformed
+		if colon <= 0 || colon > 20 {
+			return nil, 0, 0, nil, errMalformed
 		}
 		off, perr := strconv.ParseUint(string(header[:colon]), 10, 64)
 		if perr != nil {
-			return nil, 0, sp, errMalformed
+			return nil, 0, 0, nil, errMalformed
 		}
-		sp = broker.StreamPosition{Offset: off, Epoch: string(header[colon+1:])}
-		return rest[end+2:], pushPublication, sp, nil
+		return rest[end+2:], pushPublication, off, header[colon+1:], nil
 	}
 	// "__d1:" (delta) and anything newer: not produced for unisse's
 	// channels (no delta), refused rather than misread.
-	return nil, 0, sp, errMalformed
+	return nil, 0, 0, nil, errMalformed
 }
 
 // decodePublication fills pub from a protobuf Publication. pub's slices

@@ -3,6 +3,8 @@ package redisbroker
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -10,8 +12,6 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/unisse/unisse/engine/broker"
-	"sync"
-	"sync/atomic"
 )
 
 // subscribeBatch caps the channels of one SUBSCRIBE (centrifuge's limit).
@@ -183,7 +183,9 @@ func (s *shard) session(first *bool) error {
 	s.mu.Unlock()
 	if !*first {
 		// Publications made while the connection was down were lost.
-		s.b.handler.HandleResubscribed(chans)
+		if len(chans) > 0 {
+			s.b.handler.HandleResubscribed(chans)
+		}
 	} else {
 		*first = false
 		s.ready <- nil
@@ -344,32 +346,43 @@ func shardIndexFNV(ch string) uint64 {
 // the order they arrived (offset order per channel).
 func (s *shard) work(in chan pubsubMsg) {
 	defer s.b.wg.Done()
-	var p cproto.Publication
-	var pub broker.Publication
+	var w worker
 	for {
 		select {
 		case m := <-in:
-			s.deliver(&p, &pub, m)
+			w.deliver(s.b.handler, m)
 		case <-s.b.closeCh:
 			return
 		}
 	}
 }
 
-func (s *shard) deliver(p *cproto.Publication, pub *broker.Publication, m pubsubMsg) {
+// worker is one PUB/SUB worker's reusable decoding state: in steady state a
+// delivery allocates nothing (the payload's bytes, the Publication's data
+// buffer and tags map, and the epoch string are reused).
+type worker struct {
+	p     cproto.Publication
+	pub   broker.Publication
+	epoch string
+}
+
+func (w *worker) deliver(h broker.Handler, m pubsubMsg) {
 	// The payload string is immutable and outlives the call: view it as
 	// bytes without copying (nothing writes to it).
 	raw := unsafe.Slice(unsafe.StringData(m.payload), len(m.payload))
-	payload, kind, sp, err := splitPush(raw)
+	payload, kind, offset, epoch, err := splitPush(raw)
 	if err != nil || kind != pushPublication {
 		return // join/leave (Centrifugo nodes' presence pushes) or malformed
 	}
-	if err := decodePublication(p, payload, pub); err != nil {
+	if err := decodePublication(&w.p, payload, &w.pub); err != nil {
 		return
 	}
-	if pub.Offset == 0 {
-		pub.Offset = sp.Offset
+	if string(epoch) != w.epoch { // no allocation to compare
+		w.epoch = string(epoch)
 	}
-	h := s.b.handler
-	h.Flush(h.HandlePublication(m.channel, pub, sp))
+	if w.pub.Offset == 0 {
+		w.pub.Offset = offset
+	}
+	sp := broker.StreamPosition{Offset: offset, Epoch: w.epoch}
+	h.Flush(h.HandlePublication(m.channel, &w.pub, sp))
 }
