@@ -1,6 +1,7 @@
 package redisbroker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -501,4 +502,21 @@ func TestTwoShards(t *testing.T) {
 		}
 	}
 	eventually(t, "4 controls", func() bool { return len(rb.controls()) == 4 })
+}
+
+// A call whose context has ended completes with the context's error.
+func TestCanceledContext(t *testing.T) {
+	srv := redistest.Start(t)
+	a, _ := node(t, "a", Options{}, srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	c := make(chan error, 3)
+	a.Publish(ctx, "c", &broker.Publication{Data: []byte("1")}, withHistory, func(_ broker.StreamPosition, err error) { c <- err })
+	a.Subscribe(ctx, "c", func(err error) { c <- err })
+	a.History(ctx, "c", broker.PublishOptions{}, broker.HistoryFilter{}, func(_ broker.HistoryResult, err error) { c <- err })
+	for range 3 {
+		if err := <-c; !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want context.Canceled", err)
+		}
+	}
 }
