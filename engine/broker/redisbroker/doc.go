@@ -51,7 +51,8 @@
 // decoded by PubSubWorkers goroutines per shard, a channel always on the
 // same one, so the Handler sees each channel's publications in order (the
 // publish script appends and publishes atomically, so PUB/SUB order is
-// offset order).
+// offset order). The workers call HandlePublication and then Flush holding
+// no lock of the broker's; HandleControl runs on the connection's reader.
 //
 // # Calls
 //
