@@ -225,7 +225,10 @@ func TestPresenceAcrossNodes(t *testing.T) {
 	for _, mapping := range []bool{false, true} {
 		t.Run(fmt.Sprintf("user_mapping=%v", mapping), func(t *testing.T) {
 			srv := redistest.Start(t)
-			opts := Options{PresenceTTL: time.Second, PresenceUserMapping: mapping}
+			// Expiry is in whole seconds (expire-at = now's second + TTL, as in
+			// centrifuge), so an entry lives between TTL-1 and TTL seconds:
+			// 3 s leaves the steps before the expiry check 2 s at least.
+			opts := Options{PresenceTTL: 3 * time.Second, PresenceUserMapping: mapping}
 			a, _ := node(t, "a", opts, srv)
 			b, _ := node(t, "b", opts, srv)
 			add := func(br *Broker, client, user string) {

@@ -83,6 +83,7 @@
 //	db, user, password   → DB, User, Password
 //	client_name          → ClientName
 //	tls                  → TLS (*tls.Config; nil: off)
+//	force_resp2          → ForceRESP2
 //	connect_timeout      → ConnectTimeout (1s)
 //	io_timeout           → IOTimeout (4s)
 //	presence_ttl         → PresenceTTL (60s)
@@ -92,7 +93,7 @@
 //
 // Not supported: history_use_lists (LIST history), presence_hash_field_ttl
 // (HEXPIRE, Redis 7.4), replica_client / SubscribeOnReplica, skip_pub_sub,
-// sharded PUB/SUB (num_sharded_pub_sub_partitions), force_resp2, sentinel
+// sharded PUB/SUB (num_sharded_pub_sub_partitions), sentinel
 // TLS separate from TLS, delta and version publications. Cluster and
 // Sentinel options are passed to rueidis but not covered by tests here.
 package redisbroker

@@ -49,6 +49,8 @@ type Options struct {
 	ClientName string
 	// TLS enables TLS to Redis when not nil.
 	TLS *tls.Config
+	// ForceRESP2 speaks RESP2 instead of RESP3 (for proxies without RESP3).
+	ForceRESP2 bool
 
 	ConnectTimeout time.Duration
 	IOTimeout      time.Duration
@@ -119,6 +121,7 @@ func (o *Options) shardSpecs() ([]rueidis.ClientOption, bool, error) {
 		MaxFlushDelay:     100 * time.Microsecond,
 		Dialer:            net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: o.IOTimeout},
 		ForceSingleClient: true,
+		AlwaysRESP2:       o.ForceRESP2,
 	}
 	switch {
 	case len(o.ClusterAddresses) > 0:
