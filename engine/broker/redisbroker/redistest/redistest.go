@@ -24,10 +24,11 @@ import (
 
 // Server is one redis-server process.
 type Server struct {
-	t    testing.TB
-	bin  string
-	dir  string
-	port int
+	t       testing.TB
+	bin     string
+	dir     string
+	port    int
+	cluster bool
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -35,6 +36,32 @@ type Server struct {
 
 // Start runs a redis-server for the test's lifetime.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return start(t, false)
+}
+
+// StartCluster runs a one-node Redis Cluster owning all 16384 slots: enough
+// to exercise cluster key naming (hash tags) and a cluster client.
+func StartCluster(t testing.TB) *Server {
+	t.Helper()
+	s := start(t, true)
+	if _, err := s.Do("CLUSTER", "ADDSLOTSRANGE", "0", "16383"); err != nil {
+		t.Fatalf("redistest: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := s.Do("CLUSTER", "INFO")
+		if err == nil && strings.Contains(info, "cluster_state:ok") {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redistest: cluster not ok: %q %v", info, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func start(t testing.TB, cluster bool) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -44,7 +71,7 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("SKIPPING: " + msg)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir()}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), cluster: cluster}
 	// A free port: bind, note, release. Another process could take it in
 	// between; start retries with a new one.
 	for attempt := 0; ; attempt++ {
@@ -72,10 +99,15 @@ func freePort(t testing.TB) int {
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
 func (s *Server) launch() error {
-	cmd := exec.Command(s.bin,
+	args := []string{
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--protected-mode", "no", "--loglevel", "warning")
+		"--protected-mode", "no", "--loglevel", "warning"}
+	if s.cluster {
+		_ = os.Remove(s.dir + "/nodes.conf") // a restart is a new, empty node
+		args = append(args, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+	}
+	cmd := exec.Command(s.bin, args...)
 	cmd.Dir = s.dir
 	cmd.Stdout = nil
 	cmd.Stderr = nil
@@ -125,7 +157,8 @@ func (s *Server) Kill() {
 	}
 }
 
-// Restart starts a new, empty server on the same port (after Kill).
+// Restart starts a new, empty server on the same port (after Kill); not for
+// StartCluster servers (their slots are not assigned again).
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Kill()
