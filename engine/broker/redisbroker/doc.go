@@ -94,6 +94,6 @@
 // Not supported: history_use_lists (LIST history), presence_hash_field_ttl
 // (HEXPIRE, Redis 7.4), replica_client / SubscribeOnReplica, skip_pub_sub,
 // sharded PUB/SUB (num_sharded_pub_sub_partitions), sentinel
-// TLS separate from TLS, delta and version publications. Cluster and
-// Sentinel options are passed to rueidis but not covered by tests here.
+// TLS separate from TLS, delta and version publications. Cluster is tested
+// on a one-node cluster and Sentinel with one sentinel, not failover.
 package redisbroker

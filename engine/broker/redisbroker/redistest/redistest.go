@@ -256,3 +256,38 @@ func ping(addr string) error {
 	}
 	return nil
 }
+
+// Sentinel is a redis-server in sentinel mode monitoring one master as
+// "mymaster" (quorum 1).
+type Sentinel struct {
+	Addr string
+}
+
+// StartSentinel runs a sentinel for master for the test's lifetime.
+func StartSentinel(t testing.TB, master *Server) *Sentinel {
+	t.Helper()
+	dir := t.TempDir()
+	port := freePort(t)
+	conf := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\nsentinel monitor mymaster 127.0.0.1 %d 1\n", port, master.port)
+	path := dir + "/sentinel.conf"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(master.bin, path, "--sentinel")
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
+	s := &Sentinel{Addr: "127.0.0.1:" + strconv.Itoa(port)}
+	deadline := time.Now().Add(10 * time.Second)
+	for ping(s.Addr) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("redistest: sentinel did not answer PING in 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return s
+}
