@@ -154,6 +154,10 @@ func (s *Server) wakeLoops(d broker.Deferred) {
 // node sends itself none yet; they are ignored.
 func (s *executor) HandleControl([]byte) {}
 
+// HandleResubscribed (broker.Handler): a possible gap after a broker
+// reconnect; not acted on yet.
+func (s *executor) HandleResubscribed([]string) {}
+
 // broadcastJoinLeave announces that c joined (or left) channel to the
 // channel's subscribers that receive join/leave pushes. Safe from any
 // goroutine that may read c (its loop).

@@ -93,6 +93,15 @@ type Handler interface {
 	Flush(Deferred)
 	// HandleControl receives a node-to-node command (PublishControl).
 	HandleControl(data []byte)
+	// HandleResubscribed says that the broker lost its connection to the
+	// publications of channels and has subscribed them again (a Redis
+	// PUB/SUB reconnect): publications made in between were not delivered,
+	// so each channel may have a gap (one with history can compare its
+	// stream position with the last offset it delivered). Called from the
+	// broker's goroutine, holding no broker lock, after delivery resumed;
+	// channels must not be retained. A broker that never loses publications
+	// (Memory) never calls it.
+	HandleResubscribed(channels []string)
 }
 
 // Broker carries publications between nodes and keeps channel history. It

@@ -2,7 +2,8 @@
 // publications between nodes: the Broker and PresenceManager interfaces,
 // the Handler the engine implements, and Memory, the in-process
 // implementation that is unisse's embedded default. brokertest has a broker
-// for tests that answers like one across a network.
+// for tests that answers like one across a network; redisbroker is the Redis
+// implementation, compatible with Centrifugo's Redis engine.
 //
 // The seam is built for a broker a network hop away (Redis, NATS; shaped
 // after centrifuge's Broker and PresenceManager): publish, history (the
@@ -24,6 +25,10 @@
 // for the loops. The handler may be called under the broker's locks, so it
 // only queues and returns its deferred work (waking loops, a Deferred) for
 // Handler.Flush, which the broker calls once its locks are released.
+//
+// A broker that can lose publications (Redis PUB/SUB across a reconnect)
+// says so with Handler.HandleResubscribed, naming the channels it subscribed
+// again; Memory never calls it.
 //
 // Presence: Memory does not implement PresenceManager; on a single node the
 // engine answers presence from its own event loops, each loop reporting its
