@@ -24,8 +24,8 @@ func (s *Server) bind() (*listen.Listeners, error) {
 			_, err := s.cli.EnrollContext(c, nil)
 			return err
 		},
-		Shed:   s.metrics.shed.Inc,
-		Failed: s.metrics.acceptErrors.Inc,
+		Shed:   s.node.CountShed,
+		Failed: s.node.CountAcceptError,
 		Gone:   s.fail,
 		Log:    s.log,
 
@@ -36,7 +36,7 @@ func (s *Server) bind() (*listen.Listeners, error) {
 // fail reports an engine that stopped working by itself on Done, once. After
 // Stop began nothing is reported: loops and listeners ending then is the plan.
 func (s *Server) fail(err error) {
-	if s.stopping.Load() {
+	if s.node.Stopping() {
 		return
 	}
 	s.failOnce.Do(func() {

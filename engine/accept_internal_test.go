@@ -89,7 +89,7 @@ func streamSockopts(t *testing.T, s *Server) []map[string]int {
 	t.Helper()
 	var mu sync.Mutex
 	var out []map[string]int
-	ok := s.onAllLoopsTimeout(func(l *delivery.Loop) {
+	ok := onAllLoopsTimeout(s, func(l *delivery.Loop) {
 		for _, c := range l.Streams() {
 			fd := c.GC.Fd()
 			m := map[string]int{}
@@ -166,7 +166,7 @@ func TestStreamSocketsCarryKeepaliveAndUserTimeout(t *testing.T) {
 func TestDoneReportsADeadLoop(t *testing.T) {
 	s, addr := startInternal(t, nil)
 	openStream(t, addr)
-	loops := *s.known.Load()
+	loops := s.node.Loops()
 	if len(loops) == 0 {
 		t.Fatal("no loop discovered after a connect")
 	}
@@ -246,7 +246,7 @@ func TestAcceptSpreadsConnectionsOverLoops(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var counts []int
-	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
+	if !onAllLoopsTimeout(s, func(l *delivery.Loop) {
 		mu.Lock()
 		counts = append(counts, len(l.Streams()))
 		mu.Unlock()
@@ -256,4 +256,12 @@ func TestAcceptSpreadsConnectionsOverLoops(t *testing.T) {
 	if len(counts) != 2 || counts[0]+counts[1] != 20 || counts[0]-counts[1] > 2 || counts[1]-counts[0] > 2 {
 		t.Errorf("streams per loop = %v; want 20 split within 2 over 2 loops", counts)
 	}
+}
+
+// onAllLoopsTimeout runs fn on each of s's loops and waits for all of them,
+// at most 5 s.
+func onAllLoopsTimeout(s *Server, fn func(*delivery.Loop)) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.node.OnAllLoops(ctx, fn)
 }

@@ -2,46 +2,52 @@
 // themselves, serve Centrifugo's uni_sse endpoint and server API, and deliver
 // publications to subscribers.
 //
-// The root wires its parts; each self-contained concern is a package:
+// The root is small: Server (server.go) builds the session, binds the
+// listeners (accept.go), runs the gnet client that serves what they accept,
+// and reports an engine that stops by itself on Done. Each concern is a
+// package:
 //
+//	engine/session   a connection's life on its loop: gnet callbacks and
+//	                 timers, HTTP serving, the connect, parking for the
+//	                 broker, the API executor and broker.Handler, metrics,
+//	                 the stop window (Node)
 //	engine/delivery  the per-loop delivery runtime: Conn and Loop, inbox,
 //	                 channel logs and cursors, sweep, flush, 3008 shedding
 //	engine/listen    owned listeners: accept, reserve descriptor, shedding, backoff
 //	engine/sockopt   listener keepalive and TCP_USER_TIMEOUT; send buffer growth
 //	engine/httpwrite HTTP/1.1 responses as Go writes them (pure append functions)
+//	engine/input     a connection's unserved request bytes across reads
 //	engine/limits    user slots, connection limit and rate admission
 //	engine/wheel     the per-loop timing wheel (intrusive, generic)
 //	engine/kick      the socket pair that wakes a loop through its poller
-//	engine/input     a connection's unserved request bytes across reads
 //	engine/api       the server API: decode, validate, one table of methods
 //	engine/broker    history, positions, publication transport (the seam)
 //	engine/hub       channels and their subscribers, by loop
+//	engine/cluster   Centrifugo v6's node-to-node control protocol
 //	engine/auth, engine/namespace, engine/protocol, engine/config
 //	engine/enginetest real-socket helpers for tests of the engine
 //
-// What stays in the root is the session on a connection and the wiring:
-// gnet's callbacks and timers (events.go), HTTP serving of a connection
-// (serve.go), the Centrifugo connect with its parking for the broker
-// (connect.go), the API executor and broker.Handler (executor.go,
-// apiserve.go), the graceful stop (shutdown.go) and Server (server.go).
+// File names below without a package are engine/session's (session/…).
 //
 // Follow a publication from the API to the socket:
 //
-//	events.go    OnTraffic → serve.go serveInput → httpparse → route (/api/publish)
-//	apiserve.go  → api.Handler.Serve (decode, validate); on the loop when
-//	               the broker completes publishes inline (Broker.Inline),
-//	               else on a goroutine
-//	executor.go  → executor.Publish → broker.Publish (history, idempotency),
-//	               asynchronous: awaitBroker waits only off the loops
-//	executor.go  → executor.HandlePublication: frame encoded once (sse.Frame),
-//	               hub.Broadcast posts it to each loop with subscribers
-//	               (delivery.Loop.PostFrame); the loops are woken
-//	               (executor.Flush, engine/kick) once the broker and hub
-//	               locks are released
-//	engine/delivery → on each loop (Loop.Drain): the frame joins the
-//	               channel's log; a sweep queues each subscriber everything
-//	               past its cursor (sse.Queue), one write per connection per
-//	               slice, then yields
+//	session/events.go    OnTraffic → serve.go serveInput → httpparse →
+//	                     route (/api/publish)
+//	session/apiserve.go  → api.Handler.Serve (decode, validate); on the
+//	                     loop when the broker completes publishes inline
+//	                     (Broker.Inline), else on a goroutine
+//	session/executor.go  → executor.Publish → broker.Publish (history,
+//	                     idempotency), asynchronous: awaitBroker waits
+//	                     only off the loops
+//	session/executor.go  → executor.HandlePublication: frame encoded once
+//	                     (sse.Frame), hub.Broadcast posts it to each loop
+//	                     with subscribers (delivery.Loop.PostFrame); the
+//	                     loops are woken (executor.Flush, engine/kick) once
+//	                     the broker and hub locks are released
+//	engine/delivery      → on each loop (Loop.Drain, drain.go): the frame
+//	                     joins the channel's log; a sweep queues each
+//	                     subscriber everything past its cursor (sse.Queue),
+//	                     one write per connection per slice, then yields
 //
 // A subscriber whose socket fills up is handed nothing more; its backlog
 // waits in the channel logs (engine/delivery: noteStall, CheckStalled), and
@@ -68,12 +74,13 @@
 // while the broker answers off the loop; the answer comes back through the
 // loop's inbox, behind every frame posted before it, and unpark moves the
 // cursor past the buffered frames at or below the position, so nothing is
-// delivered twice or skipped (connect.go: askBroker, unpark; the cursor
+// delivered twice or skipped (park.go: subscribe, askBroker, unpark; the cursor
 // move is delivery.Loop.SkipThrough);
 // events.go keeps the connection's timers (pings, expiry, read deadline) in
 // its loop's timing wheel (engine/wheel). A server that stops by itself
-// says so on Server.Done. Server.Stop ends the streams spread over a window
-// (shutdown.go, delivery.Spread) so that
+// says so on Server.Done (the root's accept.go). Server.Stop ends the
+// streams spread over a window (shutdown.go: Node.DisconnectAll;
+// delivery.Spread) so that
 // clients do not all reconnect at once; reconnect.go can give each stream
 // its own SSE retry.
 //
@@ -83,7 +90,7 @@
 // inbox (Loop.Post), which
 // wakes it through a kick socket registered with its poller (engine/kick). API operations
 // that act on connections post an operation to every loop and wait for all of
-// them, so their effect has happened when the API replies. Lock order is in
+// them (Node.OnAllLoops), so their effect has happened when the API replies. Lock order is in
 // LOCKS.md.
 //
 // Input (serve.go, engine/input): a request is routed, and for the API its
@@ -95,9 +102,10 @@
 // goes through closeWhenSent, which closes only once gnet has sent it all.
 //
 // Hot path invariants: no goroutine, timer or buffer per idle connection;
-// publish → fan-out → write allocates nothing in steady state (alloc_test.go);
+// publish → fan-out → write allocates nothing in steady state
+// (session/alloc_test.go);
 // a loop never blocks (off-loop work returns through AsyncWrite or the
-// inbox). Tests hold the loops to it: watchdog_test.go fails the engine's
+// inbox). Tests hold the loops to it: the root's watchdog_test.go fails the engine's
 // test run when a loop step (engine/internal/stepwatch) takes more than 2 ms of CPU or
 // parks, and UNISSE_TEST_BROKER=slow runs every test server on a broker
 // that takes 10–60 ms per call (broker/brokertest).

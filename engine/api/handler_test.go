@@ -808,7 +808,7 @@ func TestLegacyMatchesCentrifugoDecoder(t *testing.T) {
 }
 
 // Serve appends the reply to dst: a caller may hand back the previous reply's
-// buffer (the engine's loops do, engine/apiserve.go), so no reply may alias
+// buffer (the engine's loops do, engine/session/apiserve.go), so no reply may alias
 // memory shared with other replies.
 func TestServeAppendsToDst(t *testing.T) {
 	h, _ := newHandler(api.Config{})
@@ -836,7 +836,7 @@ func TestServeAppendsToDst(t *testing.T) {
 	}
 }
 
-// The engine reuses each reply's buffer as the next dst (engine/apiserve.go
+// The engine reuses each reply's buffer as the next dst (engine/session/apiserve.go
 // keeps l.apiOut = res.Body[:0]). After a 400, the next request must not write
 // into the memory of later 400 replies. The check runs in a child process:
 // when it fails, the corruption is process-wide and would fail unrelated
@@ -859,7 +859,7 @@ func badRequestReuse(t *testing.T) {
 	for _, m := range []api.Method{api.MethodPublish, api.MethodBatch, api.MethodLegacy} {
 		first := serve(h, m, `{bad`)
 		wantBadRequest(t, m.String()+" first", first)
-		// Reuse the reply's buffer, as engine/apiserve.go does with l.apiOut.
+		// Reuse the reply's buffer, as engine/session/apiserve.go does with l.apiOut.
 		next := h.Serve(first.Body[:0], api.MethodPublish, []byte(`{"channel":"hist:x","data":1}`), false)
 		if next.Status != 200 {
 			t.Fatalf("%s: reuse: status %d", m, next.Status)

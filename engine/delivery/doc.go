@@ -21,7 +21,7 @@
 //     (Loop.Wheel, engine/wheel), whose timers the session sets.
 //
 // What a connection does — requests, connects, subscriptions, parking for
-// the broker, timers firing — is the session's (the engine root); it
+// the broker, timers firing — is the session's (engine/session); it
 // reaches back in only through Host.
 //
 // Concurrency: a Conn and every field of a Loop except its inbox are

@@ -1,4 +1,4 @@
-package engine
+package session
 
 import (
 	"math/rand/v2"
@@ -16,7 +16,7 @@ import (
 // jitter n clients come back at about n / (max - min) per second. The block
 // has no data line, so it dispatches no event: clients see the same events
 // as from Centrifugo. Off (the default) it appends nothing.
-func (s *Server) appendRetry(dst []byte, chunked bool) []byte {
+func (s *Node) appendRetry(dst []byte, chunked bool) []byte {
 	u := &s.opts.Own
 	if u.SSERetryMax <= 0 {
 		return dst

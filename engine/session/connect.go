@@ -1,4 +1,4 @@
-package engine
+package session
 
 import (
 	"bytes"
@@ -7,11 +7,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/unisse/unisse/engine/auth"
-	"github.com/unisse/unisse/engine/broker"
 	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/namespace"
@@ -39,7 +37,7 @@ func failErr(e *protocol.Error) *connectFailure { return &connectFailure{err: e}
 // serveConnect handles a request to the uni_sse endpoint: method and body
 // checks, the connect request, authentication and subscriptions, then either
 // the stream's headers with the connect push, or a refusal. Only on c's loop.
-func (s *Server) serveConnect(c *delivery.Conn, req *httpparse.Request, body []byte, cr *httpwrite.CORS) {
+func (s *Node) serveConnect(c *delivery.Conn, req *httpparse.Request, body []byte, cr *httpwrite.CORS) {
 	l := s.loops[c.LoopIdx]
 	keepAlive := req.KeepAlive()
 	if !req.IsGet() && !req.IsPost() {
@@ -77,7 +75,7 @@ func (s *Server) serveConnect(c *delivery.Conn, req *httpparse.Request, body []b
 	s.answerConnect(l, c, res, qs, fail, cr, keepAlive, chunked)
 }
 
-func (s *Server) badConnectRequest(c *delivery.Conn, cr *httpwrite.CORS, keepAlive bool) {
+func (s *Node) badConnectRequest(c *delivery.Conn, cr *httpwrite.CORS, keepAlive bool) {
 	l := s.loops[c.LoopIdx]
 	l.Out = httpwrite.AppendEmpty(l.Out[:0], 400, cr, !keepAlive, false)
 	_ = sendResponse(c, l.Out)
@@ -147,7 +145,7 @@ func overrideOf(o *protocol.SubscribeOverride) override {
 // Centrifugo's order of checks (PROTOCOL.md §2.7). On success c holds its
 // identity and subscriptions and the connect push body is returned, with
 // the queries its positioned subscriptions wait on (see answerConnect).
-func (s *Server) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.ConnectRequest, keysFetched bool) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
+func (s *Node) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.ConnectRequest, keysFetched bool) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
 	if s.stopping.Load() {
 		// Shutting down: the stream would be ended at once anyway, and a
 		// refusal with 3001 sends the client to reconnect (to another node).
@@ -193,7 +191,7 @@ func (s *Server) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.Conn
 		return nil, nil, f
 	}
 
-	res := &protocol.ConnectResult{Version: Version, Ping: uint32(o.PingInterval / time.Second)}
+	res := &protocol.ConnectResult{Version: s.version, Ping: uint32(o.PingInterval / time.Second)}
 	var closeAt int32
 	if creds.ExpireAt > 0 && !o.Insecure {
 		ttl := creds.ExpireAt - now.Unix()
@@ -344,117 +342,11 @@ func (s *Server) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.Conn
 	return res, qs, nil
 }
 
-// positionQuery is a positioned subscription waiting for the broker: the
-// connection is parked (its frames of the channel stay in the loop's log
-// from start on) until the broker's answer arrives, and then it gets what
-// is above the position it was told.
-type positionQuery struct {
-	channel string
-	opts    broker.PublishOptions
-	filter  broker.HistoryFilter
-	recover bool   // asked to recover from recOffset
-	offset  uint64 // the requested offset when recovering
-	limit   int    // recovery_max_publication_limit
-	start   uint64 // the subscription's cursor when it was added
-	res     *protocol.SubscribeResult
-	// Set by the broker's callback, read on the loop after it.
-	answer broker.HistoryResult
-	err    error
-}
-
-// subscribe adds c to channel in the hub. For a positioned channel
-// (force_recovery or force_positioning) it returns the query that asks the
-// broker for the position — and, when rec asks to recover, for the
-// publications missed since rec's position; the caller parks c until it is
-// answered (see askBroker and unpark). Subscribing before asking is what
-// makes the answer exact: a publication above the position is posted after
-// the subscription, so it is in the channel's log for c. On c's loop.
-func (s *Server) subscribe(l *delivery.Loop, c *delivery.Conn, channel string, co chanOpts, rec *protocol.SubscribeRequest, res *protocol.SubscribeResult) *positionQuery {
-	ch, idx := s.hub.Subscribe(channel, l.Idx, c)
-	c.Subs = append(c.Subs, delivery.Subscription{Ch: ch, Idx: int32(idx), Flags: co.flags})
-	if !co.positioned {
-		return nil
-	}
-	res.Recoverable = co.recoverable
-	res.Positioned = true
-	q := &positionQuery{channel: channel, opts: historyOptions(co.ns), start: l.Cursor(ch, idx), res: res}
-	if co.recoverable && rec != nil && rec.Recover {
-		q.recover, q.offset = true, rec.Offset
-		q.limit = s.opts.Client.RecoveryMaxPublicationLimit
-		q.filter = broker.HistoryFilter{Since: &broker.StreamPosition{Offset: rec.Offset, Epoch: rec.Epoch}, Limit: q.limit + 1}
-	}
-	return q
-}
-
-// brokerTimeout bounds how long a parked connection waits for the broker.
-const brokerTimeout = 5 * time.Second
-
-// brokerContext is the context of a broker call made for a loop: none to
-// cancel for a call the broker completes inline, brokerTimeout otherwise.
-func (s *Server) brokerContext(op broker.Op) (context.Context, context.CancelFunc) {
-	if s.broker.Inline(op) {
-		return context.Background(), func() {}
-	}
-	return context.WithTimeout(context.Background(), brokerTimeout)
-}
-
-// askBroker parks c and sends its queries to the broker; when the last
-// answer is in, then runs on c's loop. It always runs through the loop's
-// inbox, even when the broker answers inline: the frames posted before the
-// answer are then logged before then runs, so unpark sees every frame at or
-// below the position. On c's loop.
-func (s *Server) askBroker(l *delivery.Loop, c *delivery.Conn, qs []*positionQuery, then func(*delivery.Loop)) {
-	c.Parked = true
-	var left atomic.Int32
-	left.Store(int32(len(qs)))
-	ctx, cancel := s.brokerContext(broker.OpHistory)
-	for _, q := range qs {
-		s.broker.History(ctx, q.channel, q.opts, q.filter, func(h broker.HistoryResult, err error) {
-			q.answer, q.err = h, err
-			if left.Add(-1) == 0 {
-				cancel()
-				l.Post(then)
-			}
-		})
-	}
-}
-
-// unpark applies the broker's answers to c's parked subscriptions: the
-// results (position, recovery) and each subscription's cursor, moved past
-// the buffered frames at or below the position (they are in the answer, or
-// were published before it). It fails with 3008 when a frame c needed was
-// shed while it was parked (the channel's log passed queue_max_size), and
-// with an internal error when the broker failed. On c's loop.
-func (s *Server) unpark(l *delivery.Loop, c *delivery.Conn, qs []*positionQuery) *connectFailure {
-	c.Parked = false
-	var fail *connectFailure
-	for _, q := range qs {
-		if q.err != nil && !errors.Is(q.err, broker.ErrUnrecoverablePosition) {
-			s.log.Error("broker position failed", "channel", q.channel, "err", q.err)
-			fail = failErr(protocol.ErrorInternal)
-			continue
-		}
-		q.apply()
-		i := c.Subscribed(q.channel)
-		if i < 0 {
-			continue // unsubscribed meanwhile (API unsubscribe)
-		}
-		if !l.SkipThrough(c.Subs[i], q.start, q.answer.Offset) {
-			fail = failWith(protocol.DisconnectSlow) // shed while parked
-		}
-	}
-	if fail == nil {
-		// Frames buffered above the position go out with the next sweep.
-		l.Resume(c)
-	}
-	return fail
-}
-
 // answerConnect answers a connect whose checks are done: with the refusal,
 // or the stream, or — when subscriptions wait for the broker — it parks c
 // and answers on its loop once the broker has. c may point into the input
 // buffer. On c's loop.
-func (s *Server) answerConnect(l *delivery.Loop, c *delivery.Conn, res *protocol.ConnectResult, qs []*positionQuery, fail *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
+func (s *Node) answerConnect(l *delivery.Loop, c *delivery.Conn, res *protocol.ConnectResult, qs []*positionQuery, fail *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
 	switch {
 	case fail != nil:
 		s.refuseConnect(c, fail, cr, keepAlive, chunked)
@@ -483,51 +375,11 @@ func (s *Server) answerConnect(l *delivery.Loop, c *delivery.Conn, res *protocol
 	})
 }
 
-// apply fills the subscribe result from the broker's answer, with
-// Centrifugo's recovery rules: recovered when the stream still has every
-// publication after the requested offset (or the offset is the top) in the
-// same epoch (an empty epoch matches any), and they are no more than
-// recovery_max_publication_limit. The reply then echoes the requested
-// offset; otherwise it carries the current top.
-func (q *positionQuery) apply() {
-	res, h := q.res, &q.answer
-	res.Epoch, res.Offset = h.Epoch, h.Offset
-	if !q.recover {
-		return
-	}
-	res.WasRecovering = true
-	if q.err != nil || len(h.Publications) > q.limit {
-		return
-	}
-	var ok bool
-	if n := len(h.Publications); n == 0 {
-		ok = h.Offset == q.offset
-	} else {
-		ok = h.Publications[0].Offset == q.offset+1 && h.Publications[n-1].Offset == h.Offset
-	}
-	if !ok {
-		return
-	}
-	res.Recovered = true
-	res.Offset = q.offset
-	res.Publications = make([]protocol.Publication, len(h.Publications))
-	for i, p := range h.Publications {
-		res.Publications[i] = protocol.Publication{Data: p.Data, Info: p.Info, Offset: p.Offset, Tags: p.Tags}
-		if p.Offset == 1 {
-			res.Publications[i].Epoch = h.Epoch
-		}
-	}
-}
-
-func historyOptions(o *namespace.Options) broker.PublishOptions {
-	return broker.PublishOptions{HistorySize: o.HistorySize, HistoryTTL: o.HistoryTTL, HistoryMetaTTL: o.HistoryMetaTTL}
-}
-
 // connectAfterKeyFetch finishes a connect whose token names a JWKS key that
 // is not cached: the key is fetched on a goroutine (an event loop never waits
 // on the network), then the connect resumes on the connection's loop. Input
 // that arrives meanwhile is ignored, as on a stream.
-func (s *Server) connectAfterKeyFetch(c *delivery.Conn, creq *protocol.ConnectRequest, cr *httpwrite.CORS, keepAlive, chunked bool) {
+func (s *Node) connectAfterKeyFetch(c *delivery.Conn, creq *protocol.ConnectRequest, cr *httpwrite.CORS, keepAlive, chunked bool) {
 	l := s.loops[c.LoopIdx]
 	c.State = delivery.StateAwaiting
 	// The CORS values point into the input buffer, which is about to be
@@ -559,7 +411,7 @@ const keyFetchTimeout = 5 * time.Second
 
 // releaseUserSlot gives back a connection's client.user_connection_limit
 // slot, if it holds one. On its loop.
-func (s *Server) releaseUserSlot(c *delivery.Conn) {
+func (s *Node) releaseUserSlot(c *delivery.Conn) {
 	if c.UserSlot {
 		c.UserSlot = false
 		s.users.Release(c.User)
@@ -569,7 +421,7 @@ func (s *Server) releaseUserSlot(c *delivery.Conn) {
 // evictOtherConnections implements the personal channel's
 // single_connection: a user's new connection ends the older ones with 3504,
 // as Centrifugo does. Fire and forget: a loop never waits for another.
-func (s *Server) evictOtherConnections(c *delivery.Conn) {
+func (s *Node) evictOtherConnections(c *delivery.Conn) {
 	user, keep := c.User, c.Client
 	for _, l := range *s.known.Load() {
 		l.Post(func(l *delivery.Loop) {
@@ -584,7 +436,7 @@ func (s *Server) evictOtherConnections(c *delivery.Conn) {
 
 // userLimited reports whether ch is limited to user with the user boundary,
 // e.g. "dialog#alice,bob" for user "bob".
-func (s *Server) userLimited(ch, user string) bool {
+func (s *Node) userLimited(ch, user string) bool {
 	if user == "" {
 		return false
 	}
@@ -608,7 +460,7 @@ func (s *Server) userLimited(ch, user string) bool {
 // startStream writes the stream head and the connect push and registers c as
 // streaming: in its loop's lists, with its first ping due after a random delay
 // in [ping/2, ping), as Centrifugo staggers pings.
-func (s *Server) startStream(c *delivery.Conn, res *protocol.ConnectResult, cr *httpwrite.CORS, closeConn, chunked bool) {
+func (s *Node) startStream(c *delivery.Conn, res *protocol.ConnectResult, cr *httpwrite.CORS, closeConn, chunked bool) {
 	l := s.loops[c.LoopIdx]
 	c.Chunked = chunked
 	l.Out = httpwrite.AppendStreamHead(l.Out[:0], cr, closeConn, chunked)
@@ -642,7 +494,7 @@ func (s *Server) startStream(c *delivery.Conn, res *protocol.ConnectResult, cr *
 // refuseConnect answers a failed connect: by default a 200 stream carrying
 // one disconnect push and the end of the response; with
 // uni_sse.connect_code_to_http_response a plain HTTP error instead.
-func (s *Server) refuseConnect(c *delivery.Conn, f *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
+func (s *Node) refuseConnect(c *delivery.Conn, f *connectFailure, cr *httpwrite.CORS, keepAlive, chunked bool) {
 	l := s.loops[c.LoopIdx]
 	// No stream was started: the client.connection_limit slot is free before
 	// the client can read the refusal, so its next connect is admitted.
@@ -683,7 +535,7 @@ func (s *Server) refuseConnect(c *delivery.Conn, f *connectFailure, cr *httpwrit
 // disconnectForError maps a connect error to the disconnect a unidirectional
 // client gets: client.connect_code_to_unidirectional_disconnect first, then
 // Centrifugo's defaults.
-func (s *Server) disconnectForError(e *protocol.Error) protocol.Disconnect {
+func (s *Node) disconnectForError(e *protocol.Error) protocol.Disconnect {
 	if t := &s.opts.Client.ConnectCodeToUnidirectionalDisconnect; t.Enabled {
 		for _, tr := range t.Transforms {
 			if tr.Code == e.Code {

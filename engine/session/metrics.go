@@ -1,4 +1,4 @@
-package engine
+package session
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"github.com/unisse/unisse/engine/httpwrite"
 )
 
-// metricsSet holds the server's counters. They live in their own
+// metricsSet holds the node's counters. They live in their own
 // VictoriaMetrics set (not the global one) so that several servers in one
 // process — tests — do not share numbers.
 type metricsSet struct {
@@ -29,7 +29,7 @@ type metricsSet struct {
 	shed          *metrics.Counter // connections refused with 503 to free a descriptor
 }
 
-func newMetrics(s *Server) *metricsSet {
+func newMetrics(s *Node) *metricsSet {
 	set := metrics.NewSet()
 	m := &metricsSet{
 		set:             set,
@@ -86,7 +86,7 @@ func (m *metricsSet) snapshot() map[string]float64 {
 
 // serveMetrics answers /metrics in Prometheus text format. Rendering reads
 // /proc for process metrics, so it runs off the loop.
-func (s *Server) serveMetrics(c *delivery.Conn, head, keepAlive bool) {
+func (s *Node) serveMetrics(c *delivery.Conn, head, keepAlive bool) {
 	http10 := c.HTTP10 // conn fields are read on the loop only
 	c.State = delivery.StateAwaiting
 	go func() {

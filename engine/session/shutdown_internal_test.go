@@ -1,4 +1,4 @@
-package engine
+package session
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 func TestShutdownWindow(t *testing.T) {
 	opts := config.Default()
 	opts.Own.ShutdownSpread = 5 * time.Second
-	s := &Server{opts: opts}
+	s := &Node{opts: opts}
 	bg := context.Background()
 	for _, c := range []struct {
 		streams int

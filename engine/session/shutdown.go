@@ -1,4 +1,4 @@
-package engine
+package session
 
 import (
 	"context"
@@ -31,21 +31,21 @@ const (
 	spreadStep = 50 * time.Millisecond
 )
 
-// disconnectAll ends every stream with 3001, spread over the shutdown window,
+// DisconnectAll ends every stream with 3001, spread over the shutdown window,
 // and returns once every loop has ended its last ones (or ctx is done). It is
-// Stop's first half; s.stopping is already set. Never call it on a loop.
-func (s *Server) disconnectAll(ctx context.Context) {
+// Server.Stop's first half; BeginStop was called. Never call it on a loop.
+func (s *Node) DisconnectAll(ctx context.Context) {
 	if w := s.shutdownWindow(ctx, s.NumClients()); w > 0 {
 		s.spreadDisconnects(ctx, w)
 	}
-	s.onAllLoops(ctx, func(l *delivery.Loop) { l.FinishAll(protocol.DisconnectShutdown) })
+	s.OnAllLoops(ctx, func(l *delivery.Loop) { l.FinishAll(protocol.DisconnectShutdown) })
 }
 
 // shutdownWindow is how long to spread n streams' disconnects over:
 // unisse.shutdown_spread, shortened to n/shutdownMinRate and to half of
 // what is left of ctx, so that the final flush and the loops' stop fit in
 // the shutdown timeout.
-func (s *Server) shutdownWindow(ctx context.Context, n int) time.Duration {
+func (s *Node) shutdownWindow(ctx context.Context, n int) time.Duration {
 	w := s.opts.Own.ShutdownSpread
 	rate := s.spreadMinRate
 	if rate <= 0 {
@@ -61,7 +61,7 @@ func (s *Server) shutdownWindow(ctx context.Context, n int) time.Duration {
 // spreadDisconnects posts a disconnect step to every loop each spreadStep
 // until window has passed; the last step is posted with the whole window
 // done. It waits only on a timer, never on the loops.
-func (s *Server) spreadDisconnects(ctx context.Context, window time.Duration) {
+func (s *Node) spreadDisconnects(ctx context.Context, window time.Duration) {
 	sp := delivery.NewSpread(s.numLoops)
 	start := time.Now()
 	t := time.NewTicker(spreadStep)

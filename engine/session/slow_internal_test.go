@@ -1,4 +1,4 @@
-package engine
+package session
 
 import (
 	"io"
@@ -99,7 +99,7 @@ func (c *windowConn) Flush() error { c.room = len(c.data); return nil }
 // backloggedSubscriber adds to the test loop a subscriber of "news" whose
 // socket takes room bytes, and logs pubs publications of about 1 KB that it
 // has not received yet (the sweep has not run).
-func backloggedSubscriber(t *testing.T, s *Server, l *delivery.Loop, room, pubs int) (*delivery.Conn, *windowConn) {
+func backloggedSubscriber(t *testing.T, s *Node, l *delivery.Loop, room, pubs int) (*delivery.Conn, *windowConn) {
 	t.Helper()
 	w := &windowConn{room: room}
 	c := testConn(w, delivery.StateStreaming, true)

@@ -1,4 +1,4 @@
-package engine
+package session
 
 import (
 	"context"
@@ -27,10 +27,10 @@ import (
 // wait for it, so that when the API replies the effect has happened (a
 // publish sent after a subscribe reply reaches the new subscriber).
 
-// executor is the server as the API and the broker see it: its methods are
-// api.Executor and broker.Handler, kept off Server so that a caller of the
-// engine sees only New, Start, Stop and counts.
-type executor struct{ *Server }
+// executor is the node as the API and the broker see it: its methods are
+// api.Executor and broker.Handler, kept off Node so that the engine sees
+// only what it wires (New, Handler, the stop window, counts).
+type executor struct{ *Node }
 
 var (
 	_ api.Executor   = (*executor)(nil)
@@ -51,7 +51,7 @@ func (s *executor) Publish(p *api.Publication) (api.PublishResult, *protocol.Err
 		IdempotencyKey: p.IdempotencyKey,
 		SkipHistory:    p.SkipHistory,
 	}
-	pos, err := awaitBroker(s.Server, broker.OpPublish, func(ctx context.Context, done func(broker.StreamPosition, error)) {
+	pos, err := awaitBroker(s.Node, broker.OpPublish, func(ctx context.Context, done func(broker.StreamPosition, error)) {
 		s.broker.Publish(ctx, p.Channel, &pub, opts, done)
 	})
 	if err != nil {
@@ -65,7 +65,7 @@ func (s *executor) Publish(p *api.Publication) (api.PublishResult, *protocol.Err
 // awaitBroker makes a broker call and returns its result: at once when
 // the broker completes op inline (then it never blocks, and an event loop
 // may call it), else after waiting up to opTimeout (only off the loops).
-func awaitBroker[T any](s *Server, op broker.Op, call func(ctx context.Context, done func(T, error))) (T, error) {
+func awaitBroker[T any](s *Node, op broker.Op, call func(ctx context.Context, done func(T, error))) (T, error) {
 	type result struct {
 		v   T
 		err error
@@ -142,7 +142,7 @@ func deferWake(d *broker.Deferred, loops []*delivery.Loop, idx int, wake bool) {
 func (s *executor) Flush(d broker.Deferred) { s.wakeLoops(d) }
 
 // wakeLoops wakes the loops d names, once the caller holds no lock.
-func (s *Server) wakeLoops(d broker.Deferred) {
+func (s *Node) wakeLoops(d broker.Deferred) {
 	for d != 0 {
 		i := bits.TrailingZeros64(uint64(d))
 		d &^= 1 << i
@@ -161,7 +161,7 @@ func (s *executor) HandleResubscribed([]string) {}
 // broadcastJoinLeave announces that c joined (or left) channel to the
 // channel's subscribers that receive join/leave pushes. Safe from any
 // goroutine that may read c (its loop).
-func (s *Server) broadcastJoinLeave(c *delivery.Conn, name string, join bool) {
+func (s *Node) broadcastJoinLeave(c *delivery.Conn, name string, join bool) {
 	ci := protocol.ClientInfo{User: c.User, ConnInfo: c.Info(), ChanInfo: c.ChanInfo(name)}
 	var id [36]byte
 	ci.Client = string(protocol.AppendUUID(id[:0], c.Client))
@@ -242,7 +242,7 @@ func (s *executor) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 
 // pushSubscribed sends c the subscribe push of an API subscribe and
 // announces the join. On c's loop.
-func (s *Server) pushSubscribed(l *delivery.Loop, c *delivery.Conn, channel string, co chanOpts, res *protocol.SubscribeResult, data []byte) {
+func (s *Node) pushSubscribed(l *delivery.Loop, c *delivery.Conn, channel string, co chanOpts, res *protocol.SubscribeResult, data []byte) {
 	res.Data = data
 	l.Tmp = protocol.AppendSubscribePush(l.Tmp[:0], channel, res)
 	l.WriteEvent(c, l.Tmp)
@@ -397,7 +397,7 @@ func (s *executor) PresenceStats(channel string) (api.PresenceStats, *protocol.E
 	return api.PresenceStats{NumClients: len(infos), NumUsers: len(users)}, nil
 }
 
-func (s *Server) presenceAvailable(channel string) *protocol.Error {
+func (s *Node) presenceAvailable(channel string) *protocol.Error {
 	nsOpts, ok := s.ns.Lookup(channel)
 	if !ok {
 		return protocol.ErrorUnknownChannel
@@ -409,7 +409,7 @@ func (s *Server) presenceAvailable(channel string) *protocol.Error {
 }
 
 // channelClients describes loop l's subscribers of channel. On the loop.
-func (s *Server) channelClients(l *delivery.Loop, channel string) []api.ClientInfo {
+func (s *Node) channelClients(l *delivery.Loop, channel string) []api.ClientInfo {
 	ch := s.hub.Lookup(channel)
 	if ch == nil {
 		return nil
@@ -433,7 +433,7 @@ func rawOrB64(raw []byte, b64 string) ([]byte, error) {
 }
 
 // nodeName is node.name, or the host name as Centrifugo defaults to.
-func (s *Server) nodeName() string {
+func (s *Node) nodeName() string {
 	if s.opts.Node.Name != "" {
 		return s.opts.Node.Name
 	}
@@ -457,7 +457,7 @@ func (s *executor) History(r *api.HistoryRequest) (api.HistoryResult, *protocol.
 	if r.Since != nil {
 		filter.Since = &broker.StreamPosition{Offset: r.Since.Offset, Epoch: r.Since.Epoch}
 	}
-	h, err := awaitBroker(s.Server, broker.OpHistory, func(ctx context.Context, done func(broker.HistoryResult, error)) {
+	h, err := awaitBroker(s.Node, broker.OpHistory, func(ctx context.Context, done func(broker.HistoryResult, error)) {
 		s.broker.History(ctx, r.Channel, historyOptions(nsOpts), filter, done)
 	})
 	switch {
@@ -483,7 +483,7 @@ func (s *executor) HistoryRemove(channel string) *protocol.Error {
 	if !nsOpts.HasHistory() {
 		return protocol.ErrorNotAvailable
 	}
-	_, err := awaitBroker(s.Server, broker.OpRemoveHistory, func(ctx context.Context, done func(struct{}, error)) {
+	_, err := awaitBroker(s.Node, broker.OpRemoveHistory, func(ctx context.Context, done func(struct{}, error)) {
 		s.broker.RemoveHistory(ctx, channel, func(err error) { done(struct{}{}, err) })
 	})
 	if err != nil {
@@ -538,7 +538,7 @@ func (s *executor) Info() ([]api.NodeInfo, *protocol.Error) {
 	return []api.NodeInfo{{
 		UID:         s.uid,
 		Name:        s.nodeName(),
-		Version:     Version,
+		Version:     s.version,
 		NumClients:  s.NumClients(),
 		NumUsers:    len(users),
 		NumChannels: s.hub.NumChannels(),

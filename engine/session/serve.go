@@ -1,4 +1,4 @@
-package engine
+package session
 
 import (
 	"errors"
@@ -27,7 +27,7 @@ const maxUnsent = 64 << 10
 // serveInput serves every complete request buffered on c, in order
 // (pipelining), until one needs more bytes, goes off the loop, starts a
 // stream, or the responses not yet sent reach maxUnsent. Only on c's loop.
-func (s *Server) serveInput(c *delivery.Conn) {
+func (s *Node) serveInput(c *delivery.Conn) {
 	l := s.loops[c.LoopIdx]
 	buf := input.Take(c.GC, c.In)
 	off := 0
@@ -115,7 +115,7 @@ func keepsInput(st delivery.State) bool {
 // pause stops serving c's requests until gnet has sent enough of its
 // responses: gnet gives no event when its outbound buffer drains, so the loop
 // tick looks (onTimer), and so does every read.
-func (s *Server) pause(l *delivery.Loop, c *delivery.Conn) {
+func (s *Node) pause(l *delivery.Loop, c *delivery.Conn) {
 	c.State = delivery.StatePaused
 	c.Unsent = int32(min(c.GC.OutboundBuffered(), 1<<30))
 	s.armReadDeadline(l, c)
@@ -125,11 +125,11 @@ func (s *Server) pause(l *delivery.Loop, c *delivery.Conn) {
 // pausedInputCap is the most input a paused connection may buffer: one
 // largest head. A client that keeps sending while not reading what it asked
 // for is closed past it.
-func (s *Server) pausedInputCap() int { return s.opts.Own.MaxRequestHeadSize }
+func (s *Node) pausedInputCap() int { return s.opts.Own.MaxRequestHeadSize }
 
 // checkPaused resumes a paused connection whose unsent output fell to
 // maxUnsent, or closes it when it buffered too much input. On its loop.
-func (s *Server) checkPaused(c *delivery.Conn) {
+func (s *Node) checkPaused(c *delivery.Conn) {
 	if c.GC.OutboundBuffered() <= maxUnsent {
 		c.State = delivery.StateReading
 		s.serveInput(c)
@@ -143,7 +143,7 @@ func (s *Server) checkPaused(c *delivery.Conn) {
 
 // protocolError answers a request we cannot parse the way Go's net/http does,
 // and closes.
-func (s *Server) protocolError(c *delivery.Conn, err error) {
+func (s *Node) protocolError(c *delivery.Conn, err error) {
 	status := httpparse.Status(err)
 	if status == 0 {
 		status = 400
@@ -172,7 +172,7 @@ const lingerDelay = 500 * time.Millisecond
 // discarded until the client closes or lingerDelay passes. Closing with
 // unread bytes would make the kernel send a reset, which can destroy the
 // response before the client reads it (Go's closeWriteAndWait).
-func (s *Server) closeWhenSent(c *delivery.Conn, linger bool) {
+func (s *Node) closeWhenSent(c *delivery.Conn, linger bool) {
 	if c.State == delivery.StateClosed || c.State == delivery.StateClosing {
 		return
 	}
@@ -201,7 +201,7 @@ func (s *Server) closeWhenSent(c *delivery.Conn, linger bool) {
 
 // sent finishes closeWhenSent once gnet holds nothing unsent for c: a plain
 // close, or the lingering one (c.state is stateDraining).
-func (s *Server) sent(c *delivery.Conn) {
+func (s *Node) sent(c *delivery.Conn) {
 	if c.State != delivery.StateDraining {
 		c.State = delivery.StateClosing
 		_ = c.GC.Close()
@@ -216,7 +216,7 @@ func (s *Server) sent(c *delivery.Conn) {
 // checkUnsent is the tick's look at a paused or flushing connection: progress
 // (fewer bytes unsent than at the last look) re-arms its deadline. It reports
 // whether the connection still waits for gnet to write.
-func (s *Server) checkUnsent(l *delivery.Loop, c *delivery.Conn, now int64) bool {
+func (s *Node) checkUnsent(l *delivery.Loop, c *delivery.Conn, now int64) bool {
 	n := int32(min(c.GC.OutboundBuffered(), 1<<30))
 	last, lingering := c.Unsent, false
 	if last < 0 { // flushing before a lingering close
@@ -254,7 +254,7 @@ const (
 	routeMetrics
 )
 
-func (s *Server) routeOf(c *delivery.Conn, path []byte) (route, api.Method) {
+func (s *Node) routeOf(c *delivery.Conn, path []byte) (route, api.Method) {
 	o := &s.opts
 	external := !c.Internal
 	serveInternal := s.internalPort == 0 || c.Internal
@@ -281,7 +281,7 @@ func (s *Server) routeOf(c *delivery.Conn, path []byte) (route, api.Method) {
 // returns how many bytes of buf the request took once served (the connection
 // is ready for the next request if still stateReading), or need > 0: the
 // length buf must reach before the body is all here (nothing was served).
-func (s *Server) serveRequest(c *delivery.Conn, req *httpparse.Request, buf []byte, headLen int) (consumed, need int) {
+func (s *Node) serveRequest(c *delivery.Conn, req *httpparse.Request, buf []byte, headLen int) (consumed, need int) {
 	l := s.loops[c.LoopIdx]
 	rt, method := s.routeOf(c, req.Path())
 	if status := s.refusalFromHead(l, req, rt); status != 0 {
@@ -348,7 +348,7 @@ func (s *Server) serveRequest(c *delivery.Conn, req *httpparse.Request, buf []by
 // head alone, 0 if none: a path nothing serves (404, before the API key, as
 // Centrifugo's mux), and for the server API a method other than POST (405)
 // then a missing or wrong API key (401).
-func (s *Server) refusalFromHead(l *delivery.Loop, req *httpparse.Request, rt route) int {
+func (s *Node) refusalFromHead(l *delivery.Loop, req *httpparse.Request, rt route) int {
 	switch rt {
 	case routeNotFound:
 		return 404
@@ -372,7 +372,7 @@ func (s *Server) refusalFromHead(l *delivery.Loop, req *httpparse.Request, rt ro
 // unread body; one still arriving is never read: the reply says
 // Connection: close and the connection closes after it (lingering, so that
 // the unread body does not reset the reply away). It returns the bytes taken.
-func (s *Server) refuse(c *delivery.Conn, req *httpparse.Request, buf []byte, headLen, status int) int {
+func (s *Node) refuse(c *delivery.Conn, req *httpparse.Request, buf []byte, headLen, status int) int {
 	l := s.loops[c.LoopIdx]
 	bodyLen, whole := s.bufferedBody(l, req, buf[headLen:])
 	keepAlive := whole && req.KeepAlive()
@@ -397,7 +397,7 @@ func (s *Server) refuse(c *delivery.Conn, req *httpparse.Request, buf []byte, he
 }
 
 // bufferedBody reports the length of req's body if all of it is in rest.
-func (s *Server) bufferedBody(l *delivery.Loop, req *httpparse.Request, rest []byte) (n int, whole bool) {
+func (s *Node) bufferedBody(l *delivery.Loop, req *httpparse.Request, rest []byte) (n int, whole bool) {
 	switch {
 	case req.Chunked():
 		_, n, err := httpparse.ChunkedBody(l.Body[:0], rest, s.opts.Own.APIMaxRequestBodySize)
@@ -411,7 +411,7 @@ func (s *Server) bufferedBody(l *delivery.Loop, req *httpparse.Request, rest []b
 // admitConnect applies client.connection_rate_limit and
 // client.connection_limit to a request for the uni_sse endpoint. On true, c
 // may hold a node slot (see limits.Admission). On c's loop.
-func (s *Server) admitConnect(c *delivery.Conn) bool {
+func (s *Node) admitConnect(c *delivery.Conn) bool {
 	if s.admit == nil {
 		return true
 	}
@@ -422,7 +422,7 @@ func (s *Server) admitConnect(c *delivery.Conn) bool {
 
 // releaseNodeSlot gives back c's client.connection_limit slot, if it holds
 // one. On c's loop.
-func (s *Server) releaseNodeSlot(c *delivery.Conn) {
+func (s *Node) releaseNodeSlot(c *delivery.Conn) {
 	if c.NodeSlot {
 		c.NodeSlot = false
 		s.admit.Release()
@@ -432,13 +432,13 @@ func (s *Server) releaseNodeSlot(c *delivery.Conn) {
 // afterResponse re-arms a keep-alive connection for its next request or closes
 // it once its response is sent. It reports whether the connection is ready
 // for the next request.
-func (s *Server) afterResponse(c *delivery.Conn, keepAlive bool) bool {
+func (s *Node) afterResponse(c *delivery.Conn, keepAlive bool) bool {
 	return s.afterServed(c, keepAlive, input.Buffered(c.GC, c.In) > 0)
 }
 
 // afterServed is afterResponse for a caller that knows whether input follows
 // the request (unread: closing must then linger).
-func (s *Server) afterServed(c *delivery.Conn, keepAlive, unread bool) bool {
+func (s *Node) afterServed(c *delivery.Conn, keepAlive, unread bool) bool {
 	if c.State != delivery.StateReading {
 		return false
 	}
@@ -458,7 +458,7 @@ func (s *Server) afterServed(c *delivery.Conn, keepAlive, unread bool) bool {
 // the caller must stop: need > 0 is the length buf must reach for the body to
 // be all here (the connection stays in stateReading and OnTraffic calls
 // again), need < 0 that an error response was sent.
-func (s *Server) readBody(c *delivery.Conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *httpwrite.CORS, connect bool) (body []byte, consumed, need int) {
+func (s *Node) readBody(c *delivery.Conn, req *httpparse.Request, buf []byte, headLen, limit int, cr *httpwrite.CORS, connect bool) (body []byte, consumed, need int) {
 	l := s.loops[c.LoopIdx]
 	rest := buf[headLen:]
 	tooLarge := func() {
@@ -507,7 +507,7 @@ func (s *Server) readBody(c *delivery.Conn, req *httpparse.Request, buf []byte, 
 }
 
 // checkOrigin applies client.allowed_origins to the request's Origin.
-func (s *Server) checkOrigin(l *delivery.Loop, req *httpparse.Request, cr *httpwrite.CORS) {
+func (s *Node) checkOrigin(l *delivery.Loop, req *httpparse.Request, cr *httpwrite.CORS) {
 	origin := req.Header("Origin")
 	cr.Origin = origin
 	switch {

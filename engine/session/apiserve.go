@@ -1,4 +1,4 @@
-package engine
+package session
 
 import (
 	"bytes"
@@ -19,7 +19,7 @@ import (
 // through AsyncWrite, while later pipelined requests wait in the input
 // buffer. It reports whether the reply is already
 // written (false: the connection is awaiting an off-loop reply).
-func (s *Server) serveAPI(c *delivery.Conn, req *httpparse.Request, m api.Method, body []byte, keepAlive bool) bool {
+func (s *Node) serveAPI(c *delivery.Conn, req *httpparse.Request, m api.Method, body []byte, keepAlive bool) bool {
 	l := s.loops[c.LoopIdx]
 	transport := bytes.EqualFold(req.Header("X-Centrifugo-Error-Mode"), transportMode)
 	s.metrics.apiCommands.Inc()
@@ -50,13 +50,13 @@ func (s *Server) serveAPI(c *delivery.Conn, req *httpparse.Request, m api.Method
 // that it may run on an event loop: a method that only publishes
 // (api.PublishesOnly: it never waits for the loops) on a broker that completes
 // publishes inline (the memory broker; a network broker does not).
-func (s *Server) runsInline(m api.Method) bool {
+func (s *Node) runsInline(m api.Method) bool {
 	return api.PublishesOnly(m) && s.broker.Inline(broker.OpPublish)
 }
 
 // resume continues a connection after an off-loop reply was written: the next
 // pipelined request, or close. On c's loop.
-func (s *Server) resume(c *delivery.Conn, keepAlive bool) {
+func (s *Node) resume(c *delivery.Conn, keepAlive bool) {
 	if c.State != delivery.StateAwaiting {
 		return // closed meanwhile
 	}

@@ -1,4 +1,4 @@
-package engine
+package session
 
 import (
 	"testing"
@@ -21,19 +21,19 @@ type sinkConn struct {
 func (c *sinkConn) Write(p []byte) (int, error) { c.written += len(p); c.writes++; return len(p), nil }
 func (c *sinkConn) OutboundBuffered() int       { return 0 }
 
-// newTestLoop builds a server and one loop without starting gnet, with n
+// newTestLoop builds a node and one loop without starting gnet, with n
 // streaming subscribers of channel "news".
-func newTestLoop(t testing.TB, n int) (*Server, *delivery.Loop, []*sinkConn) {
+func newTestLoop(t testing.TB, n int) (*Node, *delivery.Loop, []*sinkConn) {
 	t.Helper()
 	opts := config.Default()
 	opts.Client.Token.HMACSecretKey = "x"
 	opts.Own.EventLoops = 1
-	s, err := New(opts)
+	s, err := New(Config{Opts: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// New runs the broker (its sweep goroutine); Stop, which would close
-	// it, is for started servers.
+	// it, is for started servers (engine.Server).
 	t.Cleanup(func() { _ = s.broker.Close() })
 	l := delivery.NewLoop(&s.loopCfg, 0, nil, s.tickNow())
 	s.loops[0] = l
@@ -70,7 +70,7 @@ func testConn(gc gnet.Conn, st delivery.State, chunked bool) *delivery.Conn {
 
 // exec is s as the API and the broker see it, for tests that publish
 // without a broker.
-func (s *Server) exec() *executor { return &executor{s} }
+func (s *Node) exec() *executor { return &executor{s} }
 
 // events is s as gnet sees it, for tests that call its callbacks.
-func (s *Server) events() *events { return &events{Server: s} }
+func (s *Node) events() *events { return &events{Node: s} }

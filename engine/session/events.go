@@ -1,4 +1,4 @@
-package engine
+package session
 
 import (
 	"context"
@@ -17,12 +17,12 @@ import (
 	"github.com/unisse/unisse/sse"
 )
 
-// events is the server as gnet sees it (gnet.EventHandler): its callbacks run
-// on the event loops, and are kept off Server so that they are not part of
-// the engine's API.
+// events is the node as gnet sees it (gnet.EventHandler, Node.Handler): its
+// callbacks run on the event loops, and are kept off Node so that they are
+// not part of the session's API.
 type events struct {
 	gnet.BuiltinEventEngine
-	*Server
+	*Node
 }
 
 // OnOpen sets up a new connection: no buffer, no timer object, one wheel slot
@@ -50,7 +50,7 @@ func (s *events) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 // armReadDeadline gives a connection waiting for a request read_timeout to
 // deliver it whole (Centrifugo's HTTP server: ReadTimeout, and the same for an
 // idle keep-alive connection).
-func (s *Server) armReadDeadline(l *delivery.Loop, c *delivery.Conn) {
+func (s *Node) armReadDeadline(l *delivery.Loop, c *delivery.Conn) {
 	ticks := int64(s.opts.Own.ReadTimeout / delivery.TickInterval)
 	if ticks <= 0 {
 		ticks = 1
@@ -97,7 +97,7 @@ func (s *events) OnTraffic(gc gnet.Conn) gnet.Action {
 }
 
 // maxBuffered is the most input a connection may have buffered at once.
-func (s *Server) maxBuffered() int {
+func (s *Node) maxBuffered() int {
 	return s.opts.Own.MaxRequestHeadSize + max(s.opts.Own.APIMaxRequestBodySize, s.opts.UniSSE.MaxRequestBodySize)
 }
 
@@ -151,7 +151,7 @@ func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 }
 
 // unsubscribeAll removes c from every channel it is subscribed to.
-func (s *Server) unsubscribeAll(l *delivery.Loop, c *delivery.Conn) {
+func (s *Node) unsubscribeAll(l *delivery.Loop, c *delivery.Conn) {
 	for i := range c.Subs {
 		s.unsubscribeAt(l, c, i)
 	}
@@ -160,7 +160,7 @@ func (s *Server) unsubscribeAll(l *delivery.Loop, c *delivery.Conn) {
 }
 
 // unsubscribeAt removes the hub entry of c.subs[i] (the caller fixes c.subs).
-func (s *Server) unsubscribeAt(l *delivery.Loop, c *delivery.Conn, i int) {
+func (s *Node) unsubscribeAt(l *delivery.Loop, c *delivery.Conn, i int) {
 	sub := c.Subs[i]
 	moved, ok := s.hub.Unsubscribe(sub.Ch, l.Idx, int(sub.Idx))
 	if !ok {
@@ -176,7 +176,7 @@ func (s *Server) unsubscribeAt(l *delivery.Loop, c *delivery.Conn, i int) {
 
 // tickLoop is the per-tick work of a loop: fire due timers, and look at the
 // stalled sockets.
-func (s *Server) tickLoop(l *delivery.Loop) {
+func (s *Node) tickLoop(l *delivery.Loop) {
 	if stepwatch.Hook != nil {
 		defer stepwatch.Hook.End("timer sweep", stepwatch.Hook.Start())
 	}
@@ -189,7 +189,7 @@ func (s *Server) tickLoop(l *delivery.Loop) {
 }
 
 // onTimer handles a connection whose wheel slot came due.
-func (s *Server) onTimer(l *delivery.Loop, c *delivery.Conn, now int64) {
+func (s *Node) onTimer(l *delivery.Loop, c *delivery.Conn, now int64) {
 	switch c.State {
 	case delivery.StatePaused:
 		if c.GC.OutboundBuffered() <= maxUnsent {
@@ -227,7 +227,7 @@ func (s *Server) onTimer(l *delivery.Loop, c *delivery.Conn, now int64) {
 
 // scheduleStream puts a streaming connection in the wheel for its next ping
 // or its expiry close, whichever is first.
-func (s *Server) scheduleStream(l *delivery.Loop, c *delivery.Conn, now int64) {
+func (s *Node) scheduleStream(l *delivery.Loop, c *delivery.Conn, now int64) {
 	at := int64(c.NextPing)
 	if c.CloseAt > 0 && int64(c.CloseAt) < at {
 		at = int64(c.CloseAt)
@@ -237,11 +237,11 @@ func (s *Server) scheduleStream(l *delivery.Loop, c *delivery.Conn, now int64) {
 
 // ticksAfter converts a delay to the first tick at or after now+d (rounding up,
 // so nothing fires early).
-func (s *Server) ticksAfter(d time.Duration) int64 {
+func (s *Node) ticksAfter(d time.Duration) int64 {
 	return int64((time.Since(s.tickStart) + d + delivery.TickInterval - 1) / delivery.TickInterval)
 }
 
-func (s *Server) pingTicks() int64 {
+func (s *Node) pingTicks() int64 {
 	t := int64(s.opts.Client.PingInterval / delivery.TickInterval)
 	if t <= 0 {
 		t = 1
@@ -250,15 +250,3 @@ func (s *Server) pingTicks() int64 {
 }
 
 func uuidString(u [16]byte) string { return string(protocol.AppendUUID(nil, u)) }
-
-// gnetLogger routes gnet's logs to slog.
-type gnetLogger struct{ l *slog.Logger }
-
-func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
-
-// Infof is start-up chatter ("Starting gnet client…": gnet only runs the
-// loops, engine/listen listens); the operator's line is the banner.
-func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug("gnet: " + fmt.Sprintf(f, a...)) }
-func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn("gnet: " + fmt.Sprintf(f, a...)) }
-func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error("gnet: " + fmt.Sprintf(f, a...)) }
-func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error("gnet: fatal: " + fmt.Sprintf(f, a...)) }

@@ -1,0 +1,33 @@
+// Package session is what unisse does with a connection once engine/listen
+// has handed it to an event loop, and the server API's side of the node.
+//
+// It owns (Node):
+//
+//   - gnet's callbacks and the loop tick (events.go, Node.Handler): a
+//     connection's timers — read deadline, pings, token expiry — in its
+//     loop's timing wheel;
+//   - HTTP serving of a connection (serve.go): head scanning across reads
+//     (engine/input, httpparse.HeadEnd), routing from the head, bodies,
+//     pipelining with maxUnsent, closeWhenSent and the lingering close;
+//   - the Centrifugo connect (connect.go): admission (engine/limits),
+//     authentication (engine/auth), the channels it gets, the stream head and
+//     connect push, refusals; and parking for the broker (park.go:
+//     subscribe, askBroker, unpark, positionQuery), the one place a
+//     connection waits for the broker;
+//   - the server API's executor and the broker's handler (executor.go,
+//     apiserve.go): publish, fan-out to the loops (HandlePublication),
+//     subscribe/unsubscribe/disconnect/refresh on connections, presence,
+//     history, info;
+//   - the node's metrics (metrics.go), the SSE retry jitter (reconnect.go),
+//     and the graceful stop's window (shutdown.go, Node.DisconnectAll).
+//
+// The delivery of frames to sockets is engine/delivery's: the session calls
+// into a delivery.Loop and is called back only through delivery.Host
+// (CloseWhenSent, ServeInput). The engine root builds a Node, runs its
+// Handler on a gnet client and starts and stops it.
+//
+// Concurrency: a connection's fields are touched only on its loop; other
+// goroutines reach a loop through its inbox (Loop.Post). API operations
+// that act on connections post to every loop and wait (OnAllLoops), never
+// on a loop.
+package session
