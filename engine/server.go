@@ -23,11 +23,13 @@ var Version = "0.1.0 unisse"
 // serving the session (engine/session: uni_sse streams and the server API),
 // and a broker.
 type Server struct {
-	opts   config.Options
-	log    *slog.Logger
-	broker broker.Broker
-	node   *session.Node
-	addrs  []string
+	opts     config.Options
+	log      *slog.Logger
+	broker   broker.Broker
+	presence broker.PresenceManager
+	nodeID   string
+	node     *session.Node
+	addrs    []string
 	// spreadMinRate overrides the session's slowest shutdown pace when > 0
 	// (tests).
 	spreadMinRate int
@@ -48,6 +50,17 @@ func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
 // WithBroker replaces the in-memory broker.
 func WithBroker(b broker.Broker) Option { return func(s *Server) { s.broker = b } }
+
+// WithPresenceManager keeps presence in pm (a Redis presence manager shared
+// by the nodes) instead of the broker or, for the memory broker, the
+// node's own connections.
+func WithPresenceManager(pm broker.PresenceManager) Option {
+	return func(s *Server) { s.presence = pm }
+}
+
+// WithNodeID names this node to the other nodes of a cluster: the same ID
+// the broker was built with.
+func WithNodeID(id string) Option { return func(s *Server) { s.nodeID = id } }
 
 // New validates opts and builds a server; Start runs it.
 func New(opts config.Options, options ...Option) (*Server, error) {
@@ -75,7 +88,7 @@ func New(opts config.Options, options ...Option) (*Server, error) {
 		}
 	}
 	node, err := session.New(session.Config{
-		Opts: opts, Log: s.log, Broker: s.broker, Version: Version,
+		Opts: opts, Log: s.log, Broker: s.broker, Presence: s.presence, NodeID: s.nodeID, Version: Version,
 		InternalPort: internalPort, Fail: s.fail, ShutdownMinRate: s.spreadMinRate,
 	})
 	if err != nil {

@@ -28,7 +28,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/unisse/unisse/engine"
-	"github.com/unisse/unisse/engine/broker"
 	"github.com/unisse/unisse/engine/config"
 )
 
@@ -63,12 +62,16 @@ func run(args, environ []string, out io.Writer) error {
 	if err := opts.Validate(); err != nil {
 		return err
 	}
-	b, err := newBroker(&opts)
+	nodeID := newNodeID()
+	be, err := newBackends(&opts, nodeID)
 	if err != nil {
 		return err
 	}
-	srv, err := engine.New(opts, engine.WithLogger(log), engine.WithBroker(b))
+	defer be.closePresence()
+	srv, err := engine.New(opts, engine.WithLogger(log), engine.WithBroker(be.broker),
+		engine.WithPresenceManager(be.presence), engine.WithNodeID(nodeID))
 	if err != nil {
+		_ = be.broker.Close()
 		return err
 	}
 	if err := srv.Start(); err != nil {
@@ -102,26 +105,6 @@ func run(args, environ []string, out io.Writer) error {
 		return fmt.Errorf("stop: %w", err)
 	}
 	return nil
-}
-
-// errRedisNotWired is newBroker's answer for a Redis backend until the Redis
-// broker is built in.
-var errRedisNotWired = errors.New("the Redis broker is not built into this unisse yet")
-
-// newBroker builds what serves publications, history and presence, as
-// engine, broker and presence_manager select it (config.Options.Backends):
-// the in-process memory broker, or Redis shared with the other nodes.
-func newBroker(opts *config.Options) (broker.Broker, error) {
-	b, err := opts.Backends()
-	if err != nil {
-		return nil, err
-	}
-	if b.Broker == config.BackendMemory && b.Presence == config.BackendMemory {
-		return broker.NewMemory(), nil
-	}
-	// TODO(issue 9): build engine/broker/redisbroker from b.BrokerRedis (and
-	// b.PresenceRedis for presence) once that package is merged.
-	return nil, fmt.Errorf("%s.type redis (presence from %s: %s): %w", b.BrokerKey, b.PresenceKey, b.Presence, errRedisNotWired)
 }
 
 // generatedSecrets records what fillSecrets made up.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/unisse/unisse/engine/broker"
 	"github.com/unisse/unisse/engine/config"
 )
 
@@ -190,37 +188,3 @@ func TestUnsupportedKeysReport(t *testing.T) {
 	}
 }
 
-// TestNewBroker: the memory engine gets the memory broker; a Redis backend
-// is refused with an error that names the section, until the Redis broker
-// is built in; and run stops on it before binding anything.
-func TestNewBroker(t *testing.T) {
-	o := config.Default()
-	b, err := newBroker(&o)
-	if _, ok := b.(*broker.Memory); err != nil || !ok {
-		t.Errorf("memory engine: newBroker = %T, %v; want *broker.Memory", b, err)
-	}
-	o.Engine.Type = "redis"
-	if _, err := newBroker(&o); !errors.Is(err, errRedisNotWired) || !strings.Contains(err.Error(), "engine.type redis") {
-		t.Errorf("redis engine: newBroker error = %v", err)
-	}
-	o = config.Default()
-	o.Broker.Enabled, o.Broker.Type = true, "redis"
-	if _, err := newBroker(&o); !errors.Is(err, errRedisNotWired) || !strings.Contains(err.Error(), "broker.type redis") {
-		t.Errorf("redis broker section: newBroker error = %v", err)
-	}
-	o.Broker.Type = "nats"
-	var fe *config.FieldError
-	if _, err := newBroker(&o); !errors.As(err, &fe) || fe.Key != "broker.type" {
-		t.Errorf("nats broker: newBroker error = %v, want a FieldError for broker.type", err)
-	}
-
-	empty := filepath.Join(t.TempDir(), "empty.json")
-	if err := os.WriteFile(empty, []byte("{}"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	err = run([]string{"-c", empty, "--engine.type", "redis", "--log.level", "none"}, nil, &out)
-	if !errors.Is(err, errRedisNotWired) {
-		t.Errorf("run with engine.type redis = %v, want errRedisNotWired", err)
-	}
-}

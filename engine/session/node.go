@@ -29,6 +29,13 @@ type Config struct {
 	Opts   config.Options
 	Log    *slog.Logger
 	Broker broker.Broker
+	// Presence, when set, keeps presence across nodes (a Redis presence
+	// manager); nil: the broker if it implements broker.PresenceManager,
+	// else the node's own loops answer (one node).
+	Presence broker.PresenceManager
+	// NodeID names this node to the others (the broker's node channel, the
+	// control protocol's uid); empty on a single node.
+	NodeID string
 	// Version is what the node reports in the connect push and /api/info.
 	Version string
 	// InternalPort is the port of the internal listener, 0 when everything
@@ -51,6 +58,8 @@ type Node struct {
 	fail     func(error)
 	hub      *hub.Hub[*delivery.Conn, delivery.ChanState]
 	broker   broker.Broker
+	presence broker.PresenceManager // nil: answered from the loops
+	nodeID   string
 	verifier *auth.Verifier
 	ns       *namespace.Resolver
 	api      *api.Handler
@@ -93,6 +102,10 @@ func New(cfg Config) (*Node, error) {
 	}
 	if s.broker == nil {
 		s.broker = broker.NewMemory()
+	}
+	s.nodeID, s.presence = cfg.NodeID, cfg.Presence
+	if pm, ok := s.broker.(broker.PresenceManager); ok && s.presence == nil {
+		s.presence = pm
 	}
 	if s.fail == nil {
 		s.fail = func(error) {}
