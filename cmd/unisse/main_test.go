@@ -187,4 +187,3 @@ func TestUnsupportedKeysReport(t *testing.T) {
 		t.Fatalf("no unknown-keys warning for typo_key:\n%s", out)
 	}
 }
-
