@@ -138,8 +138,9 @@ func health(t *testing.T, srv *enginetest.Server) (int, string) {
 // TestRedisFirstSubscriberWaitsForSubscribe: a publication made on node A
 // right after a client's connect push on node B reaches it, for a fresh
 // channel each time: the connect push of B's first subscriber is sent
-// only once B's SUBSCRIBE is done at Redis. Positioned channels too (the
-// position is read after the SUBSCRIBE, so the publication is above it).
+// only once B's SUBSCRIBE is done at Redis (here 50 ms late). Positioned
+// channels too (the position is read after the SUBSCRIBE, so the
+// publication is above it), and an API subscribe's reply likewise.
 func TestRedisFirstSubscriberWaitsForSubscribe(t *testing.T) {
 	rs := redistest.Start(t)
 	a, b := redisNode(t, rs, "a", 0), redisNode(t, rs, "b", 50*time.Millisecond)
@@ -163,6 +164,26 @@ func TestRedisFirstSubscriberWaitsForSubscribe(t *testing.T) {
 			t.Fatalf("%s: got %s", ch, ev)
 		}
 		st.Conn.Close()
+	}
+
+	// The same for an API subscribe on B: its reply waits for B's SUBSCRIBE.
+	st := b.Connect(t, map[string]any{"token": enginetest.Token(t, enginetest.Secret, map[string]any{"sub": "apiuser"})})
+	st.ExpectPrefix(t, `{"connect":`)
+	apiB := b.DialAPI(t)
+	for i := range 10 {
+		ch := fmt.Sprintf("apisub%d", i)
+		if reply := apiB.Call(t, "subscribe", fmt.Sprintf(`{"user":"apiuser","channel":%q}`, ch)); strings.Contains(reply, "error") {
+			t.Fatalf("subscribe: %s", reply)
+		}
+		if reply := api.Call(t, "publish", fmt.Sprintf(`{"channel":%q,"data":{"n":%d}}`, ch, i)); strings.Contains(reply, "error") {
+			t.Fatalf("publish: %s", reply)
+		}
+		for _, want := range []string{`"subscribe":`, fmt.Sprintf(`"data":{"n":%d}`, i)} {
+			ev, err := eventWithin(st, redisTimeout)
+			if err != nil || !strings.Contains(ev, want) || !strings.Contains(ev, `"channel":"`+ch+`"`) {
+				t.Fatalf("%s after an API subscribe: %q %v, want %s", ch, ev, err, want)
+			}
+		}
 	}
 }
 
