@@ -9,8 +9,8 @@
 //   - HTTP serving of a connection (serve.go): head scanning across reads
 //     (engine/input, httpparse.HeadEnd), routing from the head, bodies,
 //     pipelining with maxUnsent, closeWhenSent and the lingering close;
-//     /health (503 with the reason while the broker or presence manager,
-//     as broker.HealthChecker, is cut off);
+//     /health (503 with the reason while the broker, as
+//     broker.HealthChecker, is cut off);
 //   - the Centrifugo connect (connect.go): admission (engine/limits),
 //     authentication (engine/auth), the channels it gets, the stream head and
 //     connect push, refusals; and parking for the broker (park.go:

@@ -182,7 +182,9 @@ func (s *Node) brokerSubscribe(a hub.Attempt[*delivery.Conn, delivery.ChanState]
 		cancel()
 		if err != nil {
 			s.metrics.brokerSubscribeErrors.Inc()
-			s.log.Warn("broker subscribe failed", "channel", name, "err", err)
+			// Debug: during an outage every connect to a new channel fails
+			// here, and unpark logs each refused connect already.
+			s.log.Debug("broker subscribe failed", "channel", name, "err", err)
 		}
 		for _, w := range s.hub.Settle(a, err) {
 			s.loops[w.Loop].Post(func(l *delivery.Loop) { s.subscriptionSettled(l, w.Token, err) })

@@ -3,7 +3,6 @@ package session
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -559,17 +558,13 @@ func sendResponse(c *delivery.Conn, out []byte) error {
 }
 
 // unhealthy reports why the node cannot serve fully, nil when it can: its
-// broker or presence manager (broker.HealthChecker) is cut off.
+// broker (broker.HealthChecker) is cut off. A separate presence manager is
+// not asked: the Redis one reports the health of PUB/SUB connections, which
+// only a broker that is Run has (a presence-only instance would look down
+// for ever), and presence calls fail on their own while Redis is away.
 func (s *Node) unhealthy() error {
 	if h, ok := s.broker.(broker.HealthChecker); ok {
-		if err := h.Healthy(); err != nil {
-			return err
-		}
-	}
-	if h, ok := s.presence.(broker.HealthChecker); ok && any(s.presence) != any(s.broker) {
-		if err := h.Healthy(); err != nil {
-			return fmt.Errorf("presence manager: %w", err)
-		}
+		return h.Healthy()
 	}
 	return nil
 }
