@@ -130,6 +130,7 @@ func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 				s.broadcastJoinLeave(c, c.Subs[i].Ch.Name(), false)
 			}
 		}
+		s.removeStreamPresence(c) // presence.go
 		s.unsubscribeAll(l, c)
 		s.numClients.Add(-1)
 	} else if len(c.Subs) > 0 {
@@ -221,16 +222,21 @@ func (s *Node) onTimer(l *delivery.Loop, c *delivery.Conn, now int64) {
 			}
 			c.NextPing = int32(now + s.pingTicks())
 		}
+		s.refreshPresence(c) // presence.go
 		s.scheduleStream(l, c, now)
 	}
 }
 
-// scheduleStream puts a streaming connection in the wheel for its next ping
-// or its expiry close, whichever is first.
+// scheduleStream puts a streaming connection in the wheel for its next ping,
+// its expiry close or its presence refresh (presence.go), whichever is
+// first.
 func (s *Node) scheduleStream(l *delivery.Loop, c *delivery.Conn, now int64) {
 	at := int64(c.NextPing)
 	if c.CloseAt > 0 && int64(c.CloseAt) < at {
 		at = int64(c.CloseAt)
+	}
+	if p := s.presenceDeadline(c, now); p > 0 && p < at {
+		at = p
 	}
 	l.Wheel.Schedule(c, at)
 }
