@@ -76,6 +76,12 @@ func (s *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	switch c.State {
 	case delivery.StateReading:
 		s.serveInput(c)
+		if c.In == nil && gc.InboundBuffered() == 0 {
+			// Served whole (or being served off the loop) and kept open for
+			// the next request, as an API client does: polled during a
+			// storm of hang-ups (delivery/watch.go).
+			s.loops[c.LoopIdx].Watch(c)
+		}
 	case delivery.StatePaused:
 		s.checkPaused(c)
 	case delivery.StateAwaiting:
