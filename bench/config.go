@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -36,10 +38,13 @@ var ErrConfig = errors.New("bench: bad config")
 // same struct from flags.
 type Config struct {
 	Mode Mode `json:"mode"`
-	// URL is the uni_sse endpoint, http://<IPv4 or localhost>:<port>/<path>.
+	// URL is the uni_sse endpoint, http://<IPv4 or localhost>:<port>/<path>,
+	// or several (the nodes of a cluster) separated by commas: each
+	// channel's subscribers are spread round-robin over them.
 	URL string `json:"url"`
-	// API is the server API base (…/api); APIKey its key (X-API-Key),
-	// empty for an insecure API.
+	// API is the server API base (…/api), or several separated by commas:
+	// publisher k publishes through the (k mod n)th. APIKey is its key
+	// (X-API-Key), empty for an insecure API.
 	API    string `json:"api"`
 	APIKey string `json:"-"`
 	// Secret signs HS256 connection tokens (sub, channels, exp); empty
@@ -86,7 +91,14 @@ type Config struct {
 	// that the tool's own read queue is not counted as server latency.
 	KernelTimestamps bool `json:"kernel_timestamps"`
 
-	ServerPID  int    `json:"server_pid,omitempty"`  // sample CPU and memory of this process
+	ServerPID int `json:"server_pid,omitempty"` // sample CPU and memory of this process
+	// ServerPIDs are a cluster's server processes, one per node, when
+	// there are several (ServerPID is then the first): the report has each
+	// node and their sum, and charges the sum's CPU to delivered messages.
+	ServerPIDs []int `json:"server_pids,omitempty"`
+	// RedisPID is the Redis server the nodes share: its CPU is sampled
+	// over the same windows and reported beside theirs.
+	RedisPID   int    `json:"redis_pid,omitempty"`
 	MetricsURL string `json:"metrics_url,omitempty"` // Prometheus endpoint with unisse's transport counters
 
 	// Progress receives a status line every second (nil: none).
@@ -145,10 +157,21 @@ func (c *Config) Validate() error {
 	} else if !c.UseBcastAPI {
 		c.GroupSize = 1
 	}
+	switch len(c.ServerPIDs) {
+	case 0:
+	case 1:
+		c.ServerPID, c.ServerPIDs = c.ServerPIDs[0], nil
+	default:
+		c.ServerPID = c.ServerPIDs[0]
+	}
 	if c.Mode != Recovery {
 		c.RecoverConns, c.History, c.Baseline, c.After = 0, 0, 0, 0
 	}
 	switch {
+	case len(c.URLs()) == 0 || c.publishes() && len(c.APIs()) == 0:
+		return fmt.Errorf("%w: empty url or api", ErrConfig)
+	case slices.ContainsFunc(c.ServerPIDs, func(pid int) bool { return pid <= 0 }) || c.ServerPID < 0 || c.RedisPID < 0:
+		return fmt.Errorf("%w: server pids %v, redis pid %d", ErrConfig, c.pids(), c.RedisPID)
 	case c.Conns < 1:
 		return fmt.Errorf("%w: conns %d", ErrConfig, c.Conns)
 	case c.Channel == "":
@@ -175,6 +198,36 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: recovery publishes for the whole run: no max calls", ErrConfig)
 	}
 	return nil
+}
+
+// URLs is URL split at its commas: the uni_sse endpoints.
+func (c *Config) URLs() []string { return splitList(c.URL) }
+
+// APIs is API split at its commas: the API bases publishers use in turn.
+func (c *Config) APIs() []string { return splitList(c.API) }
+
+// pids are the server processes sampled: ServerPIDs, or ServerPID alone,
+// or none.
+func (c *Config) pids() []int {
+	switch {
+	case len(c.ServerPIDs) > 0:
+		return c.ServerPIDs
+	case c.ServerPID != 0:
+		return []int{c.ServerPID}
+	}
+	return nil
+}
+
+// splitList splits a comma-separated list, dropping blanks around items
+// and empty items.
+func splitList(s string) []string {
+	var out []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // publishes reports whether the mode publishes.

@@ -2,7 +2,9 @@
 // Centrifugo-compatible uni_sse server (unisse, or Centrifugo v6 itself).
 //
 // Run executes one Config and returns a Report. Its phases: sample the
-// server (with Config.ServerPID) and the kernel's socket memory; open the
+// server (with Config.ServerPID; with a cluster, each of Config.ServerPIDs
+// and their sum, and the Redis they share with Config.RedisPID, see
+// procs.go) and the kernel's socket memory; open the
 // subscriber connections at the connect rate and wait for their connect
 // pushes; then, by mode, hold them (idle), publish through the server API
 // while counting deliveries (broadcast, channels), or publish while closing

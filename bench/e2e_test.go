@@ -293,3 +293,37 @@ func TestRecoveryWithoutHistory(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// TestBroadcastTwoNodes: two independent servers (memory brokers, no shared
+// Redis) given as one --url list, publishing through the first only. The
+// connections are spread over both, so exactly the half on the second
+// misses everything; the report has each node and their sum.
+func TestBroadcastTwoNodes(t *testing.T) {
+	a, b := server(t), server(t)
+	c := config(a, Broadcast)
+	c.URL += ",http://" + b.Addr + "/connection/uni_sse"
+	c.Conns, c.Rate, c.MaxCalls, c.Drain = 200, 0, 40, 300*time.Millisecond
+	// Both servers are this process: the mechanics, not the figures.
+	c.ServerPIDs, c.RedisPID = []int{os.Getpid(), os.Getpid()}, os.Getpid()
+	rep, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := rep.Delivery
+	if rep.Conns.Connected != 200 || d.Delivered != 100*40 || d.ConnsWithLoss != 100 || d.Lost != 100*40 || d.Drained {
+		t.Fatalf("connected %d; delivery %+v: want the 100 connections on the second node to miss all 40", rep.Conns.Connected, d)
+	}
+	s := rep.Server
+	if s == nil || len(s.PIDs) != 2 || len(rep.Nodes) != 2 || rep.Redis == nil {
+		t.Fatalf("server %+v, %d nodes, redis %+v", s, len(rep.Nodes), rep.Redis)
+	}
+	if sum := rep.Nodes[0].PublishCPU + rep.Nodes[1].PublishCPU; s.PublishCPU != sum || s.CPUPerMessage <= 0 {
+		t.Fatalf("server CPU %v, nodes' sum %v, per message %v", s.PublishCPU, sum, s.CPUPerMessage)
+	}
+	if s.Connected.RSS != rep.Nodes[0].Connected.RSS+rep.Nodes[1].Connected.RSS || rep.Redis.CPUPerMessage <= 0 {
+		t.Fatalf("sum RSS %d of nodes %d+%d; redis %+v", s.Connected.RSS, rep.Nodes[0].Connected.RSS, rep.Nodes[1].Connected.RSS, rep.Redis)
+	}
+	if last := rep.Timeline[len(rep.Timeline)-1]; len(last.NodeCPU) != 2 {
+		t.Fatalf("timeline sample %+v", last)
+	}
+}

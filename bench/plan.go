@@ -25,13 +25,13 @@ const fileReserve = 64
 // plan is a Config turned into what the workers and publishers need.
 type plan struct {
 	cfg      *Config
-	url      *url.URL
-	expires  time.Time // of the connection tokens
-	deadline time.Time // when workers stop by themselves
-	server   netip.AddrPort
+	urls     []*url.URL       // the uni_sse endpoints (cluster nodes), in --url order
+	servers  []netip.AddrPort // their addresses
+	expires  time.Time        // of the connection tokens
+	deadline time.Time        // when workers stop by themselves
 	sources  []netip.Addr
 	channels []string
-	requests [][]byte
+	requests [][]byte      // by server, then channel (client.Config.Requests)
 	parts    []workerStart // one per worker; a single local one when workers is 0
 	procs    int           // worker processes (0: parts[0] runs in this process)
 	// Recovery mode's storm: its connections are in worker processes too
@@ -41,38 +41,32 @@ type plan struct {
 
 func makePlan(cfg *Config) (*plan, error) {
 	p := &plan{cfg: cfg}
-	u, err := url.Parse(cfg.URL)
-	if err != nil || u.Scheme != "http" || u.Host == "" {
-		return nil, fmt.Errorf("%w: url %q: want http://127.0.0.1:port/connection/uni_sse", ErrConfig, cfg.URL)
+	for _, raw := range cfg.URLs() {
+		u, server, err := parseEndpoint(raw)
+		if err != nil {
+			return nil, err
+		}
+		p.urls = append(p.urls, u)
+		p.servers = append(p.servers, server)
 	}
-	host, port := u.Hostname(), u.Port()
-	if port == "" {
-		port = "80"
+	if len(p.urls) == 0 {
+		return nil, fmt.Errorf("%w: no url", ErrConfig)
 	}
-	if host == "localhost" {
-		host = "127.0.0.1"
+	loopback := true
+	for _, s := range p.servers {
+		loopback = loopback && s.Addr().IsLoopback()
 	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil || !addr.Is4() {
-		return nil, fmt.Errorf("%w: url host %q: need an IPv4 address", ErrConfig, u.Hostname())
-	}
-	pn, err := strconv.ParseUint(port, 10, 16)
-	if err != nil {
-		return nil, fmt.Errorf("%w: url port %q", ErrConfig, port)
-	}
-	p.server = netip.AddrPortFrom(addr, uint16(pn))
-	p.url = u
 
 	total := cfg.Conns + cfg.RecoverConns
 	nsrc := cfg.Addrs
 	if nsrc == 0 {
 		nsrc = (total + connsPerSource - 1) / connsPerSource
 	}
-	if nsrc > 1 && !addr.IsLoopback() {
-		return nil, fmt.Errorf("%w: several source addresses need a loopback server", ErrConfig)
+	if nsrc > 1 && !loopback {
+		return nil, fmt.Errorf("%w: several source addresses need loopback servers", ErrConfig)
 	}
 	for i := range nsrc {
-		if addr.IsLoopback() {
+		if loopback {
 			p.sources = append(p.sources, netip.AddrFrom4([4]byte{127, 0, 0, byte(i + 1)}))
 		} else {
 			p.sources = append(p.sources, netip.IPv4Unspecified())
@@ -88,12 +82,14 @@ func makePlan(cfg *Config) (*plan, error) {
 	}
 	p.expires = time.Now().Add(max(24*time.Hour, 2*cfg.hardTimeout()))
 	p.deadline = time.Now().Add(cfg.hardTimeout() + time.Minute)
-	for _, ch := range p.channels {
-		req, err := connectRequest(u, cfg.Secret, ch, p.expires, nil)
-		if err != nil {
-			return nil, err
+	for _, u := range p.urls { // client.Config.Requests: by server, then channel
+		for _, ch := range p.channels {
+			req, err := connectRequest(u, cfg.Secret, ch, p.expires, nil)
+			if err != nil {
+				return nil, err
+			}
+			p.requests = append(p.requests, req)
 		}
-		p.requests = append(p.requests, req)
 	}
 
 	capacity := cfg.ConnsPerWorker
@@ -115,6 +111,31 @@ func makePlan(cfg *Config) (*plan, error) {
 	return p, nil
 }
 
+// parseEndpoint checks one uni_sse endpoint, http://<IPv4 or
+// localhost>:<port>/<path>, and resolves its address.
+func parseEndpoint(raw string) (*url.URL, netip.AddrPort, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return nil, netip.AddrPort{}, fmt.Errorf("%w: url %q: want http://127.0.0.1:port/connection/uni_sse", ErrConfig, raw)
+	}
+	host, port := u.Hostname(), u.Port()
+	if port == "" {
+		port = "80"
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil || !addr.Is4() {
+		return nil, netip.AddrPort{}, fmt.Errorf("%w: url host %q: need an IPv4 address", ErrConfig, u.Hostname())
+	}
+	pn, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return nil, netip.AddrPort{}, fmt.Errorf("%w: url port %q", ErrConfig, port)
+	}
+	return u, netip.AddrPortFrom(addr, uint16(pn)), nil
+}
+
 // split divides connections first…first+count−1 over max(procs, 1) parts.
 func (p *plan) split(first, count, procs int, requests [][]byte, groupSize int, rec *recovery.Expect) []workerStart {
 	cfg := p.cfg
@@ -123,11 +144,11 @@ func (p *plan) split(first, count, procs int, requests [][]byte, groupSize int, 
 	for k := range n {
 		lo, hi := first+count*k/n, first+count*(k+1)/n
 		parts = append(parts, workerStart{Loops: cfg.Loops, Deadline: p.deadline, Client: client.Config{
-			Server:           p.server,
+			Servers:          p.servers,
 			Sources:          p.sources,
 			First:            lo,
 			Count:            hi - lo,
-			Channels:         len(requests),
+			Channels:         len(requests) / len(p.servers),
 			GroupSize:        groupSize,
 			Requests:         requests,
 			Publishers:       cfg.Publishers,
@@ -148,11 +169,15 @@ func (p *plan) split(first, count, procs int, requests [][]byte, groupSize int, 
 // that ask to recover exp.Channel from exp.From in exp.Epoch.
 func (p *plan) stormParts(exp *recovery.Expect) ([]workerStart, error) {
 	sub := map[string]any{"recover": true, "offset": exp.From, "epoch": exp.Epoch}
-	req, err := connectRequest(p.url, p.cfg.Secret, exp.Channel, p.expires, sub)
-	if err != nil {
-		return nil, err
+	var reqs [][]byte // one channel, on every server
+	for _, u := range p.urls {
+		req, err := connectRequest(u, p.cfg.Secret, exp.Channel, p.expires, sub)
+		if err != nil {
+			return nil, err
+		}
+		reqs = append(reqs, req)
 	}
-	return p.split(p.cfg.Conns, p.cfg.RecoverConns, p.stormProcs, [][]byte{req}, 1, exp), nil
+	return p.split(p.cfg.Conns, p.cfg.RecoverConns, p.stormProcs, reqs, 1, exp), nil
 }
 
 // connectRequest is the GET a subscriber on channel sends: a token with the

@@ -53,8 +53,8 @@ func TestPlanSplitsOverWorkers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.server != netip.MustParseAddrPort("127.0.0.1:9000") || len(p.sources) != 1 {
-		t.Fatalf("server %v, sources %v", p.server, p.sources)
+	if len(p.servers) != 1 || p.servers[0] != netip.MustParseAddrPort("127.0.0.1:9000") || len(p.sources) != 1 {
+		t.Fatalf("servers %v, sources %v", p.servers, p.sources)
 	}
 	// 30 per process: 4 processes for the live connections, 3 for the storm.
 	if p.procs != 4 || p.stormProcs != 3 || len(p.parts) != 4 {
@@ -104,5 +104,76 @@ func TestPlanOneProcessAndSources(t *testing.T) {
 	// With a secret the channel is in the token, not in subs.
 	if m := connectParams(t, p.requests[1]); m["token"] == nil || m["subs"] != nil {
 		t.Fatalf("cf_connect %v", m)
+	}
+}
+
+// TestPlanSeveralServers: --url's comma list becomes one server per node,
+// each connection request naming its node, and every worker part holds
+// connections to all of them.
+func TestPlanSeveralServers(t *testing.T) {
+	c := Default(Channels)
+	c.URL = "http://127.0.0.1:9000/connection/uni_sse, http://localhost:9001/connection/uni_sse,http://127.0.0.2:9002/connection/uni_sse,"
+	c.Conns, c.NumChannels, c.ConnsPerWorker, c.Secret = 60, 4, 20, "s"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	p, err := makePlan(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:9000"), netip.MustParseAddrPort("127.0.0.1:9001"), netip.MustParseAddrPort("127.0.0.2:9002")}
+	if len(p.servers) != 3 || p.servers[0] != want[0] || p.servers[1] != want[1] || p.servers[2] != want[2] {
+		t.Fatalf("servers %v", p.servers)
+	}
+	if len(p.requests) != 3*4 || len(p.parts) != 3 {
+		t.Fatalf("%d requests, %d parts", len(p.requests), len(p.parts))
+	}
+	checkSplit(t, p.parts, 0, 60)
+	hosts := []string{"127.0.0.1:9000", "localhost:9001", "127.0.0.2:9002"}
+	for _, part := range p.parts {
+		cc := part.Client
+		if cc.Channels != 4 || len(cc.Servers) != 3 || cc.Validate() != nil {
+			t.Fatalf("part %+v", cc)
+		}
+		servers := map[int]bool{}
+		for i := cc.First; i < cc.First+cc.Count; i++ {
+			s := cc.ServerOf(i)
+			servers[s] = true
+			req := string(cc.Request(i))
+			if !strings.Contains(req, "\r\nHost: "+hosts[s]+"\r\n") {
+				t.Fatalf("connection %d to server %d sends %q", i, s, req)
+			}
+		}
+		if len(servers) != 3 {
+			t.Fatalf("part at %d reaches servers %v", cc.First, servers)
+		}
+	}
+}
+
+func TestPlanURLErrors(t *testing.T) {
+	for _, url := range []string{
+		"http://127.0.0.1:9000/connection/uni_sse,https://127.0.0.1:9001/x",
+		"http://127.0.0.1:9000/x,http://[::1]:9001/x",
+		"http://127.0.0.1:9000/x,http://127.0.0.1:port/x",
+	} {
+		c := Default(Broadcast)
+		c.URL = url
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := makePlan(&c); err == nil {
+			t.Errorf("%q accepted", url)
+		}
+	}
+	// Several source addresses need every node on loopback.
+	c := Default(Broadcast)
+	c.URL, c.Addrs = "http://127.0.0.1:9000/x,http://10.0.0.1:9000/x", 2
+	if _, err := makePlan(&c); err == nil {
+		t.Error("a non-loopback node with 2 source addresses accepted")
+	}
+	c = Default(Broadcast)
+	c.URL = " , "
+	if err := c.Validate(); err == nil {
+		t.Error("an empty url list accepted")
 	}
 }

@@ -23,6 +23,13 @@ type Report struct {
 	Delivery *DeliveryReport `json:"delivery,omitempty"`
 	Publish  *PublishReport  `json:"publish,omitempty"`
 	Server   *ServerReport   `json:"server,omitempty"`
+	// Nodes are a cluster's server processes one by one (Server is then
+	// their sum); absent with one server.
+	Nodes []ServerReport `json:"nodes,omitempty"`
+	// Redis is the Redis server the nodes share (Config.RedisPID): its
+	// memory and CPU over the same windows as Server's; the fields about
+	// connections stay zero.
+	Redis    *ServerReport   `json:"redis,omitempty"`
 	Kernel   KernelReport    `json:"kernel"`
 	Writes   *WritesReport   `json:"events_per_write,omitempty"`
 	Recovery *RecoveryReport `json:"recovery,omitempty"`
@@ -120,9 +127,11 @@ type PublishReport struct {
 	Errors    map[string]uint64 `json:"errors,omitempty"`
 }
 
-// ServerReport is the server process as seen through /proc.
+// ServerReport is the server process as seen through /proc, or a cluster's
+// nodes added up (PIDs; see sumProcs).
 type ServerReport struct {
 	PID            int           `json:"pid"`
+	PIDs           []int         `json:"pids,omitempty"`   // a cluster's nodes, summed here
 	Before         probe.Proc    `json:"before"`           // before connecting
 	Connected      probe.Proc    `json:"connected"`        // all connected
 	End            probe.Proc    `json:"end"`              // after hold / drain
@@ -174,7 +183,11 @@ type Sample struct {
 	RecoverOpen uint64  `json:"recover_open,omitempty"`
 	Recovered   uint64  `json:"recovered,omitempty"`
 	ServerRSS   uint64  `json:"server_rss,omitempty"`
-	ServerCPU   float64 `json:"server_cpu,omitempty"` // cores busy since the previous sample
+	ServerCPU   float64 `json:"server_cpu,omitempty"` // cores busy since the previous sample (nodes: their sum)
+	// NodeCPU is each node's cores busy, with several nodes; RedisCPU
+	// Redis's, with Config.RedisPID.
+	NodeCPU  []float64 `json:"node_cpu,omitempty"`
+	RedisCPU float64   `json:"redis_cpu,omitempty"`
 }
 
 // RecoveryReport is recovery mode's storm: connections recovering a

@@ -28,15 +28,14 @@ type runner struct {
 	pub     *publish.Publisher
 	start   time.Time
 
-	// mu guards storm, last, lastCPU, lastAt, phase and the report's
-	// Timeline, Notes and Kernel.TCPMemPeak while the sampler runs.
-	mu       sync.Mutex
-	storm    []worker // recovery mode: the recovering connections, once started
-	last     Sample
-	lastCPU  time.Duration
-	lastAt   time.Time
-	phase    string
-	sampling chan struct{}
+	// mu guards storm, last, lastProcs, phase and the report's Timeline,
+	// Notes and Kernel.TCPMemPeak while the sampler runs.
+	mu        sync.Mutex
+	storm     []worker // recovery mode: the recovering connections, once started
+	last      Sample
+	lastProcs procSample // the sampler's previous sample, for CPU per second
+	phase     string
+	sampling  chan struct{}
 }
 
 // Run executes cfg: see the package doc. It returns the report also when it
@@ -56,7 +55,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		Workers: p.procs, Sources: len(p.sources)}
 	r.rep.Conns.Target = cfg.Conns
 	if cfg.publishes() {
-		pc := publish.Config{API: cfg.API, APIKey: cfg.APIKey, Broadcast: cfg.UseBcastAPI, Channels: p.channels,
+		apis := cfg.APIs()
+		pc := publish.Config{API: apis[0], Nodes: apis[1:], APIKey: cfg.APIKey, Broadcast: cfg.UseBcastAPI, Channels: p.channels,
 			GroupSize: cfg.GroupSize, Publishers: cfg.Publishers, Rate: cfg.Rate, Size: cfg.Size,
 			Duration: cfg.Duration, MaxCalls: cfg.MaxCalls, Timeout: cfg.CallTimeout}
 		if cfg.Mode == Recovery {
@@ -75,13 +75,24 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 func (r *runner) run(ctx context.Context) error {
 	cfg := &r.cfg
 	// Baselines.
-	if cfg.ServerPID != 0 {
-		s, err := probe.ReadProc(cfg.ServerPID)
+	if pids := cfg.pids(); len(pids) > 0 || cfg.RedisPID != 0 {
+		s, err := r.readProcs()
 		if err != nil {
-			return fmt.Errorf("bench: server pid: %w", err)
+			return err
 		}
-		r.rep.Server = &ServerReport{PID: cfg.ServerPID, Before: s}
-		r.lastCPU, r.lastAt = s.CPU, s.At
+		if len(pids) > 0 {
+			r.rep.Server = &ServerReport{PID: pids[0], Before: s.sum}
+			if len(pids) > 1 {
+				r.rep.Server.PIDs = pids
+				for i, pid := range pids {
+					r.rep.Nodes = append(r.rep.Nodes, ServerReport{PID: pid, Before: s.nodes[i]})
+				}
+			}
+		}
+		if cfg.RedisPID != 0 {
+			r.rep.Redis = &ServerReport{PID: cfg.RedisPID, Before: s.redis}
+		}
+		r.lastProcs = s
 	}
 	r.rep.Kernel.SlabBefore, _ = probe.ReadSlab()
 	if ss, err := probe.ReadSockstat(); err == nil {
@@ -123,8 +134,9 @@ func (r *runner) run(ctx context.Context) error {
 	if c.Open > 0 && r.rep.Kernel.SlabConnected > r.rep.Kernel.SlabBefore {
 		r.rep.Kernel.SlabPerSocket = float64(r.rep.Kernel.SlabConnected-r.rep.Kernel.SlabBefore) / float64(2*c.Open)
 	}
+	connected, _ := r.readProcs()
+	r.setProcs(connected, func(rep *ServerReport, p probe.Proc) { rep.Connected = p })
 	if srv := r.rep.Server; srv != nil {
-		srv.Connected, _ = probe.ReadProc(cfg.ServerPID)
 		if c.Open > 0 {
 			srv.RSSPerConn = (float64(srv.Connected.RSS) - float64(srv.Before.RSS)) / float64(c.Open)
 		}
@@ -156,8 +168,9 @@ func (r *runner) run(ctx context.Context) error {
 			t.Stop()
 		}
 	}
+	end, _ := r.readProcs()
+	r.setProcs(end, func(rep *ServerReport, p probe.Proc) { rep.End = p })
 	if srv := r.rep.Server; srv != nil {
-		srv.End, _ = probe.ReadProc(cfg.ServerPID)
 		if open := r.rep.Conns.OpenAfterConnect; open > 0 && cfg.Mode != Recovery {
 			srv.RSSPerConnEnd = (float64(srv.End.RSS) - float64(srv.Before.RSS)) / float64(open)
 		}
@@ -267,8 +280,14 @@ func (r *runner) fill(res *client.Result) {
 		if d.Window > 0 {
 			d.Rate = float64(d.Delivered) / d.Window.Seconds()
 		}
-		if srv := r.rep.Server; srv != nil && d.Delivered > 0 && r.rep.Recovery == nil {
-			srv.CPUPerMessage = float64(srv.PublishCPU) / 1e3 / float64(d.Delivered)
+		if r.rep.Recovery == nil {
+			// A cluster's sum: the cost of a delivered message on any node.
+			if srv := r.rep.Server; srv != nil {
+				srv.CPUPerMessage = perMessage(srv.PublishCPU, d.Delivered)
+			}
+			if rd := r.rep.Redis; rd != nil {
+				rd.CPUPerMessage = perMessage(rd.PublishCPU, d.Delivered)
+			}
 		}
 	}
 }
@@ -321,7 +340,7 @@ func (r *runner) awaitConnected(ctx context.Context) error {
 // deliveryStart is where a delivery window starts: the server's CPU and
 // metrics then.
 type deliveryStart struct {
-	cpu     probe.Proc
+	procs   procSample
 	metrics probe.Metrics
 }
 
@@ -343,9 +362,7 @@ func (r *runner) startDelivery(ctx context.Context) (deliveryStart, error) {
 		}
 		ds.metrics = m
 	}
-	if cfg.ServerPID != 0 {
-		ds.cpu, _ = probe.ReadProc(cfg.ServerPID)
-	}
+	ds.procs, _ = r.readProcs()
 	return ds, nil
 }
 
@@ -418,13 +435,10 @@ wait:
 	end := time.Now()
 	d.DrainTime = end.Sub(drainStart)
 	d.Window = end.Sub(windowStart)
-	if cfg.ServerPID != 0 {
-		if cpu1, err := probe.ReadProc(cfg.ServerPID); err == nil {
-			r.rep.Server.PublishCPU = cpu1.CPU - ds.cpu.CPU
-			if w := cpu1.At.Sub(ds.cpu.At); w > 0 {
-				r.rep.Server.CPUUtilization = float64(cpu1.CPU-ds.cpu.CPU) / float64(w)
-			}
-		}
+	if s1, err := r.readProcs(); err == nil {
+		r.overWindow(ds.procs, s1, func(rep *ServerReport, cpu time.Duration, util float64) {
+			rep.PublishCPU, rep.CPUUtilization = cpu, util
+		})
 	}
 	if ds.metrics != nil {
 		if after, err := probe.Scrape(ctx, cfg.MetricsURL); err == nil {
@@ -432,6 +446,41 @@ wait:
 				r.rep.Writes = &WritesReport{Events: e, Writes: w, Ratio: ratio}
 			}
 		}
+	}
+}
+
+// setProcs stores a sample of the processes in the reports of the server
+// (the nodes' sum), each node and Redis, with set.
+func (r *runner) setProcs(s procSample, set func(*ServerReport, probe.Proc)) {
+	if srv := r.rep.Server; srv != nil {
+		set(srv, s.sum)
+	}
+	for i := range r.rep.Nodes {
+		if i < len(s.nodes) {
+			set(&r.rep.Nodes[i], s.nodes[i])
+		}
+	}
+	if rd := r.rep.Redis; rd != nil {
+		set(rd, s.redis)
+	}
+}
+
+// overWindow gives set the CPU and cores busy of the server (the nodes'
+// sum), each node and Redis from a to b.
+func (r *runner) overWindow(a, b procSample, set func(*ServerReport, time.Duration, float64)) {
+	if srv := r.rep.Server; srv != nil && len(a.nodes) > 0 {
+		cpu, util := cpuOver(a.sum, b.sum)
+		set(srv, cpu, util)
+	}
+	for i := range r.rep.Nodes {
+		if i < len(a.nodes) && i < len(b.nodes) {
+			cpu, util := cpuOver(a.nodes[i], b.nodes[i])
+			set(&r.rep.Nodes[i], cpu, util)
+		}
+	}
+	if rd := r.rep.Redis; rd != nil && !a.redis.At.IsZero() {
+		cpu, util := cpuOver(a.redis, b.redis)
+		set(rd, cpu, util)
 	}
 }
 
@@ -472,15 +521,25 @@ func (r *runner) sample(progress bool) {
 	if r.pub != nil {
 		s.Published = r.pub.Sent()
 	}
-	if r.cfg.ServerPID != 0 {
-		if p, err := probe.ReadProc(r.cfg.ServerPID); err == nil {
-			s.ServerRSS = p.RSS
+	if len(r.cfg.pids()) > 0 || r.cfg.RedisPID != 0 {
+		if p, err := r.readProcs(); err == nil {
 			r.mu.Lock()
-			if dt := p.At.Sub(r.lastAt); dt > 0 {
-				s.ServerCPU = float64(p.CPU-r.lastCPU) / float64(dt)
-			}
-			r.lastCPU, r.lastAt = p.CPU, p.At
+			last := r.lastProcs
+			r.lastProcs = p
 			r.mu.Unlock()
+			if len(p.nodes) > 0 {
+				s.ServerRSS = p.sum.RSS
+				_, s.ServerCPU = cpuOver(last.sum, p.sum)
+			}
+			if len(p.nodes) > 1 && len(last.nodes) == len(p.nodes) {
+				for i := range p.nodes {
+					_, util := cpuOver(last.nodes[i], p.nodes[i])
+					s.NodeCPU = append(s.NodeCPU, util)
+				}
+			}
+			if r.cfg.RedisPID != 0 {
+				_, s.RedisCPU = cpuOver(last.redis, p.redis)
+			}
 		}
 	}
 	if ss, err := probe.ReadSockstat(); err == nil {
@@ -507,7 +566,14 @@ func (r *runner) sample(progress bool) {
 		}
 		fmt.Fprintf(&b, "  errors %d", s.Errors)
 		if s.ServerRSS > 0 {
-			fmt.Fprintf(&b, "  server %.1f MiB %.0f%% cpu", float64(s.ServerRSS)/(1<<20), s.ServerCPU*100)
+			what := "server"
+			if n := len(r.cfg.pids()); n > 1 {
+				what = fmt.Sprintf("%d nodes", n)
+			}
+			fmt.Fprintf(&b, "  %s %.1f MiB %.0f%% cpu", what, float64(s.ServerRSS)/(1<<20), s.ServerCPU*100)
+		}
+		if r.cfg.RedisPID != 0 {
+			fmt.Fprintf(&b, "  redis %.0f%% cpu", s.RedisCPU*100)
 		}
 		fmt.Fprintln(r.cfg.Progress, b.String())
 	}

@@ -170,11 +170,13 @@ func splitCalls(log []publish.Call, bounds []time.Time, ws []*LiveWindow) {
 }
 
 // readServer samples the server, when there is one to sample.
+// With several nodes it is their sum.
 func (r *runner) readServer() (probe.Proc, error) {
 	if r.cfg.ServerPID == 0 {
 		return probe.Proc{At: time.Now()}, nil
 	}
-	return probe.ReadProc(r.cfg.ServerPID)
+	s, err := r.readProcs()
+	return s.sum, err
 }
 
 // setWindows gives every live subscriber loop the latency window boundaries
@@ -277,7 +279,7 @@ type position struct {
 // top minus cfg.History, in its epoch.
 func (r *runner) publishHistory(ctx context.Context, rr *RecoveryReport) (*recovery.Expect, error) {
 	cfg := &r.cfg
-	api := &apiClient{base: strings.TrimSuffix(cfg.API, "/"), key: cfg.APIKey, hc: &http.Client{Timeout: cfg.CallTimeout}}
+	api := &apiClient{base: strings.TrimSuffix(cfg.APIs()[0], "/"), key: cfg.APIKey, hc: &http.Client{Timeout: cfg.CallTimeout}}
 	defer api.hc.CloseIdleConnections()
 	ch := rr.Channel
 	var p0, p1 position

@@ -59,8 +59,12 @@
 //
 // A slice is bounded on every side (engine/delivery): SliceBudget writes,
 // connectsPerSlice connects, and ClosesPerSlice hang-ups (gnet closes those itself; OnClose
-// runs a slice every closesPerSlice of them, so thousands of clients leaving
+// runs a slice every ClosesPerSlice of them, so thousands of clients leaving
 // at once do not hold up the loop's deliveries until the last is closed).
+// Before that slice the loop reads the few keep-alive connections it
+// watches (an API client's, once served a request) and serves what arrived
+// on them (delivery/watch.go): a publish is not left behind the rest of the
+// hang-ups in epoll's ready list either.
 //
 // A client from connect to stream: engine/listen accepts it on unisse's
 // own listener and hands it to the loop with the fewest connections (gnet

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/unisse/unisse/engine/config"
 	"github.com/unisse/unisse/engine/enginetest"
 )
 
@@ -48,4 +49,61 @@ func socketListed(t *testing.T, port int) bool {
 		}
 	}
 	return false
+}
+
+// TestAPIAmidHangups: an API client keeps publishing on one keep-alive
+// connection while hundreds of subscribers on the same loop hang up at once
+// (the loop then reads that connection itself between hang-ups, ahead of
+// gnet: delivery/watch.go). Every call gets its own reply, in order, and a
+// subscriber that stays gets every publication, in order.
+func TestAPIAmidHangups(t *testing.T) {
+	t.Parallel()
+	srv := rbStart(t, func(o *config.Options) { o.Own.EventLoops = 1 })
+	stay := srv.Connect(t, map[string]any{"token": rbToken(t, "stay", "amid")})
+	stay.ExpectPrefix(t, `{"connect":`)
+	const leaving, publishes = 400, 40
+	streams := srv.ConnectMany(t, leaving, 8, func(i int) any {
+		return map[string]any{"token": rbToken(t, fmt.Sprint("u", i), "amid-quiet")}
+	})
+	api := srv.DialAPI(t)
+	api.Call(t, "publish", `{"channel":"amid","data":{"n":0}}`) // served whole: watched from now on
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, st := range streams {
+			st.Conn.Close()
+		}
+	}()
+	for n := 1; n <= publishes; n++ {
+		// Two calls in one write now and then: the second may be split
+		// between the loop's own read and gnet's.
+		if n%8 == 0 && n < publishes {
+			raw := srv.APIRequest("publish", fmt.Sprintf(`{"channel":"amid","data":{"n":%d}}`, n)) +
+				srv.APIRequest("info", `{}`)
+			if err := api.Send(raw); err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range []string{`{"result":{}}`, `"nodes"`} {
+				r, err := api.Read()
+				if err != nil || r.Status != 200 || !strings.Contains(r.Body, want) {
+					t.Fatalf("call %d: %v, status %d, body %q; want 200 with %s", n, err, r.Status, r.Body, want)
+				}
+			}
+			continue
+		}
+		if body := api.Call(t, "publish", fmt.Sprintf(`{"channel":"amid","data":{"n":%d}}`, n)); body != `{"result":{}}` {
+			t.Fatalf("publish %d: body %q", n, body)
+		}
+	}
+	<-done
+	for n := 0; n <= publishes; n++ {
+		ev, err := stay.EventSkipPings(5 * time.Second)
+		if err != nil {
+			t.Fatalf("publication %d: %v", n, err)
+		}
+		if want := fmt.Sprintf(`"data":{"n":%d}`, n); !strings.Contains(ev, want) {
+			t.Fatalf("publication %d: got %s", n, ev)
+		}
+	}
 }

@@ -131,6 +131,7 @@ func (s *Server) Start() error {
 	}
 	s.cli = cli
 	s.listeners = ls
+	s.node.JoinCluster() // announces this node to the others (engine/session)
 	ls.Serve()
 	return nil
 }
@@ -146,6 +147,8 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.cli == nil { // never started, or Start failed and released everything
 		return nil
 	}
+	// The other nodes drop this one from /api/info and their surveys now.
+	s.node.LeaveCluster(ctx)
 	s.listeners.Close()
 	s.listeners.Wait(ctx)
 	s.node.DisconnectAll(ctx) // spread over unisse.shutdown_spread (engine/session)
@@ -158,6 +161,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
+	s.node.FlushPresence(ctx) // the closed streams' presence removals
 	if cerr := s.broker.Close(); err == nil {
 		err = cerr
 	}

@@ -219,6 +219,36 @@ func (r rateFlag) Set(s string) error {
 	return nil
 }
 
+// pidList is a comma-separated list of process ids.
+type pidList struct{ v *[]int }
+
+func (l pidList) String() string {
+	if l.v == nil {
+		return ""
+	}
+	var parts []string
+	for _, pid := range *l.v {
+		parts = append(parts, strconv.Itoa(pid))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l pidList) Set(s string) error {
+	var pids []int
+	for item := range strings.SplitSeq(s, ",") {
+		pid, err := strconv.Atoi(strings.TrimSpace(item))
+		if err != nil || pid <= 0 {
+			return fmt.Errorf("want process ids separated by commas, not %q", s)
+		}
+		if slices.Contains(pids, pid) {
+			return fmt.Errorf("pid %d given twice: it would be counted twice", pid)
+		}
+		pids = append(pids, pid)
+	}
+	*l.v = pids
+	return nil
+}
+
 // Parse reads "<mode> [flags]".
 func Parse(args []string, stderr io.Writer) (*Options, error) {
 	fs := flag.NewFlagSet("unisse-bench", flag.ContinueOnError)
@@ -258,7 +288,12 @@ func Parse(args []string, stderr io.Writer) (*Options, error) {
 		return nil, fmt.Errorf("--api-method %q: want publish or broadcast", *apiMethod)
 	}
 	if c.API == "" {
-		u, err := url.Parse(c.URL)
+		// Publications enter through one node: the first.
+		urls := c.URLs()
+		if len(urls) == 0 {
+			return nil, errors.New("--url: empty")
+		}
+		u, err := url.Parse(urls[0])
 		if err != nil {
 			return nil, fmt.Errorf("--url: %w", err)
 		}
@@ -274,8 +309,8 @@ func Parse(args []string, stderr io.Writer) (*Options, error) {
 func defineFlags(fs *flag.FlagSet, o *Options) *string {
 	c := &o.Config
 	apiMethod := fs.String("api-method", "publish", "channels mode: publish or broadcast")
-	fs.StringVar(&c.URL, "url", c.URL, "uni_sse endpoint (`URL`, IPv4 or localhost)")
-	fs.StringVar(&c.API, "api", "", "server API base `URL` (default: the --url host + /api)")
+	fs.StringVar(&c.URL, "url", c.URL, "uni_sse endpoint (`URL`, IPv4 or localhost), or a comma-separated list (a cluster's nodes): each channel's subscribers spread round-robin over them")
+	fs.StringVar(&c.API, "api", "", "server API base `URL` (default: the first --url's host + /api), or a comma-separated list: publishers spread round-robin over them")
 	fs.StringVar(&c.APIKey, "api-key", "", "server API `key` (X-API-Key); empty for an insecure API")
 	fs.StringVar(&c.Secret, "secret", "", "HMAC `secret` to sign HS256 connection tokens; empty for an insecure server")
 	fs.StringVar(&c.Channel, "channel", c.Channel, "channel `name` (channels mode: prefix of <name>-<i>; recovery: the live one, hist:<name> is recovered)")
@@ -303,7 +338,8 @@ func defineFlags(fs *flag.FlagSet, o *Options) *string {
 	fs.IntVar(&c.Loops, "loops", c.Loops, "epoll loops (threads) per process")
 	fs.IntVar(&c.ConnsPerWorker, "conns-per-worker", 0, "connections per process (0: open-file limit − 64)")
 	fs.Uint64Var(&c.Seed, "seed", 1, "seed for churn's choices")
-	fs.IntVar(&c.ServerPID, "server-pid", 0, "server `pid`: sample its CPU and memory from /proc")
+	fs.Var(pidList{&c.ServerPIDs}, "server-pid", "server `pid`: sample its CPU and memory from /proc; a comma-separated list for a cluster's nodes (reported each and summed; CPU per message is the sum's)")
+	fs.IntVar(&c.RedisPID, "redis-pid", 0, "Redis server `pid`: sample its CPU and memory too (a cluster's shared Redis)")
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "Prometheus `URL` exposing unisse_transport_{events,writes}_total")
 	fs.BoolVar(&c.KernelTimestamps, "kernel-ts", c.KernelTimestamps, "measure latency to the kernel's receive time (SO_TIMESTAMPNS), not to the tool's read")
 	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON on stdout (summary goes to stderr)")

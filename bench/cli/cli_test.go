@@ -116,3 +116,34 @@ func TestRender(t *testing.T) {
 		t.Fatal("a missing report rendered")
 	}
 }
+
+// TestParseCluster: --url and --api take comma lists, --server-pid a list
+// of the nodes' pids, --redis-pid Redis's; without --api the publishes go
+// through the first node.
+func TestParseCluster(t *testing.T) {
+	urls := "http://127.0.0.1:8101/connection/uni_sse,http://127.0.0.1:8102/connection/uni_sse,http://127.0.0.1:8103/connection/uni_sse"
+	o, err := Parse([]string{"broadcast", "--url", urls, "--server-pid", "11,12, 13", "--redis-pid", "20"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := o.Config
+	if c.URL != urls || len(c.URLs()) != 3 || c.API != "http://127.0.0.1:8101/api" {
+		t.Fatalf("url %q, api %q", c.URL, c.API)
+	}
+	if c.ServerPID != 11 || len(c.ServerPIDs) != 3 || c.ServerPIDs[2] != 13 || c.RedisPID != 20 {
+		t.Fatalf("pids %d %v, redis %d", c.ServerPID, c.ServerPIDs, c.RedisPID)
+	}
+	o, err = Parse([]string{"broadcast", "--api", "http://127.0.0.1:8101/api,http://127.0.0.1:8102/api", "--server-pid", "7"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := o.Config; len(c.APIs()) != 2 || c.ServerPID != 7 || c.ServerPIDs != nil {
+		t.Fatalf("apis %v, pid %d, pids %v", c.APIs(), c.ServerPID, c.ServerPIDs)
+	}
+	for _, args := range []string{"idle --server-pid 1,x", "idle --server-pid 3,3", "idle --server-pid 0", "idle --server-pid ,",
+		"idle --redis-pid -1", "broadcast --url ,"} {
+		if _, err := Parse(strings.Fields(args), io.Discard); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+}

@@ -3,8 +3,11 @@
 // epoll loop, with no goroutine, timer or bufio reader per connection.
 //
 // A Loop owns a range of connections (global indices First..First+Count-1;
-// index i is subscribed to channel i mod Channels). It opens them at a paced
-// rate from source addresses spread round-robin over Sources (binding the
+// index i is subscribed to channel i mod Channels and connects to
+// Servers[Config.ServerOf(i)], so that with several servers — a cluster's
+// nodes — each channel's subscribers are spread round-robin over them). It
+// opens them at a paced rate from source addresses spread round-robin over
+// Sources (binding the
 // source address before connect, with IP_BIND_ADDRESS_NO_PORT so that the
 // port is chosen per 4-tuple), writes each one's request, parses its chunked
 // SSE stream in place (package ssestream), and accounts every publication

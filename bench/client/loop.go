@@ -57,7 +57,7 @@ type Loop struct {
 	byFd     []int32        // fd → conn slot + 1
 	buf      []byte
 	rx       tsReader
-	server   unix.SockaddrInet4
+	servers  []unix.SockaddrInet4 // cfg.Servers
 	sources  []unix.SockaddrInet4
 	epoch    time.Time
 	rng      *rand.Rand
@@ -123,12 +123,14 @@ func NewLoop(cfg Config) (*Loop, error) {
 		conns:   make([]conn, cfg.Count),
 		streams: make([]track.Stream, cfg.Count*cfg.Publishers),
 		buf:     make([]byte, readBufSize),
-		server:  unix.SockaddrInet4{Port: int(cfg.Server.Port()), Addr: cfg.Server.Addr().As4()},
 		epoch:   time.Now(),
 		rng:     rand.New(rand.NewPCG(cfg.Seed, uint64(cfg.First))),
 		cmds:    make(chan func(*Loop), 8),
 		done:    make(chan struct{}),
 		errs:    make(map[string]uint64),
+	}
+	for _, s := range cfg.Servers {
+		l.servers = append(l.servers, unix.SockaddrInet4{Port: int(s.Port()), Addr: s.Addr().As4()})
 	}
 	for _, s := range cfg.Sources {
 		l.sources = append(l.sources, unix.SockaddrInet4{Addr: s.As4()})
@@ -282,7 +284,7 @@ func (l *Loop) open(slot int, now int64) {
 		fail("bind", err)
 		return
 	}
-	err = unix.Connect(fd, &l.server)
+	err = unix.Connect(fd, &l.servers[l.cfg.ServerOf(l.cfg.First+slot)])
 	if err != nil && !errors.Is(err, unix.EINPROGRESS) {
 		fail("connect", err)
 		return
@@ -351,7 +353,7 @@ func (l *Loop) onEvent(ev *unix.EpollEvent) {
 
 func (l *Loop) write(slot int) {
 	c := &l.conns[slot]
-	req := l.cfg.Requests[c.channel]
+	req := l.cfg.Request(l.cfg.First + slot)
 	for int(c.reqOff) < len(req) {
 		n, err := unix.Write(int(c.fd), req[c.reqOff:])
 		if errors.Is(err, unix.EAGAIN) {

@@ -44,7 +44,7 @@ func fakeServer(t *testing.T) netip.AddrPort {
 // finals; the drain channel, never satisfied, closes when the pool stops.
 func TestLossesAndDrainClosedOnStop(t *testing.T) {
 	cfg := Config{
-		Server:           fakeServer(t),
+		Servers:          []netip.AddrPort{fakeServer(t)},
 		Sources:          []netip.Addr{netip.MustParseAddr("127.0.0.1")},
 		Count:            4,
 		Channels:         2,

@@ -2,7 +2,9 @@
 // publisher goroutines, each with its own sequence numbers, calling
 // /api/publish (one channel per call) or /api/broadcast (a group of channels
 // per call) over fasthttp keep-alive connections, paced to a total rate or
-// as fast as the server answers, and recording each call's latency.
+// as fast as the server answers, and recording each call's latency. With
+// several API bases (Config.Nodes: a cluster's nodes) publisher w calls the
+// (w mod n)th only, on that base's keep-alive connections.
 //
 // Sequences: publisher w numbers its messages per publish group from 1, so
 // that a subscriber can account deliveries per (publisher, group) without

@@ -23,7 +23,11 @@ var ErrConfig = errors.New("publish: bad config")
 
 // Config is what to publish, where, and how fast.
 type Config struct {
-	API    string // base URL of the server API, e.g. http://127.0.0.1:8000/api
+	// API is the base URL of the server API, e.g. http://127.0.0.1:8000/api.
+	// More bases (the nodes of a cluster) go in Nodes: publisher w then
+	// publishes through the (w mod n)th of API, Nodes….
+	API    string
+	Nodes  []string
 	APIKey string // sent as X-API-Key; empty for an insecure API
 	// Broadcast uses /api/broadcast with one group of channels per call;
 	// otherwise /api/publish with one channel per call (GroupSize 1).
@@ -72,21 +76,16 @@ type Result struct {
 // Publisher runs the publishers of one Config.
 type Publisher struct {
 	cfg     Config
-	client  *fasthttp.HostClient
-	uri     string
-	prefix  [][]byte // per group: the body up to the payload
+	clients []*fasthttp.HostClient // per API base
+	uris    []string               // per API base: the method's URI
+	prefix  [][]byte               // per group: the body up to the payload
 	sent    atomic.Uint64
 	started atomic.Bool
 }
 
 // New checks cfg and prepares the bodies and the HTTP client.
 func New(cfg Config) (*Publisher, error) {
-	u, err := url.Parse(cfg.API)
 	switch {
-	case err != nil:
-		return nil, fmt.Errorf("%w: api %q: %w", ErrConfig, cfg.API, err)
-	case u.Scheme != "http" || u.Host == "":
-		return nil, fmt.Errorf("%w: api %q: want http://host:port/prefix", ErrConfig, cfg.API)
 	case len(cfg.Channels) == 0 || cfg.GroupSize < 1 || cfg.Publishers < 1 || cfg.Publishers > 1<<16:
 		return nil, fmt.Errorf("%w: %d channels, group size %d, %d publishers", ErrConfig, len(cfg.Channels), cfg.GroupSize, cfg.Publishers)
 	case !cfg.Broadcast && cfg.GroupSize != 1:
@@ -94,21 +93,32 @@ func New(cfg Config) (*Publisher, error) {
 	case cfg.Duration <= 0 || cfg.Timeout <= 0:
 		return nil, fmt.Errorf("%w: duration %v, timeout %v", ErrConfig, cfg.Duration, cfg.Timeout)
 	}
-	p := &Publisher{
-		cfg: cfg,
-		client: &fasthttp.HostClient{
-			Addr:                u.Host,
-			MaxConns:            cfg.Publishers,
-			ReadTimeout:         cfg.Timeout,
-			WriteTimeout:        cfg.Timeout,
-			MaxIdleConnDuration: time.Minute,
-		},
-	}
 	method := "/publish"
 	if cfg.Broadcast {
 		method = "/broadcast"
 	}
-	p.uri = strings.TrimSuffix(cfg.API, "/") + method
+	p := &Publisher{cfg: cfg}
+	apis := append([]string{cfg.API}, cfg.Nodes...)
+	for i, api := range apis {
+		u, err := url.Parse(api)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%w: api %q: %w", ErrConfig, api, err)
+		case u.Scheme != "http" || u.Host == "":
+			return nil, fmt.Errorf("%w: api %q: want http://host:port/prefix", ErrConfig, api)
+		}
+		// Publishers i, i+n, i+2n… use this base: one keep-alive
+		// connection each.
+		conns := (cfg.Publishers - i + len(apis) - 1) / len(apis)
+		p.clients = append(p.clients, &fasthttp.HostClient{
+			Addr:                u.Host,
+			MaxConns:            max(conns, 1),
+			ReadTimeout:         cfg.Timeout,
+			WriteTimeout:        cfg.Timeout,
+			MaxIdleConnDuration: time.Minute,
+		})
+		p.uris = append(p.uris, strings.TrimSuffix(api, "/")+method)
+	}
 	for g := range cfg.Groups() {
 		chans := cfg.Channels[g*cfg.GroupSize : min((g+1)*cfg.GroupSize, len(cfg.Channels))]
 		var b bytes.Buffer
@@ -198,7 +208,9 @@ func (p *Publisher) loop(ctx context.Context, wk *worker, ticket *atomic.Int64, 
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	req.Header.SetMethod(fasthttp.MethodPost)
-	req.SetRequestURI(p.uri)
+	node := wk.w % len(p.clients)
+	client := p.clients[node]
+	req.SetRequestURI(p.uris[node])
 	req.Header.SetContentType("application/json")
 	if cfg.APIKey != "" {
 		req.Header.Set("X-API-Key", cfg.APIKey)
@@ -238,7 +250,7 @@ func (p *Publisher) loop(ctx context.Context, wk *worker, ticket *atomic.Int64, 
 		body = payload.Append(body, uint16(wk.w), seq, sentAt.UnixNano(), cfg.Size)
 		body = append(body, '}')
 		req.SetBodyRaw(body)
-		err := p.client.DoTimeout(req, resp, cfg.Timeout)
+		err := client.DoTimeout(req, resp, cfg.Timeout)
 		done := time.Now()
 		p.sent.Add(1)
 		wk.lat.Record(int64(done.Sub(sentAt)))

@@ -149,9 +149,60 @@ func TestConfigErrors(t *testing.T) {
 		{API: "ftp://x/api", Channels: []string{"a"}, GroupSize: 1, Publishers: 1, Duration: time.Second, Timeout: time.Second},
 		{API: "http://x/api", Channels: []string{"a", "b"}, GroupSize: 2, Publishers: 1, Duration: time.Second, Timeout: time.Second},
 		{API: "http://x/api", Channels: []string{"a"}, GroupSize: 1, Publishers: 0, Duration: time.Second, Timeout: time.Second},
+		{API: "http://x/api", Nodes: []string{"x:1/api"}, Channels: []string{"a"}, GroupSize: 1, Publishers: 2, Duration: time.Second, Timeout: time.Second},
 	} {
 		if _, err := New(c); err == nil {
 			t.Errorf("accepted %+v", c)
 		}
+	}
+}
+
+// TestPublishersSpreadOverNodes: with Nodes, publisher w publishes through
+// the (w mod n)th API base, and only through it.
+func TestPublishersSpreadOverNodes(t *testing.T) {
+	var mu sync.Mutex
+	seen := make([]map[uint16]int, 3) // per node: calls by publisher
+	var srvs []*httptest.Server
+	for i := range seen {
+		seen[i] = map[uint16]int{}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var body struct{ Data data }
+			if err := json.NewDecoder(r.Body).Decode(&body); err != nil || r.URL.Path != "/api/publish" {
+				http.Error(w, "Bad Request", 400)
+				return
+			}
+			mu.Lock()
+			seen[i][body.Data.W]++
+			mu.Unlock()
+			w.Write([]byte(`{"result":{}}`))
+		}))
+		defer srv.Close()
+		srvs = append(srvs, srv)
+	}
+	p, err := New(Config{API: srvs[0].URL + "/api", Nodes: []string{srvs[1].URL + "/api", srvs[2].URL + "/api/"},
+		Channels: []string{"c"}, GroupSize: 1, Publishers: 5, Duration: 10 * time.Second, MaxCalls: 100, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := p.Run(context.Background())
+	if r.Calls != 100 || len(r.Errors) != 0 {
+		t.Fatalf("calls %d, errors %v", r.Calls, r.Errors)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	total := 0
+	for node, byPub := range seen {
+		for w, n := range byPub {
+			if int(w)%3 != node {
+				t.Errorf("publisher %d published through node %d", w, node)
+			}
+			total += n
+		}
+		if len(byPub) == 0 {
+			t.Errorf("node %d got no call", node)
+		}
+	}
+	if total != 100 {
+		t.Fatalf("%d calls arrived, want 100", total)
 	}
 }

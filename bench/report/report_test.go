@@ -128,3 +128,25 @@ func TestRecoverySummaryAndCharts(t *testing.T) {
 		t.Errorf("latency chart: %d series", strings.Count(charts["latency"], "<path"))
 	}
 }
+
+// TestSummaryNodesAndRedis: a cluster's report names each node and Redis
+// with their CPU over the delivery window; the HTML page carries it.
+func TestSummaryNodesAndRedis(t *testing.T) {
+	rep := sample()
+	rep.Server = &bench.ServerReport{PID: 11, PIDs: []int{11, 12}, PublishCPU: 3 * time.Second, CPUPerMessage: 75}
+	rep.Nodes = []bench.ServerReport{{PID: 11, PublishCPU: time.Second, CPUUtilization: 0.25}, {PID: 12, PublishCPU: 2 * time.Second, CPUUtilization: 0.5}}
+	rep.Redis = &bench.ServerReport{PID: 20, PublishCPU: 400 * time.Millisecond, CPUUtilization: 0.1, CPUPerMessage: 10}
+	var sum, page strings.Builder
+	if err := Summary(&sum, rep); err != nil {
+		t.Fatal(err)
+	}
+	if err := HTML(&page, rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"servers: 2 nodes summed (pids 11,12)", "75.00 µs per delivered message",
+		"node 1 pid 11", "(0.25 cores)", "node 2 pid 12", "(0.50 cores)", "redis pid 20", "(0.10 cores): 10.000 µs per delivered message"} {
+		if !strings.Contains(sum.String(), want) || !strings.Contains(page.String(), want) {
+			t.Errorf("summary or page lacks %q:\n%s", want, sum.String())
+		}
+	}
+}

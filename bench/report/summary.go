@@ -79,8 +79,13 @@ func Summary(w io.Writer, rep *bench.Report) error {
 		}
 	}
 	if s := rep.Server; s != nil {
-		fmt.Fprintf(&b, "\nserver pid %d  RSS %s before, %s connected, %s at end\n", s.PID,
-			mib(s.Before.RSS), mib(s.Connected.RSS), mib(s.End.RSS))
+		if len(s.PIDs) > 1 {
+			fmt.Fprintf(&b, "\nservers: %d nodes summed (pids %s)  RSS %s before, %s connected, %s at end\n", len(s.PIDs),
+				joinInts(s.PIDs), mib(s.Before.RSS), mib(s.Connected.RSS), mib(s.End.RSS))
+		} else {
+			fmt.Fprintf(&b, "\nserver pid %d  RSS %s before, %s connected, %s at end\n", s.PID,
+				mib(s.Before.RSS), mib(s.Connected.RSS), mib(s.End.RSS))
+		}
 		if rep.Mode == bench.Recovery {
 			fmt.Fprintf(&b, "  RSS per live connection %s (after connect); CPU per connect %.1f µs\n", bytesStr(s.RSSPerConn), s.CPUPerConnect)
 		} else {
@@ -94,6 +99,24 @@ func Summary(w io.Writer, rep *bench.Report) error {
 		if rep.Mode == bench.Churn {
 			fmt.Fprintf(&b, "  RSS growth during churn: %+.1f MiB\n", float64(s.ChurnRSSGrowth)/(1<<20))
 		}
+	}
+	for i, n := range rep.Nodes {
+		fmt.Fprintf(&b, "  node %d pid %d  RSS %s before, %s connected, %s at end", i+1, n.PID,
+			mib(n.Before.RSS), mib(n.Connected.RSS), mib(n.End.RSS))
+		if rep.Delivery != nil {
+			fmt.Fprintf(&b, "; CPU %s over the delivery window (%.2f cores)", dur(n.PublishCPU), n.CPUUtilization)
+		}
+		b.WriteString("\n")
+	}
+	if rd := rep.Redis; rd != nil {
+		fmt.Fprintf(&b, "redis pid %d  RSS %s before, %s at end", rd.PID, mib(rd.Before.RSS), mib(rd.End.RSS))
+		if rep.Delivery != nil {
+			fmt.Fprintf(&b, "; CPU %s over the delivery window (%.2f cores)", dur(rd.PublishCPU), rd.CPUUtilization)
+			if rep.Mode != bench.Recovery {
+				fmt.Fprintf(&b, ": %.3f µs per delivered message", rd.CPUPerMessage)
+			}
+		}
+		b.WriteString("\n")
 	}
 	if rr := rep.Recovery; rr != nil {
 		recoverySummary(&b, rep, rr)
@@ -117,6 +140,14 @@ func Summary(w io.Writer, rep *bench.Report) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func joinInts(v []int) string {
+	parts := make([]string, len(v))
+	for i, n := range v {
+		parts[i] = fmt.Sprint(n)
+	}
+	return strings.Join(parts, ",")
 }
 
 func rateStr(r float64) string {

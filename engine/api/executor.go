@@ -49,7 +49,13 @@ type NodeInfo struct {
 	NumChannels int
 	NumSubs     int
 	Uptime      int64 // seconds
-	Metrics     map[string]float64
+	// Metrics is the node's aggregated metrics snapshot; nil leaves
+	// "metrics" out of the node's entry, as Centrifugo does for a node that
+	// sent none (a unisse node seen from another node).
+	Metrics map[string]float64
+	// MetricsInterval is the snapshot's aggregation interval in seconds;
+	// 0 means Centrifugo's default, 60.
+	MetricsInterval float64
 }
 
 // Executor carries out validated commands. The engine implements it. Methods

@@ -6,6 +6,7 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -481,15 +482,24 @@ func appendInfo(dst []byte, nodes []NodeInfo) []byte {
 		dst = strconv.AppendInt(dst, int64(n.NumChannels), 10)
 		dst = append(dst, `,"uptime":`...)
 		dst = strconv.AppendInt(dst, n.Uptime, 10)
-		dst = append(dst, `,"metrics":{"interval":60,"items":`...)
-		items, err := json.Marshal(n.Metrics) // sorted keys; /api/info is rare
-		if err != nil || n.Metrics == nil {
-			// nil would be "null"; an error (a NaN or ±Inf value, which JSON
-			// cannot hold) would leave the reply without a value here.
-			items = []byte("{}")
+		if n.Metrics != nil {
+			interval := n.MetricsInterval
+			if interval <= 0 || math.IsInf(interval, 0) || math.IsNaN(interval) {
+				interval = 60
+			}
+			dst = append(dst, `,"metrics":{"interval":`...)
+			dst = strconv.AppendFloat(dst, interval, 'f', -1, 64)
+			dst = append(dst, `,"items":`...)
+			items, err := json.Marshal(n.Metrics) // sorted keys; /api/info is rare
+			if err != nil {
+				// A NaN or ±Inf value, which JSON cannot hold, would leave
+				// the reply without a value here.
+				items = []byte("{}")
+			}
+			dst = append(dst, items...)
+			dst = append(dst, '}')
 		}
-		dst = append(dst, items...)
-		dst = append(dst, `},"num_subs":`...)
+		dst = append(dst, `,"num_subs":`...)
 		dst = strconv.AppendInt(dst, int64(n.NumSubs), 10)
 		dst = append(dst, '}')
 	}

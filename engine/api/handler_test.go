@@ -913,3 +913,16 @@ func TestServeConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A node that sent no metrics (a unisse peer) has no "metrics" in its entry,
+// as in Centrifugo's /api/info; a snapshot's own interval is reported.
+func TestInfoNodeWithoutMetrics(t *testing.T) {
+	h, f := newHandler(api.Config{})
+	f.nodes = []api.NodeInfo{
+		{UID: "u1", Name: "n1", Version: "v", Metrics: map[string]float64{"a": 1}, MetricsInterval: 30},
+		{UID: "u2", Name: "n2", Version: "v", NumClients: 2},
+	}
+	wantOK(t, "info", serve(h, api.MethodInfo, `{}`),
+		`{"result":{"nodes":[{"uid":"u1","name":"n1","version":"v","num_clients":0,"num_users":0,"num_channels":0,"uptime":0,"metrics":{"interval":30,"items":{"a":1}},"num_subs":0},`+
+			`{"uid":"u2","name":"n2","version":"v","num_clients":2,"num_users":0,"num_channels":0,"uptime":0,"num_subs":0}]}}`)
+}

@@ -94,6 +94,7 @@ func (l *Loop) Closed(c *Conn) {
 	l.Wheel.Remove(c)
 	l.q.Drop(&c.pending)
 	l.RemoveStream(c)
+	l.unwatch(c)
 }
 
 // Cursor is the sequence number of the next frame subscriber idx of ch on

@@ -111,6 +111,9 @@ type Conn struct {
 	// onStallList: c is on its loop's stalled list (it may have resumed
 	// since; checkStalled drops it then), so noteStall adds it once.
 	onStallList bool
+	// watched: c is on its loop's list of keep-alive connections polled
+	// during a storm of hang-ups (watch.go).
+	watched bool
 }
 
 // Stalled reports whether a streaming connection's socket is full (gnet holds

@@ -10,7 +10,9 @@
 //     the sweep that queues each subscriber what is past its cursor
 //     (sse.Queue) and the one write per connection per slice (drain.go);
 //   - the slice's budgets: SliceBudget writes, connectsPerSlice connects
-//     (Loop.TakeConnectTurn), ClosesPerSlice hang-ups (Loop.NotePeerClose);
+//     (Loop.TakeConnectTurn), ClosesPerSlice hang-ups (Loop.NotePeerClose),
+//     between which the loop also serves requests waiting on the few
+//     keep-alive connections it watches (Loop.Watch, watch.go);
 //   - backpressure: a full socket is handed nothing more (stalled), a
 //     connection that stays stalled for write_stall_timeout, whose log
 //     passes client.queue_max_size or whose publication did not fit in

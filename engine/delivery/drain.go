@@ -568,6 +568,10 @@ func (l *Loop) NotePeerClose() {
 	// ClosesPerSlice hang-ups alone would let a storm of closes hold back a
 	// fan-out for as many slices as it has subscribers to write to.
 	l.closesInSlice = 0
+	// A request waiting on a keep-alive connection (a publish) is served
+	// now rather than behind the rest of the ready list (watch.go); what it
+	// posts goes out in the slices below.
+	l.pollWatched()
 	for range closeDrainSlices {
 		l.mu.Lock()
 		pending := l.scheduled

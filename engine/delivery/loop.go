@@ -70,8 +70,12 @@ type Loop struct {
 	// closesInSlice counts connections closed by their peers since the last
 	// drain (see notePeerClose).
 	closesInSlice int
-	users         map[string]*Conn // head of each user's list of streaming conns
-	Wheel         wheel.Wheel[Conn, *Conn]
+	// watched are keep-alive connections polled during a storm of hang-ups
+	// (watch.go); watchBuf is what those polls read into.
+	watched  []*Conn
+	watchBuf []byte
+	users    map[string]*Conn // head of each user's list of streaming conns
+	Wheel    wheel.Wheel[Conn, *Conn]
 	// stalled are streaming connections whose socket did not take a whole
 	// write: nothing more is handed to gnet for them (their backlog waits in
 	// the channel logs) until the timer sweep sees gnet's buffer empty, or
@@ -85,6 +89,7 @@ type Loop struct {
 	// counters, read by /metrics from another goroutine
 	framesQueued atomic.Uint64
 	writes       atomic.Uint64
+	earlyServed  atomic.Uint64
 }
 
 // NewLoop returns the state of event loop idx (el), whose timing wheel

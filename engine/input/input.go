@@ -49,6 +49,24 @@ func Take(gc gnet.Conn, in *Buffer) []byte {
 	return in.b[in.off:]
 }
 
+// Append adds p, bytes read from the connection's socket outside gnet's
+// read path, to its unserved input: into its own buffer in *inp (taken from
+// the pool if nil), behind whatever gnet has buffered, which moves there
+// first, so that the request stream stays in order whichever reads next.
+func Append(gc gnet.Conn, inp **Buffer, p []byte) {
+	in := *inp
+	if in == nil {
+		in = pool.Get().(*Buffer)
+		*inp = in
+	}
+	if gc.InboundBuffered() > 0 {
+		buf, _ := gc.Peek(-1)
+		in.b = append(in.b, buf...)
+		_, _ = gc.Discard(-1)
+	}
+	in.b = append(in.b, p...)
+}
+
 // Buffered is how many unserved input bytes a connection holds, in gnet and
 // in its own buffer in.
 func Buffered(gc gnet.Conn, in *Buffer) int {

@@ -485,6 +485,7 @@ func (s *Node) startStream(c *delivery.Conn, res *protocol.ConnectResult, cr *ht
 			s.broadcastJoinLeave(c, c.Subs[i].Ch.Name(), true)
 		}
 	}
+	s.addStreamPresence(c) // presence.go
 	now := l.Wheel.Tick()
 	ping := s.pingTicks()
 	c.NextPing = int32(now + ping/2 + rand.Int64N(ping-ping/2))

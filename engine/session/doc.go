@@ -25,6 +25,16 @@
 //     subscribe/unsubscribe/disconnect/refresh on connections, presence,
 //     history, info; HandleResubscribed, which ends the streams of channels
 //     whose publications a broker reconnect may have lost with 3010;
+//   - the node's part in a cluster (cluster.go): with a broker that is not
+//     inline (Redis) and a node ID, an engine/cluster.Cluster announces the
+//     node (JoinCluster … LeaveCluster), /api/info and /api/channels span
+//     the nodes, the API's connection commands are broadcast, and other
+//     nodes' commands are posted to the loops (clusterHandler, from the
+//     broker's goroutine, never waiting);
+//   - presence in a shared presence manager (presence.go): added when a
+//     stream starts, refreshed whenever the connection's wheel slot fires
+//     (scheduled at most presenceUpdateInterval ahead), removed on close and
+//     unsubscribe, all asynchronous; /api/presence reads the manager;
 //   - the node's metrics (metrics.go), the SSE retry jitter (reconnect.go),
 //     and the graceful stop's window (shutdown.go, Node.DisconnectAll).
 //

@@ -76,6 +76,12 @@ func (s *events) OnTraffic(gc gnet.Conn) gnet.Action {
 	switch c.State {
 	case delivery.StateReading:
 		s.serveInput(c)
+		if c.In == nil && gc.InboundBuffered() == 0 {
+			// Served whole (or being served off the loop) and kept open for
+			// the next request, as an API client does: polled during a
+			// storm of hang-ups (delivery/watch.go).
+			s.loops[c.LoopIdx].Watch(c)
+		}
 	case delivery.StatePaused:
 		s.checkPaused(c)
 	case delivery.StateAwaiting:
@@ -130,6 +136,7 @@ func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 				s.broadcastJoinLeave(c, c.Subs[i].Ch.Name(), false)
 			}
 		}
+		s.removeStreamPresence(c) // presence.go
 		s.unsubscribeAll(l, c)
 		s.numClients.Add(-1)
 	} else if len(c.Subs) > 0 {
@@ -221,16 +228,21 @@ func (s *Node) onTimer(l *delivery.Loop, c *delivery.Conn, now int64) {
 			}
 			c.NextPing = int32(now + s.pingTicks())
 		}
+		s.refreshPresence(c) // presence.go
 		s.scheduleStream(l, c, now)
 	}
 }
 
-// scheduleStream puts a streaming connection in the wheel for its next ping
-// or its expiry close, whichever is first.
+// scheduleStream puts a streaming connection in the wheel for its next ping,
+// its expiry close or its presence refresh (presence.go), whichever is
+// first.
 func (s *Node) scheduleStream(l *delivery.Loop, c *delivery.Conn, now int64) {
 	at := int64(c.NextPing)
 	if c.CloseAt > 0 && int64(c.CloseAt) < at {
 		at = int64(c.CloseAt)
+	}
+	if p := s.presenceDeadline(c, now); p > 0 && p < at {
+		at = p
 	}
 	l.Wheel.Schedule(c, at)
 }

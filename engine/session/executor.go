@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/unisse/unisse/engine/api"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/cluster"
 	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/protocol"
 	"github.com/unisse/unisse/sse"
@@ -150,9 +152,10 @@ func (s *Node) wakeLoops(d broker.Deferred) {
 	}
 }
 
-// HandleControl receives node-to-node commands (broker.Handler). A single
-// node sends itself none yet; they are ignored.
-func (s *executor) HandleControl([]byte) {}
+// HandleControl receives node-to-node commands (broker.Handler): the
+// cluster's dispatcher acts on them (cluster.go); a single node ignores
+// what the memory broker hands back.
+func (s *executor) HandleControl(data []byte) { s.handleControl(data) }
 
 // HandleResubscribed (broker.Handler): the broker's PUB/SUB connection was
 // lost and is back, subscribed again to channels; what was published to them
@@ -230,7 +233,7 @@ func (s *Node) broadcastJoinLeave(c *delivery.Conn, name string, join bool) {
 }
 
 // Subscribe subscribes the selected connections to a channel and sends them
-// the subscribe push.
+// the subscribe push, on every node.
 func (s *executor) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 	nsOpts, ok := s.ns.Lookup(r.Channel)
 	if !ok {
@@ -242,25 +245,58 @@ func (s *executor) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 		return protocol.ErrorBadRequest
 	}
 	co := resolveChanOpts(nsOpts, overrideOf(r.Override))
+	cmd := &cluster.Subscribe{
+		User: r.User, Channel: r.Channel, Client: r.Client, Session: r.Session,
+		EmitPresence: co.flags&delivery.SubPresence != 0, EmitJoinLeave: co.flags&delivery.SubJoinLeave != 0,
+		PushJoinLeave: co.flags&delivery.SubPushJoinLeave != 0, Position: co.positioned, Recover: co.recoverable,
+		ExpireAt: r.ExpireAt, ChannelInfo: info, Data: data, Source: subscribeSourceAPI,
+	}
+	if r.RecoverSince != nil {
+		cmd.RecoverSince = &cluster.StreamPosition{Offset: r.RecoverSince.Offset, Epoch: r.RecoverSince.Epoch}
+	}
+	if err := s.broadcast(cluster.Command{Subscribe: cmd}); err != nil {
+		s.log.Error("subscribe broadcast failed", "err", err)
+		return protocol.ErrorInternal
+	}
 	// A positioned subscription waits for the broker with its connection
 	// parked; the reply waits for those too, so that when it is sent the
 	// subscribe push is.
 	var parked sync.WaitGroup
-	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
-		for _, c := range l.Find(r.User, r.Client, r.Session) {
-			if c.Subscribed(r.Channel) >= 0 || c.Parked {
+	if !s.onAllLoopsTimeout(s.subscribeOp(r.Channel, r.User, r.Client, r.Session, false, co, info, data, &parked)) ||
+		!waitTimeout(&parked, brokerTimeout+time.Second) {
+		return protocol.ErrorInternal
+	}
+	return nil
+}
+
+// subscribeSourceAPI is the subscription source Centrifugo's server API
+// puts in its subscribe command.
+const subscribeSourceAPI = 10
+
+// subscribeOp is the per-loop work of a subscribe (from this node's API or
+// another node's): it subscribes the selected connections that are not yet
+// subscribed and sends them the subscribe push. parked, when not nil, counts
+// the connections that wait for the broker until they are answered.
+func (s *Node) subscribeOp(channel, user, client, session string, allUsers bool, co chanOpts, info, data []byte, parked *sync.WaitGroup) func(*delivery.Loop) {
+	return func(l *delivery.Loop) {
+		for _, c := range findTargets(l, user, client, session, allUsers) {
+			if c.Subscribed(channel) >= 0 || c.Parked {
 				continue
 			}
-			c.SetChanInfo(r.Channel, info)
+			c.SetChanInfo(channel, info)
 			res := new(protocol.SubscribeResult)
-			q := s.subscribe(l, c, r.Channel, co, nil, res)
+			q := s.subscribe(l, c, channel, co, nil, res)
 			if q == nil {
-				s.pushSubscribed(l, c, r.Channel, co, res, data)
+				s.pushSubscribed(l, c, channel, co, res, data)
 				continue
 			}
-			parked.Add(1)
+			if parked != nil {
+				parked.Add(1)
+			}
 			s.askBroker(l, c, []*positionQuery{q}, func(l *delivery.Loop) {
-				defer parked.Done()
+				if parked != nil {
+					defer parked.Done()
+				}
 				if c.State != delivery.StateStreaming {
 					c.Parked = false
 					return
@@ -273,14 +309,11 @@ func (s *executor) Subscribe(r *api.SubscribeRequest) *protocol.Error {
 					l.Finish(c, d)
 					return
 				}
-				s.pushSubscribed(l, c, r.Channel, co, res, data)
+				s.pushSubscribed(l, c, channel, co, res, data)
 				l.FlushDirty()
 			})
 		}
-	}) || !waitTimeout(&parked, brokerTimeout+time.Second) {
-		return protocol.ErrorInternal
 	}
-	return nil
 }
 
 // pushSubscribed sends c the subscribe push of an API subscribe and
@@ -291,6 +324,12 @@ func (s *Node) pushSubscribed(l *delivery.Loop, c *delivery.Conn, channel string
 	l.WriteEvent(c, l.Tmp)
 	if co.flags&delivery.SubJoinLeave != 0 {
 		s.broadcastJoinLeave(c, channel, true)
+	}
+	if co.flags&delivery.SubPresence != 0 && s.presence != nil {
+		s.addPresence(c, channel)
+		// Its next timer may be a long ping away: bring it within the
+		// presence update interval.
+		s.scheduleStream(l, c, l.Wheel.Tick())
 	}
 }
 
@@ -309,19 +348,37 @@ func waitTimeout(wg *sync.WaitGroup, d time.Duration) bool {
 }
 
 // Unsubscribe removes the selected connections from a channel with an
-// unsubscribe push. Without a channel Centrifugo sends a channel-less
-// unsubscribe push and keeps the subscriptions; so does unisse.
+// unsubscribe push, on every node. Without a channel Centrifugo sends a
+// channel-less unsubscribe push and keeps the subscriptions; so does unisse.
 func (s *executor) Unsubscribe(r *api.UnsubscribeRequest) *protocol.Error {
 	if r.Channel != "" {
 		if _, ok := s.ns.Lookup(r.Channel); !ok {
 			return protocol.ErrorUnknownChannel
 		}
 	}
-	push := protocol.AppendUnsubscribePush(nil, r.Channel, protocol.UnsubscribeServer, "server unsubscribe")
-	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
-		for _, c := range l.Find(r.User, r.Client, r.Session) {
-			if r.Channel != "" {
-				i := c.Subscribed(r.Channel)
+	if err := s.broadcast(cluster.Command{Unsubscribe: &cluster.Unsubscribe{
+		Channel: r.Channel, User: r.User, Client: r.Client, Session: r.Session,
+		Code: protocol.UnsubscribeServer, Reason: unsubscribeServerReason,
+	}}); err != nil {
+		s.log.Error("unsubscribe broadcast failed", "err", err)
+		return protocol.ErrorInternal
+	}
+	if !s.onAllLoopsTimeout(s.unsubscribeOp(r.Channel, r.User, r.Client, r.Session, protocol.UnsubscribeServer, unsubscribeServerReason, false)) {
+		return protocol.ErrorInternal
+	}
+	return nil
+}
+
+const unsubscribeServerReason = "server unsubscribe"
+
+// unsubscribeOp is the per-loop work of an unsubscribe (from this node's API
+// or another node's).
+func (s *Node) unsubscribeOp(channel, user, client, session string, code uint32, reason string, allUsers bool) func(*delivery.Loop) {
+	push := protocol.AppendUnsubscribePush(nil, channel, code, reason)
+	return func(l *delivery.Loop) {
+		for _, c := range findTargets(l, user, client, session, allUsers) {
+			if channel != "" {
+				i := c.Subscribed(channel)
 				if i < 0 {
 					continue
 				}
@@ -335,59 +392,87 @@ func (s *executor) Unsubscribe(r *api.UnsubscribeRequest) *protocol.Error {
 				flags := c.Subs[i].Flags
 				s.unsubscribeAt(l, c, i)
 				c.Subs = append(c.Subs[:i], c.Subs[i+1:]...)
-				c.SetChanInfo(r.Channel, nil)
+				c.SetChanInfo(channel, nil)
 				if flags&delivery.SubJoinLeave != 0 {
-					s.broadcastJoinLeave(c, r.Channel, false)
+					s.broadcastJoinLeave(c, channel, false)
+				}
+				if flags&delivery.SubPresence != 0 && s.presence != nil {
+					s.removePresence(c, channel)
 				}
 			}
 			l.WriteEvent(c, push)
 		}
-	}) {
-		return protocol.ErrorInternal
 	}
-	return nil
 }
 
 // Disconnect ends the selected connections' streams (default 3503 "force
-// disconnect"), sparing the whitelisted client ids.
+// disconnect"), sparing the whitelisted client ids, on every node.
 func (s *executor) Disconnect(r *api.DisconnectRequest) *protocol.Error {
 	d := protocol.DisconnectForceNoReconnect
 	if r.Disconnect != nil {
 		d = protocol.Disconnect{Code: r.Disconnect.Code, Reason: r.Disconnect.Reason}
 	}
-	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
-		targets := l.Find(r.User, r.Client, r.Session)
+	if err := s.broadcast(cluster.Command{Disconnect: &cluster.Disconnect{
+		User: r.User, Client: r.Client, Session: r.Session, Whitelist: r.Whitelist, Code: d.Code, Reason: d.Reason,
+	}}); err != nil {
+		s.log.Error("disconnect broadcast failed", "err", err)
+		return protocol.ErrorInternal
+	}
+	if !s.onAllLoopsTimeout(s.disconnectOp(r.User, r.Client, r.Session, r.Whitelist, d, false)) {
+		return protocol.ErrorInternal
+	}
+	return nil
+}
+
+// disconnectOp is the per-loop work of a disconnect (from this node's API or
+// another node's).
+func (s *Node) disconnectOp(user, client, session string, whitelist []string, d protocol.Disconnect, allUsers bool) func(*delivery.Loop) {
+	return func(l *delivery.Loop) {
+		targets := findTargets(l, user, client, session, allUsers)
 	next:
 		for _, c := range targets {
-			for _, w := range r.Whitelist {
+			for _, w := range whitelist {
 				if id, ok := protocol.ParseUUID(w); ok && id == c.Client {
 					continue next
 				}
 			}
 			l.Finish(c, d)
 		}
-	}) {
+	}
+}
+
+// Refresh extends (or ends, with expired) the selected connections'
+// lifetime, on every node.
+func (s *executor) Refresh(r *api.RefreshRequest) *protocol.Error {
+	if err := s.broadcast(cluster.Command{Refresh: &cluster.Refresh{
+		User: r.User, Client: r.Client, Session: r.Session, Expired: r.Expired, ExpireAt: r.ExpireAt, Info: r.Info,
+	}}); err != nil {
+		s.log.Error("refresh broadcast failed", "err", err)
+		return protocol.ErrorInternal
+	}
+	if !s.onAllLoopsTimeout(s.refreshOp(r.User, r.Client, r.Session, false, r.Expired, r.ExpireAt, r.Info)) {
 		return protocol.ErrorInternal
 	}
 	return nil
 }
 
-// Refresh extends (or ends, with expired) the selected connections' lifetime.
-func (s *executor) Refresh(r *api.RefreshRequest) *protocol.Error {
+// refreshOp is the per-loop work of a refresh (from this node's API or
+// another node's).
+func (s *Node) refreshOp(user, client, session string, allUsers, expired bool, expireAt int64, info []byte) func(*delivery.Loop) {
 	delay := s.opts.Client.ExpiredCloseDelay
-	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
+	return func(l *delivery.Loop) {
 		now := time.Now()
-		for _, c := range l.Find(r.User, r.Client, r.Session) {
-			if r.Expired {
+		for _, c := range findTargets(l, user, client, session, allUsers) {
+			if expired {
 				l.Finish(c, protocol.DisconnectExpired)
 				continue
 			}
-			if len(r.Info) > 0 {
-				c.SetInfo(append([]byte(nil), r.Info...))
+			if len(info) > 0 {
+				c.SetInfo(append([]byte(nil), info...))
 			}
 			var push []byte
-			if r.ExpireAt > 0 {
-				ttl := r.ExpireAt - now.Unix()
+			if expireAt > 0 {
+				ttl := expireAt - now.Unix()
 				if ttl <= 0 {
 					l.Finish(c, protocol.DisconnectExpired)
 					continue
@@ -400,18 +485,22 @@ func (s *executor) Refresh(r *api.RefreshRequest) *protocol.Error {
 			}
 			l.Tmp = push
 			l.WriteEvent(c, push)
+			// Rescheduling restarts the presence interval: refresh it now.
+			s.refreshPresence(c)
 			s.scheduleStream(l, c, l.Wheel.Tick())
 		}
-	}) {
-		return protocol.ErrorInternal
 	}
-	return nil
 }
 
-// Presence lists the connections subscribed to a presence-enabled channel.
+// Presence lists the connections subscribed to a presence-enabled channel:
+// from the presence manager (every node's) when there is one, else from the
+// loops.
 func (s *executor) Presence(channel string) ([]api.ClientInfo, *protocol.Error) {
 	if perr := s.presenceAvailable(channel); perr != nil {
 		return nil, perr
+	}
+	if s.presence != nil {
+		return s.sharedPresence(channel)
 	}
 	// Each loop fills its own slot: no lock is shared across loops.
 	perLoop := make([][]api.ClientInfo, len(s.loops))
@@ -429,6 +518,12 @@ func (s *executor) Presence(channel string) ([]api.ClientInfo, *protocol.Error) 
 
 // PresenceStats counts a presence-enabled channel's connections and users.
 func (s *executor) PresenceStats(channel string) (api.PresenceStats, *protocol.Error) {
+	if s.presence != nil {
+		if perr := s.presenceAvailable(channel); perr != nil {
+			return api.PresenceStats{}, perr
+		}
+		return s.sharedPresenceStats(channel)
+	}
 	infos, perr := s.Presence(channel)
 	if perr != nil {
 		return api.PresenceStats{}, perr
@@ -475,13 +570,17 @@ func rawOrB64(raw []byte, b64 string) ([]byte, error) {
 	return raw, nil
 }
 
-// nodeName is node.name, or the host name as Centrifugo defaults to.
+// nodeName is node.name, or what Centrifugo defaults to: the host name and
+// the port, "host_8000".
 func (s *Node) nodeName() string {
 	if s.opts.Node.Name != "" {
 		return s.opts.Node.Name
 	}
-	h, _ := os.Hostname()
-	return h
+	h, err := os.Hostname()
+	if err != nil {
+		h = "?"
+	}
+	return h + "_" + strconv.Itoa(s.opts.HTTPServer.Port)
 }
 
 // History reads a channel's history stream.
@@ -536,8 +635,23 @@ func (s *executor) HistoryRemove(channel string) *protocol.Error {
 	return nil
 }
 
-// Channels lists channels with subscribers, optionally filtered by a glob.
+// Channels lists channels with subscribers, optionally filtered by a glob:
+// on every node of a cluster (summed), else this node's.
 func (s *executor) Channels(pattern string, fn func(string, int)) *protocol.Error {
+	if s.cluster != nil {
+		if pattern != "" {
+			if _, err := glob.Compile(pattern); err != nil {
+				return protocol.ErrorBadRequest
+			}
+		}
+		return s.clusterChannels(pattern, fn)
+	}
+	return s.localChannels(pattern, fn)
+}
+
+// localChannels lists this node's channels with subscribers matching
+// pattern.
+func (s *executor) localChannels(pattern string, fn func(string, int)) *protocol.Error {
 	var g glob.Glob
 	if pattern != "" {
 		var err error
@@ -553,37 +667,22 @@ func (s *executor) Channels(pattern string, fn func(string, int)) *protocol.Erro
 	return nil
 }
 
-// Info describes this node.
+// Info describes this node, and in a cluster every live node, this one
+// first.
 func (s *executor) Info() ([]api.NodeInfo, *protocol.Error) {
-	// Each loop fills its own slot: no lock is shared across loops.
-	type loopInfo struct {
-		users []string
-		subs  int
+	if s.cluster != nil {
+		return s.clusterInfo(), nil
 	}
-	perLoop := make([]loopInfo, len(s.loops))
-	if !s.onAllLoopsTimeout(func(l *delivery.Loop) {
-		li := loopInfo{users: l.AppendUsers(nil)}
-		for _, c := range l.Streams() {
-			li.subs += len(c.Subs)
-		}
-		perLoop[l.Idx] = li
-	}) {
+	users, subs, ok := s.countUsersAndSubs(opTimeout)
+	if !ok {
 		return nil, protocol.ErrorInternal
-	}
-	users := make(map[string]struct{})
-	subs := 0
-	for _, li := range perLoop {
-		for _, u := range li.users {
-			users[u] = struct{}{}
-		}
-		subs += li.subs
 	}
 	return []api.NodeInfo{{
 		UID:         s.uid,
 		Name:        s.nodeName(),
 		Version:     s.version,
 		NumClients:  s.NumClients(),
-		NumUsers:    len(users),
+		NumUsers:    users,
 		NumChannels: s.hub.NumChannels(),
 		NumSubs:     subs,
 		Uptime:      int64(time.Since(s.startedAt) / time.Second),

@@ -27,6 +27,12 @@ type metricsSet struct {
 	slowPushWaits *metrics.Counter
 	acceptErrors  *metrics.Counter // accept or hand-off failures (engine/listen)
 	shed          *metrics.Counter // connections refused with 503 to free a descriptor
+	// controlErrors counts cluster control failures: publishes of
+	// announcements and commands, and control messages that do not decode.
+	controlErrors *metrics.Counter
+	// presenceErrors counts presence updates (add, refresh, remove) the
+	// presence manager failed or that were skipped under backlog.
+	presenceErrors *metrics.Counter
 	// brokerSubscribeErrors counts failed broker subscriptions (a networked
 	// broker); insufficientState the subscribers disconnected with 3010
 	// because the broker's PUB/SUB connection was lost and restored.
@@ -46,6 +52,8 @@ func newMetrics(s *Node) *metricsSet {
 		slowPushWaits:         set.NewCounter("unisse_disconnect_push_waits_total"),
 		acceptErrors:          set.NewCounter("unisse_tcp_accept_errors_total"),
 		shed:                  set.NewCounter("unisse_tcp_connections_shed_total"),
+		controlErrors:         set.NewCounter("unisse_cluster_control_errors_total"),
+		presenceErrors:        set.NewCounter("unisse_presence_update_errors_total"),
 		brokerSubscribeErrors: set.NewCounter("unisse_broker_subscribe_errors_total"),
 		insufficientState:     set.NewCounter(`unisse_client_disconnects_total{code="3010"}`),
 	}

@@ -60,6 +60,8 @@ type Node struct {
 	broker   broker.Broker
 	presence broker.PresenceManager // nil: answered from the loops
 	nodeID   string
+	cluster  *clusterState // nil on a single node (cluster.go)
+	pres     presenceState // presence updates (presence.go)
 	// hooked: the broker subscribes over the network (Inline(OpSubscribe)
 	// false), so the hub tells it which channels this node needs
 	// (brokerSubscribe) and a subscription may have to wait for it.
@@ -162,6 +164,8 @@ func New(cfg Config) (*Node, error) {
 	var u [16]byte
 	newUUID(&u)
 	s.uid = uuidString(u)
+	s.newCluster() // before the broker runs: it may deliver control at once
+	s.pres.init(s)
 	if err := s.broker.Run(&executor{s}); err != nil {
 		return nil, fmt.Errorf("engine: broker: %w", err)
 	}
