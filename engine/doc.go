@@ -79,7 +79,17 @@
 // loop's inbox, behind every frame posted before it, and unpark moves the
 // cursor past the buffered frames at or below the position, so nothing is
 // delivered twice or skipped (park.go: subscribe, askBroker, unpark; the cursor
-// move is delivery.Loop.SkipThrough);
+// move is delivery.Loop.SkipThrough). With a broker that subscribes over the
+// network (Redis), a connect that brings a channel's first subscriber to the
+// node also waits, parked the same way, for the node's SUBSCRIBE at the
+// broker (the hub's broker hooks, Node.brokerSubscribe; the answer reaches
+// the loop through its inbox as subscriptionSettled), and only then reads
+// positions, all within one broker timeout; so a publication made anywhere
+// after the connect push reaches the client. A failed subscription refuses
+// the connect with 3004, as Centrifugo does; a broker that lost and restored
+// its PUB/SUB connection ends the streams of the resubscribed channels with
+// 3010 (executor.HandleResubscribed), and /health answers 503 while the
+// broker reports itself cut off (broker.HealthChecker);
 // events.go keeps the connection's timers (pings, expiry, read deadline) in
 // its loop's timing wheel (engine/wheel). A server that stops by itself
 // says so on Server.Done (the root's accept.go). Server.Stop ends the

@@ -170,3 +170,13 @@ type PresenceManager interface {
 	AddPresence(ctx context.Context, channel, clientID string, info *ClientInfo, done func(error))
 	RemovePresence(ctx context.Context, channel, clientID, userID string, done func(error))
 }
+
+// HealthChecker is implemented by a broker that can be cut off from what it
+// needs (a Redis shard whose PUB/SUB connection is down): Healthy reports
+// nil while it is not, else why. The engine's /health answers 503 with the
+// reason meanwhile, so that a load balancer sends new
+// clients to nodes that can deliver. Safe from any goroutine; cheap enough
+// for every health probe.
+type HealthChecker interface {
+	Healthy() error
+}

@@ -28,7 +28,9 @@
 //
 // A broker that can lose publications (Redis PUB/SUB across a reconnect)
 // says so with Handler.HandleResubscribed, naming the channels it subscribed
-// again; Memory never calls it.
+// again; Memory never calls it (the engine ends those channels' streams
+// with 3010, so that clients recover instead of missing publications). A
+// broker that can be cut off implements HealthChecker, for /health.
 //
 // Presence: Memory does not implement PresenceManager; on a single node the
 // engine answers presence from its own event loops, each loop reporting its

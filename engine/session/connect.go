@@ -594,4 +594,7 @@ func (c *channelCollector) release(sc *connectScratch) {
 type connectScratch struct {
 	chans []connectChannel
 	seen  map[string]struct{} // the channels in chans
+	// waits are the queries of this loop's parked connections that wait
+	// for the node's broker subscription to their channel, by token.
+	waits map[uint64]*positionQuery
 }

@@ -9,15 +9,22 @@
 //   - HTTP serving of a connection (serve.go): head scanning across reads
 //     (engine/input, httpparse.HeadEnd), routing from the head, bodies,
 //     pipelining with maxUnsent, closeWhenSent and the lingering close;
+//     /health (503 with the reason while the broker, as
+//     broker.HealthChecker, is cut off);
 //   - the Centrifugo connect (connect.go): admission (engine/limits),
 //     authentication (engine/auth), the channels it gets, the stream head and
 //     connect push, refusals; and parking for the broker (park.go:
-//     subscribe, askBroker, unpark, positionQuery), the one place a
-//     connection waits for the broker;
+//     subscribe, askBroker, subscriptionSettled, unpark, positionQuery),
+//     the one place a connection waits for the broker: for its position
+//     or history, and, with a networked broker (Inline(OpSubscribe) false),
+//     first for the node's subscription to a channel it is the first local
+//     subscriber of (the hub's broker hooks: brokerSubscribe and
+//     brokerUnsubscribe in node.go);
 //   - the server API's executor and the broker's handler (executor.go,
 //     apiserve.go): publish, fan-out to the loops (HandlePublication),
 //     subscribe/unsubscribe/disconnect/refresh on connections, presence,
-//     history, info;
+//     history, info; HandleResubscribed, which ends the streams of channels
+//     whose publications a broker reconnect may have lost with 3010;
 //   - the node's part in a cluster (cluster.go): with a broker that is not
 //     inline (Redis) and a node ID, an engine/cluster.Cluster announces the
 //     node (JoinCluster … LeaveCluster), /api/info and /api/channels span

@@ -33,22 +33,29 @@ type metricsSet struct {
 	// presenceErrors counts presence updates (add, refresh, remove) the
 	// presence manager failed or that were skipped under backlog.
 	presenceErrors *metrics.Counter
+	// brokerSubscribeErrors counts failed broker subscriptions (a networked
+	// broker); insufficientState the subscribers disconnected with 3010
+	// because the broker's PUB/SUB connection was lost and restored.
+	brokerSubscribeErrors *metrics.Counter
+	insufficientState     *metrics.Counter
 }
 
 func newMetrics(s *Node) *metricsSet {
 	set := metrics.NewSet()
 	m := &metricsSet{
-		set:             set,
-		accepted:        set.NewCounter("unisse_tcp_connections_accepted_total"),
-		connects:        set.NewCounter(`unisse_client_connections_accepted_total{transport="uni_sse"}`),
-		publications:    set.NewCounter("unisse_publications_total"),
-		apiCommands:     set.NewCounter(`unisse_api_commands_total{protocol="http"}`),
-		slowDisconnects: set.NewCounter(`unisse_client_disconnects_total{code="3008"}`),
-		slowPushWaits:   set.NewCounter("unisse_disconnect_push_waits_total"),
-		acceptErrors:    set.NewCounter("unisse_tcp_accept_errors_total"),
-		shed:            set.NewCounter("unisse_tcp_connections_shed_total"),
-		controlErrors:   set.NewCounter("unisse_cluster_control_errors_total"),
-		presenceErrors:  set.NewCounter("unisse_presence_update_errors_total"),
+		set:                   set,
+		accepted:              set.NewCounter("unisse_tcp_connections_accepted_total"),
+		connects:              set.NewCounter(`unisse_client_connections_accepted_total{transport="uni_sse"}`),
+		publications:          set.NewCounter("unisse_publications_total"),
+		apiCommands:           set.NewCounter(`unisse_api_commands_total{protocol="http"}`),
+		slowDisconnects:       set.NewCounter(`unisse_client_disconnects_total{code="3008"}`),
+		slowPushWaits:         set.NewCounter("unisse_disconnect_push_waits_total"),
+		acceptErrors:          set.NewCounter("unisse_tcp_accept_errors_total"),
+		shed:                  set.NewCounter("unisse_tcp_connections_shed_total"),
+		controlErrors:         set.NewCounter("unisse_cluster_control_errors_total"),
+		presenceErrors:        set.NewCounter("unisse_presence_update_errors_total"),
+		brokerSubscribeErrors: set.NewCounter("unisse_broker_subscribe_errors_total"),
+		insufficientState:     set.NewCounter(`unisse_client_disconnects_total{code="3010"}`),
 	}
 	set.NewGauge("unisse_client_connections", func() float64 { return float64(s.numClients.Load()) })
 	set.NewGauge("unisse_channels", func() float64 { return float64(s.hub.NumChannels()) })

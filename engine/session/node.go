@@ -62,6 +62,11 @@ type Node struct {
 	nodeID   string
 	cluster  *clusterState // nil on a single node (cluster.go)
 	pres     presenceState // presence updates (presence.go)
+	// hooked: the broker subscribes over the network (Inline(OpSubscribe)
+	// false), so the hub tells it which channels this node needs
+	// (brokerSubscribe) and a subscription may have to wait for it.
+	hooked   bool
+	waitSeq  atomic.Uint64 // tokens of hub.Waiters (positionQuery.token)
 	verifier *auth.Verifier
 	ns       *namespace.Resolver
 	api      *api.Handler
@@ -139,7 +144,12 @@ func New(cfg Config) (*Node, error) {
 	if s.numLoops <= 0 {
 		s.numLoops = runtime.NumCPU()
 	}
-	s.hub = hub.New[*delivery.Conn, delivery.ChanState](s.numLoops)
+	var hubOpts []hub.Option[*delivery.Conn, delivery.ChanState]
+	if !s.broker.Inline(broker.OpSubscribe) {
+		s.hooked = true
+		hubOpts = append(hubOpts, hub.WithBrokerHooks(s.brokerSubscribe, s.brokerUnsubscribe))
+	}
+	s.hub = hub.New[*delivery.Conn, delivery.ChanState](s.numLoops, hubOpts...)
 	s.loops = make([]*delivery.Loop, s.numLoops)
 	s.loopOf = make(map[gnet.EventLoop]*delivery.Loop, s.numLoops)
 	empty := []*delivery.Loop{}
@@ -160,6 +170,43 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("engine: broker: %w", err)
 	}
 	return s, nil
+}
+
+// brokerSubscribe is the hub's subscribe hook: the channel's first
+// subscriber on this node (or a retry after a failure) subscribes the node
+// at the broker. The broker only enqueues (we are under the hub's shard
+// lock); its answer settles the hub's attempt and each subscriber waiting
+// for it is told on its own loop (subscriptionSettled). The attempt has its
+// own deadline, so that a broker that cannot serve it leaves the channel
+// Failed (retried by its next subscriber) rather than Pending for ever.
+func (s *Node) brokerSubscribe(a hub.Attempt[*delivery.Conn, delivery.ChanState]) {
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	name := a.Channel().Name()
+	s.broker.Subscribe(ctx, name, func(err error) {
+		cancel()
+		if err != nil {
+			s.metrics.brokerSubscribeErrors.Inc()
+			// Debug: during an outage every connect to a new channel fails
+			// here, and unpark logs each refused connect already.
+			s.log.Debug("broker subscribe failed", "channel", name, "err", err)
+		}
+		for _, w := range s.hub.Settle(a, err) {
+			s.loops[w.Loop].Post(func(l *delivery.Loop) { s.subscriptionSettled(l, w.Token, err) })
+		}
+	})
+}
+
+// brokerUnsubscribe is the hub's unsubscribe hook: the channel lost its last
+// subscriber on this node. A failure leaves the node subscribed to a
+// channel nobody here reads (the broker's publications for it find no
+// subscriber and are dropped); the next reconnect of the broker's PUB/SUB
+// connection forgets it.
+func (s *Node) brokerUnsubscribe(channel string) {
+	s.broker.Unsubscribe(context.Background(), channel, func(err error) {
+		if err != nil {
+			s.log.Debug("broker unsubscribe failed", "channel", channel, "err", err)
+		}
+	})
 }
 
 // NumLoops is the number of event loops the node is built for.

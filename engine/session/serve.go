@@ -1,12 +1,14 @@
 package session
 
 import (
+	"encoding/json"
 	"errors"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/unisse/unisse/engine/api"
+	"github.com/unisse/unisse/engine/broker"
 	"github.com/unisse/unisse/engine/delivery"
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/input"
@@ -334,7 +336,11 @@ func (s *Node) serveRequest(c *delivery.Conn, req *httpparse.Request, buf []byte
 			return consumed, 0
 		}
 	case routeHealth:
-		l.Out = httpwrite.AppendBody(l.Out[:0], 200, "application/json", false, []byte("{}"), req.IsHead(), !keepAlive)
+		status, body := 200, []byte("{}")
+		if err := s.unhealthy(); err != nil {
+			status, body = 503, healthError(err)
+		}
+		l.Out = httpwrite.AppendBody(l.Out[:0], status, "application/json", false, body, req.IsHead(), !keepAlive)
 		_ = sendResponse(c, l.Out)
 	case routeMetrics:
 		s.serveMetrics(c, req.IsHead(), keepAlive)
@@ -549,4 +555,26 @@ func sendResponse(c *delivery.Conn, out []byte) error {
 	httpwrite.FixProto(out, c.HTTP10)
 	_, err := c.GC.Write(out)
 	return err
+}
+
+// unhealthy reports why the node cannot serve fully, nil when it can: its
+// broker (broker.HealthChecker) is cut off. A separate presence manager is
+// not asked: the Redis one reports the health of PUB/SUB connections, which
+// only a broker that is Run has (a presence-only instance would look down
+// for ever), and presence calls fail on their own while Redis is away.
+func (s *Node) unhealthy() error {
+	if h, ok := s.broker.(broker.HealthChecker); ok {
+		return h.Healthy()
+	}
+	return nil
+}
+
+// healthError is /health's 503 body: {"error":"<reason>"}. Centrifugo's
+// /health always answers 200 {}; unisse tells a load balancer that the
+// node cannot deliver (see README "Differences").
+func healthError(err error) []byte {
+	b, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{err.Error()})
+	return b
 }
