@@ -41,6 +41,10 @@ func (s *Node) serveConnect(c *delivery.Conn, req *httpparse.Request, body []byt
 	l := s.loops[c.LoopIdx]
 	keepAlive := req.KeepAlive()
 	if !req.IsGet() && !req.IsPost() {
+		// No stream: the client.connection_limit slot is free before the
+		// client reads the answer (as in refuseConnect), not only once the
+		// connection closes, which a new connect on another loop can outrun.
+		s.releaseNodeSlot(c)
 		l.Out = httpwrite.AppendEmpty(l.Out[:0], 405, cr, !keepAlive, req.IsHead())
 		_ = sendResponse(c, l.Out)
 		return
@@ -77,6 +81,7 @@ func (s *Node) serveConnect(c *delivery.Conn, req *httpparse.Request, body []byt
 
 func (s *Node) badConnectRequest(c *delivery.Conn, cr *httpwrite.CORS, keepAlive bool) {
 	l := s.loops[c.LoopIdx]
+	s.releaseNodeSlot(c) // no stream: see the 405 in serveConnect
 	l.Out = httpwrite.AppendEmpty(l.Out[:0], 400, cr, !keepAlive, false)
 	_ = sendResponse(c, l.Out)
 }
