@@ -24,27 +24,31 @@ func TestPeerClosedStreamIsReset(t *testing.T) {
 	st := srv.Connect(t, map[string]any{"token": rbToken(t, "u", "reset")})
 	st.ExpectPrefix(t, `{"connect":`)
 	port := st.Conn.LocalAddr().(*net.TCPAddr).Port
-	if !socketListed(t, port) {
-		t.Fatalf("client port %d not found in /proc/net/tcp", port)
+	serverPort := st.Conn.RemoteAddr().(*net.TCPAddr).Port
+	if !socketListed(t, port, serverPort) {
+		t.Fatalf("client socket :%d -> :%d not found in /proc/net/tcp", port, serverPort)
 	}
 	st.Conn.Close()
 	enginetest.Eventually(t, 5*time.Second, "the client's socket gone (reset, no TIME_WAIT)", func() bool {
-		return !socketListed(t, port)
+		return !socketListed(t, port, serverPort)
 	})
 }
 
-// socketListed reports whether /proc/net/tcp has a socket whose local port
-// is port (in any state, TIME_WAIT included).
-func socketListed(t *testing.T, port int) bool {
+// socketListed reports whether /proc/net/tcp has a socket from local port
+// port to remote port remote (in any state, TIME_WAIT included). Both ports
+// count: the client's port is free again the moment its socket is gone, and
+// the package's parallel tests open thousands of connections, one of which
+// may get it at once.
+func socketListed(t *testing.T, port, remote int) bool {
 	t.Helper()
 	b, err := os.ReadFile("/proc/net/tcp")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := fmt.Sprintf(":%04X ", port)
+	local, peer := fmt.Sprintf(":%04X", port), fmt.Sprintf(":%04X", remote)
 	for _, line := range strings.Split(string(b), "\n")[1:] {
 		f := strings.Fields(line)
-		if len(f) > 2 && strings.HasSuffix(f[1]+" ", want) {
+		if len(f) > 2 && strings.HasSuffix(f[1], local) && strings.HasSuffix(f[2], peer) {
 			return true
 		}
 	}
