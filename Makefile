@@ -21,8 +21,9 @@ run: build
 	$(BIN)/unisse $(ARGS)
 
 # The full check CI runs: formatting, vet, every test with the race detector,
+# the multi-process tests on a real redis-server (cluster),
 # and a few seconds of every fuzzer.
-test: fmt-check vet race allocs fuzz-short
+test: fmt-check vet race allocs cluster fuzz-short
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
