@@ -257,7 +257,10 @@ func (p *Publisher) loop(ctx context.Context, wk *worker, ticket *atomic.Int64, 
 		if cfg.Log {
 			c := Call{Sent: sentAt.UnixNano(), Took: int64(done.Sub(sentAt))}
 			if !at.IsZero() {
-				c.Late = max(0, int64(sentAt.Sub(at)))
+				// On the wall clock, as Sent: Sent-Late is then the
+				// scheduled time exactly (the monotonic clock and the
+				// wall clock may drift or step apart during a run).
+				c.Late = max(0, int64(sentAt.Round(0).Sub(at.Round(0))))
 			}
 			wk.log = append(wk.log, c)
 		}
