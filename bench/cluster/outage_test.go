@@ -134,8 +134,8 @@ func (r *reconnecter) dial(t testing.TB, prev *session) (*session, error) {
 	return ss, nil
 }
 
-// run keeps the subscriber connected until quit closes; first is its
-// already open first session.
+// run keeps the subscriber connected until quit closes, reconnecting
+// after each reconnect-code disconnect; its first session is already open.
 func (r *reconnecter) run(t testing.TB, quit <-chan struct{}) {
 	for {
 		cur := r.current()
@@ -187,6 +187,8 @@ type healthSample struct {
 	code       int
 }
 
+// watchHealth polls nd's /health until stop closes; out is read only
+// after wg is done.
 func watchHealth(nd *node, stop <-chan struct{}, out *[]healthSample, wg *sync.WaitGroup) {
 	defer wg.Done()
 	for {
