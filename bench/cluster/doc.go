@@ -16,9 +16,11 @@
 //     Redis: a busy port makes the second process exit with an error,
 //     unisse.reuse_port lets two share it, and a restart binds at once
 //     while the old connections sit in TIME_WAIT;
-//   - build tag cluster (make cluster): three unisse nodes on one Redis;
-//   - build tag interop (make interop): Centrifugo nodes on one Redis, and
-//     unisse and Centrifugo nodes together.
+//   - build tag cluster (make cluster): three unisse nodes on one Redis,
+//     and the Redis outage under load (runOutage) on two;
+//   - build tag interop (make interop): Centrifugo nodes on one Redis,
+//     unisse and Centrifugo nodes together, and the outage under load on
+//     two Centrifugo nodes, for its figures beside unisse's.
 //
 // The unisse binary is $UNISSE_BIN (the Makefile targets pass bin/unisse
 // after make build); without it the tests build cmd/unisse into a temp dir

@@ -27,3 +27,13 @@ func TestUnisseWithCentrifugo(t *testing.T) {
 		})
 	}
 }
+
+// TestCentrifugoRedisOutageUnderLoad runs TestRedisOutageUnderLoad's
+// scenario on two Centrifugo v6.9.1 nodes, to put its figures beside
+// unisse's. It asserts nothing about Centrifugo's behaviour beyond the
+// scenario running; the log is the result.
+func TestCentrifugoRedisOutageUnderLoad(t *testing.T) {
+	redis := StartRedis(t)
+	nodes := startNodes(t, redis, kindCentrifugo, kindCentrifugo)
+	runOutage(t, redis, nodes).log(t, nodes)
+}

@@ -175,3 +175,15 @@ func runScenarios(t *testing.T, nodes []*node) {
 	t.Run("Presence", func(t *testing.T) { checkPresence(t, nodes) })
 	t.Run("Disconnect", func(t *testing.T) { checkDisconnect(t, nodes) })
 }
+
+func hasN(pubs []Pub, n int) bool { return indexOfN(pubs, n) >= 0 }
+
+func indexOfN(pubs []Pub, n int) int {
+	want := fmt.Sprintf(`{"n":%d}`, n)
+	for i, p := range pubs {
+		if string(p.Data) == want {
+			return i
+		}
+	}
+	return -1
+}
