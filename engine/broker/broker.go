@@ -94,13 +94,15 @@ type Handler interface {
 	// HandleControl receives a node-to-node command (PublishControl).
 	HandleControl(data []byte)
 	// HandleResubscribed says that the broker lost its connection to the
-	// publications of channels and has subscribed them again (a Redis
-	// PUB/SUB reconnect): publications made in between were not delivered,
-	// so each channel may have a gap (one with history can compare its
-	// stream position with the last offset it delivered). Called from the
-	// broker's goroutine, holding no broker lock, after delivery resumed;
-	// channels must not be retained. A broker that never loses publications
-	// (Memory) never calls it.
+	// publications of channels and is about to subscribe them again (a
+	// Redis PUB/SUB reconnect): publications made in between were not
+	// delivered, so each channel may have a gap (one with history can
+	// compare its stream position with the last offset it delivered).
+	// Called from the broker's goroutine, holding no broker lock, before
+	// the new subscription can deliver anything, so that what the handler
+	// queues for the channels (ending their streams) comes ahead of every
+	// publication after the gap; channels must not be retained. A broker
+	// that never loses publications (Memory) never calls it.
 	HandleResubscribed(channels []string)
 }
 
