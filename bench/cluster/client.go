@@ -182,6 +182,7 @@ type Subscriber struct {
 	connect    json.RawMessage
 	subs       map[string]SubResult
 	pubs       map[string][]Pub
+	joinLeave  map[string][]string // per channel: "join:<user>", "leave:<user>", "pub"
 	disconnect *Disconnect
 	ended      error
 	done       chan struct{}
@@ -227,7 +228,7 @@ func Dial(node, addr string, req map[string]any) (*Subscriber, error) {
 		cancel()
 		return nil, err
 	}
-	s := &Subscriber{Node: node, subs: map[string]SubResult{}, pubs: map[string][]Pub{}, done: make(chan struct{}), cancel: cancel, changed: make(chan struct{})}
+	s := &Subscriber{Node: node, subs: map[string]SubResult{}, pubs: map[string][]Pub{}, joinLeave: map[string][]string{}, done: make(chan struct{}), cancel: cancel, changed: make(chan struct{})}
 	go s.read(hreq)
 	return s, nil
 }
@@ -260,6 +261,8 @@ func (s *Subscriber) read(req *http.Request) {
 			} `json:"connect"`
 			Channel    string      `json:"channel"`
 			Pub        *Pub        `json:"pub"`
+			Join       *joinLeave  `json:"join"`
+			Leave      *joinLeave  `json:"leave"`
 			Disconnect *Disconnect `json:"disconnect"`
 		}
 		if err := json.Unmarshal(data, &push); err != nil {
@@ -277,6 +280,11 @@ func (s *Subscriber) read(req *http.Request) {
 			}
 		case push.Pub != nil:
 			s.pubs[push.Channel] = append(s.pubs[push.Channel], *push.Pub)
+			s.joinLeave[push.Channel] = append(s.joinLeave[push.Channel], "pub")
+		case push.Join != nil:
+			s.joinLeave[push.Channel] = append(s.joinLeave[push.Channel], "join:"+push.Join.Info.User)
+		case push.Leave != nil:
+			s.joinLeave[push.Channel] = append(s.joinLeave[push.Channel], "leave:"+push.Leave.Info.User)
 		case push.Disconnect != nil:
 			s.disconnect = push.Disconnect
 		}
@@ -352,6 +360,21 @@ func (s *Subscriber) Sub(channel string) (SubResult, bool) {
 	defer s.mu.Unlock()
 	p, ok := s.subs[channel]
 	return p, ok
+}
+
+type joinLeave struct {
+	Info struct {
+		User   string `json:"user"`
+		Client string `json:"client"`
+	} `json:"info"`
+}
+
+// JoinLeave returns channel's join and leave pushes so far, in order with
+// its publications: "join:<user>", "leave:<user>" and "pub".
+func (s *Subscriber) JoinLeave(channel string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.joinLeave[channel]...)
 }
 
 // Pubs returns a copy of channel's publications so far.

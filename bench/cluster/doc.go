@@ -1,8 +1,12 @@
 // Package cluster is a harness for multi-process tests: unisse and
 // Centrifugo v6.9.1 nodes as real processes, each with its own JSON config
 // file (Centrifugo keys) and port, a real redis-server they share, uni_sse
-// subscribers that record every publication per channel with its offset,
-// and a client for the server HTTP API.
+// subscribers that record every publication per channel with its offset
+// (and join/leave pushes in order with them), and a client for the server
+// HTTP API. Every set of nodes runs the same scenarios (runScenarios):
+// fan-out, history and recovery, presence, disconnect, and join/leave (a
+// watcher on each node sees exactly one join and leave of every node's
+// client).
 //
 // Everything waits by polling with a deadline (StartTimeout, StopTimeout,
 // or the caller's), and every process is stopped by the test's cleanup:

@@ -5,6 +5,7 @@ package cluster
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -174,6 +175,79 @@ func runScenarios(t *testing.T, nodes []*node) {
 	t.Run("History", func(t *testing.T) { checkHistory(t, nodes) })
 	t.Run("Presence", func(t *testing.T) { checkPresence(t, nodes) })
 	t.Run("Disconnect", func(t *testing.T) { checkDisconnect(t, nodes) })
+	t.Run("JoinLeave", func(t *testing.T) { checkJoinLeave(t, nodes) })
+}
+
+// checkJoinLeave: a watcher on every node (push join/leave) sees exactly one
+// join and one leave for a client of every node, its own node's included,
+// whichever kind of node each is.
+func checkJoinLeave(t *testing.T, nodes []*node) {
+	const ch = "pres:jl"
+	var watchers []*Subscriber
+	for _, nd := range nodes {
+		w := Subscribe(t, nd.Name, nd.Addr(), map[string]any{"token": Token(t, "w-"+nd.Name, ch)})
+		watchers = append(watchers, w)
+	}
+	// Every watcher hears its own join and those of the watchers after it
+	// before the clients come, so what follows starts from a known point.
+	for i, w := range watchers {
+		if !w.WaitFor(wait, func() bool { return count(w.joinLeave[ch], "join:") == len(nodes)-i }) {
+			t.Fatalf("watcher on %s: %q, want %d watcher joins", w.Node, w.JoinLeave(ch), len(nodes)-i)
+		}
+	}
+	var clients []*Subscriber
+	for _, nd := range nodes {
+		clients = append(clients, Subscribe(t, nd.Name, nd.Addr(), map[string]any{"token": Token(t, "j-"+nd.Name, ch)}))
+	}
+	for _, w := range watchers {
+		if !w.WaitFor(wait, func() bool { return count(w.joinLeave[ch], "join:j-") == len(nodes) }) {
+			t.Fatalf("watcher on %s: %q, want a join of every node's client", w.Node, w.JoinLeave(ch))
+		}
+	}
+	for _, c := range clients {
+		c.Close()
+	}
+	for _, w := range watchers {
+		if !w.WaitFor(wait, func() bool { return count(w.joinLeave[ch], "leave:j-") == len(nodes) }) {
+			t.Fatalf("watcher on %s: %q, want a leave of every node's client", w.Node, w.JoinLeave(ch))
+		}
+	}
+	// A publication after it all: once a watcher has it, any second copy of
+	// a join or leave (queued no later) would be there too.
+	if _, err := nodes[0].api.Publish(ch, map[string]any{"end": true}); err != nil {
+		t.Fatal(err)
+	}
+	for i, w := range watchers {
+		if !w.WaitFor(wait, func() bool { return count(w.joinLeave[ch], "pub") == 1 }) {
+			t.Fatalf("watcher on %s: no publication after the leaves", w.Node)
+		}
+		got := w.JoinLeave(ch)
+		for j, nd := range nodes {
+			wantN := map[string]int{"join:w-" + nd.Name: 0, "join:j-" + nd.Name: 1, "leave:j-" + nd.Name: 1}
+			if j >= i {
+				wantN["join:w-"+nd.Name] = 1
+			}
+			for e, want := range wantN {
+				if n := count(got, e); n != want {
+					t.Errorf("watcher on %s: %d of %s, want %d: %q", w.Node, n, e, want, got)
+				}
+			}
+		}
+		if got[len(got)-1] != "pub" {
+			t.Errorf("watcher on %s: something after the publication: %q", w.Node, got)
+		}
+	}
+}
+
+// count is how many of events start with prefix.
+func count(events []string, prefix string) int {
+	n := 0
+	for _, e := range events {
+		if strings.HasPrefix(e, prefix) {
+			n++
+		}
+	}
+	return n
 }
 
 func hasN(pubs []Pub, n int) bool { return indexOfN(pubs, n) >= 0 }

@@ -104,6 +104,12 @@ type Handler interface {
 	// publication after the gap; channels must not be retained. A broker
 	// that never loses publications (Memory) never calls it.
 	HandleResubscribed(channels []string)
+	// HandleJoinLeave receives a client's join (join true) or leave of
+	// channel, published by any node, this one included
+	// (JoinLeavePublisher), for this node's subscribers that receive
+	// join/leave pushes. A broker calls it in the channel's order with its
+	// publications; it must not block, and info must not be retained.
+	HandleJoinLeave(channel string, info *ClientInfo, join bool)
 }
 
 // Broker carries publications between nodes and keeps channel history. It
@@ -154,6 +160,20 @@ type ClientInfo struct {
 	ClientID, UserID string
 	ConnInfo         []byte
 	ChanInfo         []byte
+}
+
+// JoinLeavePublisher is implemented by a broker that carries join and leave
+// announcements between nodes (centrifuge's Broker.PublishJoin and
+// PublishLeave): every node subscribed to the channel, the publishing one
+// included, receives them through Handler.HandleJoinLeave, so the engine
+// publishes instead of broadcasting to its own subscribers (each gets one
+// push). Calls complete like Broker's; announcements of one channel are
+// delivered in the order they were made (a client's leave never overtakes
+// its join). Without it (Memory) the engine broadcasts them locally, which on
+// a single node is everyone.
+type JoinLeavePublisher interface {
+	PublishJoin(ctx context.Context, channel string, info *ClientInfo, done func(error))
+	PublishLeave(ctx context.Context, channel string, info *ClientInfo, done func(error))
 }
 
 // PresenceStats counts a channel's presence.

@@ -32,6 +32,14 @@
 // with 3010, so that clients recover instead of missing publications). A
 // broker that can be cut off implements HealthChecker, for /health.
 //
+// Join/leave: a broker that carries them between nodes implements
+// JoinLeavePublisher (redisbroker, as centrifuge's PublishJoin and
+// PublishLeave) and delivers every node's announcements, its own included,
+// to Handler.HandleJoinLeave in the channel's order with its publications;
+// the engine then publishes instead of pushing to its own subscribers, so
+// each subscriber gets one push. Memory does not implement it: on a single
+// node the engine pushes them itself.
+//
 // Presence: Memory does not implement PresenceManager; on a single node the
 // engine answers presence from its own event loops, each loop reporting its
 // connections.

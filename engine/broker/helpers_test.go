@@ -50,9 +50,10 @@ type recorder struct {
 
 func newRecorder() *recorder { return &recorder{byCh: make(map[string][]delivery)} }
 
-func (r *recorder) Flush(Deferred)              {}
-func (r *recorder) HandleControl(data []byte)   { r.control = append(r.control, string(data)) }
-func (r *recorder) HandleResubscribed([]string) {}
+func (r *recorder) Flush(Deferred)                            {}
+func (r *recorder) HandleControl(data []byte)                 { r.control = append(r.control, string(data)) }
+func (r *recorder) HandleResubscribed([]string)               {}
+func (r *recorder) HandleJoinLeave(string, *ClientInfo, bool) {}
 
 func (r *recorder) HandlePublication(channel string, pub *Publication, sp StreamPosition) Deferred {
 	d := delivery{channel: channel, data: string(pub.Data), offset: pub.Offset, tags: pub.Tags, notJSON: pub.NotJSON, sp: sp}

@@ -35,6 +35,11 @@
 //     stream starts, refreshed whenever the connection's wheel slot fires
 //     (scheduled at most presenceUpdateInterval ahead), removed on close and
 //     unsubscribe, all asynchronous; /api/presence reads the manager;
+//   - join/leave pushes (joinleave.go): published through the broker when
+//     it is a broker.JoinLeavePublisher (Redis: every node, this one
+//     included, hears them back through HandleJoinLeave and pushes them to
+//     its own subscribers, one push each), else pushed to this node's
+//     subscribers directly; asynchronous, failures counted and logged;
 //   - the node's metrics (metrics.go), the SSE retry jitter (reconnect.go),
 //     and the graceful stop's window (shutdown.go, Node.DisconnectAll).
 //

@@ -204,34 +204,6 @@ func (s *executor) HandleResubscribed(channels []string) {
 	}
 }
 
-// broadcastJoinLeave announces that c joined (or left) channel to the
-// channel's subscribers that receive join/leave pushes. Safe from any
-// goroutine that may read c (its loop).
-func (s *Node) broadcastJoinLeave(c *delivery.Conn, name string, join bool) {
-	ci := protocol.ClientInfo{User: c.User, ConnInfo: c.Info(), ChanInfo: c.ChanInfo(name)}
-	var id [36]byte
-	ci.Client = string(protocol.AppendUUID(id[:0], c.Client))
-	loops := s.loops
-	var f *sse.Frame
-	var d broker.Deferred
-	s.hub.Broadcast(name, func(loop int, ch *delivery.Channel) {
-		if f == nil {
-			f = sse.NewFrame()
-			if join {
-				f.End(protocol.AppendJoinPush(f.Begin(), name, &ci))
-			} else {
-				f.End(protocol.AppendLeavePush(f.Begin(), name, &ci))
-			}
-		}
-		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, delivery.FrameJoinLeave, 0))
-	})
-	if f != nil {
-		f.Release()
-	}
-	s.wakeLoops(d)
-}
-
 // Subscribe subscribes the selected connections to a channel and sends them
 // the subscribe push, on every node.
 func (s *executor) Subscribe(r *api.SubscribeRequest) *protocol.Error {

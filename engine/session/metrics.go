@@ -33,6 +33,9 @@ type metricsSet struct {
 	// presenceErrors counts presence updates (add, refresh, remove) the
 	// presence manager failed or that were skipped under backlog.
 	presenceErrors *metrics.Counter
+	// joinLeaveErrors counts join/leave announcements the broker failed to
+	// publish (JoinLeavePublisher) or that were dropped under backlog.
+	joinLeaveErrors *metrics.Counter
 	// brokerSubscribeErrors counts failed broker subscriptions (a networked
 	// broker); insufficientState the subscribers disconnected with 3010
 	// because the broker's PUB/SUB connection was lost and restored.
@@ -54,6 +57,7 @@ func newMetrics(s *Node) *metricsSet {
 		shed:                  set.NewCounter("unisse_tcp_connections_shed_total"),
 		controlErrors:         set.NewCounter("unisse_cluster_control_errors_total"),
 		presenceErrors:        set.NewCounter("unisse_presence_update_errors_total"),
+		joinLeaveErrors:       set.NewCounter("unisse_join_leave_publish_errors_total"),
 		brokerSubscribeErrors: set.NewCounter("unisse_broker_subscribe_errors_total"),
 		insufficientState:     set.NewCounter(`unisse_client_disconnects_total{code="3010"}`),
 	}

@@ -60,8 +60,9 @@ type Node struct {
 	broker   broker.Broker
 	presence broker.PresenceManager // nil: answered from the loops
 	nodeID   string
-	cluster  *clusterState // nil on a single node (cluster.go)
-	pres     presenceState // presence updates (presence.go)
+	cluster  *clusterState  // nil on a single node (cluster.go)
+	pres     presenceState  // presence updates (presence.go)
+	jl       joinLeaveState // join/leave through the broker (joinleave.go)
 	// hooked: the broker subscribes over the network (Inline(OpSubscribe)
 	// false), so the hub tells it which channels this node needs
 	// (brokerSubscribe) and a subscription may have to wait for it.
@@ -117,6 +118,7 @@ func New(cfg Config) (*Node, error) {
 	if s.fail == nil {
 		s.fail = func(error) {}
 	}
+	s.jl.init(s)
 	var err error
 	var vopts []auth.Option
 	if opts.Client.InsecureSkipTokenSignatureVerify {

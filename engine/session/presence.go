@@ -161,13 +161,14 @@ func (s *Node) presenceDeadline(c *delivery.Conn, now int64) int64 {
 // FlushPresence waits (bounded by ctx) for the presence calls in flight,
 // so that the removals of a stopping node's streams reach the manager
 // before the broker closes. Server.Stop calls it.
+// The leave announcements in flight (joinleave.go) are waited for too.
 func (s *Node) FlushPresence(ctx context.Context) {
-	if s.presence == nil {
+	if s.presence == nil && s.jl.publisher == nil {
 		return
 	}
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
-	for s.pres.inFlight.Load() > 0 {
+	for s.pres.inFlight.Load()+s.jl.inFlight.Load() > 0 {
 		select {
 		case <-ctx.Done():
 			return

@@ -88,6 +88,7 @@ func (h *countingHandler) HandlePublication(string, *broker.Publication, broker.
 	h.n.Add(1)
 	return 0
 }
-func (h *countingHandler) Flush(broker.Deferred)       {}
-func (h *countingHandler) HandleControl([]byte)        {}
-func (h *countingHandler) HandleResubscribed([]string) {}
+func (h *countingHandler) Flush(broker.Deferred)                            {}
+func (h *countingHandler) HandleControl([]byte)                             {}
+func (h *countingHandler) HandleResubscribed([]string)                      {}
+func (h *countingHandler) HandleJoinLeave(string, *broker.ClientInfo, bool) {}

@@ -37,8 +37,9 @@ type Broker struct {
 }
 
 var (
-	_ broker.Broker          = (*Broker)(nil)
-	_ broker.PresenceManager = (*Broker)(nil)
+	_ broker.Broker             = (*Broker)(nil)
+	_ broker.PresenceManager    = (*Broker)(nil)
+	_ broker.JoinLeavePublisher = (*Broker)(nil)
 )
 
 // New connects to every shard. It fails when a shard cannot be reached, as
@@ -349,9 +350,10 @@ func (b *Broker) PublishControl(ctx context.Context, data []byte, node string, d
 }
 
 // PublishJoin and PublishLeave announce a client joining or leaving channel
-// to Centrifugo nodes subscribed to it, framed as centrifuge frames them
-// ("__j__"/"__l__" + protobuf ClientInfo). unisse nodes ignore them (the
-// Handler has no join/leave).
+// (broker.JoinLeavePublisher) to every node subscribed to it, this one
+// included, unisse's and Centrifugo's alike, framed as centrifuge frames them
+// ("__j__"/"__l__" + protobuf ClientInfo). They go out in call order per
+// shard (announce), so a client's leave never overtakes its join.
 func (b *Broker) PublishJoin(ctx context.Context, channel string, info *broker.ClientInfo, done func(error)) {
 	b.publishJoinLeave(ctx, channel, joinPrefix, info, done)
 }
@@ -368,10 +370,7 @@ func (b *Broker) publishJoinLeave(ctx context.Context, channel string, prefix []
 		return
 	}
 	msg := string(append(append(make([]byte, 0, len(prefix)+len(data)), prefix...), data...))
-	b.async(func() {
-		s := b.shardFor(channel)
-		done(wrap("publish join/leave", s.client.Do(ctx, s.client.B().Publish().Channel(b.keys.clientChannel(channel)).Message(msg).Build()).Error()))
-	})
+	b.shardFor(channel).announce(announcement{ctx: ctx, channel: b.keys.clientChannel(channel), msg: msg, done: done})
 }
 
 func infoProto(info *broker.ClientInfo) *cproto.ClientInfo {

@@ -137,3 +137,21 @@ func decodePublication(p *cproto.Publication, data []byte, pub *broker.Publicati
 	}
 	return nil
 }
+
+// decodeClientInfo fills info from a join/leave's protobuf ClientInfo.
+// conn_info and chan_info are raw JSON in Centrifugo (the engine writes
+// them into pushes as they are): bytes that are not JSON are left out.
+func decodeClientInfo(data []byte, info *broker.ClientInfo) error {
+	var ci cproto.ClientInfo
+	if err := ci.UnmarshalVT(data); err != nil {
+		return err
+	}
+	*info = broker.ClientInfo{ClientID: ci.Client, UserID: ci.User}
+	if len(ci.ConnInfo) > 0 && json.Valid(ci.ConnInfo) {
+		info.ConnInfo = ci.ConnInfo
+	}
+	if len(ci.ChanInfo) > 0 && json.Valid(ci.ChanInfo) {
+		info.ChanInfo = ci.ChanInfo
+	}
+	return nil
+}

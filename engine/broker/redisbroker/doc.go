@@ -20,8 +20,12 @@
 //
 // PUB/SUB messages: "__p1:<offset>:<epoch>__"+Publication with history, the
 // bare Publication without, "__j__"/"__l__"+ClientInfo for join/leave
-// (PublishJoin/PublishLeave send them for Centrifugo nodes; received ones are
-// ignored: the Handler has no join/leave). Publication.data carries the
+// (PublishJoin/PublishLeave, broker.JoinLeavePublisher, send them to every
+// node, Centrifugo's included, in call order per shard: one goroutine sends
+// what is queued as one pipelined batch after another; received ones go to
+// Handler.HandleJoinLeave on the channel's worker, in order with its
+// publications, conn_info and chan_info that are not JSON left out).
+// Publication.data carries the
 // payload bytes as is, which is what Centrifugo's API puts there for data
 // (raw JSON) and b64data (decoded bytes); the wire has no JSON flag, so a
 // received publication is NotJSON exactly when its data is not valid JSON.

@@ -28,9 +28,12 @@ type rec struct {
 	pubs    map[string][]got
 	control []string
 	resub   [][]string
+	// events is everything delivered per channel, in order: "pub:<data>",
+	// "join:<client>:<user>:<conn_info>:<chan_info>", "leave:…".
+	events map[string][]string
 }
 
-func newRec() *rec { return &rec{pubs: make(map[string][]got)} }
+func newRec() *rec { return &rec{pubs: make(map[string][]got), events: make(map[string][]string)} }
 
 func (r *rec) HandlePublication(ch string, pub *broker.Publication, sp broker.StreamPosition) broker.Deferred {
 	g := got{data: string(pub.Data), offset: pub.Offset, epoch: sp.Epoch, notJSON: pub.NotJSON, info: string(pub.Info)}
@@ -42,6 +45,7 @@ func (r *rec) HandlePublication(ch string, pub *broker.Publication, sp broker.St
 	}
 	r.mu.Lock()
 	r.pubs[ch] = append(r.pubs[ch], g)
+	r.events[ch] = append(r.events[ch], "pub:"+g.data)
 	r.mu.Unlock()
 	return 0
 }
@@ -58,6 +62,23 @@ func (r *rec) HandleResubscribed(chs []string) {
 	r.mu.Lock()
 	r.resub = append(r.resub, append([]string(nil), chs...))
 	r.mu.Unlock()
+}
+
+func (r *rec) HandleJoinLeave(ch string, info *broker.ClientInfo, join bool) {
+	kind := "leave:"
+	if join {
+		kind = "join:"
+	}
+	e := kind + info.ClientID + ":" + info.UserID + ":" + string(info.ConnInfo) + ":" + string(info.ChanInfo)
+	r.mu.Lock()
+	r.events[ch] = append(r.events[ch], e)
+	r.mu.Unlock()
+}
+
+func (r *rec) eventsOf(ch string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.events[ch]...)
 }
 
 func (r *rec) received(ch string) []got {

@@ -53,12 +53,17 @@ type shard struct {
 	downErr error
 
 	workers []chan pubsubMsg
+
+	// Join/leave announcements waiting to be sent, in order (announce.go).
+	annMu    sync.Mutex
+	annQueue []announcement
+	annWake  chan struct{}
 	// subscribeCommands counts SUBSCRIBE commands sent (tests: batching).
 	subscribeCommands atomic.Uint64
 }
 
 func newShard(b *Broker, idx int, addr string, c rueidis.Client) *shard {
-	return &shard{b: b, idx: idx, addr: addr, client: c, ready: make(chan error, 1), wake: make(chan struct{}, 1), subs: make(map[string]struct{})}
+	return &shard{b: b, idx: idx, addr: addr, client: c, ready: make(chan error, 1), wake: make(chan struct{}, 1), annWake: make(chan struct{}, 1), subs: make(map[string]struct{})}
 }
 
 func (s *shard) start() {
@@ -69,8 +74,9 @@ func (s *shard) start() {
 		s.b.wg.Add(1)
 		go s.work(s.workers[i])
 	}
-	s.b.wg.Add(1)
+	s.b.wg.Add(2)
 	go s.run()
+	go s.announcer()
 }
 
 func (s *shard) enqueue(r subReq) {
@@ -377,8 +383,17 @@ func (w *worker) deliver(h broker.Handler, m pubsubMsg) {
 	// bytes without copying (nothing writes to it).
 	raw := unsafe.Slice(unsafe.StringData(m.payload), len(m.payload))
 	payload, kind, offset, epoch, err := splitPush(raw)
-	if err != nil || kind != pushPublication {
-		return // join/leave (Centrifugo nodes' presence pushes) or malformed
+	if err != nil {
+		return
+	}
+	if kind != pushPublication {
+		// On the channel's worker: in order with its publications, as
+		// centrifuge's node sees them.
+		var info broker.ClientInfo
+		if decodeClientInfo(payload, &info) == nil {
+			h.HandleJoinLeave(m.channel, &info, kind == pushJoin)
+		}
+		return
 	}
 	if err := decodePublication(&w.p, payload, &w.pub); err != nil {
 		return
