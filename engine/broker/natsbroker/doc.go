@@ -1,0 +1,38 @@
+// Package natsbroker is a broker.Broker on NATS core pub/sub
+// (github.com/nats-io/nats.go), wire-compatible with Centrifugo v6's NATS
+// broker (broker.type "nats"), so that unisse and Centrifugo nodes on one
+// NATS share publications and node commands.
+//
+// Subjects, with Prefix "centrifugo" by default:
+//
+//	<prefix>.client.<channel>  publications of channel
+//	<prefix>.control           commands to every node (PublishControl "")
+//	<prefix>.node.<node id>    commands to one node
+//
+// A publication is a protobuf centrifugal/protocol Push {channel, pub}
+// whose Publication carries data as is, tags, client info and the time in
+// Unix milliseconds. Received publications may carry an offset and, in the
+// "__centrifugo_epoch" tag, an epoch (Centrifugo's
+// PublishWithStreamPosition): they become the stream position and the tag
+// is stripped. Joins and leaves from Centrifugo nodes are not delivered
+// yet; malformed messages are dropped. Control data travels raw.
+//
+// NATS keeps no history: History and RemoveHistory complete with
+// ErrHistoryNotAvailable and Publish ignores history options, as
+// Centrifugo's NATS broker does (the configuration refuses namespaces that
+// need history with this broker). Channels NATS would read as wildcards or
+// reject ('*', '>', whitespace, empty tokens) are refused.
+//
+// Publish completes after a PING/PONG round trip that shares all waiting
+// publishes, so success means the server has the message. While NATS is
+// away, publishes and subscribes fail at once (no reconnect buffer) and
+// Healthy reports the reason. nats.go reconnects and resends subscriptions
+// by itself, before it runs the reconnected callback: so each
+// subscription's delivery goroutine compares the connection's reconnect
+// count (and nats.go's slow-consumer drop count) with what the handler
+// was last told, and calls HandleResubscribed for its channel before
+// delivering the first message past the gap; the reconnected callback
+// tells the remaining channels, holding their locks so that none delivers
+// meanwhile. Each channel is told once per reconnect, ahead of every
+// publication received over the new connection.
+package natsbroker
