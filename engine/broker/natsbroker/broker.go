@@ -240,6 +240,12 @@ func (b *Broker) publish(subj string, data []byte, done func(broker.StreamPositi
 		done(broker.StreamPosition{}, fmt.Errorf("natsbroker: publish: %w", err))
 		return
 	}
+	b.afterFlush(done)
+}
+
+// afterFlush calls done after the next flush round trip: the server has
+// then processed everything written to the connection before.
+func (b *Broker) afterFlush(done func(broker.StreamPosition, error)) {
 	b.flushMu.Lock()
 	if b.closed {
 		b.flushMu.Unlock()
@@ -302,9 +308,13 @@ func (b *Broker) RemoveHistory(_ context.Context, _ string, done func(error)) {
 // handler that sees the old count got its message from the old connection.
 func (b *Broker) generation() uint64 { return b.nc.Stats().Reconnects }
 
-// Subscribe starts delivery of channel's publications. It fails while NATS
-// is away rather than promise a subscription that misses what is published
-// until the reconnect.
+// Subscribe starts delivery of channel's publications and completes once
+// the server has the subscription (the flush round trip publishes wait
+// for), so that whatever is published after it completes reaches this
+// node. It fails while NATS is away rather than promise a subscription
+// that misses what is published until the reconnect. A subscription whose
+// round trip fails stays (nats.go resends it on reconnect, and the handler
+// is told of the gap then); the engine's Unsubscribe removes it.
 func (b *Broker) Subscribe(ctx context.Context, channel string, done func(error)) {
 	if err := ctx.Err(); err != nil {
 		done(err)
@@ -320,23 +330,23 @@ func (b *Broker) Subscribe(ctx context.Context, channel string, done func(error)
 		return
 	}
 	b.mu.Lock()
-	if _, ok := b.subs[channel]; ok {
-		b.mu.Unlock()
-		done(nil)
-		return
-	}
-	s := &channelSub{b: b, channel: channel, gen: b.generation()}
-	// nats.go writes SUB to its buffer and returns; its flusher sends it.
-	ns, err := b.nc.Subscribe(subj, s.onMsg)
-	if err == nil {
+	if _, ok := b.subs[channel]; !ok {
+		s := &channelSub{b: b, channel: channel, gen: b.generation()}
+		// nats.go writes SUB to its buffer and returns; the round trip
+		// below sees it to the server.
+		ns, err := b.nc.Subscribe(subj, s.onMsg)
+		if err != nil {
+			b.mu.Unlock()
+			done(fmt.Errorf("natsbroker: subscribe %q: %w", channel, err))
+			return
+		}
 		s.sub = ns
 		b.subs[channel] = s
 	}
 	b.mu.Unlock()
-	if err != nil {
-		err = fmt.Errorf("natsbroker: subscribe %q: %w", channel, err)
-	}
-	done(err)
+	// Also for a channel already subscribed: its SUB may still be on the
+	// way.
+	b.afterFlush(func(_ broker.StreamPosition, err error) { done(err) })
 }
 
 // Unsubscribe stops delivery of channel's publications.

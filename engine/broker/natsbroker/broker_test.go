@@ -118,10 +118,38 @@ func subscribe(t *testing.T, b *Broker, ch string) {
 	if err := call(t, func(done func(error)) { b.Subscribe(context.Background(), ch, done) }); err != nil {
 		t.Fatal(err)
 	}
-	// The SUB is on its way; a round trip makes sure the server has it
-	// before the test publishes from another connection.
-	if err := b.nc.Flush(); err != nil {
+}
+
+// TestSubscribeCompletesWhenServerHasIt: a publication made on another
+// node right after Subscribe completes reaches this one, for a fresh
+// channel each time (the engine sends a client's connect push then).
+func TestSubscribeCompletesWhenServerHasIt(t *testing.T) {
+	srv := natstest.Start(t)
+	a, _ := node(t, srv, "a")
+	b, rb := node(t, srv, "b")
+	const n = 100
+	for i := range n {
+		ch := fmt.Sprintf("fresh%d", i)
+		subscribe(t, b, ch)
+		if err := publish(t, a, ch, "1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "a publication on every channel", func() bool {
+		rb.mu.Lock()
+		defer rb.mu.Unlock()
+		return len(rb.pubs) == n
+	})
+	// Each once: a repeated Subscribe does not subscribe twice.
+	subscribe(t, b, "fresh0")
+	if err := publish(t, a, "fresh0", "2"); err != nil {
 		t.Fatal(err)
+	}
+	eventually(t, "second on fresh0", func() bool { return len(rb.received("fresh0")) == 2 })
+	for i := range n {
+		if got := rb.received(fmt.Sprintf("fresh%d", i)); len(got) != 1 && i != 0 {
+			t.Fatalf("fresh%d: %q", i, got)
+		}
 	}
 }
 

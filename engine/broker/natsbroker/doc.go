@@ -23,8 +23,10 @@
 // need history with this broker). Channels NATS would read as wildcards or
 // reject ('*', '>', whitespace, empty tokens) are refused.
 //
-// Publish completes after a PING/PONG round trip that shares all waiting
-// publishes, so success means the server has the message. While NATS is
+// Publish and Subscribe complete after a PING/PONG round trip shared by
+// all waiting calls, so success means the server has the message or the
+// subscription (what another node publishes after a Subscribe completes
+// reaches this node). While NATS is
 // away, publishes and subscribes fail at once (no reconnect buffer) and
 // Healthy reports the reason. nats.go reconnects and resends subscriptions
 // by itself, before it runs the reconnected callback: so each
