@@ -28,8 +28,9 @@ func natsNode(t *testing.T, ns *natstest.Server, nodeID string) *enginetest.Serv
 }
 
 // TestNatsTwoNodes: a publication through one node's API reaches the
-// subscribers of another, in order, and an API disconnect (a control
-// command to every node) reaches a user connected to the other node.
+// subscribers of another, in order; the nodes see each other in /api/info
+// and an API disconnect (a control command to every node) reaches a user
+// connected to the other node.
 func TestNatsTwoNodes(t *testing.T) {
 	ns := natstest.Start(t)
 	a, b := natsNode(t, ns, "a"), natsNode(t, ns, "b")
@@ -47,6 +48,10 @@ func TestNatsTwoNodes(t *testing.T) {
 			t.Fatalf("publication %d on b: %q %v", i, ev, err)
 		}
 	}
+	// The nodes announce themselves over NATS: each one's info lists both.
+	enginetest.Eventually(t, redisTimeout, "two nodes in /api/info", func() bool {
+		return strings.Count(api.Call(t, "info", `{}`), `"uid":`) == 2
+	})
 	if reply := api.Call(t, "disconnect", `{"user":"u"}`); strings.Contains(reply, "error") {
 		t.Fatalf("disconnect: %s", reply)
 	}
