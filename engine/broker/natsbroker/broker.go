@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,11 @@ type Broker struct {
 	// channelSub locks except in onReconnect, which alone does so).
 	mu   sync.Mutex
 	subs map[string]*channelSub
+	// workers deliver channels' messages: nats.go puts each subscription's
+	// messages, in order, on the worker its channel hashes to (not a
+	// goroutine per subscription, as its callback subscriptions have: a
+	// node may hold one channel per user).
+	workers []chan *nats.Msg
 
 	// flushMu guards pending and closed: publishes written to the
 	// connection and waiting for the flusher's round trip.
@@ -83,14 +89,19 @@ type Broker struct {
 type handlerBox struct{ h broker.Handler }
 type errorBox struct{ err error }
 
+// workerQueue is each worker's queue length: a full queue drops messages
+// (nats.go's slow consumer; the handler is told of the gap, see deliver).
+// The handler never blocks, so a queue only fills in a burst that outruns
+// a core.
+const workerQueue = 16384
+
 // channelSub is this node's subscription to one channel's subject.
 type channelSub struct {
-	b       *Broker
 	channel string
 	sub     *nats.Subscription
-	gone    atomic.Bool // unsubscribed: late deliveries are dropped
+	gone    atomic.Bool // unsubscribed: onReconnect skips it
 	// mu guards gen and dropped, and is held by onReconnect while it tells
-	// the handler, so that the subscription's delivery goroutine waits.
+	// the handler, so that the channel's worker waits.
 	mu sync.Mutex
 	// gen is the connection's reconnect count the handler last knew this
 	// channel under; dropped the slow-consumer drops it was told of.
@@ -130,6 +141,10 @@ func New(opts Options) (*Broker, error) {
 		subs:         make(map[string]*channelSub),
 		kick:         make(chan struct{}, 1),
 		done:         make(chan struct{}),
+	}
+	b.workers = make([]chan *nats.Msg, min(max(runtime.GOMAXPROCS(0), 1), 16))
+	for i := range b.workers {
+		b.workers[i] = make(chan *nats.Msg, workerQueue)
 	}
 	no := []nats.Option{
 		nats.Name(opts.Name),
@@ -179,9 +194,36 @@ func (b *Broker) Run(h broker.Handler) error {
 	if err := b.nc.FlushTimeout(b.opts.WriteTimeout); err != nil {
 		return fmt.Errorf("natsbroker: subscribe control subjects: %w", err)
 	}
-	b.wg.Add(1)
+	b.wg.Add(1 + len(b.workers))
 	go b.flusher()
+	for _, w := range b.workers {
+		go b.worker(w)
+	}
 	return nil
+}
+
+// worker delivers the messages nats.go queued on w until Close. The queue
+// is never closed: nats.go may still be sending to it while it closes.
+func (b *Broker) worker(w chan *nats.Msg) {
+	defer b.wg.Done()
+	for {
+		select {
+		case m := <-w:
+			b.deliver(m)
+		case <-b.done:
+			return
+		}
+	}
+}
+
+// workerFor is channel's worker (FNV-1a), so that one channel's messages
+// are delivered in order.
+func (b *Broker) workerFor(channel string) chan *nats.Msg {
+	h := uint32(2166136261)
+	for i := 0; i < len(channel); i++ {
+		h = (h ^ uint32(channel[i])) * 16777619
+	}
+	return b.workers[h%uint32(len(b.workers))]
 }
 
 // Inline: History and RemoveHistory answer at once (not available);
@@ -331,10 +373,10 @@ func (b *Broker) Subscribe(ctx context.Context, channel string, done func(error)
 	}
 	b.mu.Lock()
 	if _, ok := b.subs[channel]; !ok {
-		s := &channelSub{b: b, channel: channel, gen: b.generation()}
+		s := &channelSub{channel: channel, gen: b.generation()}
 		// nats.go writes SUB to its buffer and returns; the round trip
 		// below sees it to the server.
-		ns, err := b.nc.Subscribe(subj, s.onMsg)
+		ns, err := b.nc.ChanSubscribe(subj, b.workerFor(channel))
 		if err != nil {
 			b.mu.Unlock()
 			done(fmt.Errorf("natsbroker: subscribe %q: %w", channel, err))
@@ -413,10 +455,10 @@ func (b *Broker) onDisconnect(_ *nats.Conn, err error) {
 
 // onReconnect tells the handler about every subscribed channel it has not
 // been told about for this reconnect yet. nats.go resends the SUBs before
-// it runs this callback, so a subscription may deliver first: its onMsg
-// then tells the handler itself (see onMsg). Each channel's lock is held
-// while the handler is told, so that its delivery goroutine cannot pass a
-// publication from the new connection ahead of the news.
+// it runs this callback, so a channel's worker may deliver first: it then
+// tells the handler itself (see deliver). Each channel's lock is held
+// while the handler is told, so that its worker cannot pass a publication
+// from the new connection ahead of the news.
 func (b *Broker) onReconnect(_ *nats.Conn) {
 	hb := b.handler.Load()
 	if hb == nil {
@@ -451,39 +493,45 @@ func (b *Broker) onReconnect(_ *nats.Conn) {
 	}
 }
 
-// onMsg delivers one message of the channel's subject; nats.go calls it
-// from the subscription's own goroutine, in order. Before delivering, it
-// tells the handler of a gap the handler does not know of yet: a reconnect
-// since the channel was subscribed or last told, or messages nats.go
-// dropped for a slow consumer (pending limits).
-func (s *channelSub) onMsg(m *nats.Msg) {
-	if s.gone.Load() {
+// deliver delivers one message of a channel's subject, on the channel's
+// worker, in order. Before delivering, it tells the handler of a gap the
+// handler does not know of yet: a reconnect since the channel was
+// subscribed or last told, or messages nats.go dropped for a slow consumer
+// (a full worker queue).
+func (b *Broker) deliver(m *nats.Msg) {
+	hb := b.handler.Load()
+	channel, ok := strings.CutPrefix(m.Subject, b.clientPrefix)
+	if hb == nil || !ok {
 		return
 	}
-	b := s.b
-	hb := b.handler.Load()
-	if hb == nil {
-		return
+	b.mu.Lock()
+	s := b.subs[channel]
+	b.mu.Unlock()
+	if s == nil || s.sub != m.Sub {
+		return // unsubscribed since (perhaps subscribed again)
 	}
 	h := hb.h
 	gen := b.generation()
-	dropped, _ := m.Sub.Dropped()
+	dropped, err := m.Sub.Dropped()
 	s.mu.Lock()
+	if err != nil {
+		dropped = s.dropped // unsubscribed meanwhile: not a gap
+	}
 	gap := s.gen != gen || dropped != s.dropped
 	s.gen, s.dropped = gen, dropped
 	s.mu.Unlock()
 	if gap {
-		h.HandleResubscribed([]string{s.channel})
+		h.HandleResubscribed([]string{channel})
 	}
 	var (
 		pub broker.Publication
 		sp  broker.StreamPosition
 	)
-	ok, err := decode(m.Data, &pub, &sp)
+	ok, err = decode(m.Data, &pub, &sp)
 	if err != nil || !ok {
 		// Malformed (not from a Centrifugo-compatible node) or a join or
 		// leave: nothing to deliver.
 		return
 	}
-	h.Flush(h.HandlePublication(s.channel, &pub, sp))
+	h.Flush(h.HandlePublication(channel, &pub, sp))
 }

@@ -445,3 +445,80 @@ func TestRedactURL(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// blockingRec is a rec whose first publication on "slow" waits for
+// release: a burst that outruns the worker.
+type blockingRec struct {
+	*rec
+	once    sync.Once
+	release chan struct{}
+}
+
+func (r *blockingRec) HandlePublication(ch string, pub *broker.Publication, sp broker.StreamPosition) broker.Deferred {
+	if ch == "slow" {
+		r.once.Do(func() { <-r.release })
+	}
+	return r.rec.HandlePublication(ch, pub, sp)
+}
+
+// TestDroppedMessagesAreAGap: messages nats.go drops because a worker's
+// queue is full make the channel's next delivery come after
+// HandleResubscribed, as a reconnect does.
+func TestDroppedMessagesAreAGap(t *testing.T) {
+	srv := natstest.Start(t)
+	b, err := New(Options{URL: srv.URL(), NodeID: "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	r := &blockingRec{rec: newRec(), release: make(chan struct{})}
+	if err := b.Run(r); err != nil {
+		t.Fatal(err)
+	}
+	subscribe(t, b, "slow")
+	nc, err := nats.Connect(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	const n = workerQueue + 2000
+	for i := range n {
+		d, _ := (&cproto.Push{Channel: "slow", Pub: &cproto.Publication{Data: []byte(fmt.Sprint(i))}}).MarshalVT()
+		if err := nc.Publish("centrifugo.client.slow", d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "drops", func() bool {
+		b.mu.Lock()
+		s := b.subs["slow"]
+		b.mu.Unlock()
+		d, _ := s.sub.Dropped()
+		return d > 0
+	})
+	close(r.release)
+	// One more after the drops: the gap is announced before it.
+	last, _ := (&cproto.Push{Channel: "slow", Pub: &cproto.Publication{Data: []byte("last")}}).MarshalVT()
+	if err := nc.Publish("centrifugo.client.slow", last); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "last", func() bool {
+		got := r.received("slow")
+		return len(got) > 0 && got[len(got)-1] == "last"
+	})
+	ev, _ := r.snapshot()
+	resub, lastAt := -1, -1
+	for i, e := range ev {
+		if e == "resub:slow" && resub < 0 {
+			resub = i
+		}
+		if e == "pub:slow:last" {
+			lastAt = i
+		}
+	}
+	if resub < 0 || resub > lastAt || len(r.received("slow")) >= n+1 {
+		t.Fatalf("resubscribed at %d, last at %d, %d delivered of %d", resub, lastAt, len(r.received("slow")), n+1)
+	}
+}

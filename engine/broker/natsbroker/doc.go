@@ -28,13 +28,23 @@
 // subscription (what another node publishes after a Subscribe completes
 // reaches this node). While NATS is
 // away, publishes and subscribes fail at once (no reconnect buffer) and
-// Healthy reports the reason. nats.go reconnects and resends subscriptions
-// by itself, before it runs the reconnected callback: so each
-// subscription's delivery goroutine compares the connection's reconnect
-// count (and nats.go's slow-consumer drop count) with what the handler
-// was last told, and calls HandleResubscribed for its channel before
-// delivering the first message past the gap; the reconnected callback
-// tells the remaining channels, holding their locks so that none delivers
-// meanwhile. Each channel is told once per reconnect, ahead of every
-// publication received over the new connection.
+// Healthy reports the reason.
+//
+// Delivery: nats.go queues each channel's messages, in order, on one of a
+// few workers (GOMAXPROCS, at most 16; chosen by a hash of the channel),
+// not on a goroutine per subscription as its callback subscriptions would,
+// since a node may hold a channel per user. A full worker queue makes
+// nats.go drop messages (a slow consumer, reported on stderr by nats.go's
+// default error handler); the handler never blocks, so only a burst that
+// outruns a core fills one.
+//
+// Gaps: nats.go reconnects and resends subscriptions by itself, before it
+// runs the reconnected callback. So the worker compares, before each
+// message, the connection's reconnect count (incremented before the new
+// connection reads anything) and the subscription's drop count with what
+// the handler was last told for the channel, and calls HandleResubscribed
+// for it before delivering past a gap; the reconnected callback tells the
+// remaining channels, holding their locks so that their workers wait.
+// Each channel is told once per reconnect (or run of drops), ahead of
+// every publication received after the gap.
 package natsbroker
