@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	cproto "github.com/centrifugal/protocol"
 	"github.com/nats-io/nats.go"
 
 	"github.com/unisse/unisse/engine/broker"
@@ -413,6 +414,38 @@ func (b *Broker) Unsubscribe(_ context.Context, channel string, done func(error)
 		err = fmt.Errorf("natsbroker: unsubscribe %q: %w", channel, err)
 	}
 	done(err)
+}
+
+// PublishJoin and PublishLeave announce a client joining or leaving
+// channel to the nodes subscribed to it, as Centrifugo's NATS broker does
+// (a protobuf Push with join or leave and the ClientInfo, on the channel's
+// subject), with redisbroker's signature. unisse nodes do not deliver them
+// yet (the Handler has no join/leave).
+func (b *Broker) PublishJoin(ctx context.Context, channel string, info *broker.ClientInfo, done func(error)) {
+	b.publishJoinLeave(ctx, channel, &cproto.Push{Channel: channel, Join: &cproto.Join{Info: infoProto(info)}}, done)
+}
+
+// PublishLeave: see PublishJoin.
+func (b *Broker) PublishLeave(ctx context.Context, channel string, info *broker.ClientInfo, done func(error)) {
+	b.publishJoinLeave(ctx, channel, &cproto.Push{Channel: channel, Leave: &cproto.Leave{Info: infoProto(info)}}, done)
+}
+
+func (b *Broker) publishJoinLeave(ctx context.Context, channel string, push *cproto.Push, done func(error)) {
+	if err := ctx.Err(); err != nil {
+		done(err)
+		return
+	}
+	subj, err := b.subject(channel)
+	if err != nil {
+		done(err)
+		return
+	}
+	data, err := push.MarshalVT()
+	if err != nil {
+		done(err)
+		return
+	}
+	b.publish(subj, data, func(_ broker.StreamPosition, err error) { done(err) })
 }
 
 // PublishControl sends data to node's subject, or to every node's.

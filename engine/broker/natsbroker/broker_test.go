@@ -238,6 +238,35 @@ func TestWireFormatIsCentrifugos(t *testing.T) {
 		t.Fatalf("push %+v", &push)
 	}
 
+	// Joins and leaves as Centrifugo's NATS broker sends them.
+	info := &broker.ClientInfo{ClientID: "c1", UserID: "u1", ConnInfo: []byte(`{"a":1}`)}
+	for _, join := range []bool{true, false} {
+		pj := a.PublishLeave
+		if join {
+			pj = a.PublishJoin
+		}
+		if err := call(t, func(done func(error)) { pj(context.Background(), "news", info, done) }); err != nil {
+			t.Fatal(err)
+		}
+		m, err := raw.NextMsg(5 * time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p cproto.Push
+		if err := p.UnmarshalVT(m.Data); err != nil {
+			t.Fatal(err)
+		}
+		var ci *cproto.ClientInfo
+		if join && p.Join != nil {
+			ci = p.Join.Info
+		} else if !join && p.Leave != nil {
+			ci = p.Leave.Info
+		}
+		if p.Channel != "news" || p.Pub != nil || ci == nil || ci.Client != "c1" || ci.User != "u1" || string(ci.ConnInfo) != `{"a":1}` {
+			t.Fatalf("join %v: push %+v", join, &p)
+		}
+	}
+
 	// From "Centrifugo": a publication with a stream position (epoch tag
 	// stripped), a join (not delivered) and garbage (dropped).
 	subscribe(t, a, "news")

@@ -85,3 +85,17 @@ func decode(msg []byte, pub *broker.Publication, sp *broker.StreamPosition) (ok 
 	}
 	return true, nil
 }
+
+func infoProto(info *broker.ClientInfo) *cproto.ClientInfo {
+	if info == nil {
+		return nil
+	}
+	ci := &cproto.ClientInfo{Client: info.ClientID, User: info.UserID}
+	if len(info.ConnInfo) > 0 {
+		ci.ConnInfo = info.ConnInfo
+	}
+	if len(info.ChanInfo) > 0 {
+		ci.ChanInfo = info.ChanInfo
+	}
+	return ci
+}

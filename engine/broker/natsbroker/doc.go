@@ -14,8 +14,10 @@
 // Unix milliseconds. Received publications may carry an offset and, in the
 // "__centrifugo_epoch" tag, an epoch (Centrifugo's
 // PublishWithStreamPosition): they become the stream position and the tag
-// is stripped. Joins and leaves from Centrifugo nodes are not delivered
-// yet; malformed messages are dropped. Control data travels raw.
+// is stripped. PublishJoin and PublishLeave send a Push with join or leave
+// and the ClientInfo, as Centrifugo does; received ones are not delivered
+// yet (the Handler has no join/leave). Malformed messages are dropped.
+// Control data travels raw.
 //
 // NATS keeps no history: History and RemoveHistory complete with
 // ErrHistoryNotAvailable and Publish ignores history options, as
