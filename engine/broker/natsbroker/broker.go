@@ -245,10 +245,15 @@ func (b *Broker) Healthy() error {
 	return fmt.Errorf("natsbroker: %s: %w", st, errNotConnected)
 }
 
+// maxSubject bounds a subject well under nats-server's default
+// max_control_line (4 KiB): a longer PUB or SUB line makes the server
+// close the connection, cutting every channel of the node off.
+const maxSubject = 3072
+
 // subject is channel's subject, or an error for a channel NATS would read
 // as a wildcard or reject (Centrifugo refuses '*' and '>' too).
 func (b *Broker) subject(channel string) (string, error) {
-	if channel == "" || strings.ContainsAny(channel, "*> \t\r\n") ||
+	if channel == "" || len(b.clientPrefix)+len(channel) > maxSubject || strings.ContainsAny(channel, "*> \t\r\n") ||
 		channel[0] == '.' || channel[len(channel)-1] == '.' || strings.Contains(channel, "..") {
 		return "", fmt.Errorf("%w: %q", errBadChannel, channel)
 	}

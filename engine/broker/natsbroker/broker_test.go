@@ -376,13 +376,17 @@ func TestUnsubscribeStopsDelivery(t *testing.T) {
 func TestRefusesWhatNATSCannotCarry(t *testing.T) {
 	srv := natstest.Start(t)
 	a, _ := node(t, srv, "a")
-	for _, ch := range []string{"a.*", "a.>", "a b", "a..b", ".a", "a."} {
+	for _, ch := range []string{"a.*", "a.>", "a b", "a\r\nPUB x 1", "a..b", ".a", "a.", strings.Repeat("a", maxSubject)} {
 		if err := publish(t, a, ch, "1"); !errors.Is(err, errBadChannel) {
 			t.Errorf("publish %q: %v", ch, err)
 		}
 		if err := call(t, func(done func(error)) { a.Subscribe(context.Background(), ch, done) }); !errors.Is(err, errBadChannel) {
 			t.Errorf("subscribe %q: %v", ch, err)
 		}
+	}
+	// The connection survived all that: a publish still goes through.
+	if err := publish(t, a, "ok", "1"); err != nil || a.Healthy() != nil {
+		t.Fatalf("after refusals: %v %v", err, a.Healthy())
 	}
 	var herr error
 	a.History(context.Background(), "c", broker.PublishOptions{}, broker.HistoryFilter{}, func(_ broker.HistoryResult, err error) { herr = err })
