@@ -168,3 +168,20 @@ func TestRedisOptions(t *testing.T) {
 		t.Errorf("newNodeID is not a UUID v4")
 	}
 }
+
+// TestRunNatsRefusesHistoryNamespace: with broker.type nats, a namespace
+// that needs history stops the start with a message naming it, before any
+// connection to NATS is tried.
+func TestRunNatsRefusesHistoryNamespace(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "config.json")
+	body := `{"broker": {"enabled": true, "type": "nats", "nats": {"url": "nats://127.0.0.1:1"}},
+		"channel": {"namespaces": [{"name": "feed", "history_size": 10, "history_ttl": "60s"}]}}`
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := run([]string{"-c", cfg, "--log.level", "none"}, nil, &out)
+	if err == nil || !strings.Contains(err.Error(), `namespace "feed"`) || !strings.Contains(err.Error(), "NATS") {
+		t.Fatalf("run = %v, want an error naming namespace feed and NATS", err)
+	}
+}
