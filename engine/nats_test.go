@@ -59,7 +59,8 @@ func TestNatsTwoNodes(t *testing.T) {
 }
 
 // TestNatsOutage: while NATS is down /health answers 503 with the reason
-// and an API publish an internal error; once NATS is back the subscribers
+// and an API publish an internal error, a connect that needs a new
+// subscription gets 3004 and connected clients stay; once NATS is back the subscribers
 // of b's channels get 3010 (publications of the outage were lost) and,
 // reconnected, receive later publications.
 func TestNatsOutage(t *testing.T) {
@@ -81,6 +82,15 @@ func TestNatsOutage(t *testing.T) {
 	}
 	if reply := a.Call(t, "publish", `{"channel":"out","data":{}}`); !strings.Contains(reply, `"error":{"code":100`) {
 		t.Fatalf("publish while NATS is down: %s, want internal error 100", reply)
+	}
+	// A connect that needs a new subscription is refused with 3004 at once
+	// (no subscription is promised while NATS is away).
+	nst := b.Connect(t, map[string]any{"token": subscriberToken(t, "new")})
+	if ev := nst.ExpectPrefix(t, `{"disconnect":`); !strings.Contains(ev, `"code":3004`) {
+		t.Fatalf("connect while NATS is down: %s", ev)
+	}
+	if n := b.NumClients(); n != 1 {
+		t.Fatalf("%d clients on b while NATS is down, want the one connected before", n)
 	}
 
 	ns.Restart()
