@@ -80,7 +80,8 @@ cluster: build
 	UNISSE_BIN=$(CURDIR)/$(BIN)/unisse $(GO) test -tags cluster -count=1 -timeout 15m -v ./bench/cluster/
 
 # Interoperability with Centrifugo v6.9.1 (build tag interop): Centrifugo
-# nodes, and unisse and Centrifugo nodes, on one redis-server. Installs
+# nodes, and unisse and Centrifugo nodes, on one redis-server; a unisse NATS
+# broker and Centrifugo's on one embedded nats-server. Installs
 # Centrifugo into bin/ from the module proxy the first time.
 CENTRIFUGO_VERSION ?= v6.9.1
 interop: build
@@ -90,6 +91,8 @@ interop: build
 	fi
 	UNISSE_BIN=$(CURDIR)/$(BIN)/unisse CENTRIFUGO_BIN=$(CURDIR)/$(BIN)/centrifugo \
 	  $(GO) test -tags interop -count=1 -timeout 15m -v ./bench/cluster/
+	CENTRIFUGO_BIN=$(CURDIR)/$(BIN)/centrifugo \
+	  $(GO) test -tags interop -count=1 -timeout 5m -v -run Interop ./engine/broker/natsbroker/
 
 clean:
 	rm -rf $(BIN)

@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/broker/natsbroker"
 	"github.com/unisse/unisse/engine/broker/redisbroker"
 	"github.com/unisse/unisse/engine/config"
 )
@@ -36,7 +37,9 @@ func (b *backends) closePresence() {
 // newBackends builds the broker and presence manager as engine, broker and
 // presence_manager select them (config.Options.Backends): the in-process
 // memory broker, or Redis shared with the other nodes, Centrifugo's among
-// them. nodeID names this node on Redis (its node channel).
+// them, or NATS shared with them (publications only: presence then comes
+// from the engine's or presence_manager's Redis, or the node itself). nodeID
+// names this node on Redis or NATS (its node channel).
 func newBackends(opts *config.Options, nodeID string) (*backends, error) {
 	sel, err := opts.Backends()
 	if err != nil {
@@ -56,6 +59,12 @@ func newBackends(opts *config.Options, nodeID string) (*backends, error) {
 		if sel.Presence == config.BackendRedis && sel.PresenceKey == sel.BrokerKey {
 			be.presence = rb
 		}
+	} else if sel.Broker == config.BackendNats {
+		nb, err := natsBroker(sel.BrokerNats, nodeID)
+		if err != nil {
+			return nil, fmt.Errorf("%s: nats: %w", sel.BrokerKey, err)
+		}
+		be.broker = nb
 	} else {
 		be.broker = broker.NewMemory()
 	}
@@ -73,6 +82,22 @@ func newBackends(opts *config.Options, nodeID string) (*backends, error) {
 		be.presence, be.ownPresence = rp, rp
 	}
 	return be, nil
+}
+
+// natsBroker connects to broker.nats.
+func natsBroker(n *config.BrokerNats, nodeID string) (*natsbroker.Broker, error) {
+	o := natsbroker.Options{
+		URL: n.URL, Prefix: n.Prefix, NodeID: nodeID,
+		DialTimeout: n.DialTimeout, WriteTimeout: n.WriteTimeout,
+	}
+	if n.TLS.Enabled {
+		tc, err := tlsConfig(&n.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		o.TLS = tc
+	}
+	return natsbroker.New(o)
 }
 
 // errRedisTopology is a shard layout this unisse cannot serve.
@@ -132,7 +157,7 @@ func redisOptions(r *config.Redis, key, nodeID string) (redisbroker.Options, err
 	return o, nil
 }
 
-// tlsConfig builds the client side of a Redis section's tls.
+// tlsConfig builds the client side of a Redis or NATS section's tls.
 func tlsConfig(t *config.RedisTLS) (*tls.Config, error) {
 	tc := &tls.Config{ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // operator's choice
 	if t.ServerCAPem != "" {

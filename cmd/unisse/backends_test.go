@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/broker/natsbroker"
+	"github.com/unisse/unisse/engine/broker/natsbroker/natstest"
 	"github.com/unisse/unisse/engine/broker/redisbroker"
 	"github.com/unisse/unisse/engine/broker/redisbroker/redistest"
 	"github.com/unisse/unisse/engine/config"
@@ -30,10 +32,45 @@ func TestNewBackendsMemory(t *testing.T) {
 	if _, ok := be.broker.(*broker.Memory); !ok || be.presence != nil {
 		t.Errorf("memory engine: broker %T, presence %v; want *broker.Memory and none", be.broker, be.presence)
 	}
-	o.Broker.Enabled, o.Broker.Type = true, "nats"
+	o.Broker.Enabled, o.Broker.Type = true, "postgres"
 	var fe *config.FieldError
 	if _, err := newBackends(&o, newNodeID()); !errors.As(err, &fe) || fe.Key != "broker.type" {
-		t.Errorf("nats broker: newBackends error = %v, want a FieldError for broker.type", err)
+		t.Errorf("postgres broker: newBackends error = %v, want a FieldError for broker.type", err)
+	}
+}
+
+// TestNewBackendsNats: broker.type nats builds the NATS broker (against an
+// embedded nats-server) with presence from the Redis engine beside it; an
+// unreachable NATS is a start-up error naming the section.
+func TestNewBackendsNats(t *testing.T) {
+	ns := natstest.Start(t)
+	rs := redistest.Start(t)
+	o := config.Default()
+	o.Engine.Type = "redis"
+	o.Engine.Redis.Address = []string{rs.Addr()}
+	o.Broker.Enabled, o.Broker.Type = true, "nats"
+	o.Broker.Nats.URL = ns.URL()
+	be, err := newBackends(&o, newNodeID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb, ok := be.broker.(*natsbroker.Broker)
+	if !ok || be.ownPresence == nil || be.presence != broker.PresenceManager(be.ownPresence) {
+		t.Fatalf("broker %T, presence %T; want *natsbroker.Broker and the engine's Redis for presence", be.broker, be.presence)
+	}
+	if err := nb.Healthy(); err != nil {
+		t.Error(err)
+	}
+	_ = nb.Close()
+	be.closePresence()
+
+	ns.Stop()
+	o = config.Default()
+	o.Broker.Enabled, o.Broker.Type = true, "nats"
+	o.Broker.Nats.URL = ns.URL()
+	o.Broker.Nats.DialTimeout = 200 * time.Millisecond
+	if _, err := newBackends(&o, newNodeID()); err == nil || !strings.Contains(err.Error(), "broker: nats") {
+		t.Errorf("unreachable NATS: %v", err)
 	}
 }
 
@@ -129,5 +166,22 @@ func TestRedisOptions(t *testing.T) {
 	}
 	if !regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`).MatchString(newNodeID()) {
 		t.Errorf("newNodeID is not a UUID v4")
+	}
+}
+
+// TestRunNatsRefusesHistoryNamespace: with broker.type nats, a namespace
+// that needs history stops the start with a message naming it, before any
+// connection to NATS is tried.
+func TestRunNatsRefusesHistoryNamespace(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "config.json")
+	body := `{"broker": {"enabled": true, "type": "nats", "nats": {"url": "nats://127.0.0.1:1"}},
+		"channel": {"namespaces": [{"name": "feed", "history_size": 10, "history_ttl": "60s"}]}}`
+	if err := os.WriteFile(cfg, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	err := run([]string{"-c", cfg, "--log.level", "none"}, nil, &out)
+	if err == nil || !strings.Contains(err.Error(), `namespace "feed"`) || !strings.Contains(err.Error(), "NATS") {
+		t.Fatalf("run = %v, want an error naming namespace feed and NATS", err)
 	}
 }

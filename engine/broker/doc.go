@@ -3,7 +3,9 @@
 // the Handler the engine implements, and Memory, the in-process
 // implementation that is unisse's embedded default. brokertest has a broker
 // for tests that answers like one across a network; redisbroker is the Redis
-// implementation, compatible with Centrifugo's Redis engine.
+// implementation, compatible with Centrifugo's Redis engine; natsbroker
+// carries publications and commands (no history, no presence) over NATS,
+// compatible with Centrifugo's NATS broker.
 //
 // The seam is built for a broker a network hop away (Redis, NATS; shaped
 // after centrifuge's Broker and PresenceManager): publish, history (the

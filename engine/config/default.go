@@ -55,6 +55,10 @@ func Default() Options {
 		Broker: Broker{
 			Type:  BackendMemory,
 			Redis: BrokerRedis{Prefix: redisDefaultPrefix, RedisConnection: redisDefaultConnection()},
+			Nats: BrokerNats{
+				Prefix: "centrifugo", URL: "nats://localhost:4222",
+				DialTimeout: time.Second, WriteTimeout: time.Second,
+			},
 		},
 		PresenceManager: PresenceManager{
 			Type:  BackendMemory,

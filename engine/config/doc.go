@@ -77,6 +77,15 @@
 // force_resp2, replica_client, client names) are listed as Unsupported when
 // set in a section in use.
 //
+// # NATS
+//
+// broker.type "nats" reads broker.nats.* (url, prefix, dial_timeout,
+// write_timeout, tls) as Centrifugo v6.9.1 does; allow_wildcards and
+// raw_mode are Unsupported. NATS keeps no history, so Backends refuses a
+// namespace (or without_namespace) with history, force_recovery or
+// force_positioning alongside it, naming the namespace; Centrifugo starts
+// and fails those at run time.
+//
 // # Validation
 //
 // Load only loads; it does not validate. Options.Validate reports everything

@@ -244,7 +244,7 @@ var centrifugoOnlyTop = []string{
 var centrifugoOnlyNested = []string{
 	"http_server.tls", "http_server.tls_autocert", "http_server.tls_external",
 	"http_server.internal_tls", "http_server.http3", "http_server.h2c_external",
-	"broker.nats", "broker.postgres", "broker.redisnats",
+	"broker.nats.allow_wildcards", "broker.nats.raw_mode", "broker.postgres", "broker.redisnats",
 	"client.token.insecure_skip_jwks_endpoint_safety_check",
 	"client.proxy", "client.subscription_token", "client.expired_sub_close_delay",
 	"client.presence_update_interval", "client.concurrency", "client.channel_position_check_delay",

@@ -607,11 +607,12 @@ func TestEveryLeafLoads(t *testing.T) {
 
 func TestCentrifugoKeyClassification(t *testing.T) {
 	for key, want := range map[string]bool{
-		"websocket":             true,
-		"websocket.compression": true,
-		"engine.redis.address":  false, // loaded now: not ignored at all
-		"broker.nats.url":       true,
-		"map_broker.type":       true,
+		"websocket":                    true,
+		"websocket.compression":        true,
+		"engine.redis.address":         false, // loaded now: not ignored at all
+		"broker.nats.url":              false, // loaded
+		"broker.nats.raw_mode.enabled": true,
+		"map_broker.type":              true,
 		"channel.namespaces[12].allow_history_for_client": true,
 		"channel.without_namespace.subscription_type":     true,
 		"channel.namespaces[0].map.mode":                  true,
@@ -627,7 +628,8 @@ func TestCentrifugoKeyClassification(t *testing.T) {
 	for name, want := range map[string]bool{
 		"WEBSOCKET_DISABLED":                   true,
 		"ENGINE_REDIS_ADDRESS":                 false, // a key: never ignored
-		"BROKER_NATS_URL":                      true,
+		"BROKER_NATS_URL":                      false,
+		"BROKER_NATS_RAW_MODE_ENABLED":         true,
 		"CHANNEL_NAMESPACES_X_Y_DELTA_PUBLISH": true,
 		"CLIENT_PRESENCE_UPDATE_INTERVAL":      true,
 		"NOPE":                                 false,

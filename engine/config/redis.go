@@ -81,11 +81,26 @@ type RedisPresence struct {
 
 // Broker is Centrifugo's broker section: when Enabled, it serves
 // publications and history instead of the engine. unisse supports the types
-// "memory" and "redis" (Centrifugo also has nats, postgres and redisnats).
+// "memory", "redis" and "nats" (Centrifugo also has postgres and redisnats).
 type Broker struct {
 	Enabled bool        `json:"enabled"`
 	Type    string      `json:"type"` // default "memory"
 	Redis   BrokerRedis `json:"redis"`
+	Nats    BrokerNats  `json:"nats"`
+}
+
+// BrokerNats is broker.nats, Centrifugo v6.9.1's NatsBroker less
+// allow_wildcards and raw_mode (reported as unsupported: unisse's channels
+// are never wildcards, and raw mode drops Centrifugo's message encoding).
+type BrokerNats struct {
+	// Prefix starts every subject; nodes share publications only under the
+	// same prefix.
+	Prefix       string        `json:"prefix"`        // default "centrifugo"
+	URL          string        `json:"url"`           // default "nats://localhost:4222"
+	DialTimeout  time.Duration `json:"dial_timeout"`  // default 1s
+	WriteTimeout time.Duration `json:"write_timeout"` // default 1s
+	// TLS has Centrifugo's TLSConfig shape, as Redis's.
+	TLS RedisTLS `json:"tls"`
 }
 
 // BrokerRedis is broker.redis.
@@ -114,16 +129,20 @@ type PresenceRedis struct {
 const (
 	BackendMemory = "memory"
 	BackendRedis  = "redis"
+	// BackendNats is a broker only (Centrifugo has no NATS engine nor
+	// presence manager); it keeps no history.
+	BackendNats = "nats"
 )
 
 // Backends says what serves publications and history (Broker) and presence
 // (Presence), resolved from engine, broker and presence_manager as
 // Centrifugo does: an enabled broker or presence_manager section replaces
 // that half of the engine. BrokerRedis and PresenceRedis are set when the
-// type is "redis".
+// type is "redis", BrokerNats when the broker is "nats".
 type Backends struct {
-	Broker        string // BackendMemory or BackendRedis
+	Broker        string // BackendMemory, BackendRedis or BackendNats
 	BrokerRedis   *Redis
+	BrokerNats    *BrokerNats
 	Presence      string
 	PresenceRedis *Redis
 	// BrokerKey and PresenceKey name the section that chose each, e.g.
@@ -236,10 +255,13 @@ func (v *validator) backends(o *Options) Backends {
 			r := v.redis("broker.redis.", br.Redis.Prefix, &br.Redis.RedisConnection)
 			r.HistoryUseLists = br.Redis.HistoryUseLists
 			b.Broker, b.BrokerRedis = BackendRedis, r
-		case "nats", "postgres", "redisnats":
-			v.failf("broker.type", `%q is a Centrifugo broker unisse does not implement; want "memory" or "redis"`, br.Type)
+		case BackendNats:
+			b.Broker, b.BrokerNats = BackendNats, v.nats("broker.nats.", &br.Nats)
+			v.noHistoryWithNats(o)
+		case "postgres", "redisnats":
+			v.failf("broker.type", `%q is a Centrifugo broker unisse does not implement; want "memory", "redis" or "nats"`, br.Type)
 		default:
-			v.failf("broker.type", `unknown broker %q; want "memory" or "redis"`, br.Type)
+			v.failf("broker.type", `unknown broker %q; want "memory", "redis" or "nats"`, br.Type)
 		}
 	}
 	if o.PresenceManager.Enabled {
@@ -257,6 +279,67 @@ func (v *validator) backends(o *Options) Backends {
 		}
 	}
 	return b
+}
+
+// nats checks broker.nats (prefix is its dotted key with a trailing '.').
+func (v *validator) nats(prefix string, n *BrokerNats) *BrokerNats {
+	c := *n
+	if c.Prefix == "" || strings.ContainsAny(c.Prefix, "*> \t\r\n") ||
+		strings.HasPrefix(c.Prefix, ".") || strings.HasSuffix(c.Prefix, ".") || strings.Contains(c.Prefix, "..") {
+		v.failf(prefix+"prefix", "%q cannot start a NATS subject (empty, a wildcard, whitespace or an empty token)", c.Prefix)
+	}
+	if strings.TrimSpace(c.URL) == "" {
+		v.failf(prefix+"url", "must not be empty")
+	}
+	for _, u := range strings.Split(c.URL, ",") {
+		u = strings.TrimSpace(u)
+		if u == "" {
+			continue
+		}
+		if !strings.Contains(u, "://") {
+			u = "nats://" + u // as nats.go reads a bare host:port
+		}
+		pu, err := url.Parse(u)
+		if err != nil {
+			v.failf(prefix+"url", "not a URL: %w", err)
+		} else if pu.Host == "" {
+			v.failf(prefix+"url", "%q has no host (want e.g. nats://host:4222)", pu.Redacted())
+		}
+	}
+	if c.DialTimeout <= 0 {
+		v.failf(prefix+"dial_timeout", "must be > 0, got %s", c.DialTimeout)
+	}
+	if c.WriteTimeout <= 0 {
+		v.failf(prefix+"write_timeout", "must be > 0, got %s", c.WriteTimeout)
+	}
+	return &c
+}
+
+// noHistoryWithNats refuses namespaces that need a history stream (history,
+// recovery, positioning) with the NATS broker, which keeps none. Centrifugo
+// starts and fails their subscriptions and history calls at run time
+// instead; unisse says so at start, naming the namespace.
+func (v *validator) noHistoryWithNats(o *Options) {
+	check := func(key, name string, c *ChannelOptions) {
+		what := ""
+		switch {
+		case c.HistorySize > 0 || c.HistoryTTL > 0:
+			what = "history_size/history_ttl"
+		case c.ForceRecovery:
+			what = "force_recovery"
+		case c.ForcePositioning:
+			what = "force_positioning"
+		default:
+			return
+		}
+		v.failf(key, "%s sets %s, but the NATS broker (broker.type \"nats\") keeps no history: "+
+			"remove it or use a Redis broker", name, what)
+	}
+	check("channel.without_namespace", "channels without a namespace", &o.Channel.WithoutNamespace)
+	for i := range o.Channel.Namespaces {
+		ns := &o.Channel.Namespaces[i]
+		check(fmt.Sprintf("channel.namespaces[%d]", i), fmt.Sprintf("namespace %q", ns.Name), &ns.ChannelOptions)
+	}
 }
 
 func setPresence(r *Redis, p RedisPresence) {

@@ -183,7 +183,7 @@ func TestRedisValidation(t *testing.T) {
 		msg  string
 	}{
 		{"engine unknown", func(o *Options) { o.Engine.Type = "nats" }, []string{"engine.type"}, `unknown engine "nats"`},
-		{"broker nats", func(o *Options) { o.Broker.Enabled, o.Broker.Type = true, "nats" }, []string{"broker.type"}, "does not implement"},
+		{"broker postgres", func(o *Options) { o.Broker.Enabled, o.Broker.Type = true, "postgres" }, []string{"broker.type"}, "does not implement"},
 		{"broker unknown", func(o *Options) { o.Broker.Enabled, o.Broker.Type = true, "kafka" }, []string{"broker.type"}, `unknown broker "kafka"`},
 		{"broker disabled unknown type", func(o *Options) { o.Broker.Type = "kafka" }, nil, ""},
 		{"presence unknown", func(o *Options) { o.PresenceManager.Enabled, o.PresenceManager.Type = true, "etcd" }, []string{"presence_manager.type"}, "unknown presence manager"},
