@@ -60,6 +60,7 @@ func (c countRec) HandlePublication(string, *broker.Publication, broker.StreamPo
 	c.n.Add(1)
 	return 0
 }
-func (countRec) Flush(broker.Deferred)       {}
-func (countRec) HandleControl([]byte)        {}
-func (countRec) HandleResubscribed([]string) {}
+func (countRec) Flush(broker.Deferred)                            {}
+func (countRec) HandleControl([]byte)                             {}
+func (countRec) HandleResubscribed([]string)                      {}
+func (countRec) HandleJoinLeave(string, *broker.ClientInfo, bool) {}

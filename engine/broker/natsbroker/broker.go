@@ -562,14 +562,21 @@ func (b *Broker) deliver(m *nats.Msg) {
 		h.HandleResubscribed([]string{channel})
 	}
 	var (
-		pub broker.Publication
-		sp  broker.StreamPosition
+		pub  broker.Publication
+		sp   broker.StreamPosition
+		info broker.ClientInfo
 	)
-	ok, err = decode(m.Data, &pub, &sp)
-	if err != nil || !ok {
-		// Malformed (not from a Centrifugo-compatible node) or a join or
-		// leave: nothing to deliver.
-		return
+	kind, err := decode(m.Data, &pub, &sp, &info)
+	if err != nil {
+		return // malformed: not from a Centrifugo-compatible node
 	}
-	h.Flush(h.HandlePublication(channel, &pub, sp))
+	switch kind {
+	case pushPublication:
+		h.Flush(h.HandlePublication(channel, &pub, sp))
+	case pushJoin, pushLeave:
+		// Every node, this one included, hears its own announcements
+		// back, as in centrifuge: the handler pushes them to its
+		// subscribers once.
+		h.HandleJoinLeave(channel, &info, kind == pushJoin)
+	}
 }

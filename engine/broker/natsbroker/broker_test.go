@@ -23,6 +23,7 @@ type rec struct {
 	events   []string
 	pubs     map[string][]broker.Publication
 	controls []string
+	joins    []string
 }
 
 func newRec() *rec { return &rec{pubs: make(map[string][]broker.Publication)} }
@@ -38,6 +39,15 @@ func (r *rec) HandlePublication(ch string, pub *broker.Publication, _ broker.Str
 	return 0
 }
 func (r *rec) Flush(broker.Deferred) {}
+func (r *rec) HandleJoinLeave(ch string, info *broker.ClientInfo, join bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	kind := "leave"
+	if join {
+		kind = "join"
+	}
+	r.joins = append(r.joins, ch+" "+kind+" "+info.ClientID+" "+info.UserID+" "+string(info.ConnInfo))
+}
 func (r *rec) HandleControl(data []byte) {
 	r.mu.Lock()
 	r.controls = append(r.controls, string(data))
@@ -268,12 +278,14 @@ func TestWireFormatIsCentrifugos(t *testing.T) {
 	}
 
 	// From "Centrifugo": a publication with a stream position (epoch tag
-	// stripped), a join (not delivered) and garbage (dropped).
+	// stripped), a join (delivered to HandleJoinLeave; conn_info that is not
+	// JSON left out), garbage (dropped) and a leave.
 	subscribe(t, a, "news")
 	withPos, _ := (&cproto.Push{Channel: "news", Pub: &cproto.Publication{Data: []byte(`1`), Offset: 7, Tags: map[string]string{epochTag: "ep"}}}).MarshalVT()
-	join, _ := (&cproto.Push{Channel: "news", Join: &cproto.Join{Info: &cproto.ClientInfo{User: "u"}}}).MarshalVT()
+	join, _ := (&cproto.Push{Channel: "news", Join: &cproto.Join{Info: &cproto.ClientInfo{Client: "c1", User: "u", ConnInfo: []byte(`{"n":1}`)}}}).MarshalVT()
+	leave, _ := (&cproto.Push{Channel: "news", Leave: &cproto.Leave{Info: &cproto.ClientInfo{Client: "c1", User: "u", ConnInfo: []byte("not json")}}}).MarshalVT()
 	plain, _ := (&cproto.Push{Channel: "news", Pub: &cproto.Publication{Data: []byte(`2`)}}).MarshalVT()
-	for _, d := range [][]byte{withPos, join, []byte("\xff\xff\xff garbage"), plain} {
+	for _, d := range [][]byte{withPos, join, []byte("\xff\xff\xff garbage"), plain, leave} {
 		if err := nc.Publish("centrifugo.client.news", d); err != nil {
 			t.Fatal(err)
 		}
@@ -298,6 +310,13 @@ func TestWireFormatIsCentrifugos(t *testing.T) {
 		t.Fatalf("got %q", got)
 	}
 	eventually(t, "two controls", func() bool { _, c := ra.snapshot(); return len(c) == 2 })
+	eventually(t, "a join and a leave", func() bool { ra.mu.Lock(); defer ra.mu.Unlock(); return len(ra.joins) == 2 })
+	ra.mu.Lock()
+	joins := append([]string(nil), ra.joins...)
+	ra.mu.Unlock()
+	if joins[0] != `news join c1 u {"n":1}` || joins[1] != "news leave c1 u " {
+		t.Fatalf("join/leave delivered as %q", joins)
+	}
 }
 
 func TestControlToAllAndToOneNode(t *testing.T) {

@@ -53,17 +53,35 @@ func infoToJSON(ci *cproto.ClientInfo) []byte {
 	return b
 }
 
-// decode parses a push into pub and sp; ok is false for a push that
-// carries no publication (join, leave: not delivered by unisse yet). pub's
-// slices alias the decoded message, valid until the caller returns.
-func decode(msg []byte, pub *broker.Publication, sp *broker.StreamPosition) (ok bool, err error) {
+// pushKind is what a decoded push carries.
+type pushKind uint8
+
+const (
+	pushNone pushKind = iota // nothing unisse delivers
+	pushPublication
+	pushJoin
+	pushLeave
+)
+
+// decode parses a push: a publication into pub and sp, a join or leave into
+// info. pub's and info's slices alias the decoded message, valid until the
+// caller returns.
+func decode(msg []byte, pub *broker.Publication, sp *broker.StreamPosition, info *broker.ClientInfo) (pushKind, error) {
 	var push cproto.Push
 	if err := push.UnmarshalVT(msg); err != nil {
-		return false, err
+		return pushNone, err
+	}
+	switch {
+	case push.Join != nil && push.Join.Info != nil:
+		clientInfo(push.Join.Info, info)
+		return pushJoin, nil
+	case push.Leave != nil && push.Leave.Info != nil:
+		clientInfo(push.Leave.Info, info)
+		return pushLeave, nil
 	}
 	p := push.Pub
 	if p == nil {
-		return false, nil
+		return pushNone, nil
 	}
 	*sp = broker.StreamPosition{}
 	if p.Offset > 0 && p.Tags != nil {
@@ -83,7 +101,20 @@ func decode(msg []byte, pub *broker.Publication, sp *broker.StreamPosition) (ok 
 		// is not a JSON document came from b64data.
 		NotJSON: !json.Valid(p.Data),
 	}
-	return true, nil
+	return pushPublication, nil
+}
+
+// clientInfo converts a join's or leave's protobuf ClientInfo; conn_info and
+// chan_info that are not JSON are left out (a uni_sse push carries them as
+// raw JSON).
+func clientInfo(ci *cproto.ClientInfo, info *broker.ClientInfo) {
+	*info = broker.ClientInfo{ClientID: ci.Client, UserID: ci.User}
+	if len(ci.ConnInfo) > 0 && json.Valid(ci.ConnInfo) {
+		info.ConnInfo = ci.ConnInfo
+	}
+	if len(ci.ChanInfo) > 0 && json.Valid(ci.ChanInfo) {
+		info.ChanInfo = ci.ChanInfo
+	}
 }
 
 func infoProto(info *broker.ClientInfo) *cproto.ClientInfo {

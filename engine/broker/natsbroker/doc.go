@@ -15,8 +15,9 @@
 // "__centrifugo_epoch" tag, an epoch (Centrifugo's
 // PublishWithStreamPosition): they become the stream position and the tag
 // is stripped. PublishJoin and PublishLeave send a Push with join or leave
-// and the ClientInfo, as Centrifugo does; received ones are not delivered
-// yet (the Handler has no join/leave). Malformed messages are dropped.
+// and the ClientInfo, as Centrifugo does; received ones (this node's own
+// included, as in centrifuge) go to Handler.HandleJoinLeave in the
+// channel's order with its publications. Malformed messages are dropped.
 // Control data travels raw.
 //
 // NATS keeps no history: History and RemoveHistory complete with

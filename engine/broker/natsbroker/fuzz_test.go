@@ -23,14 +23,15 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		var (
-			pub broker.Publication
-			sp  broker.StreamPosition
+			pub  broker.Publication
+			sp   broker.StreamPosition
+			info broker.ClientInfo
 		)
-		ok, err := decode(msg, &pub, &sp)
-		if err != nil && ok {
-			t.Fatal("ok with an error")
+		kind, err := decode(msg, &pub, &sp, &info)
+		if err != nil && kind != pushNone {
+			t.Fatal("a push kind with an error")
 		}
-		if _, tagged := pub.Tags[epochTag]; ok && tagged {
+		if _, tagged := pub.Tags[epochTag]; kind == pushPublication && tagged {
 			t.Fatal("epoch tag left in")
 		}
 	})
