@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/unisse/unisse/engine/broker/natsbroker/natstest"
 	"github.com/unisse/unisse/engine/broker/redisbroker/redistest"
 	"github.com/unisse/unisse/engine/enginetest"
 )
@@ -18,7 +19,19 @@ import (
 // publications; each client gets its own join once.
 func TestRedisJoinLeaveAcrossNodes(t *testing.T) {
 	rs := redistest.Start(t)
-	a, b := redisNode(t, rs, "a", 0), redisNode(t, rs, "b", 0)
+	testJoinLeaveAcrossNodes(t, redisNode(t, rs, "a", 0), redisNode(t, rs, "b", 0))
+}
+
+// TestNatsJoinLeaveAcrossNodes: the same over NATS, where joins and leaves
+// travel as Centrifugo's NATS broker sends them.
+func TestNatsJoinLeaveAcrossNodes(t *testing.T) {
+	ns := natstest.Start(t)
+	testJoinLeaveAcrossNodes(t, natsNode(t, ns, "a"), natsNode(t, ns, "b"))
+}
+
+// testJoinLeaveAcrossNodes checks join/leave pushes between nodes a and b
+// sharing a broker (see TestRedisJoinLeaveAcrossNodes).
+func testJoinLeaveAcrossNodes(t *testing.T, a, b *enginetest.Server) {
 	api := a.DialAPI(t)
 	const ch = "jl:across"
 	connect := func(srv *enginetest.Server, user string) (*enginetest.Stream, string) {
