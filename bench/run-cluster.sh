@@ -42,6 +42,15 @@ name=$1; shift
 servers=${SERVERS:-unisse centrifugo}
 nodes=${NODES:-3}
 redis_port=${REDIS_PORT:-16390}
+# BROKER=nats: the nodes share a nats-server ($NATS_SERVER, default
+# bin/nats-server: `GOBIN=$PWD/bin go install
+# github.com/nats-io/nats-server/v2@v2.15.3`) on $NATS_PORT instead of Redis
+# (broker.type nats; the history namespace of bench/config.json is left out,
+# since neither server keeps history on NATS). The report's "redis" figures
+# are then the NATS server's.
+broker=${BROKER:-redis}
+nats_port=${NATS_PORT:-14222}
+nats_bin=${NATS_SERVER:-$root/bin/nats-server}
 port_unisse=${PORT_UNISSE:-18310}
 port_centrifugo=${PORT_CENTRIFUGO:-18410}
 out=${RESULTS_DIR:-$here/results/$(date +%Y-%m-%d)}
@@ -111,8 +120,13 @@ clean=$(cd "$root" && [ -z "$(git status --porcelain -- . ':(exclude)bench/resul
 	if [ -x "$centrifugo_bin" ]; then
 		go version -m "$centrifugo_bin" 2>/dev/null | awk '$1=="mod"{print "centrifugo: " $3}' || true
 	fi
-	echo "redis: $(redis-server --version)"
-	echo "cluster: $nodes nodes per server on one Redis"
+	if [ "$broker" = nats ]; then
+		echo "nats: $("$nats_bin" --version 2>&1)"
+		echo "cluster: $nodes nodes per server on one NATS server"
+	else
+		echo "redis: $(redis-server --version)"
+		echo "cluster: $nodes nodes per server on one Redis"
+	fi
 } > "$out/machine.txt"
 
 # up URL PID LOG: wait at most 10 s for URL to answer while PID lives.
@@ -126,7 +140,23 @@ up() {
 	return 1
 }
 
+start_nats() { # log
+	if (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null; then
+		echo "something already answers on NATS port $nats_port: set NATS_PORT" >&2; return 1
+	fi
+	"$nats_bin" -a 127.0.0.1 -p "$nats_port" >"$1" 2>&1 &
+	redis_pid=$!
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && return 0
+		kill -0 "$redis_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "nats-server did not come up on port $nats_port; see $1" >&2
+	return 1
+}
+
 start_redis() { # log
+	[ "$broker" = nats ] && { start_nats "$@"; return; }
 	if redis-cli -p "$redis_port" ping >/dev/null 2>&1; then
 		echo "something already answers on Redis port $redis_port: set REDIS_PORT" >&2; return 1
 	fi
@@ -144,8 +174,16 @@ start_redis() { # log
 }
 
 # The cluster's config: bench/config.json on Redis.
-jq --arg addr "redis://127.0.0.1:$redis_port" '. + {engine: {type: "redis", redis: {address: [$addr]}}}' \
-	"$here/config.json" > "$tmp/config.json"
+case $broker in
+redis)
+	jq --arg addr "redis://127.0.0.1:$redis_port" '. + {engine: {type: "redis", redis: {address: [$addr]}}}' \
+		"$here/config.json" > "$tmp/config.json" ;;
+nats)
+	jq --arg url "nats://127.0.0.1:$nats_port" '. + {broker: {enabled: true, type: "nats", nats: {url: $url}}}
+		| .channel.namespaces |= map(select((.history_size // 0) == 0))' \
+		"$here/config.json" > "$tmp/config.json" ;;
+*) echo "BROKER=$broker: want redis or nats" >&2; exit 2 ;;
+esac
 
 mode=$1; shift
 status=0
@@ -175,7 +213,7 @@ for server in $servers; do
 	if [ -z "$ok" ]; then stop_all; status=1; continue; fi
 	extra=()
 	[ "$server" = unisse ] && extra=(--metrics-url "http://127.0.0.1:$base/metrics")
-	echo "== $server: $nodes nodes (pids $pids, ports $base…$((base + nodes - 1))), redis pid $redis_pid port $redis_port: unisse-bench $mode $*" >&2
+	echo "== $server: $nodes nodes (pids $pids, ports $base…$((base + nodes - 1))), $broker pid $redis_pid: unisse-bench $mode $*" >&2
 	"$here/bin/unisse-bench" "$mode" \
 		--url "$urls" --api "http://127.0.0.1:$base/api" \
 		--secret "$secret" --api-key "$apikey" --server-pid "$pids" --redis-pid "$redis_pid" "${extra[@]}" \
