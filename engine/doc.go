@@ -22,6 +22,10 @@
 //	engine/kick      the socket pair that wakes a loop through its poller
 //	engine/api       the server API: decode, validate, one table of methods
 //	engine/broker    history, positions, publication transport (the seam)
+//	                 and the memory broker; broker/redisbroker (Redis, in
+//	                 Centrifugo's layout), broker/natsbroker (Centrifugo's
+//	                 NATS broker), broker/clientinfo (a client's info in
+//	                 their wire forms), broker/brokertest (a slow broker)
 //	engine/hub       channels and their subscribers, by loop
 //	engine/cluster   Centrifugo v6's node-to-node control protocol
 //	engine/auth, engine/namespace, engine/protocol, engine/config

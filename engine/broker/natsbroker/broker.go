@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/broker/clientinfo"
 )
 
 // Options configures a Broker (Centrifugo's broker.nats.*).
@@ -427,12 +428,12 @@ func (b *Broker) Unsubscribe(_ context.Context, channel string, done func(error)
 // subject), with redisbroker's signature. unisse nodes do not deliver them
 // yet (the Handler has no join/leave).
 func (b *Broker) PublishJoin(ctx context.Context, channel string, info *broker.ClientInfo, done func(error)) {
-	b.publishJoinLeave(ctx, channel, &cproto.Push{Channel: channel, Join: &cproto.Join{Info: infoProto(info)}}, done)
+	b.publishJoinLeave(ctx, channel, &cproto.Push{Channel: channel, Join: &cproto.Join{Info: clientinfo.ToProto(info)}}, done)
 }
 
 // PublishLeave: see PublishJoin.
 func (b *Broker) PublishLeave(ctx context.Context, channel string, info *broker.ClientInfo, done func(error)) {
-	b.publishJoinLeave(ctx, channel, &cproto.Push{Channel: channel, Leave: &cproto.Leave{Info: infoProto(info)}}, done)
+	b.publishJoinLeave(ctx, channel, &cproto.Push{Channel: channel, Leave: &cproto.Leave{Info: clientinfo.ToProto(info)}}, done)
 }
 
 func (b *Broker) publishJoinLeave(ctx context.Context, channel string, push *cproto.Push, done func(error)) {

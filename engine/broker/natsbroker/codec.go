@@ -2,12 +2,13 @@ package natsbroker
 
 import (
 	"encoding/json"
-	"errors"
+	"fmt"
 	"time"
 
 	cproto "github.com/centrifugal/protocol"
 
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/broker/clientinfo"
 )
 
 // epochTag is the tag under which Centrifugo's NATS broker carries a
@@ -15,8 +16,6 @@ import (
 // (PublishWithStreamPosition, used by its pg-stream and Redis+NATS brokers).
 // It is stripped before delivery, as Centrifugo does.
 const epochTag = "__centrifugo_epoch"
-
-var errNotClientInfo = errors.New("natsbroker: publication info is not a ClientInfo object")
 
 // encodePublication marshals pub as Centrifugo's NATS broker does: a
 // protocol.Push naming the channel and carrying a protocol.Publication
@@ -31,26 +30,13 @@ func encodePublication(channel string, pub *broker.Publication) ([]byte, error) 
 		},
 	}
 	if len(pub.Info) > 0 {
-		var ci cproto.ClientInfo
-		if err := json.Unmarshal(pub.Info, &ci); err != nil {
-			return nil, errors.Join(errNotClientInfo, err)
+		ci, err := clientinfo.FromJSON(pub.Info)
+		if err != nil {
+			return nil, fmt.Errorf("natsbroker: %w", err)
 		}
-		push.Pub.Info = &ci
+		push.Pub.Info = ci
 	}
 	return push.MarshalVT()
-}
-
-// infoToJSON maps the protobuf ClientInfo to unisse's JSON shape
-// ({"user","client","conn_info","chan_info"}, Centrifugo's).
-func infoToJSON(ci *cproto.ClientInfo) []byte {
-	if ci == nil {
-		return nil
-	}
-	b, err := json.Marshal(ci)
-	if err != nil {
-		return nil // conn_info/chan_info not JSON: leave the info out
-	}
-	return b
 }
 
 // pushKind is what a decoded push carries.
@@ -73,10 +59,10 @@ func decode(msg []byte, pub *broker.Publication, sp *broker.StreamPosition, info
 	}
 	switch {
 	case push.Join != nil && push.Join.Info != nil:
-		clientInfo(push.Join.Info, info)
+		clientinfo.FromProto(push.Join.Info, info)
 		return pushJoin, nil
 	case push.Leave != nil && push.Leave.Info != nil:
-		clientInfo(push.Leave.Info, info)
+		clientinfo.FromProto(push.Leave.Info, info)
 		return pushLeave, nil
 	}
 	p := push.Pub
@@ -96,37 +82,10 @@ func decode(msg []byte, pub *broker.Publication, sp *broker.StreamPosition, info
 		Data:   p.Data,
 		Tags:   tags,
 		Offset: p.Offset,
-		Info:   infoToJSON(p.Info),
+		Info:   clientinfo.ToJSON(p.Info),
 		// The wire has no JSON flag (Centrifugo has none either): data that
 		// is not a JSON document came from b64data.
 		NotJSON: !json.Valid(p.Data),
 	}
 	return pushPublication, nil
-}
-
-// clientInfo converts a join's or leave's protobuf ClientInfo; conn_info and
-// chan_info that are not JSON are left out (a uni_sse push carries them as
-// raw JSON).
-func clientInfo(ci *cproto.ClientInfo, info *broker.ClientInfo) {
-	*info = broker.ClientInfo{ClientID: ci.Client, UserID: ci.User}
-	if len(ci.ConnInfo) > 0 && json.Valid(ci.ConnInfo) {
-		info.ConnInfo = ci.ConnInfo
-	}
-	if len(ci.ChanInfo) > 0 && json.Valid(ci.ChanInfo) {
-		info.ChanInfo = ci.ChanInfo
-	}
-}
-
-func infoProto(info *broker.ClientInfo) *cproto.ClientInfo {
-	if info == nil {
-		return nil
-	}
-	ci := &cproto.ClientInfo{Client: info.ClientID, User: info.UserID}
-	if len(info.ConnInfo) > 0 {
-		ci.ConnInfo = info.ConnInfo
-	}
-	if len(info.ChanInfo) > 0 {
-		ci.ChanInfo = info.ChanInfo
-	}
-	return ci
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/broker/clientinfo"
 )
 
 // ErrUnavailable: the shard's PUB/SUB connection is down (Redis unreachable),
@@ -364,24 +365,13 @@ func (b *Broker) PublishLeave(ctx context.Context, channel string, info *broker.
 }
 
 func (b *Broker) publishJoinLeave(ctx context.Context, channel string, prefix []byte, info *broker.ClientInfo, done func(error)) {
-	data, err := infoProto(info).MarshalVT()
+	data, err := clientinfo.ToProto(info).MarshalVT()
 	if err != nil {
 		done(err)
 		return
 	}
 	msg := string(append(append(make([]byte, 0, len(prefix)+len(data)), prefix...), data...))
 	b.shardFor(channel).announce(announcement{ctx: ctx, channel: b.keys.clientChannel(channel), msg: msg, done: done})
-}
-
-func infoProto(info *broker.ClientInfo) *cproto.ClientInfo {
-	ci := &cproto.ClientInfo{Client: info.ClientID, User: info.UserID}
-	if len(info.ConnInfo) > 0 {
-		ci.ConnInfo = info.ConnInfo
-	}
-	if len(info.ChanInfo) > 0 {
-		ci.ChanInfo = info.ChanInfo
-	}
-	return ci
 }
 
 // Subscribe implements broker.Broker: the shard's subscriber sends what

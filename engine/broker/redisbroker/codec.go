@@ -10,6 +10,7 @@ import (
 	cproto "github.com/centrifugal/protocol"
 
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/broker/clientinfo"
 )
 
 // Message framing on PUB/SUB, as centrifuge's:
@@ -38,34 +39,13 @@ func encodePublication(pub *broker.Publication) ([]byte, error) {
 		Time: time.Now().UnixMilli(),
 	}
 	if len(pub.Info) > 0 {
-		info, err := infoFromJSON(pub.Info)
+		info, err := clientinfo.FromJSON(pub.Info)
 		if err != nil {
 			return nil, err
 		}
 		p.Info = info
 	}
 	return p.MarshalVT()
-}
-
-// infoFromJSON maps unisse's ClientInfo JSON ({"user","client","conn_info",
-// "chan_info"}, Centrifugo's shape) to the protobuf one.
-func infoFromJSON(raw []byte) (*cproto.ClientInfo, error) {
-	var ci cproto.ClientInfo
-	if err := json.Unmarshal(raw, &ci); err != nil {
-		return nil, errors.Join(errors.New("redisbroker: publication info is not a ClientInfo object"), err)
-	}
-	return &ci, nil
-}
-
-func infoToJSON(ci *cproto.ClientInfo) []byte {
-	if ci == nil {
-		return nil
-	}
-	b, err := json.Marshal(ci)
-	if err != nil {
-		return nil // conn_info/chan_info not JSON: leave the info out
-	}
-	return b
 }
 
 // pushKind is what a PUB/SUB message carries.
@@ -130,7 +110,7 @@ func decodePublication(p *cproto.Publication, data []byte, pub *broker.Publicati
 		Data:   p.Data,
 		Tags:   tags,
 		Offset: p.Offset,
-		Info:   infoToJSON(p.Info),
+		Info:   clientinfo.ToJSON(p.Info),
 		// The wire has no JSON flag (Centrifugo has none either): data that
 		// is not a JSON document came from b64data.
 		NotJSON: !json.Valid(p.Data),
@@ -146,12 +126,6 @@ func decodeClientInfo(data []byte, info *broker.ClientInfo) error {
 	if err := ci.UnmarshalVT(data); err != nil {
 		return err
 	}
-	*info = broker.ClientInfo{ClientID: ci.Client, UserID: ci.User}
-	if len(ci.ConnInfo) > 0 && json.Valid(ci.ConnInfo) {
-		info.ConnInfo = ci.ConnInfo
-	}
-	if len(ci.ChanInfo) > 0 && json.Valid(ci.ChanInfo) {
-		info.ChanInfo = ci.ChanInfo
-	}
+	clientinfo.FromProto(&ci, info)
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/broker/clientinfo"
 )
 
 // Presence is kept as centrifuge's RedisPresenceManager keeps it: a hash of
@@ -32,7 +33,7 @@ func (b *Broker) userMapping() string {
 
 // AddPresence implements broker.PresenceManager: adds or renews clientID.
 func (b *Broker) AddPresence(ctx context.Context, channel, clientID string, info *broker.ClientInfo, done func(error)) {
-	data, err := infoProto(info).MarshalVT()
+	data, err := clientinfo.ToProto(info).MarshalVT()
 	if err != nil {
 		done(err)
 		return
