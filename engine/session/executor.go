@@ -81,6 +81,20 @@ func awaitBroker[T any](s *Node, op broker.Op, call func(ctx context.Context, do
 		}
 		return r.v, errNotInline
 	}
+	v, err := await(call)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("broker: %w", err)
+	}
+	return v, err
+}
+
+// await makes an asynchronous call (broker, presence manager) and waits for
+// its result, at most opTimeout. Never on a loop.
+func await[T any](call func(ctx context.Context, done func(T, error))) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
 	ch := make(chan result, 1)
@@ -90,7 +104,7 @@ func awaitBroker[T any](s *Node, op broker.Op, call func(ctx context.Context, do
 		return r.v, r.err
 	case <-ctx.Done():
 		var zero T
-		return zero, fmt.Errorf("broker: %w", ctx.Err())
+		return zero, ctx.Err()
 	}
 }
 

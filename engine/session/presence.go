@@ -180,7 +180,7 @@ func (s *Node) FlushPresence(ctx context.Context) {
 // sharedPresence is /api/presence from the presence manager: every node's
 // clients. Off the loops.
 func (s *Node) sharedPresence(channel string) ([]api.ClientInfo, *protocol.Error) {
-	m, err := awaitPresence(func(ctx context.Context, done func(map[string]*broker.ClientInfo, error)) {
+	m, err := await(func(ctx context.Context, done func(map[string]*broker.ClientInfo, error)) {
 		s.presence.Presence(ctx, channel, done)
 	})
 	if err != nil {
@@ -197,7 +197,7 @@ func (s *Node) sharedPresence(channel string) ([]api.ClientInfo, *protocol.Error
 
 // sharedPresenceStats is /api/presence_stats from the presence manager.
 func (s *Node) sharedPresenceStats(channel string) (api.PresenceStats, *protocol.Error) {
-	st, err := awaitPresence(func(ctx context.Context, done func(broker.PresenceStats, error)) {
+	st, err := await(func(ctx context.Context, done func(broker.PresenceStats, error)) {
 		s.presence.PresenceStats(ctx, channel, done)
 	})
 	if err != nil {
@@ -205,24 +205,4 @@ func (s *Node) sharedPresenceStats(channel string) (api.PresenceStats, *protocol
 		return api.PresenceStats{}, protocol.ErrorInternal
 	}
 	return api.PresenceStats{NumClients: st.NumClients, NumUsers: st.NumUsers}, nil
-}
-
-// awaitPresence waits for a presence manager call, at most opTimeout. Never
-// on a loop (the API runs presence off the loops: serveAPI).
-func awaitPresence[T any](call func(ctx context.Context, done func(T, error))) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
-	ch := make(chan result, 1)
-	call(ctx, func(v T, err error) { ch <- result{v, err} })
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
-	}
 }
