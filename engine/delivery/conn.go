@@ -138,10 +138,10 @@ type connExtra struct {
 // in each of its recoverable subscriptions (at most eventid.MaxSubs): every
 // publication that moves one is preceded by an "id:" line listing them all
 // (eventid), which the browser sends back as Last-Event-ID when it
-// reconnects by itself.
+// reconnects by itself. Each position keeps its entry of the token encoded,
+// so an event re-encodes only the entry it moves.
 type eventIDs struct {
-	n   int
-	pos [eventid.MaxSubs]idPosition
+	pos []idPosition
 }
 
 type idPosition struct {
@@ -149,6 +149,15 @@ type idPosition struct {
 	hash   uint32
 	offset uint64
 	epoch  string
+	text   [maxIDEntry]byte // the entry as eventid.AppendEntry writes it
+	n      uint8            // of text
+}
+
+// maxIDEntry is the longest token entry: ".hash.offset.epoch".
+const maxIDEntry = 1 + 6 + 1 + 11 + 1 + eventid.MaxEpoch
+
+func (p *idPosition) encode() {
+	p.n = uint8(len(eventid.AppendEntry(p.text[:0], p.hash, p.offset, p.epoch)))
 }
 
 // TrackPosition adds ch, at offset in epoch, to the positions c's SSE ids
@@ -165,12 +174,12 @@ func (c *Conn) TrackPosition(ch *Channel, offset uint64, epoch string) bool {
 		ids = &eventIDs{}
 		c.extra.ids = ids
 	}
-	if ids.n == len(ids.pos) || !eventid.ValidEpoch(epoch) {
+	if len(ids.pos) == eventid.MaxSubs || !eventid.ValidEpoch(epoch) {
 		c.extra.ids = nil
 		return false
 	}
-	ids.pos[ids.n] = idPosition{ch: ch, hash: eventid.Hash(ch.Name()), offset: offset, epoch: epoch}
-	ids.n++
+	ids.pos = append(ids.pos, idPosition{ch: ch, hash: eventid.Hash(ch.Name()), offset: offset, epoch: epoch})
+	ids.pos[len(ids.pos)-1].encode()
 	return true
 }
 
@@ -201,9 +210,9 @@ func (c *Conn) AppendEventID(dst []byte) ([]byte, bool) {
 
 func (ids *eventIDs) appendToken(dst []byte) []byte {
 	dst = eventid.AppendVersion(dst)
-	for i := range ids.n {
+	for i := range ids.pos {
 		p := &ids.pos[i]
-		dst = eventid.AppendEntry(dst, p.hash, p.offset, p.epoch)
+		dst = append(dst, p.text[:p.n]...)
 	}
 	return dst
 }
@@ -211,7 +220,7 @@ func (ids *eventIDs) appendToken(dst []byte) []byte {
 // advance moves the position of ch to a publication at offset in epoch
 // ("" when the frame does not say) and reports whether ch is tracked.
 func (ids *eventIDs) advance(ch *Channel, offset uint64, epoch string) bool {
-	for i := range ids.n {
+	for i := range ids.pos {
 		p := &ids.pos[i]
 		if p.ch != ch {
 			continue
@@ -223,6 +232,7 @@ func (ids *eventIDs) advance(ch *Channel, offset uint64, epoch string) bool {
 			// recovery takes as the current one.
 			p.epoch = epoch
 		}
+		p.encode()
 		return true
 	}
 	return false
