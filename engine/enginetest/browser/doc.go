@@ -21,6 +21,20 @@
 // Screenshots go to $BROWSER_SCREENSHOT_DIR when set (kept after the test),
 // else to the test's t.TempDir() (removed when it ends); the path is logged.
 //
+// A test reads like this (examples/browser/e2e_test.go is a full one):
+//
+//	b := browser.Start(t) // first, so that a missing browser skips early
+//	p := b.Open(pageURL)  // waits for the load event
+//	p.WaitFor("the connect push", `unisseDemo.counts.connect === 1`, 15*time.Second)
+//	id := browser.Eval[string](p, `unisseDemo.entries[0].data.client`)
+//	p.Screenshot("connected")
+//
+// Conditions and Eval results travel as JSON: return numbers, strings,
+// booleans, arrays and plain objects, not DOM nodes. Pages served by
+// httptest on 127.0.0.1 are secure contexts and another origin than an
+// engine on another port, so an engine under test must list the page's
+// origin in client.allowed_origins for EventSource to accept its stream.
+//
 // Everything is bounded: the browser lives at most until the test's deadline
 // (or two minutes without one), one Eval at most EvalTimeout, one WaitFor its
 // own timeout. Only tests import this package; it needs no display.
