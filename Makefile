@@ -6,7 +6,7 @@ PKGS    := ./...
 FUZZTIME ?= 30s
 SOAK_DURATION ?= 60s
 
-.PHONY: all build run test vet fmt-check unit race allocs bench fuzz fuzz-short soak cluster interop clean
+.PHONY: all build run example test vet fmt-check unit race allocs bench fuzz fuzz-short soak cluster interop clean
 
 all: build
 
@@ -19,6 +19,12 @@ build:
 # use a Centrifugo config file.
 run: build
 	$(BIN)/unisse $(ARGS)
+
+# The browser example (examples/browser): unisse and the page's server with a
+# config that lets the page's origin in; prints the URL to open and the curl
+# commands to publish and disconnect. UNISSE_PORT, PAGE_PORT change the ports.
+example:
+	GO=$(GO) examples/browser/run.sh
 
 # The full check CI runs: formatting, vet, every test with the race detector,
 # the multi-process tests on a real redis-server (cluster),

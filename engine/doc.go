@@ -29,7 +29,8 @@
 //	engine/hub       channels and their subscribers, by loop
 //	engine/cluster   Centrifugo v6's node-to-node control protocol
 //	engine/auth, engine/namespace, engine/protocol, engine/config
-//	engine/enginetest real-socket helpers for tests of the engine
+//	engine/enginetest real-socket helpers for tests of the engine;
+//	                 enginetest/browser drives a headless Chromium
 //
 // File names below without a package are engine/session's (session/…).
 //
