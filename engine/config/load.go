@@ -157,7 +157,8 @@ func decode(input, result any) error {
 // It returns ErrHelp or ErrVersion when -h/--help or --version is given. Errors
 // name the flag, file, variable or key at fault and wrap the cause. An
 // unknown key that is a near miss of a secret setting is an error
-// (*NearMissError, with the Report filled in): see Report.DidYouMean.
+// (*NearMissError; the Options and Report are filled in all the same, for
+// checkers): see Report.DidYouMean.
 // Safe to call from any goroutine.
 func Load(args []string, environ []string) (Options, Report, error) {
 	var rep Report
@@ -232,7 +233,9 @@ func Load(args []string, environ []string) (Options, Report, error) {
 
 	rep.Ignored, rep.Unsupported, rep.Unknown = ld.report()
 	if errs := nearMisses(&rep); len(errs) > 0 {
-		return Options{}, rep, errors.Join(errs...)
+		// The options come back too, so that a checker can report the
+		// rest of what is wrong with them; a server must not start.
+		return o, rep, errors.Join(errs...)
 	}
 	return o, rep, nil
 }
