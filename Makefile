@@ -6,7 +6,7 @@ PKGS    := ./...
 FUZZTIME ?= 30s
 SOAK_DURATION ?= 60s
 
-.PHONY: all build run example test vet fmt-check unit race allocs bench fuzz fuzz-short soak cluster interop release proxy-test docker clean
+.PHONY: all build run example test vet fmt-check docs docs-check unit race allocs bench fuzz fuzz-short soak cluster interop release proxy-test docker clean
 
 all: build
 
@@ -26,17 +26,25 @@ run: build
 example:
 	GO=$(GO) examples/browser/run.sh
 
-# The full check CI runs: formatting, vet, every test with the race detector,
-# the multi-process tests on a real redis-server (cluster), unisse behind
-# nginx (proxy-test, when nginx is installed), and a few seconds of every
-# fuzzer.
-test: fmt-check vet race allocs cluster proxy-test fuzz-short
+# The full check CI runs: formatting, docs/config.md up to date, vet, every
+# test with the race detector, the multi-process tests on a real redis-server
+# (cluster), unisse behind nginx (proxy-test, when nginx is installed), and a
+# few seconds of every fuzzer.
+test: fmt-check docs-check vet race allocs cluster proxy-test fuzz-short
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet $(PKGS)
+
+# docs/config.md is generated from engine/config (keys, types, defaults and
+# the fields' doc comments); docs-check fails when it is stale.
+docs:
+	$(GO) run ./engine/config/gendoc
+
+docs-check:
+	$(GO) run ./engine/config/gendoc -check
 
 race:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
