@@ -230,6 +230,12 @@ func TestStartRefusesNearMissSecretAndBadLevel(t *testing.T) {
 	if err := run([]string{"-c", empty, "--log.level", "verbose"}, nil, &bytes.Buffer{}); !errors.As(err, &fe) || fe.Key != "log.level" {
 		t.Errorf("log.level verbose: %v", err)
 	}
+	// A log.file that cannot be opened stops start-up instead of logging
+	// to stdout where nobody looks.
+	bad := filepath.Join(t.TempDir(), "missing-dir", "unisse.log")
+	if err := run([]string{"-c", empty, "--log.file", bad}, nil, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "log.file") {
+		t.Errorf("unopenable log.file: %v", err)
+	}
 }
 
 // TestJSONLogs: with unisse.log_format json every log line is a JSON object

@@ -59,6 +59,9 @@ func run(args, environ []string, out io.Writer) error {
 	case err != nil:
 		return err
 	}
+	if err := checkLogFile(opts.Log.File); err != nil {
+		return err
+	}
 	log := newLogger(opts.Log, opts.Own.LogFormat, out)
 	logStartup(log, out, &opts, rep)
 	generated := fillSecrets(&opts)
@@ -314,6 +317,20 @@ func insecureModes(o *config.Options) []string {
 // ask for: slog text lines, or one JSON object a line with format "json".
 // Levels are Centrifugo's (Validate refuses others): trace logs what debug
 // does and more, fatal what error does.
+// checkLogFile fails start-up when log.file is set but cannot be opened for
+// appending: logging to stdout instead would hide every line from whoever
+// reads the file the operator configured.
+func checkLogFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("log.file: %w", err)
+	}
+	return f.Close()
+}
+
 func newLogger(l config.Log, format string, out io.Writer) *slog.Logger {
 	var level slog.Level
 	switch strings.ToLower(l.Level) {
