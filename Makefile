@@ -6,7 +6,7 @@ PKGS    := ./...
 FUZZTIME ?= 30s
 SOAK_DURATION ?= 60s
 
-.PHONY: all build run test vet fmt-check unit race allocs bench fuzz fuzz-short soak cluster interop clean
+.PHONY: all build run example test vet fmt-check docs docs-check unit race allocs bench fuzz fuzz-short soak cluster interop release proxy-test docker clean
 
 all: build
 
@@ -20,16 +20,31 @@ build:
 run: build
 	$(BIN)/unisse $(ARGS)
 
-# The full check CI runs: formatting, vet, every test with the race detector,
-# the multi-process tests on a real redis-server (cluster),
-# and a few seconds of every fuzzer.
-test: fmt-check vet race allocs cluster fuzz-short
+# The browser example (examples/browser): unisse and the page's server with a
+# config that lets the page's origin in; prints the URL to open and the curl
+# commands to publish and disconnect. UNISSE_PORT, PAGE_PORT change the ports.
+example:
+	GO=$(GO) examples/browser/run.sh
+
+# The full check CI runs: formatting, docs/config.md up to date, vet, every
+# test with the race detector, the multi-process tests on a real redis-server
+# (cluster), unisse behind nginx (proxy-test, when nginx is installed), and a
+# few seconds of every fuzzer.
+test: fmt-check docs-check vet race allocs cluster proxy-test fuzz-short
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 vet:
 	$(GO) vet $(PKGS)
+
+# docs/config.md is generated from engine/config (keys, types, defaults and
+# the fields' doc comments); docs-check fails when it is stale.
+docs:
+	$(GO) run ./engine/config/gendoc
+
+docs-check:
+	$(GO) run ./engine/config/gendoc -check
 
 race:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
@@ -94,5 +109,43 @@ interop: build
 	CENTRIFUGO_BIN=$(CURDIR)/$(BIN)/centrifugo \
 	  $(GO) test -tags interop -count=1 -timeout 5m -v -run Interop ./engine/broker/natsbroker/
 
+# Release build: static (no cgo, so it runs on any Linux of the arch,
+# distroless and scratch images included), without local paths (-trimpath)
+# or symbol tables (-s -w), with engine.Version stamped from git, for each
+# of RELEASE_PLATFORMS into dist/, plus SHA256SUMS. The binary built for this
+# machine's platform is run once to check that the stamp took.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+RELEASE_PLATFORMS ?= linux/amd64 linux/arm64
+DIST    := dist
+LDFLAGS := -s -w -X github.com/unisse/unisse/engine.Version=$(VERSION)
+release:
+	@rm -rf $(DIST) && mkdir -p $(DIST)
+	@for p in $(RELEASE_PLATFORMS); do \
+	  os=$${p%/*}; arch=$${p#*/}; out=$(DIST)/unisse-$(VERSION)-$$os-$$arch; \
+	  echo "building $$out"; \
+	  CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $$out ./cmd/unisse || exit 1; \
+	done
+	@cd $(DIST) && sha256sum unisse-* > SHA256SUMS
+	@self=$(DIST)/unisse-$(VERSION)-$$($(GO) env GOOS)-$$($(GO) env GOARCH); \
+	if [ -x $$self ]; then \
+	  got=$$($$self --version); \
+	  case "$$got" in *"$(VERSION)"*) ;; *) echo "$$self --version printed '$$got', want it to name $(VERSION)"; exit 1;; esac; \
+	  echo "$$self --version: $$got"; \
+	fi
+
+# unisse behind a real nginx with the documented config (docs/nginx.conf;
+# build tag proxy, bench/proxy): needs nginx on PATH or NGINX. Part of
+# `make test` when nginx is installed (.ci/run installs it), skipped with a
+# message otherwise.
+proxy-test:
+	@if command -v $${NGINX:-nginx} >/dev/null 2>&1; then \
+	  $(GO) test -tags proxy -count=1 -timeout 5m -v ./bench/proxy/; \
+	else echo "proxy-test: skipped, no nginx on PATH (apt-get install nginx-light, or set NGINX)"; fi
+
+# The container image (Dockerfile); needs a working container daemon.
+IMAGE ?= unisse:$(VERSION)
+docker:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(DIST)

@@ -10,6 +10,9 @@
 // while counting deliveries (broadcast, channels), or publish while closing
 // and reopening connections (churn); drain until every subscriber has every
 // publication or the drain time is up; stop and merge everything.
+// Report.Failures (verdict.go) then says whether the figures describe a
+// healthy run (publishes accepted, subscribers connected, losses within a
+// tolerance, recoveries complete); unisse-bench exits 1 when it does not.
 //
 // Recovery mode (storm.go) publishes to its live subscribers throughout;
 // meanwhile it publishes Config.History publications to hist:<channel>,

@@ -1,72 +1,15 @@
 package engine_test
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
-	"github.com/chromedp/chromedp"
-
 	"github.com/unisse/unisse/engine/enginetest"
+	"github.com/unisse/unisse/engine/enginetest/browser"
 )
-
-// A self-contained headless Chromium for this test (the shared helper,
-// engine/enginetest/browser, replaces it once merged): the browser is found
-// on PATH (or $CHROMIUM); without one the test is skipped loudly, or failed
-// when $CI is set.
-func startChromium(t *testing.T) context.Context {
-	t.Helper()
-	bin := os.Getenv("CHROMIUM")
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if bin != "" {
-			break
-		}
-		bin, _ = exec.LookPath(name)
-	}
-	if bin == "" {
-		msg := "no Chromium on PATH (apt-get install chromium, or set CHROMIUM)"
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPING: " + msg)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.Flag("headless", "new"), chromedp.NoSandbox, chromedp.DisableGPU)
-	base, cancelBase := context.WithTimeout(context.Background(), 90*time.Second)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(base, opts...)
-	ctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc(); cancelBase() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	return ctx
-}
-
-// evalWait evaluates the JavaScript expression cond in the page until it is
-// true, for at most timeout.
-func evalWait(t *testing.T, ctx context.Context, timeout time.Duration, what, cond string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](cond))
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.state)`))
-			t.Fatalf("timed out after %v waiting for %s; page state: %s", timeout, what, state)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // lastIDPage is a page with a plain EventSource and no reconnect code of
 // its own: it only records what it receives (publications from the connect
@@ -99,7 +42,7 @@ es.onmessage = (e) => {
 // ends up with every publication exactly once — the 30 recovered in the
 // connect push.
 func TestBrowserEventSourceResumesByItself(t *testing.T) {
-	ctx := startChromium(t)
+	b := browser.Start(t) // first, so that a missing browser skips early
 	chans := []string{"hist:a", "hist:b", "hist:c"}
 	page := httptest.NewServer(nil) // its URL is the page's origin
 	defer page.Close()
@@ -114,35 +57,30 @@ func TestBrowserEventSourceResumesByItself(t *testing.T) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, lastIDPage, srv.ConnectURL(map[string]any{"token": token}))
 	})
-	if err := chromedp.Do(ctx, chromedp.Navigate(page.URL)); err != nil {
-		t.Fatal(err)
-	}
-	evalWait(t, ctx, 10*time.Second, "the connect push", `state.connects === 1`)
+	p := b.Open(page.URL)
+	p.WaitFor("the connect push", `state.connects === 1`, 10*time.Second)
 	api := srv.DialAPI(t)
 	n := 0
 	for ; n < 12; n++ {
 		publishN(t, api, chans[n%3], n)
 	}
-	evalWait(t, ctx, 10*time.Second, "12 live publications", `state.pubs.length === 12`)
+	p.WaitFor("12 live publications", `state.pubs.length === 12`, 10*time.Second)
 
 	api.Call(t, "disconnect", `{"user":"b","disconnect":{"code":3000,"reason":"test reconnect"}}`)
-	evalWait(t, ctx, 10*time.Second, "the disconnect push", `state.disconnects === 1`)
+	p.WaitFor("the disconnect push", `state.disconnects === 1`, 10*time.Second)
 	start := time.Now()
 	for ; n < 42; n++ {
 		publishN(t, api, chans[n%3], n)
 	}
 	published := time.Since(start)
 
-	evalWait(t, ctx, 20*time.Second, "the browser's reconnect and recovery", `state.connects === 2 && state.pubs.length >= 42`)
+	p.WaitFor("the browser's reconnect and recovery", `state.connects === 2 && state.pubs.length >= 42`, 20*time.Second)
 	type pageState struct {
 		Recovered int      `json:"recovered"`
 		Pubs      []string `json:"pubs"`
 		IDs       []string `json:"ids"`
 	}
-	got, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](`({recovered: state.recovered, pubs: state.pubs, ids: state.ids})`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := browser.Eval[pageState](p, `({recovered: state.recovered, pubs: state.pubs, ids: state.ids})`)
 	if published > 1500*time.Millisecond && got.Recovered != 30 {
 		t.Skipf("publishing took %v, too close to the browser's 2 s reconnect to tell recovery from live delivery", published)
 	}

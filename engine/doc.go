@@ -32,7 +32,8 @@
 //	                 stream positions as a compact token, and its bounded
 //	                 decoding from Last-Event-ID
 //	engine/auth, engine/namespace, engine/protocol, engine/config
-//	engine/enginetest real-socket helpers for tests of the engine
+//	engine/enginetest real-socket helpers for tests of the engine;
+//	                 enginetest/browser drives a headless Chromium
 //
 // File names below without a package are engine/session's (session/…).
 //

@@ -110,6 +110,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	report.Summary(summaryTo, rep)
+	failures := rep.Failures(opts.MaxLossPct)
+	for _, why := range failures {
+		fmt.Fprintln(summaryTo, "FAIL:", why)
+	}
 	if opts.HTML != "" {
 		if err := writeFile(opts.HTML, func(w io.Writer) error { return report.HTML(w, rep) }); err != nil {
 			fmt.Fprintln(stderr, "unisse-bench:", err)
@@ -133,6 +137,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	if runErr != nil {
 		fmt.Fprintln(stderr, "unisse-bench:", runErr)
+		return 1
+	}
+	if len(failures) > 0 {
+		// Scripts (bench/run-*.sh, CI) must not take these figures for
+		// a healthy run's.
 		return 1
 	}
 	return 0
@@ -194,6 +203,28 @@ type Options struct {
 	Quiet  bool
 	// CPUProfile profiles the tool itself, to keep it cheap.
 	CPUProfile string
+	// MaxLossPct is the share of expected deliveries (percent) that may be
+	// lost before the run fails; see bench.Report.Failures.
+	MaxLossPct float64
+}
+
+// percentFlag is a percentage, "0.1" or "0.1%".
+type percentFlag struct{ v *float64 }
+
+func (p percentFlag) String() string {
+	if p.v == nil {
+		return "0%"
+	}
+	return strconv.FormatFloat(*p.v, 'g', -1, 64) + "%"
+}
+
+func (p percentFlag) Set(s string) error {
+	v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s), "%"), 64)
+	if err != nil || v < 0 || v > 100 {
+		return fmt.Errorf("want a percentage from 0 to 100, not %q", s)
+	}
+	*p.v = v
+	return nil
 }
 
 // rateFlag is a rate that may be "max" (0).
@@ -342,6 +373,7 @@ func defineFlags(fs *flag.FlagSet, o *Options) *string {
 	fs.IntVar(&c.RedisPID, "redis-pid", 0, "Redis server `pid`: sample its CPU and memory too (a cluster's shared Redis)")
 	fs.StringVar(&c.MetricsURL, "metrics-url", "", "Prometheus `URL` exposing unisse_transport_{events,writes}_total")
 	fs.BoolVar(&c.KernelTimestamps, "kernel-ts", c.KernelTimestamps, "measure latency to the kernel's receive time (SO_TIMESTAMPNS), not to the tool's read")
+	fs.Var(percentFlag{&o.MaxLossPct}, "max-loss", "fail (exit 1) when more than this `percent` of expected deliveries is lost; refused publishes and connections that did not open always fail the run")
 	fs.BoolVar(&o.JSON, "json", false, "print the report as JSON on stdout (summary goes to stderr)")
 	fs.StringVar(&o.HTML, "report", "", "write a self-contained HTML report with charts to `file`")
 	fs.StringVar(&o.SVGDir, "svg", "", "write the charts as SVG files into `dir`")

@@ -62,8 +62,12 @@ func Summary(w io.Writer, rep *bench.Report) error {
 	}
 	if d := rep.Delivery; d != nil {
 		drained := "all delivered"
-		if !d.Drained {
+		switch {
+		case !d.Drained:
 			drained = "NOT all delivered"
+		case d.Expected == 0:
+			// Every publish refused: "all delivered" would read as a success.
+			drained = "nothing to deliver"
 		}
 		fmt.Fprintf(&b, "\ndelivery     %d of %d expected (%s within %s of the last publish), %.0f msg/s over %s\n",
 			d.Delivered, d.Expected, drained, dur(d.DrainTime), d.Rate, dur(d.Window))

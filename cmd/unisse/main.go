@@ -3,7 +3,9 @@
 // (-c config.json), environment (UNISSE_… or CENTRIFUGO_…) and flags
 // (--http_server.port 9000). All behaviour lives in package engine; this file
 // only wires configuration, logging, signals and the start-up banner, and exits
-// 1 when the engine stops by itself (engine.Server.Done).
+// 1 when the engine stops by itself (engine.Server.Done). cli.go holds the
+// subcommands (version, genconfig, checkconfig, gentoken), named as
+// Centrifugo's.
 package main
 
 import (
@@ -14,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	_ "net/http/pprof" // served only when unisse.pprof_address is set
 	"net/url"
@@ -38,7 +41,7 @@ func main() {
 		// connection state: memory per idle connection is what operators pay for.
 		debug.SetGCPercent(25)
 	}
-	if err := run(os.Args[1:], os.Environ(), os.Stdout); err != nil {
+	if err := dispatch(os.Args[1:], os.Environ(), os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "unisse:", err)
 		os.Exit(1)
 	}
@@ -48,15 +51,18 @@ func run(args, environ []string, out io.Writer) error {
 	opts, rep, err := config.Load(args, environ)
 	switch {
 	case errors.Is(err, config.ErrHelp):
-		fmt.Fprint(out, config.Usage())
+		fmt.Fprint(out, config.Usage()+commandsHelp)
 		return nil
 	case errors.Is(err, config.ErrVersion):
-		fmt.Fprintln(out, engine.Version)
+		fmt.Fprintln(out, versionString())
 		return nil
 	case err != nil:
 		return err
 	}
-	log := newLogger(opts.Log, out)
+	if err := checkLogFile(opts.Log.File); err != nil {
+		return err
+	}
+	log := newLogger(opts.Log, opts.Own.LogFormat, out)
 	logStartup(log, out, &opts, rep)
 	generated := fillSecrets(&opts)
 	if err := opts.Validate(); err != nil {
@@ -140,16 +146,22 @@ func randomHex(n int) string {
 // a configured HMAC secret or API key stays out of the output (terminals and
 // log collectors keep it), and so does any token signed with it.
 func printBanner(w io.Writer, o *config.Options, g generatedSecrets) {
-	host := o.HTTPServer.Address
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	base := "http://" + host + ":" + strconv.Itoa(o.HTTPServer.Port)
+	listen, base := endpoint(o.HTTPServer.Address, strconv.Itoa(o.HTTPServer.Port))
 	apiBase := base
-	if o.HTTPServer.InternalPort != "" {
-		apiBase = "http://" + host + ":" + o.HTTPServer.InternalPort
+	if listen != base {
+		fmt.Fprintf(w, "\nunisse %s listening on %s (all interfaces); try %s\n", engine.Version, listen, base)
+	} else {
+		fmt.Fprintf(w, "\nunisse %s listening on %s\n", engine.Version, base)
 	}
-	fmt.Fprintf(w, "\nunisse %s listening on %s\n", engine.Version, base)
+	if p := o.HTTPServer.InternalPort; p != "" && p != strconv.Itoa(o.HTTPServer.Port) {
+		addr := o.HTTPServer.InternalAddress
+		if addr == "" {
+			addr = o.HTTPServer.Address
+		}
+		var ilisten string
+		ilisten, apiBase = endpoint(addr, p)
+		fmt.Fprintf(w, "  server API, health and metrics on %s\n", ilisten)
+	}
 	if g.hmac {
 		fmt.Fprintf(w, "  generated client.token.hmac_secret_key: %s\n", o.Client.Token.HMACSecretKey)
 	}
@@ -193,6 +205,21 @@ func printBanner(w io.Writer, o *config.Options, g generatedSecrets) {
 	}
 }
 
+// endpoint describes a listener on address:port: what it binds, and a base
+// URL to try it with. A wildcard address (empty, 0.0.0.0, ::) binds every
+// interface, which the first says, while the URL uses the loopback
+// address; otherwise both are the configured address.
+func endpoint(address, port string) (listen, base string) {
+	switch address {
+	case "", "0.0.0.0":
+		return "0.0.0.0:" + port, "http://" + net.JoinHostPort("127.0.0.1", port)
+	case "::":
+		return "[::]:" + port, "http://" + net.JoinHostPort("::1", port)
+	}
+	base = "http://" + net.JoinHostPort(address, port)
+	return base, base
+}
+
 // tokenSource says, without revealing it, which configured key verifies
 // connection tokens.
 func tokenSource(t *config.Token) string {
@@ -220,8 +247,18 @@ func logStartup(log *slog.Logger, out io.Writer, o *config.Options, rep config.R
 	if len(rep.Unsupported) > 0 {
 		log.Warn("ignoring Centrifugo settings unisse does not implement", "keys", rep.Unsupported)
 	}
-	if len(rep.Unknown) > 0 {
-		log.Warn("ignoring unknown settings", "keys", rep.Unknown)
+	// A near miss gets a line of its own naming the key it probably means
+	// (near misses of secret settings never get here: Load refuses them).
+	var unknown []string
+	for _, k := range rep.Unknown {
+		if m, ok := rep.DidYouMean[k]; ok {
+			log.Warn("unknown key " + k + ": did you mean " + m + "? (ignored)")
+			continue
+		}
+		unknown = append(unknown, k)
+	}
+	if len(unknown) > 0 {
+		log.Warn("ignoring unknown settings", "keys", unknown)
 	}
 	// log.level=none discards through a handler that reports itself enabled.
 	loud := o.Log.Level != "none" && log.Enabled(context.Background(), slog.LevelWarn)
@@ -276,16 +313,36 @@ func insecureModes(o *config.Options) []string {
 	return out
 }
 
-func newLogger(l config.Log, out io.Writer) *slog.Logger {
+// newLogger returns the logger log.level, log.file and unisse.log_format
+// ask for: slog text lines, or one JSON object a line with format "json".
+// Levels are Centrifugo's (Validate refuses others): trace logs what debug
+// does and more, fatal what error does.
+// checkLogFile fails start-up when log.file is set but cannot be opened for
+// appending: logging to stdout instead would hide every line from whoever
+// reads the file the operator configured.
+func checkLogFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("log.file: %w", err)
+	}
+	return f.Close()
+}
+
+func newLogger(l config.Log, format string, out io.Writer) *slog.Logger {
 	var level slog.Level
-	switch l.Level {
+	switch strings.ToLower(l.Level) {
 	case "none":
-		return slog.New(slog.NewTextHandler(io.Discard, nil))
-	case "trace", "debug":
+		return slog.New(slog.DiscardHandler)
+	case "trace":
+		level = slog.LevelDebug - 4
+	case "debug":
 		level = slog.LevelDebug
 	case "warn":
 		level = slog.LevelWarn
-	case "error":
+	case "error", "fatal":
 		level = slog.LevelError
 	default:
 		level = slog.LevelInfo
@@ -296,5 +353,9 @@ func newLogger(l config.Log, out io.Writer) *slog.Logger {
 			w = f
 		}
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	ho := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
 }

@@ -35,7 +35,7 @@ func startup(t *testing.T, args, environ []string) (string, config.Options) {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	log := newLogger(opts.Log, &out)
+	log := newLogger(opts.Log, opts.Own.LogFormat, &out)
 	logStartup(log, &out, &opts, rep)
 	generated := fillSecrets(&opts)
 	if err := opts.Validate(); err != nil {

@@ -78,6 +78,7 @@ func Default() Options {
 			TCPKeepAliveInterval:  15 * time.Second,
 			TCPKeepAliveCount:     3,
 			TCPUserTimeout:        60 * time.Second,
+			LogFormat:             "text",
 		},
 	}
 }

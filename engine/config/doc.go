@@ -50,7 +50,7 @@
 //
 // # Unknown keys
 //
-// Unknown keys are never fatal. Load walks the raw JSON of the file and of env
+// Unknown keys are never fatal, except near misses of secrets (below). Load walks the raw JSON of the file and of env
 // JSON values against Options (including inside every channel.namespaces[] and
 // transforms[] element) and lists what it does not know in Report.Ignored as
 // dotted paths, e.g. "websocket.compression" or
@@ -64,6 +64,22 @@
 // implement (force_recovery_mode "cache", auto_cache_recover,
 // publication_data_format) are listed as Unsupported too. The caller decides
 // how to log them; cmd/unisse warns once at start-up.
+//
+// An Unknown key within two edits of a known key, or the same key with a
+// '_'-word missing or added at either end of its last segment, is a near
+// miss: Report.DidYouMean maps it to the key it probably means
+// (client.token.hmac_secret → client.token.hmac_secret_key, env names
+// alike). When the key meant is a secret (its name has "secret", "key" or
+// "password"), Load returns a *NearMissError as well as the options and the
+// report: a misspelt secret would leave the real one empty, and the server
+// would generate one and refuse every real token with 3500.
+//
+// # Documentation
+//
+// Keys lists every key with its type, default and Go field; docs/config.md
+// is generated from it and the fields' doc comments by engine/config/gendoc
+// (make docs; make docs-check and a test fail when it is stale, and when a
+// field has no doc comment).
 //
 // # Redis
 //
@@ -88,9 +104,11 @@
 //
 // # Validation
 //
-// Load only loads; it does not validate. Options.Validate reports everything
+// Load only loads (near misses of secrets aside); it does not validate. Options.Validate reports everything
 // Centrifugo refuses to start with that applies to these keys, plus unisse's own
-// sanity checks, as *FieldError values naming the key.
+// sanity checks, as *FieldError values naming the key. That includes log.level,
+// which must be one of Centrifugo's levels (LogLevels): Centrifugo reads an
+// unknown one as info, silently.
 //
 // # Concurrency
 //

@@ -59,6 +59,11 @@ type Report struct {
 	Unsupported []string
 	// Unknown is the rest of Ignored: keys no Centrifugo v6 we know has (typos?).
 	Unknown []string
+	// DidYouMean maps each Unknown key (or variable) that is a near miss of
+	// a known one to that key: within two edits, or a '_'-word short or
+	// long (client.token.hmac_secret → client.token.hmac_secret_key).
+	// Load fails with a *NearMissError for those that mean a secret.
+	DidYouMean map[string]string
 }
 
 // shorthands are Centrifugo's one-letter flags.
@@ -150,7 +155,10 @@ func decode(input, result any) error {
 // process environment itself and does not call Validate.
 //
 // It returns ErrHelp or ErrVersion when -h/--help or --version is given. Errors
-// name the flag, file, variable or key at fault and wrap the cause.
+// name the flag, file, variable or key at fault and wrap the cause. An
+// unknown key that is a near miss of a secret setting is an error
+// (*NearMissError; the Options and Report are filled in all the same, for
+// checkers): see Report.DidYouMean.
 // Safe to call from any goroutine.
 func Load(args []string, environ []string) (Options, Report, error) {
 	var rep Report
@@ -224,6 +232,11 @@ func Load(args []string, environ []string) (Options, Report, error) {
 	}
 
 	rep.Ignored, rep.Unsupported, rep.Unknown = ld.report()
+	if errs := nearMisses(&rep); len(errs) > 0 {
+		// The options come back too, so that a checker can report the
+		// rest of what is wrong with them; a server must not start.
+		return o, rep, errors.Join(errs...)
+	}
 	return o, rep, nil
 }
 

@@ -60,9 +60,9 @@ type Token struct {
 	HMACSecretKey string `json:"hmac_secret_key"`
 	// HMACPreviousSecretKey is also accepted until HMACPreviousSecretKeyValidUntil (key rotation).
 	HMACPreviousSecretKey           string `json:"hmac_previous_secret_key"`
-	HMACPreviousSecretKeyValidUntil int64  `json:"hmac_previous_secret_key_valid_until"` // Unix seconds
-	RSAPublicKey                    string `json:"rsa_public_key"`                       // PEM, RS256/384/512
-	ECDSAPublicKey                  string `json:"ecdsa_public_key"`                     // PEM, ES256/384/512
+	HMACPreviousSecretKeyValidUntil int64  `json:"hmac_previous_secret_key_valid_until"` // Unix seconds until which the previous key is accepted
+	RSAPublicKey                    string `json:"rsa_public_key"`                       // PEM public key that verifies RS256/384/512 tokens
+	ECDSAPublicKey                  string `json:"ecdsa_public_key"`                     // PEM public key that verifies ES256/384/512 tokens
 	// JWKSPublicEndpoint is a URL to fetch verification keys from.
 	JWKSPublicEndpoint string `json:"jwks_public_endpoint"`
 	// Audience, when set, must equal a token's aud (string or one array element).
@@ -89,7 +89,7 @@ type DisconnectTransform struct {
 
 // ConnectCodeToDisconnect is client.connect_code_to_unidirectional_disconnect.
 type ConnectCodeToDisconnect struct {
-	Enabled bool `json:"enabled"`
+	Enabled bool `json:"enabled"` // apply Transforms
 	// Transforms is not a flag; in env it is JSON, e.g.
 	// UNISSE_CLIENT_CONNECT_CODE_TO_UNIDIRECTIONAL_DISCONNECT_TRANSFORMS='[{"code":109,"to":{"code":4109}}]'.
 	Transforms []DisconnectTransform `json:"transforms"`
@@ -129,8 +129,8 @@ type Client struct {
 	ChannelLimit      int           `json:"channel_limit"`       // default 128; max server-side subs per connection (3505)
 	// UserConnectionLimit, ConnectionLimit and ConnectionRateLimit: 0 means unlimited.
 	UserConnectionLimit int `json:"user_connection_limit"`
-	ConnectionLimit     int `json:"connection_limit"`
-	ConnectionRateLimit int `json:"connection_rate_limit"`
+	ConnectionLimit     int `json:"connection_limit"`      // connections on this node; over it a connect gets 503
+	ConnectionRateLimit int `json:"connection_rate_limit"` // new connections per second on this node; over it 503
 	// QueueMaxSize is the per-connection write queue in bytes; over it → 3008. Default 1048576; must be > 0.
 	QueueMaxSize int `json:"queue_max_size"`
 	// ConnectIncludeServerTime adds "time" (Unix ms) to the connect push.
@@ -145,8 +145,8 @@ type Client struct {
 type ChannelOptions struct {
 	// HistorySize and HistoryTTL enable history only together (both 0 or both > 0).
 	// HistoryTTL has second precision.
-	HistorySize int           `json:"history_size"`
-	HistoryTTL  time.Duration `json:"history_ttl"`
+	HistorySize int           `json:"history_size"` // publications kept per channel
+	HistoryTTL  time.Duration `json:"history_ttl"`  // how long history is kept after the last publication
 	// HistoryMetaTTL keeps stream offset/epoch; 0 means channel.history_meta_ttl.
 	// Must be >= HistoryTTL; second precision.
 	HistoryMetaTTL time.Duration `json:"history_meta_ttl"`
@@ -157,8 +157,8 @@ type ChannelOptions struct {
 	AutoCacheRecover bool `json:"auto_cache_recover"`
 	// ForcePositioning exposes stream positions and checks for gaps; unisse requires history for it.
 	ForcePositioning bool `json:"force_positioning"`
-	Presence         bool `json:"presence"`
-	JoinLeave        bool `json:"join_leave"`
+	Presence         bool `json:"presence"`   // keep presence (who is subscribed)
+	JoinLeave        bool `json:"join_leave"` // announce join/leave events
 	// ForcePushJoinLeave is needed for uni clients to receive join/leave.
 	ForcePushJoinLeave bool `json:"force_push_join_leave"`
 	// AllowSubscribeForClient lets authenticated clients subscribe via connect "subs".
@@ -176,7 +176,7 @@ type ChannelOptions struct {
 // Namespace is one entry of channel.namespaces. Name must match ^[-a-zA-Z0-9_.]{2,}$
 // and be unique.
 type Namespace struct {
-	Name           string `json:"name"`
+	Name           string `json:"name"` // namespace name: channels "<name>:<channel>" use these options
 	ChannelOptions `json:",squash"`
 }
 
@@ -222,7 +222,7 @@ type HTTPResponseTransform struct {
 
 // ConnectCodeToHTTPResponse is uni_sse.connect_code_to_http_response.
 type ConnectCodeToHTTPResponse struct {
-	Enabled bool `json:"enabled"`
+	Enabled bool `json:"enabled"` // answer refused connects with plain HTTP responses
 	// Transforms is not a flag; in env it is a JSON array.
 	Transforms []HTTPResponseTransform `json:"transforms"`
 }
@@ -243,7 +243,7 @@ type Health struct {
 
 // Prometheus is the /metrics endpoint.
 type Prometheus struct {
-	Enabled       bool   `json:"enabled"`
+	Enabled       bool   `json:"enabled"`        // serve metrics
 	HandlerPrefix string `json:"handler_prefix"` // default "/metrics"; must start with "/"
 }
 
@@ -255,8 +255,10 @@ type Node struct {
 
 // Log configures logging.
 type Log struct {
-	// Level: none, trace, debug, info (default), warn, error. Not validated here:
-	// Centrifugo falls back to info for an unknown level.
+	// Level: none, trace, debug, info (default), warn, error, or fatal
+	// (Centrifugo's set, any case; fatal logs errors only). Validate refuses
+	// anything else: Centrifugo falls back to info for an unknown level,
+	// which hides the mistake.
 	Level string `json:"level"`
 	// File, when set, receives the log instead of stdout.
 	File string `json:"file"`
@@ -264,7 +266,7 @@ type Log struct {
 
 // UsageStats is accepted for compatibility; unisse sends no usage stats.
 type UsageStats struct {
-	Disabled bool `json:"disabled"`
+	Disabled bool `json:"disabled"` // accepted; nothing is sent either way
 }
 
 // Engine selects what serves publications, history and presence unless
@@ -272,7 +274,7 @@ type UsageStats struct {
 // or "redis" (shared by every node on the same Redis and prefix, Centrifugo
 // nodes included). Options.Backends resolves the three sections.
 type Engine struct {
-	Type  string      `json:"type"`
+	Type  string      `json:"type"` // "memory" or "redis"
 	Redis EngineRedis `json:"redis"`
 }
 
@@ -322,7 +324,7 @@ type Own struct {
 	// instead of all after their fixed default (~3 s in Chromium). Default
 	// off: the stream's bytes are Centrifugo's. Must be 0 <= min <= max <= 1h.
 	SSERetryMin time.Duration `json:"sse_retry_min"`
-	SSERetryMax time.Duration `json:"sse_retry_max"`
+	SSERetryMax time.Duration `json:"sse_retry_max"` // upper bound of the retry: delay; 0: no retry: field
 	// SSEEventIDs gives each publication of a recoverable subscription an
 	// SSE "id:" listing the connection's stream positions (and the connect
 	// push the initial one), and makes a connect with Last-Event-ID (or the
@@ -365,4 +367,9 @@ type Own struct {
 	// only those of the node it was sent to. A stale process left running
 	// keeps taking a share of the connections too.
 	ReusePort bool `json:"reuse_port"`
+	// LogFormat is the log's line format: "text" (default, slog's
+	// key=value lines) or "json" (one JSON object per line, for log
+	// collectors). Centrifugo picks by whether stdout is a terminal and has
+	// no key for it.
+	LogFormat string `json:"log_format"`
 }

@@ -18,18 +18,18 @@ import (
 // RedisTLS is Centrifugo's TLSConfig for a connection to Redis or Sentinel.
 // The *_pem values are a file path, a PEM string or base64 PEM, as in Centrifugo.
 type RedisTLS struct {
-	Enabled            bool   `json:"enabled"`
-	CertPem            string `json:"cert_pem"`
-	KeyPem             string `json:"key_pem"`
-	ServerCAPem        string `json:"server_ca_pem"`
-	ClientCAPem        string `json:"client_ca_pem"` // server side only: unused by a client
-	InsecureSkipVerify bool   `json:"insecure_skip_verify"`
-	ServerName         string `json:"server_name"`
+	Enabled            bool   `json:"enabled"`              // use TLS
+	CertPem            string `json:"cert_pem"`             // client certificate (file path, PEM or base64 PEM)
+	KeyPem             string `json:"key_pem"`              // client certificate's private key
+	ServerCAPem        string `json:"server_ca_pem"`        // CA that signs the server's certificate; system roots when empty
+	ClientCAPem        string `json:"client_ca_pem"`        // server side only: unused by a client
+	InsecureSkipVerify bool   `json:"insecure_skip_verify"` // do not verify the server certificate (testing only)
+	ServerName         string `json:"server_name"`          // name to verify the certificate against; the host by default
 }
 
 // RedisReplicaClient is Centrifugo's replica_client (reads from replicas).
 type RedisReplicaClient struct {
-	Enabled bool `json:"enabled"`
+	Enabled bool `json:"enabled"` // read from replicas (accepted, not implemented)
 }
 
 // RedisConnection is how to reach Redis: the keys every Redis section shares.
@@ -41,11 +41,11 @@ type RedisConnection struct {
 	Address        []string      `json:"address"`
 	ConnectTimeout time.Duration `json:"connect_timeout"` // default 1s
 	IOTimeout      time.Duration `json:"io_timeout"`      // default 4s
-	DB             int           `json:"db"`
-	User           string        `json:"user"`
-	Password       string        `json:"password"`
-	ClientName     string        `json:"client_name"`
-	ForceResp2     bool          `json:"force_resp2"`
+	DB             int           `json:"db"`              // Redis database number
+	User           string        `json:"user"`            // ACL user name
+	Password       string        `json:"password"`        // password (AUTH)
+	ClientName     string        `json:"client_name"`     // CLIENT SETNAME (accepted, not implemented)
+	ForceResp2     bool          `json:"force_resp2"`     // force RESP2 (accepted, not implemented)
 	// ClusterAddress lists Redis Cluster shards; one shard's seed addresses
 	// are comma-separated host:port. Takes precedence over the others.
 	ClusterAddress []string `json:"cluster_address"`
@@ -53,10 +53,10 @@ type RedisConnection struct {
 	// SentinelAddress lists Sentinel shards, one shard's sentinels
 	// comma-separated host:port; takes precedence over Address.
 	SentinelAddress    []string           `json:"sentinel_address"`
-	SentinelUser       string             `json:"sentinel_user"`
-	SentinelPassword   string             `json:"sentinel_password"`
-	SentinelMasterName string             `json:"sentinel_master_name"`
-	SentinelClientName string             `json:"sentinel_client_name"`
+	SentinelUser       string             `json:"sentinel_user"`        // ACL user name for the sentinels
+	SentinelPassword   string             `json:"sentinel_password"`    // password for the sentinels
+	SentinelMasterName string             `json:"sentinel_master_name"` // name of the master the sentinels watch
+	SentinelClientName string             `json:"sentinel_client_name"` // CLIENT SETNAME on sentinels (accepted, not implemented)
 	SentinelTLS        RedisTLS           `json:"sentinel_tls"`
 	ReplicaClient      RedisReplicaClient `json:"replica_client"`
 }
@@ -74,17 +74,17 @@ type EngineRedis struct {
 
 // RedisPresence holds the presence keys of engine.redis and presence_manager.redis.
 type RedisPresence struct {
-	PresenceTTL          time.Duration `json:"presence_ttl"` // default 60s
-	PresenceHashFieldTTL bool          `json:"presence_hash_field_ttl"`
-	PresenceUserMapping  bool          `json:"presence_user_mapping"`
+	PresenceTTL          time.Duration `json:"presence_ttl"`            // default 60s
+	PresenceHashFieldTTL bool          `json:"presence_hash_field_ttl"` // per-field TTLs (accepted, not implemented)
+	PresenceUserMapping  bool          `json:"presence_user_mapping"`   // user presence mapping (accepted, not implemented)
 }
 
 // Broker is Centrifugo's broker section: when Enabled, it serves
 // publications and history instead of the engine. unisse supports the types
 // "memory", "redis" and "nats" (Centrifugo also has postgres and redisnats).
 type Broker struct {
-	Enabled bool        `json:"enabled"`
-	Type    string      `json:"type"` // default "memory"
+	Enabled bool        `json:"enabled"` // use this broker instead of the engine's
+	Type    string      `json:"type"`    // default "memory"
 	Redis   BrokerRedis `json:"redis"`
 	Nats    BrokerNats  `json:"nats"`
 }
@@ -107,14 +107,14 @@ type BrokerNats struct {
 type BrokerRedis struct {
 	Prefix          string `json:"prefix"` // default "centrifugo"
 	RedisConnection `json:",squash"`
-	HistoryUseLists bool `json:"history_use_lists"`
+	HistoryUseLists bool `json:"history_use_lists"` // history in lists (accepted, not implemented)
 }
 
 // PresenceManager is Centrifugo's presence_manager section: when Enabled, it
 // serves presence instead of the engine. Types "memory" and "redis".
 type PresenceManager struct {
-	Enabled bool          `json:"enabled"`
-	Type    string        `json:"type"` // default "memory"
+	Enabled bool          `json:"enabled"` // use this presence manager instead of the engine's
+	Type    string        `json:"type"`    // default "memory"
 	Redis   PresenceRedis `json:"redis"`
 }
 

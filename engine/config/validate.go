@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +44,26 @@ func (o Options) Validate() error {
 		v.failf("shutdown.timeout", "must be > 0, got %s", o.Shutdown.Timeout)
 	}
 	v.unisse(o.Own)
+	v.log(o.Log, o.Own.LogFormat)
 	return errors.Join(v.errs...)
+}
+
+// LogLevels are the values log.level accepts: Centrifugo's, matched
+// case-insensitively as Centrifugo does ("" means info).
+var LogLevels = []string{"none", "trace", "debug", "info", "warn", "error", "fatal"}
+
+// log checks log.level and unisse.log_format. An unknown level is refused,
+// not read as info: "verbose" or "warning" would otherwise hide the debug
+// or warning lines the operator asked for without a word.
+func (v *validator) log(l Log, format string) {
+	if l.Level != "" && !slices.Contains(LogLevels, strings.ToLower(l.Level)) { // "": unset, info
+		v.failf("log.level", "must be one of %s, got %q", strings.Join(LogLevels, ", "), l.Level)
+	}
+	switch format {
+	case "", "text", "json":
+	default:
+		v.failf("unisse.log_format", `must be "text" or "json", got %q`, format)
+	}
 }
 
 type validator struct{ errs []error }

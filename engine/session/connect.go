@@ -24,6 +24,8 @@ import (
 type connectFailure struct {
 	disconnect protocol.Disconnect
 	err        *protocol.Error // nil when disconnect applies
+	user       string          // for the log, when known
+	cause      error           // for the log: why a token did not verify
 }
 
 func failWith(d protocol.Disconnect) *connectFailure { return &connectFailure{disconnect: d} }
@@ -46,6 +48,7 @@ func (s *Node) serveConnect(c *delivery.Conn, req *httpparse.Request, body []byt
 		// client reads the answer (as in refuseConnect), not only once the
 		// connection closes, which a new connect on another loop can outrun.
 		s.releaseNodeSlot(c)
+		s.logRefusal(c, "connect refused", "", 405, httpReason(405))
 		l.Out = httpwrite.AppendEmpty(l.Out[:0], 405, cr, !keepAlive, req.IsHead())
 		_ = sendResponse(c, l.Out)
 		return
@@ -53,7 +56,7 @@ func (s *Node) serveConnect(c *delivery.Conn, req *httpparse.Request, body []byt
 	var raw []byte
 	if req.IsPost() {
 		if len(body) == 0 {
-			s.badConnectRequest(c, cr, keepAlive)
+			s.badConnectRequest(c, cr, keepAlive, "empty POST body")
 			return
 		}
 		raw = body
@@ -67,7 +70,7 @@ func (s *Node) serveConnect(c *delivery.Conn, req *httpparse.Request, body []byt
 	if len(raw) > 0 {
 		var err error
 		if creq, err = protocol.DecodeConnectRequest(raw); err != nil {
-			s.badConnectRequest(c, cr, keepAlive)
+			s.badConnectRequest(c, cr, keepAlive, "malformed connect request")
 			return
 		}
 	}
@@ -121,8 +124,10 @@ func (s *Node) lastEventPositions(l *delivery.Loop, req *httpparse.Request) []ev
 	return ps
 }
 
-func (s *Node) badConnectRequest(c *delivery.Conn, cr *httpwrite.CORS, keepAlive bool) {
+func (s *Node) badConnectRequest(c *delivery.Conn, cr *httpwrite.CORS, keepAlive bool, reason string) {
 	l := s.loops[c.LoopIdx]
+	// The reason only, never the request itself: it may hold a token.
+	s.logRefusal(c, "connect refused", "", 400, reason)
 	s.releaseNodeSlot(c) // no stream: see the 405 in serveConnect
 	l.Out = httpwrite.AppendEmpty(l.Out[:0], 400, cr, !keepAlive, false)
 	_ = sendResponse(c, l.Out)
@@ -219,7 +224,9 @@ func (s *Node) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.Connec
 		case errors.Is(err, auth.ErrKeyNotCached) && !keysFetched:
 			return nil, nil, keysPending
 		default:
-			return nil, nil, failWith(protocol.DisconnectInvalidToken)
+			f := failWith(protocol.DisconnectInvalidToken)
+			f.cause = err
+			return nil, nil, f
 		}
 		if creds.UserID == "" && o.DisallowAnonymousConnectionTokens {
 			return nil, nil, failErr(protocol.ErrorPermissionDenied)
@@ -233,13 +240,16 @@ func (s *Node) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.Connec
 	// As centrifuge: a user at client.user_connection_limit is refused.
 	if o.UserConnectionLimit > 0 && creds.UserID != "" {
 		if !s.users.Acquire(creds.UserID, o.UserConnectionLimit) {
-			return nil, nil, failWith(protocol.DisconnectConnectionLimit)
+			f := failWith(protocol.DisconnectConnectionLimit)
+			f.user = creds.UserID
+			return nil, nil, f
 		}
 		c.UserSlot = true
 		c.User = creds.UserID
 	}
 	fail := func(f *connectFailure) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
 		s.releaseUserSlot(c)
+		f.user = creds.UserID
 		return nil, nil, f
 	}
 
@@ -618,6 +628,7 @@ func (s *Node) refuseConnect(c *delivery.Conn, f *connectFailure, cr *httpwrite.
 				break
 			}
 		}
+		s.logConnectRefusal(c, f, code, text, 0, status)
 		l.Out = httpwrite.AppendConnectError(l.Out[:0], status, cr, body, !keepAlive)
 		_ = sendResponse(c, l.Out)
 		return
@@ -625,6 +636,9 @@ func (s *Node) refuseConnect(c *delivery.Conn, f *connectFailure, cr *httpwrite.
 	d := f.disconnect
 	if f.err != nil {
 		d = s.disconnectForError(f.err)
+		s.logConnectRefusal(c, f, d.Code, d.Reason, f.err.Code, 0)
+	} else {
+		s.logConnectRefusal(c, f, d.Code, d.Reason, 0, 0)
 	}
 	l.Out = httpwrite.AppendStreamHead(l.Out[:0], cr, !keepAlive, chunked)
 	l.Out = httpwrite.AppendDisconnectEvent(l.Out, d, chunked)

@@ -43,7 +43,10 @@
 //     its own subscribers, one push each), else pushed to this node's
 //     subscribers directly; asynchronous, failures counted and logged;
 //   - the node's metrics (metrics.go), the SSE retry jitter (reconnect.go),
-//     and the graceful stop's window (shutdown.go, Node.DisconnectAll).
+//     and the graceful stop's window (shutdown.go, Node.DisconnectAll);
+//   - the debug line for each refused connect or request (refusallog.go:
+//     client, user, code, reason; never a token, cf_connect or API key),
+//     behind one Enabled check so that other levels pay nothing.
 //
 // The delivery of frames to sockets is engine/delivery's: the session calls
 // into a delivery.Loop and is called back only through delivery.Host

@@ -151,6 +151,7 @@ func (s *Node) protocolError(c *delivery.Conn, err error) {
 		status = 400
 	}
 	l := s.loops[c.LoopIdx]
+	s.logRefusal(c, "request refused", "", uint32(status), httpReason(status))
 	c.HTTP10 = false // an unparsed request gets Go's HTTP/1.1 error reply
 	l.Out = httpwrite.AppendProtocolError(l.Out[:0], status)
 	if werr := sendResponse(c, l.Out); werr == nil {
@@ -320,6 +321,7 @@ func (s *Node) serveRequest(c *delivery.Conn, req *httpparse.Request, buf []byte
 		if !s.admitConnect(c) {
 			// As Centrifugo's ConnLimit middleware, which runs before CORS:
 			// 503, no body, no CORS headers; the connection stays usable.
+			s.logRefusal(c, "connect refused", "", 503, httpReason(503))
 			l.Out = httpwrite.AppendEmpty(l.Out[:0], 503, nil, !keepAlive, req.IsHead())
 			_ = sendResponse(c, l.Out)
 			break
@@ -380,6 +382,7 @@ func (s *Node) refusalFromHead(l *delivery.Loop, req *httpparse.Request, rt rout
 // the unread body does not reset the reply away). It returns the bytes taken.
 func (s *Node) refuse(c *delivery.Conn, req *httpparse.Request, buf []byte, headLen, status int) int {
 	l := s.loops[c.LoopIdx]
+	s.logRefusal(c, "request refused", "", uint32(status), httpReason(status))
 	bodyLen, whole := s.bufferedBody(l, req, buf[headLen:])
 	keepAlive := whole && req.KeepAlive()
 	switch status {
@@ -471,9 +474,12 @@ func (s *Node) readBody(c *delivery.Conn, req *httpparse.Request, buf []byte, he
 		// As Go's MaxBytesReader path in Centrifugo: 413, empty body,
 		// Connection: close (CORS headers on the connect endpoint).
 		var cp *httpwrite.CORS
+		msg := "request refused"
 		if connect {
 			cp = cr
+			msg = "connect refused"
 		}
+		s.logRefusal(c, msg, "", 413, httpReason(413))
 		l.Out = httpwrite.AppendEmpty(l.Out[:0], 413, cp, true, false)
 		if err := sendResponse(c, l.Out); err == nil {
 			s.closeWhenSent(c, true)
