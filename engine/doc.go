@@ -28,6 +28,9 @@
 //	                 their wire forms), broker/brokertest (a slow broker)
 //	engine/hub       channels and their subscribers, by loop
 //	engine/cluster   Centrifugo v6's node-to-node control protocol
+//	engine/eventid   the SSE ids of unisse.sse_event_ids: a connection's
+//	                 stream positions as a compact token, and its bounded
+//	                 decoding from Last-Event-ID
 //	engine/auth, engine/namespace, engine/protocol, engine/config
 //	engine/enginetest real-socket helpers for tests of the engine;
 //	                 enginetest/browser drives a headless Chromium

@@ -49,3 +49,31 @@ func TestFrameAndFlushAllocs(t *testing.T) {
 		t.Fatalf("sink got %d bytes, want %d", sink.n, want)
 	}
 }
+
+// TestFlushWithIDsAllocs: queueing frames with per-connection id lines
+// (unisse.sse_event_ids) and flushing them allocate nothing either.
+func TestFlushWithIDsAllocs(t *testing.T) {
+	var q Queue
+	conns := make([]Pending, 64)
+	var sink countingSink
+	payload := []byte(`{"channel":"news","pub":{"data":{"text":"hello"},"offset":7}}`)
+	id := []byte("u1.B7hQaQ.H.AbCdEfGh")
+	round := func() {
+		f := NewFrame()
+		f.End(append(f.Begin(), payload...))
+		for i := range conns {
+			q.PushWithID(&conns[i], f, true, id)
+		}
+		for i := range conns {
+			if err := q.Flush(&conns[i], &sink, true, 1<<20); err != nil {
+				t.Fatal(err)
+			}
+		}
+		q.Reset()
+		f.Release()
+	}
+	round()
+	if n := testing.AllocsPerRun(500, round); n != 0 {
+		t.Fatalf("%v allocs per round, want 0", n)
+	}
+}

@@ -1,8 +1,9 @@
 // Package sse owns the bytes of a Server-Sent Events stream and the per-connection
 // write path.
 //
-// Framing. Every event is "data: <json>\n\n" (no id:, event: or retry: lines,
-// as Centrifugo's uni_sse) and travels in its own HTTP/1.1 chunk
+// Framing. Every event is "data: <json>\n\n" (no event: lines, and no id: or
+// retry: unless unisse's options ask for them, as Centrifugo's uni_sse) and
+// travels in its own HTTP/1.1 chunk
 // ("<hex>\r\n…\r\n"). A Frame holds one event already wrapped in its chunk, so a
 // publication is encoded once and the same immutable bytes go to every
 // subscriber; Frame.Event gives the unchunked event for HTTP/1.0 peers.
@@ -10,7 +11,10 @@
 // Writing. A connection never writes per event. Events for it are queued as
 // references to shared frames (Queue.Push onto a Pending, a linked list
 // threaded through a Queue that its event loop owns) and Queue.Flush (or
-// FlushBuffered) writes everything pending for the connection in one call. What the socket does not take at once is copied by the
+// FlushBuffered) writes everything pending for the connection in one call.
+// A connection's own "id:" line (unisse.sse_event_ids) is queued with the
+// frame it precedes (Queue.PushWithID: its bytes in the queue's arena, in a
+// chunk of its own), so the shared frame is still never re-encoded. What the socket does not take at once is copied by the
 // Sink (gnet's per-connection elastic ring, allocated from a pool on congestion
 // and returned when drained), so a Pending is empty again after every flush and
 // an idle connection holds no buffer at all. The bytes a connection may have

@@ -18,6 +18,10 @@ type Frame struct {
 	head  int    // start of the event inside buf
 	refs  atomic.Int32
 	pool  bool // returned to framePool when the last reference is released
+	// Epoch is the stream epoch of the publication the frame carries (""
+	// for other events): connections that send SSE ids track it
+	// (unisse.sse_event_ids). Set before the frame is shared.
+	Epoch string
 }
 
 var framePool = sync.Pool{New: func() any { return &Frame{pool: true} }}
@@ -27,6 +31,7 @@ var framePool = sync.Pool{New: func() any { return &Frame{pool: true} }}
 func NewFrame() *Frame {
 	f := framePool.Get().(*Frame)
 	f.refs.Store(1)
+	f.Epoch = ""
 	return f
 }
 
@@ -149,6 +154,49 @@ func AppendEvent(dst []byte, json []byte, chunked bool) []byte {
 	dst = append(dst, "data: "...)
 	dst = append(dst, json...)
 	dst = append(dst, '\n', '\n')
+	if chunked {
+		dst = append(dst, '\r', '\n')
+	}
+	return dst
+}
+
+// AppendEventWithID appends the event "id: <id>\ndata: <json>\n\n", chunked or
+// not: an event whose lastEventId is id.
+func AppendEventWithID(dst, id, json []byte, chunked bool) []byte {
+	n := len("id: ") + len(id) + 1 + len("data: ") + len(json) + 2
+	if chunked {
+		dst = appendHex(dst, n)
+		dst = append(dst, '\r', '\n')
+	}
+	dst = append(dst, "id: "...)
+	dst = append(dst, id...)
+	dst = append(dst, '\n')
+	dst = append(dst, "data: "...)
+	dst = append(dst, json...)
+	dst = append(dst, '\n', '\n')
+	if chunked {
+		dst = append(dst, '\r', '\n')
+	}
+	return dst
+}
+
+// AppendIDField appends the line "id: <id>\n" on its own, in its own chunk
+// when chunked: written right before an event's bytes it becomes that
+// event's id. SSE parses lines across reads and HTTP chunks alike, and a
+// field applies to the event whose blank line follows it, so a shared
+// frame ("data: …\n\n") gets a per-connection id without being encoded
+// again. The browser takes the id only when that event is dispatched (at
+// its blank line): a stream cut between the two leaves its last id as it
+// was, so id and data are applied together or not at all.
+func AppendIDField(dst, id []byte, chunked bool) []byte {
+	n := len("id: ") + len(id) + 1
+	if chunked {
+		dst = appendHex(dst, n)
+		dst = append(dst, '\r', '\n')
+	}
+	dst = append(dst, "id: "...)
+	dst = append(dst, id...)
+	dst = append(dst, '\n')
 	if chunked {
 		dst = append(dst, '\r', '\n')
 	}

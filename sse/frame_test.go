@@ -183,3 +183,52 @@ func TestQueueWriteErrorIsReturned(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// recordingSink keeps what is written.
+type recordingSink struct{ b []byte }
+
+func (s *recordingSink) Write(p []byte) (int, error) { s.b = append(s.b, p...); return len(p), nil }
+func (s *recordingSink) OutboundBuffered() int       { return 0 }
+
+// TestPushWithIDWritesTheIDRightBeforeItsEvent: the id line goes in its own
+// chunk right before the frame's chunk (and plain before the event without
+// chunking), frames without an id are written as before, and Pending
+// counts the id bytes.
+func TestPushWithIDWritesTheIDRightBeforeItsEvent(t *testing.T) {
+	f1 := StaticFrame(`{"a":1}`)
+	f2 := StaticFrame(`{"b":2}`)
+	for _, chunked := range []bool{true, false} {
+		var q Queue
+		var p Pending
+		var sink recordingSink
+		q.Push(&p, f1, chunked)
+		q.PushWithID(&p, f2, chunked, []byte("u1.A.B.e"))
+		q.PushWithID(&p, f1, chunked, []byte("u1.A.C.e"))
+		want := "data: {\"a\":1}\n\nid: u1.A.B.e\ndata: {\"b\":2}\n\nid: u1.A.C.e\ndata: {\"a\":1}\n\n"
+		if chunked {
+			want = "f\r\ndata: {\"a\":1}\n\n\r\n" + "d\r\nid: u1.A.B.e\n\r\n" + "f\r\ndata: {\"b\":2}\n\n\r\n" +
+				"d\r\nid: u1.A.C.e\n\r\n" + "f\r\ndata: {\"a\":1}\n\n\r\n"
+		}
+		if p.Bytes() != len(want) {
+			t.Fatalf("chunked=%v: pending counts %d bytes, want %d", chunked, p.Bytes(), len(want))
+		}
+		if err := q.Flush(&p, &sink, chunked, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		if string(sink.b) != want {
+			t.Fatalf("chunked=%v: wrote %q, want %q", chunked, sink.b, want)
+		}
+		// A single frame with an id is still written with its id.
+		sink.b = nil
+		q.Reset()
+		q.PushWithID(&p, f2, chunked, []byte("x"))
+		_ = q.Flush(&p, &sink, chunked, 1<<20)
+		if !bytes.Contains(sink.b, []byte("id: x\n")) {
+			t.Fatalf("chunked=%v: single frame lost its id: %q", chunked, sink.b)
+		}
+	}
+	got := string(AppendEventWithID(nil, []byte("t"), []byte("{}"), true))
+	if want := "10\r\nid: t\ndata: {}\n\n\r\n"; got != want {
+		t.Fatalf("AppendEventWithID = %q, want %q", got, want)
+	}
+}

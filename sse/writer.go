@@ -34,11 +34,15 @@ func (p *Pending) Bytes() int { return int(p.bytes) }
 type Queue struct {
 	entries []entry
 	scratch []byte // coalescing buffer for flushes of several frames
+	// ids holds the id lines (AppendIDField) queued in front of frames,
+	// back to back; an entry names its own by offsets.
+	ids []byte
 }
 
 type entry struct {
-	frame *Frame
-	next  int32
+	frame    *Frame
+	next     int32
+	id0, id1 int32 // the entry's id line: ids[id0:id1]; empty without one
 }
 
 // Push queues f behind whatever p already holds. chunked selects which bytes of
@@ -46,7 +50,21 @@ type entry struct {
 // before, so the caller can put the connection on its dirty list exactly once.
 // Only on the owning loop.
 func (q *Queue) Push(p *Pending, f *Frame, chunked bool) (wasEmpty bool) {
-	q.entries = append(q.entries, entry{frame: f})
+	return q.push(p, entry{frame: f}, len(f.Bytes(chunked)))
+}
+
+// PushWithID is Push with an SSE id for this connection only: the line
+// "id: <id>" goes out right before f's event (see AppendIDField), so the
+// shared frame is not encoded again. id is copied. Only on the owning loop.
+func (q *Queue) PushWithID(p *Pending, f *Frame, chunked bool, id []byte) (wasEmpty bool) {
+	id0 := len(q.ids)
+	q.ids = AppendIDField(q.ids, id, chunked)
+	e := entry{frame: f, id0: int32(id0), id1: int32(len(q.ids))}
+	return q.push(p, e, len(f.Bytes(chunked))+len(q.ids)-id0)
+}
+
+func (q *Queue) push(p *Pending, e entry, size int) (wasEmpty bool) {
+	q.entries = append(q.entries, e)
 	idx := int32(len(q.entries))
 	wasEmpty = p.head == 0
 	if wasEmpty {
@@ -55,7 +73,7 @@ func (q *Queue) Push(p *Pending, f *Frame, chunked bool) (wasEmpty bool) {
 		q.entries[p.tail-1].next = idx
 	}
 	p.tail = idx
-	p.bytes += int32(len(f.Bytes(chunked)))
+	p.bytes += int32(size)
 	return wasEmpty
 }
 
@@ -79,17 +97,19 @@ func (q *Queue) FlushBuffered(p *Pending, s Sink, chunked bool, limit int) (buff
 		return 0, nil
 	}
 	e := &q.entries[p.head-1]
-	single := e.next == 0
+	single := e.next == 0 && e.id1 == e.id0
 	p.head, p.tail, p.bytes = 0, 0, 0
 	if single {
 		// The common case when the loop keeps up: one frame, written straight
 		// from the shared bytes with no copy.
 		_, err = s.Write(e.frame.Bytes(chunked))
 	} else {
-		// Several frames arrived since the last flush: coalesce them into one
-		// write(2), which is what makes a busy loop cheap per event.
+		// Several frames arrived since the last flush, or a frame with its
+		// id line: coalesce them into one write(2), which is what makes a
+		// busy loop cheap per event.
 		buf := q.scratch[:0]
 		for {
+			buf = append(buf, q.ids[e.id0:e.id1]...)
 			buf = append(buf, e.frame.Bytes(chunked)...)
 			if e.next == 0 {
 				break
@@ -116,8 +136,12 @@ func (q *Queue) Drop(p *Pending) { p.head, p.tail, p.bytes = 0, 0, 0 }
 func (q *Queue) Reset() {
 	clear(q.entries) // drop frame pointers so recycled frames are not pinned
 	q.entries = q.entries[:0]
+	q.ids = q.ids[:0]
 	if cap(q.scratch) > maxScratch {
 		q.scratch = nil // a burst to one slow client should not pin megabytes
+	}
+	if cap(q.ids) > maxScratch {
+		q.ids = nil
 	}
 }
 

@@ -325,6 +325,13 @@ type Own struct {
 	// off: the stream's bytes are Centrifugo's. Must be 0 <= min <= max <= 1h.
 	SSERetryMin time.Duration `json:"sse_retry_min"`
 	SSERetryMax time.Duration `json:"sse_retry_max"` // upper bound of the retry: delay; 0: no retry: field
+	// SSEEventIDs gives each publication of a recoverable subscription an
+	// SSE "id:" listing the connection's stream positions (and the connect
+	// push the initial one), and makes a connect with Last-Event-ID (or the
+	// lastEventId / last_event_id query parameter) recover from them: a
+	// browser's EventSource then resumes by itself. Default off: the
+	// stream's bytes are Centrifugo's.
+	SSEEventIDs bool `json:"sse_event_ids"`
 	// WriteStallTimeout is how long a subscriber's socket may take no bytes
 	// at all before it is disconnected with 3008 (slow). Default 5s. Must be > 0.
 	WriteStallTimeout time.Duration `json:"write_stall_timeout"`

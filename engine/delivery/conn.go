@@ -3,6 +3,8 @@ package delivery
 import (
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/unisse/unisse/engine/eventid"
+
 	"github.com/unisse/unisse/engine/input"
 	"github.com/unisse/unisse/engine/wheel"
 	"github.com/unisse/unisse/sse"
@@ -129,6 +131,111 @@ func (c *Conn) Held() bool { return c.Parked || c.Stalled() }
 type connExtra struct {
 	info     []byte            // conn_info (raw JSON) for join/leave and presence
 	chanInfo map[string][]byte // chan_info per channel (token subs claim, API subscribe)
+	ids      *eventIDs         // positions sent as SSE ids (unisse.sse_event_ids); nil: no ids
+}
+
+// eventIDs are the stream positions a connection with SSE ids has reached
+// in each of its recoverable subscriptions (at most eventid.MaxSubs): every
+// publication that moves one is preceded by an "id:" line listing them all
+// (eventid), which the browser sends back as Last-Event-ID when it
+// reconnects by itself. Each position keeps its entry of the token encoded,
+// so an event re-encodes only the entry it moves.
+type eventIDs struct {
+	pos []idPosition
+}
+
+type idPosition struct {
+	ch     *Channel
+	hash   uint32
+	offset uint64
+	epoch  string
+	text   [maxIDEntry]byte // the entry as eventid.AppendEntry writes it
+	n      uint8            // of text
+}
+
+// maxIDEntry is the longest token entry: ".hash.offset.epoch".
+const maxIDEntry = 1 + 6 + 1 + 11 + 1 + eventid.MaxEpoch
+
+func (p *idPosition) encode() {
+	p.n = uint8(len(eventid.AppendEntry(p.text[:0], p.hash, p.offset, p.epoch)))
+}
+
+// TrackPosition adds ch, at offset in epoch, to the positions c's SSE ids
+// carry, and turns the ids on. It reports false, turning them off, when c
+// already tracks eventid.MaxSubs channels or the epoch cannot be written
+// into an id: such a connection gets no ids. On c's loop, before its first
+// publication.
+func (c *Conn) TrackPosition(ch *Channel, offset uint64, epoch string) bool {
+	if c.extra == nil {
+		c.extra = &connExtra{}
+	}
+	ids := c.extra.ids
+	if ids == nil {
+		ids = &eventIDs{}
+		c.extra.ids = ids
+	}
+	if len(ids.pos) == eventid.MaxSubs || !eventid.ValidEpoch(epoch) {
+		c.extra.ids = nil
+		return false
+	}
+	ids.pos = append(ids.pos, idPosition{ch: ch, hash: eventid.Hash(ch.Name()), offset: offset, epoch: epoch})
+	ids.pos[len(ids.pos)-1].encode()
+	return true
+}
+
+// StopEventIDs turns c's SSE ids off.
+func (c *Conn) StopEventIDs() {
+	if c.extra != nil {
+		c.extra.ids = nil
+	}
+}
+
+// eventIDs returns c's tracked positions, nil when it sends no ids.
+func (c *Conn) eventIDs() *eventIDs {
+	if c.extra == nil {
+		return nil
+	}
+	return c.extra.ids
+}
+
+// AppendEventID appends c's current SSE id (its positions, see eventid);
+// it reports false, appending nothing, when c sends no ids.
+func (c *Conn) AppendEventID(dst []byte) ([]byte, bool) {
+	ids := c.eventIDs()
+	if ids == nil {
+		return dst, false
+	}
+	return ids.appendToken(dst), true
+}
+
+func (ids *eventIDs) appendToken(dst []byte) []byte {
+	dst = eventid.AppendVersion(dst)
+	for i := range ids.pos {
+		p := &ids.pos[i]
+		dst = append(dst, p.text[:p.n]...)
+	}
+	return dst
+}
+
+// advance moves the position of ch to a publication at offset in epoch
+// ("" when the frame does not say) and reports whether ch is tracked.
+func (ids *eventIDs) advance(ch *Channel, offset uint64, epoch string) bool {
+	for i := range ids.pos {
+		p := &ids.pos[i]
+		if p.ch != ch {
+			continue
+		}
+		p.offset = offset
+		if epoch != "" && epoch != p.epoch {
+			// The stream was lost and restarted (offsets start over);
+			// an epoch that cannot be written goes out empty, which a
+			// recovery takes as the current one.
+			p.epoch = epoch
+		}
+		p.encode()
+		return true
+	}
+	return false
 }
 
 // Info returns the connection's conn_info, nil if none.

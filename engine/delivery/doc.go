@@ -9,6 +9,9 @@
 //   - the channel logs and the subscribers' cursors (ChanState, hub.Entry),
 //     the sweep that queues each subscriber what is past its cursor
 //     (sse.Queue) and the one write per connection per slice (drain.go);
+//   - with unisse.sse_event_ids, the positions a connection has reached in
+//     its recoverable subscriptions (Conn.TrackPosition), sent as an SSE id
+//     before each publication that moves one (Loop.queue, engine/eventid);
 //   - the slice's budgets: SliceBudget writes, connectsPerSlice connects
 //     (Loop.TakeConnectTurn), ClosesPerSlice hang-ups (Loop.NotePeerClose),
 //     between which the loop also serves requests waiting on the few

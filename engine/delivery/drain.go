@@ -376,12 +376,24 @@ func (l *Loop) deliver(c *Conn, ch *Channel, st *ChanState, from, to uint64, lim
 			l.Finish(c, protocol.DisconnectInappropriateProtocol)
 			return n, to
 		}
-		if l.q.Push(&c.pending, lf.frame, c.Chunked) {
+		if l.queue(c, ch, lf) {
 			l.dirty = append(l.dirty, c)
 		}
 		n++
 	}
 	return n, to
+}
+
+// queue queues a logged frame for c and reports whether c's queue was
+// empty. A connection with SSE ids (unisse.sse_event_ids) gets, before each
+// publication that moves one of its tracked positions, the id line listing
+// them all; the frame itself stays the shared one.
+func (l *Loop) queue(c *Conn, ch *Channel, lf *logFrame) bool {
+	if ids := c.eventIDs(); ids != nil && lf.offset != 0 && lf.kind == FramePub && ids.advance(ch, lf.offset, lf.frame.Epoch) {
+		l.idScratch = ids.appendToken(l.idScratch[:0])
+		return l.q.PushWithID(&c.pending, lf.frame, c.Chunked, l.idScratch)
+	}
+	return l.q.Push(&c.pending, lf.frame, c.Chunked)
 }
 
 // CatchUp writes to c everything logged for its channels that it has not

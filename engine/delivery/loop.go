@@ -62,7 +62,10 @@ type Loop struct {
 	Req     httpparse.Request // shared by the loop's connections: a head is parsed once, when complete
 	targets []*Conn
 	Names   []string // connect scratch
-	streams []*Conn
+	// idScratch is where a connection's SSE id is encoded before it is
+	// queued (unisse.sse_event_ids).
+	idScratch []byte
+	streams   []*Conn
 	// waiting are connections whose connect request waits for a later
 	// slice; connectsInSlice counts connects served since the last drain.
 	waiting         []*Conn

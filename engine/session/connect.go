@@ -11,6 +11,7 @@ import (
 
 	"github.com/unisse/unisse/engine/auth"
 	"github.com/unisse/unisse/engine/delivery"
+	"github.com/unisse/unisse/engine/eventid"
 	"github.com/unisse/unisse/engine/httpwrite"
 	"github.com/unisse/unisse/engine/namespace"
 	"github.com/unisse/unisse/engine/protocol"
@@ -74,12 +75,53 @@ func (s *Node) serveConnect(c *delivery.Conn, req *httpparse.Request, body []byt
 		}
 	}
 	chunked := req.ProtoMinor() == 1
-	res, qs, fail := s.connect(l, c, &creq, false)
+	var resume []eventid.Position
+	if s.opts.Own.SSEEventIDs {
+		resume = s.lastEventPositions(l, req)
+	}
+	res, qs, fail := s.connect(l, c, &creq, resume, false)
 	if fail == keysPending {
-		s.connectAfterKeyFetch(c, &creq, cr, keepAlive, chunked)
+		s.connectAfterKeyFetch(c, &creq, resume, cr, keepAlive, chunked)
 		return
 	}
 	s.answerConnect(l, c, res, qs, fail, cr, keepAlive, chunked)
+}
+
+// lastEventPositions reads the positions a reconnecting EventSource sends
+// back (unisse.sse_event_ids): the Last-Event-ID header, or for polyfills
+// that cannot set headers the lastEventId or last_event_id query parameter.
+// A token that does not decode is ignored whole (the connect goes on as if
+// it were absent) and logged at debug: it is the client's to send, and it
+// never grants more than the connect's own subscriptions (see connect).
+// The slice is the loop's scratch, valid until its next connect. On the
+// loop.
+func (s *Node) lastEventPositions(l *delivery.Loop, req *httpparse.Request) []eventid.Position {
+	sc := &s.scratch[l.Idx]
+	id := req.Header("Last-Event-ID")
+	if id == nil {
+		var found bool
+		if sc.lastID, found = httpparse.AppendQuery(sc.lastID[:0], req.RawQuery(), "lastEventId"); !found {
+			sc.lastID, found = httpparse.AppendQuery(sc.lastID[:0], req.RawQuery(), "last_event_id")
+		}
+		if !found {
+			return nil
+		}
+		id = sc.lastID
+		if cap(sc.lastID) > eventid.MaxLen {
+			sc.lastID = nil // a hostile URL should not pin its size
+		}
+	}
+	if len(id) == 0 {
+		return nil
+	}
+	ps, err := eventid.Decode(sc.resume[:0], id)
+	if err != nil {
+		s.log.Debug("last event id ignored", "len", len(id), "err", err)
+		return nil
+	}
+	clear(ps[len(ps):cap(ps)]) // epochs of an earlier connect
+	sc.resume = ps
+	return ps
 }
 
 func (s *Node) badConnectRequest(c *delivery.Conn, cr *httpwrite.CORS, keepAlive bool, reason string) {
@@ -155,7 +197,12 @@ func overrideOf(o *protocol.SubscribeOverride) override {
 // Centrifugo's order of checks (PROTOCOL.md §2.7). On success c holds its
 // identity and subscriptions and the connect push body is returned, with
 // the queries its positioned subscriptions wait on (see answerConnect).
-func (s *Node) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.ConnectRequest, keysFetched bool) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
+//
+// resume are the positions of a Last-Event-ID (unisse.sse_event_ids): for
+// a recoverable channel the connection subscribes to, its position there
+// replaces the request's subs entry; positions of any other channel are
+// ignored.
+func (s *Node) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.ConnectRequest, resume []eventid.Position, keysFetched bool) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
 	if s.stopping.Load() {
 		// Shutting down: the stream would be ended at once anyway, and a
 		// refusal with 3001 sends the client to reconnect (to another node).
@@ -345,6 +392,11 @@ func (s *Node) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.Connec
 			if r, ok := creq.Subs[chans[i].name]; ok {
 				rec = &r
 			}
+			if len(resume) > 0 && chans[i].co.recoverable {
+				if p, ok := eventid.Find(resume, eventid.Hash(chans[i].name)); ok {
+					rec = &protocol.SubscribeRequest{Recover: true, Offset: p.Offset, Epoch: p.Epoch}
+				}
+			}
 			c.SetChanInfo(chans[i].name, chans[i].chanInfo)
 			q := s.subscribe(l, c, chans[i].name, chans[i].co, rec, &chans[i].result)
 			res.Subs[i] = protocol.ChannelResult{Channel: chans[i].name, Result: chans[i].result}
@@ -394,13 +446,14 @@ func (s *Node) answerConnect(l *delivery.Loop, c *delivery.Conn, res *protocol.C
 // is not cached: the key is fetched on a goroutine (an event loop never waits
 // on the network), then the connect resumes on the connection's loop. Input
 // that arrives meanwhile is ignored, as on a stream.
-func (s *Node) connectAfterKeyFetch(c *delivery.Conn, creq *protocol.ConnectRequest, cr *httpwrite.CORS, keepAlive, chunked bool) {
+func (s *Node) connectAfterKeyFetch(c *delivery.Conn, creq *protocol.ConnectRequest, resume []eventid.Position, cr *httpwrite.CORS, keepAlive, chunked bool) {
 	l := s.loops[c.LoopIdx]
 	c.State = delivery.StateAwaiting
 	// The CORS values point into the input buffer, which is about to be
 	// reused: keep copies.
 	saved := httpwrite.CORS{Allowed: cr.Allowed, Origin: bytes.Clone(cr.Origin), AllowHeaders: bytes.Clone(cr.AllowHeaders)}
 	req := *creq
+	resume = slices.Clone(resume) // the loop's scratch
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), keyFetchTimeout)
 		defer cancel()
@@ -412,7 +465,7 @@ func (s *Node) connectAfterKeyFetch(c *delivery.Conn, creq *protocol.ConnectRequ
 				return // the client went away meanwhile
 			}
 			c.State = delivery.StateReading
-			res, qs, fail := s.connect(l, c, &req, true)
+			res, qs, fail := s.connect(l, c, &req, resume, true)
 			s.answerConnect(l, c, res, qs, fail, &saved, keepAlive, chunked)
 			if c.State == delivery.StateReading && s.afterResponse(c, keepAlive) {
 				s.serveInput(c)
@@ -481,7 +534,11 @@ func (s *Node) startStream(c *delivery.Conn, res *protocol.ConnectResult, cr *ht
 	l.Out = httpwrite.AppendStreamHead(l.Out[:0], cr, closeConn, chunked)
 	l.Out = s.appendRetry(l.Out, chunked) // unisse.sse_retry_*; nothing by default
 	l.Tmp = protocol.AppendConnectPush(l.Tmp[:0], res)
-	l.Out = sse.AppendEvent(l.Out, l.Tmp, chunked)
+	if id, ok := s.startEventIDs(l, c, res); ok {
+		l.Out = sse.AppendEventWithID(l.Out, id, l.Tmp, chunked)
+	} else {
+		l.Out = sse.AppendEvent(l.Out, l.Tmp, chunked)
+	}
 	c.State = delivery.StateStreaming
 	c.ReadDeadline = 0
 	l.AddStream(c)
@@ -505,6 +562,47 @@ func (s *Node) startStream(c *delivery.Conn, res *protocol.ConnectResult, cr *ht
 	ping := s.pingTicks()
 	c.NextPing = int32(now + ping/2 + rand.Int64N(ping-ping/2))
 	s.scheduleStream(l, c, now)
+}
+
+// startEventIDs turns on c's SSE ids (unisse.sse_event_ids) with the
+// positions its connect push gives it, and returns the push's id. Each
+// recoverable subscription is tracked from the position the push leaves it
+// at: the last recovered publication, or the stream's top. A connection
+// without recoverable subscriptions, with more than eventid.MaxSubs of
+// them, or with an epoch an id cannot carry gets no ids (and sends back no
+// Last-Event-ID to act on). The id is the loop's scratch. On c's loop.
+func (s *Node) startEventIDs(l *delivery.Loop, c *delivery.Conn, res *protocol.ConnectResult) ([]byte, bool) {
+	if !s.opts.Own.SSEEventIDs {
+		return nil, false
+	}
+	c.StopEventIDs()
+	tracked := false
+	for i := range res.Subs {
+		r := &res.Subs[i].Result
+		if !r.Recoverable {
+			continue
+		}
+		j := c.Subscribed(res.Subs[i].Channel)
+		if j < 0 {
+			continue // unsubscribed while parked (API unsubscribe)
+		}
+		offset := r.Offset
+		if n := len(r.Publications); n > 0 {
+			offset = r.Publications[n-1].Offset
+		}
+		if !c.TrackPosition(c.Subs[j].Ch, offset, r.Epoch) {
+			s.log.Debug("no SSE ids for a connection: too many recoverable channels or an epoch an id cannot carry", "channel", res.Subs[i].Channel)
+			return nil, false
+		}
+		tracked = true
+	}
+	if !tracked {
+		return nil, false
+	}
+	var id []byte
+	id, _ = c.AppendEventID(s.scratch[l.Idx].lastID[:0])
+	s.scratch[l.Idx].lastID = id
+	return id, true
 }
 
 // refuseConnect answers a failed connect: by default a 200 stream carrying
@@ -616,4 +714,8 @@ type connectScratch struct {
 	// waits are the queries of this loop's parked connections that wait
 	// for the node's broker subscription to their channel, by token.
 	waits map[uint64]*positionQuery
+	// lastID and resume hold a connect's Last-Event-ID as decoded from the
+	// query, and its positions (lastEventPositions).
+	lastID []byte
+	resume []eventid.Position
 }

@@ -13,7 +13,9 @@
 //     broker.HealthChecker, is cut off);
 //   - the Centrifugo connect (connect.go): admission (engine/limits),
 //     authentication (engine/auth), the channels it gets, the stream head and
-//     connect push, refusals; and parking for the broker (park.go:
+//     connect push, refusals, and with unisse.sse_event_ids the recovery
+//     positions of a Last-Event-ID (lastEventPositions) and the stream's
+//     first id (startEventIDs); and parking for the broker (park.go:
 //     subscribe, askBroker, subscriptionSettled, unpark, positionQuery),
 //     the one place a connection waits for the broker: for its position
 //     or history, and, with a networked broker (Inline(OpSubscribe) false),

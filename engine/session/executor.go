@@ -132,6 +132,7 @@ func (s *executor) HandlePublication(name string, pub *broker.Publication, sp br
 				p.Epoch = sp.Epoch // Centrifugo sends the epoch only with the first offset
 			}
 			f.End(protocol.AppendPublicationPush(f.Begin(), name, &p))
+			f.Epoch = sp.Epoch // for connections with SSE ids (delivery)
 		}
 		f.Retain(1)
 		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, delivery.FramePub, pub.Offset))

@@ -72,3 +72,51 @@ func BenchmarkBroadcast_ManyChannels(b *testing.B) {
 		}
 	}
 }
+
+// benchmarkEventIDs is benchmarkBroadcast with unisse.sse_event_ids on or
+// off: each of 1000 subscribers is on three recoverable channels (an id
+// lists all three positions; the publications go to one of them). It
+// reports the bytes written per delivered event and the cost per delivered
+// message, ids on against off.
+func benchmarkEventIDs(b *testing.B, ids bool, burst int) {
+	const subs = 1000
+	s, l, sinks := newTestLoop(b, subs)
+	for _, c := range l.Streams() {
+		for _, name := range []string{"other-a", "other-b"} {
+			ch, idx := s.hub.Subscribe(name, 0, c)
+			c.Subs = append(c.Subs, delivery.Subscription{Ch: ch, Idx: int32(idx)})
+		}
+		if ids {
+			for _, sub := range c.Subs {
+				c.TrackPosition(sub.Ch, 1000, "AbCdEfGh")
+			}
+		}
+	}
+	pub := &broker.Publication{Data: []byte(`{"text":"0123456789012345678901234567890123456789012345678901234567890123456789012345"}`), Offset: 100000}
+	sp := broker.StreamPosition{Epoch: "AbCdEfGh"}
+	publish := func() {
+		for range burst {
+			pub.Offset++
+			sp.Offset = pub.Offset
+			s.exec().HandlePublication("news", pub, sp)
+		}
+		for l.Scheduled() {
+			l.Drain()
+		}
+		l.HoldWakes()
+	}
+	publish()
+	before := sinks[0].written
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		publish()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*subs*burst), "ns/delivery")
+	b.ReportMetric(float64(sinks[0].written-before)/float64(b.N*burst), "B/event")
+}
+
+func BenchmarkEventIDs_Off_1kSubs(b *testing.B)        { benchmarkEventIDs(b, false, 1) }
+func BenchmarkEventIDs_On_1kSubs(b *testing.B)         { benchmarkEventIDs(b, true, 1) }
+func BenchmarkEventIDs_Off_1kSubsBurst16(b *testing.B) { benchmarkEventIDs(b, false, 16) }
+func BenchmarkEventIDs_On_1kSubsBurst16(b *testing.B)  { benchmarkEventIDs(b, true, 16) }
