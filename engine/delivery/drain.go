@@ -82,6 +82,7 @@ const (
 type logFrame struct {
 	frame  *sse.Frame // nil for frameNotJSON
 	offset uint64     // the publication's offset in its stream; 0 without one
+	posted int64      // monoNow when posted (FramePub only; 0 for others)
 	kind   uint8
 }
 
@@ -94,6 +95,7 @@ type ChanState struct {
 	released uint64 // frames below this may leave the log after the flush
 	sweep    int    // next entry to visit in the current pass
 	bytes    int    // size of the frames in log
+	timed    uint64 // frames below this had their delay observed (sweep)
 	active   bool   // on the loop's active list
 	touched  bool   // on the loop's touched list (has frames to release)
 	overCap  bool   // on the loop's overCap list
@@ -153,6 +155,10 @@ func (l *Loop) Post(op func(*Loop)) {
 // than the publish failing or memory growing without bound.
 func (l *Loop) PostFrame(ch *Channel, f *sse.Frame, kind uint8, offset uint64) (wake bool) {
 	size := frameSize(f)
+	var posted int64
+	if kind == FramePub {
+		posted = monoNow()
+	}
 	l.mu.Lock()
 	loc := ch.Local(l.Idx)
 	if l.inboxBytes+size > l.cfg.Opts.Own.LoopInboxMaxSize && l.inboxBytes > 0 {
@@ -170,7 +176,7 @@ func (l *Loop) PostFrame(ch *Channel, f *sse.Frame, kind uint8, offset uint64) (
 	}
 	l.inboxBytes += size
 	seq := loc.NextSeq()
-	l.inbox = append(l.inbox, item{ch: ch, frame: f, kind: kind, seq: seq, offset: offset})
+	l.inbox = append(l.inbox, item{ch: ch, frame: f, kind: kind, seq: seq, offset: offset, posted: posted})
 	wake = !l.scheduled
 	l.scheduled = true
 	l.mu.Unlock()
@@ -212,7 +218,9 @@ func (l *Loop) Drain() {
 	if !more {
 		l.scheduled = false
 	}
+	inbox := l.inboxBytes
 	l.mu.Unlock()
+	l.backlog.Store(int64(l.logBytes + inbox))
 	if more {
 		l.Wake()
 	}
@@ -246,8 +254,9 @@ func (l *Loop) takeInbox() (lost []*Channel) {
 			st.base = it.seq
 			st.released = it.seq
 		}
-		st.log = append(st.log, logFrame{frame: it.frame, kind: it.kind, offset: it.offset})
+		st.log = append(st.log, logFrame{frame: it.frame, kind: it.kind, offset: it.offset, posted: it.posted})
 		st.bytes += frameSize(it.frame)
+		l.logBytes += frameSize(it.frame)
 		if st.bytes > l.cfg.Opts.Client.QueueMaxSize && !st.overCap {
 			st.overCap = true
 			l.overCap = append(l.overCap, it.ch)
@@ -277,6 +286,7 @@ func (l *Loop) activate(ch *Channel, st *ChanState) {
 // budgets; an unfinished pass resumes in the next slice.
 func (l *Loop) sweep() {
 	budget, scan := SliceBudget, scanBudget
+	now := int64(0) // read once per slice, when a channel has new frames
 	for visited := 0; visited < len(l.active) && budget > 0 && scan > 0; visited++ {
 		if l.activeIdx >= len(l.active) {
 			l.activeIdx = 0
@@ -285,6 +295,9 @@ func (l *Loop) sweep() {
 		loc := ch.Local(l.Idx)
 		st := &loc.X
 		head := st.head()
+		if st.timed < head {
+			l.observeDelays(st, head, &now)
+		}
 		queued := 0
 		// Entries is re-read every step: delivering can close a connection
 		// (gnet runs OnClose inside a failed write), which swap-removes it.
@@ -458,6 +471,7 @@ func (l *Loop) releaseDelivered() {
 		for i := range n {
 			if f := st.log[i].frame; f != nil {
 				st.bytes -= frameSize(f)
+				l.logBytes -= frameSize(f)
 				f.Release()
 			}
 		}

@@ -26,6 +26,7 @@ type item struct {
 	offset uint64
 	kind   uint8       // framePub, frameJoinLeave, frameNotJSON
 	op     func(*Loop) // run on the loop (API operations, sweeps, shutdown)
+	posted int64       // monoNow when a publication was posted (the delay histogram)
 }
 
 // Loop is unisse's state for one gnet event Loop. Fields under "inbox" are
@@ -90,6 +91,11 @@ type Loop struct {
 	framesQueued atomic.Uint64
 	writes       atomic.Uint64
 	earlyServed  atomic.Uint64
+	delay        delayStats   // publish → write delay (stats.go)
+	backlog      atomic.Int64 // logBytes + inbox bytes, stored once per slice
+	// logBytes is the size of the frames in l's channel logs (the sum of
+	// their ChanState.bytes), kept beside them on the loop.
+	logBytes int
 }
 
 // NewLoop returns the state of event loop idx (el), whose timing wheel
@@ -261,6 +267,7 @@ func (l *Loop) Finish(c *Conn, d protocol.Disconnect) {
 		l.CloseSlow(c)
 		return
 	}
+	l.cfg.Disconnects.Inc(d.Code)
 	// Publications posted before the disconnect go out before it.
 	caughtUp := l.CatchUp(c)
 	if c.State != StateStreaming {
@@ -291,7 +298,7 @@ func (l *Loop) CloseSlow(c *Conn) {
 	if c.State != StateStreaming {
 		return
 	}
-	l.cfg.SlowDisconnects.Inc()
+	l.cfg.Disconnects.Inc(protocol.DisconnectSlow.Code)
 	l.closeWith(c, protocol.DisconnectSlow)
 }
 

@@ -139,6 +139,7 @@ func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		s.removeStreamPresence(c) // presence.go
 		s.unsubscribeAll(l, c)
 		s.numClients.Add(-1)
+		s.metrics.streamEnded(c)
 	} else if len(c.Subs) > 0 {
 		s.unsubscribeAll(l, c) // a connect parked for the broker
 	}

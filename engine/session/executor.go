@@ -60,7 +60,7 @@ func (s *executor) Publish(p *api.Publication) (api.PublishResult, *protocol.Err
 		s.log.Error("publish failed", "channel", p.Channel, "err", err)
 		return api.PublishResult{}, protocol.ErrorInternal
 	}
-	s.metrics.publications.Inc()
+	s.metrics.sent[msgPublication].Inc()
 	return api.PublishResult{Offset: pos.Offset, Epoch: pos.Epoch}, nil
 }
 
@@ -115,6 +115,7 @@ var errNotInline = errors.New("broker call did not complete inline")
 // subscribers on the channel (broker.Handler). The loops are woken by
 // Flush, once the broker and the hub hold no lock. Safe from any goroutine.
 func (s *executor) HandlePublication(name string, pub *broker.Publication, sp broker.StreamPosition) broker.Deferred {
+	s.metrics.received[msgPublication].Inc()
 	loops := s.loops
 	var d broker.Deferred
 	if pub.NotJSON {
@@ -169,7 +170,10 @@ func (s *Node) wakeLoops(d broker.Deferred) {
 // HandleControl receives node-to-node commands (broker.Handler): the
 // cluster's dispatcher acts on them (cluster.go); a single node ignores
 // what the memory broker hands back.
-func (s *executor) HandleControl(data []byte) { s.handleControl(data) }
+func (s *executor) HandleControl(data []byte) {
+	s.metrics.received[msgControl].Inc()
+	s.handleControl(data)
+}
 
 // HandleResubscribed (broker.Handler): the broker's PUB/SUB connection was
 // lost and is back, subscribed again to channels; what was published to them
@@ -211,7 +215,6 @@ func (s *executor) HandleResubscribed(channels []string) {
 			for _, c := range targets {
 				if c.State == delivery.StateStreaming {
 					l.Finish(c, protocol.DisconnectInsufficientState)
-					s.metrics.insufficientState.Inc()
 				}
 			}
 		})
