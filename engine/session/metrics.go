@@ -127,9 +127,22 @@ type apiHistogram struct {
 	sumNs   atomic.Int64
 }
 
-// apiErrorKey names a series of centrifugo_api_command_errors_total; code
-// is the error code, or "unmarshal".
-type apiErrorKey struct{ method, code string }
+// apiErrorKey names a series of centrifugo_api_command_errors_total: the
+// error code, or "unmarshal" when undecodable. Kept as a number so that
+// counting does not format (allocate).
+type apiErrorKey struct {
+	method      string
+	code        uint32
+	undecodable bool
+}
+
+// label is the series' error label value.
+func (k apiErrorKey) label() string {
+	if k.undecodable {
+		return "unmarshal"
+	}
+	return strconv.FormatUint(uint64(k.code), 10)
+}
 
 // metricsSet holds the node's counters. They live in their own
 // VictoriaMetrics set (not the global one) so that several servers in one
@@ -275,15 +288,14 @@ func (m *metricsSet) apiSeries(meth api.Method) (*apiHistogram, *metrics.Summary
 }
 
 // Error (api.Observer) counts an API error.
-func (m *metricsSet) Error(method string, code uint32) {
-	m.apiError(method, strconv.FormatUint(uint64(code), 10))
-}
+func (m *metricsSet) Error(method string, code uint32) { m.apiError(apiErrorKey{method: method, code: code}) }
 
 // Undecodable (api.Observer) counts a body that did not decode.
-func (m *metricsSet) Undecodable(method string) { m.apiError(method, "unmarshal") }
+func (m *metricsSet) Undecodable(method string) {
+	m.apiError(apiErrorKey{method: method, undecodable: true})
+}
 
-func (m *metricsSet) apiError(method, code string) {
-	k := apiErrorKey{method, code}
+func (m *metricsSet) apiError(k apiErrorKey) {
 	m.apiMu.Lock()
 	c := m.apiErrors[k]
 	if c == nil {
@@ -354,7 +366,7 @@ func (m *metricsSet) writeOwn(w io.Writer) {
 	if len(errs) > 0 {
 		meta(w, "centrifugo_api_command_errors_total")
 		for k, n := range errs {
-			fmt.Fprintf(w, "centrifugo_api_command_errors_total{error=%q,method=%q,protocol=\"http\"} %d\n", k.code, k.method, n)
+			fmt.Fprintf(w, "centrifugo_api_command_errors_total{error=%q,method=%q,protocol=\"http\"} %d\n", k.label(), k.method, n)
 		}
 	}
 }
