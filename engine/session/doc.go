@@ -40,8 +40,11 @@
 //     included, hears them back through HandleJoinLeave and pushes them to
 //     its own subscribers, one push each), else pushed to this node's
 //     subscribers directly; asynchronous, failures counted and logged;
-//   - the node's metrics (metrics.go), the SSE retry jitter (reconnect.go),
-//     and the graceful stop's window (shutdown.go, Node.DisconnectAll).
+//   - the node's metrics (metrics.go): Centrifugo's families under its names
+//     (CentrifugoFamilies) and unisse's (UnisseFamilies), the loops' numbers
+//     summed at scrape time, /api/info's items named as Centrifugo's; the
+//     SSE retry jitter (reconnect.go), and the graceful stop's window
+//     (shutdown.go, Node.DisconnectAll), during which /health answers 503.
 //
 // The delivery of frames to sockets is engine/delivery's: the session calls
 // into a delivery.Loop and is called back only through delivery.Host

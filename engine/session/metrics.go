@@ -288,7 +288,9 @@ func (m *metricsSet) apiSeries(meth api.Method) (*apiHistogram, *metrics.Summary
 }
 
 // Error (api.Observer) counts an API error.
-func (m *metricsSet) Error(method string, code uint32) { m.apiError(apiErrorKey{method: method, code: code}) }
+func (m *metricsSet) Error(method string, code uint32) {
+	m.apiError(apiErrorKey{method: method, code: code})
+}
 
 // Undecodable (api.Observer) counts a body that did not decode.
 func (m *metricsSet) Undecodable(method string) {
