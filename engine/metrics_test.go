@@ -173,7 +173,7 @@ func TestMetricsCountTraffic(t *testing.T) {
 	enginetest.Eventually(t, rbTimeout, "both streams closed", func() bool { return srv.NumClients() == 0 })
 	// A slot is free again: a bad token is refused with 3500.
 	bad := srv.Connect(t, map[string]any{"token": enginetest.Token(t, "wrong-secret", map[string]any{"sub": "u4"})})
-	bad.ExpectPrefix(t, `{"disconnect":{"code":3500`)
+	evBad := bad.ExpectPrefix(t, `{"disconnect":{"code":3500`)
 
 	after := scrape(t, srv)
 	delta := func(family, name string, labels map[string]string) float64 {
@@ -186,6 +186,19 @@ func TestMetricsCountTraffic(t *testing.T) {
 		return map[string]string{"method": m, "protocol": "http", "error": code}
 	}
 	code := func(c string) map[string]string { return map[string]string{"code": c} }
+	msgs := "centrifugo_transport_messages_sent"
+	frame := func(ft string) map[string]string {
+		return map[string]string{"channel_namespace": "", "frame_type": ft, "transport": "uni_sse"}
+	}
+	pubBytes := 0
+	for _, ev := range append(evA, evB...) {
+		if strings.Contains(ev, `,"pub":`) {
+			pubBytes += len(ev)
+		}
+	}
+	if len(evBad) == 0 {
+		t.Fatal("no refusal")
+	}
 	hist := "centrifugo_api_command_duration_seconds_histogram"
 	summary := "centrifugo_api_command_duration_seconds"
 	delay := "unisse_publication_delay_seconds"
@@ -216,6 +229,13 @@ func TestMetricsCountTraffic(t *testing.T) {
 		{"centrifugo_api_command_errors_total", "", errLabels("publish", "unmarshal"), 1},
 		// One loop: each publication with subscribers is observed once.
 		{delay, delay + "_count", nil, 5},
+		{msgs, "", frame("push_connect"), 2},
+		{msgs, "", frame("push_publication"), 9},
+		{msgs, "", frame("push_join"), 1}, // u1's own, on jl:room
+		{msgs, "", frame("push_disconnect"), 3},
+		{msgs + "_size", "", frame("push_publication"), float64(pubBytes)},
+		// The same three disconnects made 155 bytes in Centrifugo's sample.
+		{msgs + "_size", "", frame("push_disconnect"), 155},
 	} {
 		name := c.name
 		if name == "" {
@@ -280,7 +300,7 @@ func TestMetricsFamiliesAreCentrifugos(t *testing.T) {
 
 	// Label values that are not data (codes, methods, versions) must be
 	// among Centrifugo's.
-	fixed := []string{"accept_protocol", "channel_namespace", "client_name", "client_version", "protocol", "transport", "type"}
+	fixed := []string{"accept_protocol", "channel_namespace", "client_name", "client_version", "frame_type", "protocol", "transport", "type"}
 	for _, want := range session.CentrifugoFamilies {
 		ref := cf[want.Name]
 		if ref == nil {

@@ -73,10 +73,14 @@ type Channel = hub.Channel[*Conn, ChanState]
 
 // What a logged frame is.
 const (
-	FramePub       uint8 = iota // a publication
-	FrameJoinLeave              // a join or leave push: for subscriptions that receive them
-	FrameNotJSON                // a publication whose data is not JSON: subscribers get 3506
+	FramePub     uint8 = iota // a publication
+	FrameJoin                 // a join push: for subscriptions that receive them
+	FrameLeave                // a leave push: for subscriptions that receive them
+	FrameNotJSON              // a publication whose data is not JSON: subscribers get 3506
 )
+
+// pushKindOf is the push a logged frame of each kind is.
+var pushKindOf = [...]PushKind{FramePub: PushPublication, FrameJoin: PushJoin, FrameLeave: PushLeave, FrameNotJSON: PushPublication}
 
 // logFrame is one entry of a channel's log on a loop.
 type logFrame struct {
@@ -379,7 +383,7 @@ func (l *Loop) deliver(c *Conn, ch *Channel, st *ChanState, from, to uint64, lim
 		}
 		lf := &st.log[seq-st.base]
 		switch lf.kind {
-		case FrameJoinLeave:
+		case FrameJoin, FrameLeave:
 			if c.FlagsFor(ch)&SubPushJoinLeave == 0 {
 				continue
 			}
@@ -392,6 +396,7 @@ func (l *Loop) deliver(c *Conn, ch *Channel, st *ChanState, from, to uint64, lim
 		if l.q.Push(&c.pending, lf.frame, c.Chunked) {
 			l.dirty = append(l.dirty, c)
 		}
+		l.CountPush(pushKindOf[lf.kind], len(lf.frame.JSON()))
 		n++
 	}
 	return n, to

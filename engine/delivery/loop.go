@@ -92,6 +92,8 @@ type Loop struct {
 	writes       atomic.Uint64
 	earlyServed  atomic.Uint64
 	delay        delayStats   // publish → write delay (stats.go)
+	pushes       pushStats    // pushes by kind (stats.go)
+	scratch      []byte       // a disconnect push, to count its size
 	backlog      atomic.Int64 // logBytes + inbox bytes, stored once per slice
 	// logBytes is the size of the frames in l's channel logs (the sum of
 	// their ChanState.bytes), kept beside them on the loop.
@@ -279,6 +281,7 @@ func (l *Loop) Finish(c *Conn, d protocol.Disconnect) {
 	}
 	// Not streaming any more: nothing else is pushed behind the disconnect.
 	c.State = StateFlushing
+	l.CountDisconnectPush(d)
 	out := httpwrite.AppendDisconnectEvent(l.Out[:0], d, c.Chunked)
 	if c.Chunked {
 		out = append(out, sse.Terminator...)
@@ -317,6 +320,7 @@ func (l *Loop) closeWith(c *Conn, d protocol.Disconnect) {
 	l.q.Drop(&c.pending)
 	c.State = StateClosing
 	l.ForgetBacklog(c)
+	l.CountDisconnectPush(d)
 	out := httpwrite.AppendDisconnectEvent(l.Out[:0], d, c.Chunked)
 	if c.Chunked {
 		out = append(out, sse.Terminator...)
@@ -352,7 +356,7 @@ func (l *Loop) closeWith(c *Conn, d protocol.Disconnect) {
 // A connection whose socket fills up before it has caught up cannot get the
 // push in order: it is disconnected with 3008, as when its backlog passes
 // queue_max_size.
-func (l *Loop) WriteEvent(c *Conn, json []byte) {
+func (l *Loop) WriteEvent(c *Conn, kind PushKind, json []byte) {
 	if !l.CatchUp(c) {
 		l.CloseSlow(c)
 		return
@@ -363,6 +367,7 @@ func (l *Loop) WriteEvent(c *Conn, json []byte) {
 	l.Out = sse.AppendEvent(l.Out[:0], json, c.Chunked)
 	_, _ = c.GC.Write(l.Out)
 	l.writes.Add(1)
+	l.CountPush(kind, len(json))
 	l.noteStall(c)
 }
 

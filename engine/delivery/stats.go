@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/unisse/unisse/engine/protocol"
 )
 
 // The loops' numbers for /metrics. Each loop counts in its own fields, on
@@ -134,5 +136,62 @@ func (l *Loop) observeDelays(st *ChanState, head uint64, now *int64) {
 			}
 			l.delay.observe(*now - p)
 		}
+	}
+}
+
+// PushKind is what a push to a client is: centrifugo_transport_messages_sent's
+// frame_type label (PushKindNames).
+type PushKind uint8
+
+// The pushes a uni_sse stream gets.
+const (
+	PushConnect PushKind = iota
+	PushPublication
+	PushJoin
+	PushLeave
+	PushDisconnect
+	PushRefresh
+	PushSubscribe
+	PushUnsubscribe
+	PushPing
+	NumPushKinds
+)
+
+// PushKindNames are the frame_type label values, as centrifugal/protocol's
+// FrameType names them.
+var PushKindNames = [NumPushKinds]string{
+	"push_connect", "push_publication", "push_join", "push_leave", "push_disconnect",
+	"push_refresh", "push_subscribe", "push_unsubscribe", "server_ping",
+}
+
+// pushStats counts the pushes a loop wrote or queued, and their JSON bytes
+// (without the SSE and chunked framing, as Centrifugo counts them).
+type pushStats struct {
+	n, bytes [NumPushKinds]atomic.Uint64
+}
+
+// bump adds v to a counter only the loop writes: a load and a store, no
+// locked read-modify-write (readers see one value or the other).
+func bump(a *atomic.Uint64, v uint64) { a.Store(a.Load() + v) }
+
+// CountPush notes one push of kind with size bytes of JSON sent to a
+// stream. Only on the loop.
+func (l *Loop) CountPush(kind PushKind, size int) {
+	bump(&l.pushes.n[kind], 1)
+	bump(&l.pushes.bytes[kind], uint64(size))
+}
+
+// CountDisconnectPush notes a disconnect push d sent. Only on the loop.
+func (l *Loop) CountDisconnectPush(d protocol.Disconnect) {
+	l.scratch = protocol.AppendDisconnectPush(l.scratch[:0], d)
+	l.CountPush(PushDisconnect, len(l.scratch))
+}
+
+// Pushes adds l's push counts and bytes by kind to n and bytes (each
+// NumPushKinds long). Safe from any goroutine.
+func (l *Loop) Pushes(n, bytes []uint64) {
+	for k := range NumPushKinds {
+		n[k] += l.pushes.n[k].Load()
+		bytes[k] += l.pushes.bytes[k].Load()
 	}
 }

@@ -59,6 +59,11 @@ func TestPublishFanOutAllocs(t *testing.T) {
 	if b := l.BacklogBytes(); b != 0 {
 		t.Errorf("backlog %d bytes after every frame was written, want 0", b)
 	}
+	var pushes, bytes [delivery.NumPushKinds]uint64
+	l.Pushes(pushes[:], bytes[:])
+	if json := len(`{"channel":"news","pub":{"data":{"text":"hello"}}}`); pushes[delivery.PushPublication] != 100*runs || bytes[delivery.PushPublication] != uint64(100*runs*json) {
+		t.Errorf("publication pushes %d (%d bytes), want %d (%d bytes)", pushes[delivery.PushPublication], bytes[delivery.PushPublication], 100*runs, 100*runs*json)
+	}
 }
 
 // TestBacklogBytes: a frame the loop holds for a subscriber it cannot

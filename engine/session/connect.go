@@ -473,6 +473,7 @@ func (s *Node) startStream(c *delivery.Conn, res *protocol.ConnectResult, cr *ht
 	l.Out = s.appendRetry(l.Out, chunked) // unisse.sse_retry_*; nothing by default
 	l.Tmp = protocol.AppendConnectPush(l.Tmp[:0], res)
 	l.Out = sse.AppendEvent(l.Out, l.Tmp, chunked)
+	l.CountPush(delivery.PushConnect, len(l.Tmp))
 	c.State = delivery.StateStreaming
 	c.ReadDeadline = 0
 	l.AddStream(c)
@@ -530,6 +531,7 @@ func (s *Node) refuseConnect(c *delivery.Conn, f *connectFailure, cr *httpwrite.
 		d = s.disconnectForError(f.err)
 	}
 	s.metrics.disconnects.Inc(d.Code)
+	l.CountDisconnectPush(d)
 	l.Out = httpwrite.AppendStreamHead(l.Out[:0], cr, !keepAlive, chunked)
 	l.Out = httpwrite.AppendDisconnectEvent(l.Out, d, chunked)
 	if chunked {

@@ -226,6 +226,7 @@ func (s *Node) onTimer(l *delivery.Loop, c *delivery.Conn, now int64) {
 		if now >= int64(c.NextPing) {
 			if !c.Stalled() { // a full socket takes no ping; checkStalled decides
 				l.Push(c, sse.Ping)
+				l.CountPush(delivery.PushPing, len(sse.Ping.JSON()))
 			}
 			c.NextPing = int32(now + s.pingTicks())
 		}

@@ -310,7 +310,7 @@ func (s *Node) subscribeOp(channel, user, client, session string, allUsers bool,
 func (s *Node) pushSubscribed(l *delivery.Loop, c *delivery.Conn, channel string, co chanOpts, res *protocol.SubscribeResult, data []byte) {
 	res.Data = data
 	l.Tmp = protocol.AppendSubscribePush(l.Tmp[:0], channel, res)
-	l.WriteEvent(c, l.Tmp)
+	l.WriteEvent(c, delivery.PushSubscribe, l.Tmp)
 	if co.flags&delivery.SubJoinLeave != 0 {
 		s.broadcastJoinLeave(c, channel, true)
 	}
@@ -389,7 +389,7 @@ func (s *Node) unsubscribeOp(channel, user, client, session string, code uint32,
 					s.removePresence(c, channel)
 				}
 			}
-			l.WriteEvent(c, push)
+			l.WriteEvent(c, delivery.PushUnsubscribe, push)
 		}
 	}
 }
@@ -473,7 +473,7 @@ func (s *Node) refreshOp(user, client, session string, allUsers, expired bool, e
 				push = protocol.AppendRefreshPush(l.Tmp[:0], false, 0)
 			}
 			l.Tmp = push
-			l.WriteEvent(c, push)
+			l.WriteEvent(c, delivery.PushRefresh, push)
 			// Rescheduling restarts the presence interval: refresh it now.
 			s.refreshPresence(c)
 			s.scheduleStream(l, c, l.Wheel.Tick())

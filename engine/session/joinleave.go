@@ -79,6 +79,14 @@ func (s *Node) broadcastJoinLeave(c *delivery.Conn, name string, join bool) {
 	s.pushJoinLeave(name, &protocol.ClientInfo{User: c.User, Client: client, ConnInfo: c.Info(), ChanInfo: c.ChanInfo(name)}, join)
 }
 
+// joinLeaveFrame is the kind of a join (or leave) frame in the loops' logs.
+func joinLeaveFrame(join bool) uint8 {
+	if join {
+		return delivery.FrameJoin
+	}
+	return delivery.FrameLeave
+}
+
 // joinLeaveType is the type label of a join (or leave) message.
 func joinLeaveType(join bool) int {
 	if join {
@@ -112,7 +120,7 @@ func (s *Node) pushJoinLeave(name string, ci *protocol.ClientInfo, join bool) {
 			}
 		}
 		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, delivery.FrameJoinLeave, 0))
+		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, joinLeaveFrame(join), 0))
 	})
 	if f != nil {
 		f.Release()

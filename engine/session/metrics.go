@@ -55,6 +55,8 @@ var CentrifugoFamilies = []Family{
 	{"centrifugo_client_connections_accepted", "counter", []string{"accept_protocol", "client_name", "client_version", "transport"}, "Count of accepted transports."},
 	{"centrifugo_client_connections_inflight", "gauge", []string{"accept_protocol", "client_name", "client_version", "transport"}, "Number of inflight client connections."},
 	{"centrifugo_client_num_server_disconnects", "counter", []string{"code"}, "Number of server initiated disconnects."},
+	{"centrifugo_transport_messages_sent", "counter", []string{"channel_namespace", "frame_type", "transport"}, "Number of messages sent to client connections over specific transport."},
+	{"centrifugo_transport_messages_sent_size", "counter", []string{"channel_namespace", "frame_type", "transport"}, "MaxSize in bytes of messages sent to client connections over specific transport (uncompressed and does not include framing overhead)."},
 	{"centrifugo_api_command_duration_seconds", "summary", []string{"method", "protocol"}, "DEPRECATED — use centrifugo_api_command_duration_seconds_histogram. Will be removed in Centrifugo v7. Duration of API per command."},
 	{"centrifugo_api_command_duration_seconds_histogram", "histogram", []string{"method", "protocol"}, "Histogram of duration of API per command."},
 	{"centrifugo_api_command_errors_total", "counter", []string{"error", "method", "protocol"}, "Total errors in API commands."},
@@ -317,11 +319,28 @@ func (m *metricsSet) writeOwn(w io.Writer) {
 	var backlog int64
 	var delay [len(delivery.DelayBounds) + 1]uint64
 	var delaySum float64
+	var pushes, pushBytes [delivery.NumPushKinds]uint64
 	for _, l := range loops {
 		events += l.FramesQueued()
 		writes += l.Writes()
 		backlog += l.BacklogBytes()
 		delaySum += l.DelayHistogram(delay[:])
+		l.Pushes(pushes[:], pushBytes[:])
+	}
+	// Only the frame types sent so far, as Centrifugo's series appear.
+	for i, fam := range []string{"centrifugo_transport_messages_sent", "centrifugo_transport_messages_sent_size"} {
+		counts := [2]*[delivery.NumPushKinds]uint64{&pushes, &pushBytes}[i]
+		wrote := false
+		for k, n := range counts {
+			if pushes[k] == 0 {
+				continue
+			}
+			if !wrote {
+				meta(w, fam)
+				wrote = true
+			}
+			fmt.Fprintf(w, "%s{channel_namespace=\"\",frame_type=%q,transport=\"uni_sse\"} %d\n", fam, delivery.PushKindNames[k], n)
+		}
 	}
 	meta(w, "unisse_transport_events_total")
 	fmt.Fprintf(w, "unisse_transport_events_total %d\n", events)

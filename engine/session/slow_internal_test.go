@@ -164,7 +164,7 @@ func TestPushCatchUpStopsAtAFullSocket(t *testing.T) {
 	s.opts.Client.QueueMaxSize = 32 << 20
 	c, w := backloggedSubscriber(t, s, l, 100<<10, 1000)
 
-	l.WriteEvent(c, []byte(`{"refresh":{"expires":false}}`))
+	l.WriteEvent(c, delivery.PushRefresh, []byte(`{"refresh":{"expires":false}}`))
 
 	push := "data: {\"disconnect\":{\"code\":3008,\"reason\":\"slow\"}}\n\n\r\n0\r\n\r\n"
 	if held := w.OutboundBuffered(); held > delivery.MaxWrite+2048+len(push)+16 {
@@ -186,7 +186,7 @@ func TestPushCatchUpDeliversEverythingToAReader(t *testing.T) {
 	s.opts.Client.QueueMaxSize = 32 << 20
 	c, w := backloggedSubscriber(t, s, l, 64<<20, 1000)
 
-	l.WriteEvent(c, []byte(`{"refresh":{"expires":false}}`))
+	l.WriteEvent(c, delivery.PushRefresh, []byte(`{"refresh":{"expires":false}}`))
 
 	out := string(w.data)
 	if n := strings.Count(out, "data: "); n != 1001 || !strings.Contains(out[len(out)-100:], "refresh") {
