@@ -23,6 +23,7 @@ import (
 
 	"github.com/unisse/unisse/engine"
 	"github.com/unisse/unisse/engine/broker"
+	"github.com/unisse/unisse/engine/broker/redisbroker/redistest"
 	"github.com/unisse/unisse/engine/config"
 	"github.com/unisse/unisse/engine/enginetest"
 	"github.com/unisse/unisse/engine/internal/promcheck"
@@ -465,4 +466,32 @@ func TestHealthDuringShutdown(t *testing.T) {
 	if err := <-stopped; err != nil {
 		t.Fatalf("stop: %v", err)
 	}
+}
+
+// TestMetricsNumNodesCluster: two nodes on one Redis each count both in
+// centrifugo_node_num_nodes, exchange control messages (counted sent and
+// received), and a node that stops is no longer counted by the other.
+func TestMetricsNumNodesCluster(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	opts := enginetest.LoadCaptureConfig(t, "config.json")
+	a, _ := startRedisNode(t, rs, opts, "A")
+	b, _ := startRedisNode(t, rs, opts, "B")
+	numNodes := func(srv *enginetest.Server) float64 {
+		return value(scrape(t, srv), "centrifugo_node_num_nodes", "centrifugo_node_num_nodes", nil)
+	}
+	enginetest.Eventually(t, 10*time.Second, "2 nodes known by each", func() bool { return numNodes(a) == 2 && numNodes(b) == 2 })
+	fams := scrape(t, a)
+	control := map[string]string{"channel_namespace": "", "type": "control"}
+	if sent, recv := value(fams, "centrifugo_node_messages_sent_count", "centrifugo_node_messages_sent_count", control),
+		value(fams, "centrifugo_node_messages_received_count", "centrifugo_node_messages_received_count", control); sent < 1 || recv < 1 {
+		t.Errorf("control messages sent %v, received %v; want some of each", sent, recv)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Stop(ctx); err != nil {
+		t.Fatalf("stop B: %v", err)
+	}
+	// B announces its shutdown: A drops it at once rather than after 7 s.
+	enginetest.Eventually(t, 5*time.Second, "A alone", func() bool { return numNodes(a) == 1 })
 }
