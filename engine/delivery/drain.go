@@ -150,19 +150,17 @@ func (l *Loop) Post(op func(*Loop)) {
 // without one) for the loop, numbered in the channel's sequence under the
 // same lock, so the loop logs frames in order. The caller has retained f for
 // the loop. It does not wake the loop: it reports whether the caller must
-// (wake), once it has released its own locks. Safe from any goroutine.
+// (wake), once it has released its own locks. posted is when a publication
+// was handed to the hub (Now, read once for all the loops), 0 for frames
+// whose delay is not measured. Safe from any goroutine.
 //
 // A loop that cannot keep up does not let its inbox grow past
 // unisse.loop_inbox_max_size: a frame that does not fit is not queued (and not
 // numbered), and its channel is marked lost instead, so the loop disconnects
 // the channel's subscribers with 3008 — they missed a publication — rather
 // than the publish failing or memory growing without bound.
-func (l *Loop) PostFrame(ch *Channel, f *sse.Frame, kind uint8, offset uint64) (wake bool) {
+func (l *Loop) PostFrame(ch *Channel, f *sse.Frame, kind uint8, offset uint64, posted int64) (wake bool) {
 	size := frameSize(f)
-	var posted int64
-	if kind == FramePub {
-		posted = monoNow()
-	}
 	l.mu.Lock()
 	loc := ch.Local(l.Idx)
 	if l.inboxBytes+size > l.cfg.Opts.Own.LoopInboxMaxSize && l.inboxBytes > 0 {

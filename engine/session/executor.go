@@ -120,13 +120,15 @@ func (s *executor) HandlePublication(name string, pub *broker.Publication, sp br
 	var d broker.Deferred
 	if pub.NotJSON {
 		s.hub.Broadcast(name, func(loop int, ch *delivery.Channel) {
-			deferWake(&d, loops, loop, loops[loop].PostFrame(ch, nil, delivery.FrameNotJSON, pub.Offset))
+			deferWake(&d, loops, loop, loops[loop].PostFrame(ch, nil, delivery.FrameNotJSON, pub.Offset, 0))
 		})
 		return d
 	}
 	var f *sse.Frame
+	var posted int64 // read once, for every loop: the delay histogram's start
 	s.hub.Broadcast(name, func(loop int, ch *delivery.Channel) {
 		if f == nil {
+			posted = delivery.Now()
 			f = sse.NewFrame()
 			p := protocol.Publication{Data: pub.Data, Info: pub.Info, Offset: pub.Offset, Tags: pub.Tags}
 			if pub.Offset == 1 {
@@ -135,7 +137,7 @@ func (s *executor) HandlePublication(name string, pub *broker.Publication, sp br
 			f.End(protocol.AppendPublicationPush(f.Begin(), name, &p))
 		}
 		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, delivery.FramePub, pub.Offset))
+		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, delivery.FramePub, pub.Offset, posted))
 	})
 	if f != nil {
 		f.Release() // the publisher's reference; each loop holds its own

@@ -120,7 +120,7 @@ func (s *Node) pushJoinLeave(name string, ci *protocol.ClientInfo, join bool) {
 			}
 		}
 		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, joinLeaveFrame(join), 0))
+		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, joinLeaveFrame(join), 0, 0))
 	})
 	if f != nil {
 		f.Release()
