@@ -269,7 +269,6 @@ func (l *Loop) Finish(c *Conn, d protocol.Disconnect) {
 		l.CloseSlow(c)
 		return
 	}
-	l.cfg.Disconnects.Inc(d.Code)
 	// Publications posted before the disconnect go out before it.
 	caughtUp := l.CatchUp(c)
 	if c.State != StateStreaming {
@@ -281,7 +280,7 @@ func (l *Loop) Finish(c *Conn, d protocol.Disconnect) {
 	}
 	// Not streaming any more: nothing else is pushed behind the disconnect.
 	c.State = StateFlushing
-	l.CountDisconnectPush(d)
+	l.countDisconnect(d)
 	out := httpwrite.AppendDisconnectEvent(l.Out[:0], d, c.Chunked)
 	if c.Chunked {
 		out = append(out, sse.Terminator...)
@@ -301,8 +300,14 @@ func (l *Loop) CloseSlow(c *Conn) {
 	if c.State != StateStreaming {
 		return
 	}
-	l.cfg.Disconnects.Inc(protocol.DisconnectSlow.Code)
 	l.closeWith(c, protocol.DisconnectSlow)
+}
+
+// countDisconnect counts a server disconnect of a stream with d where its
+// push is written (once per stream, whatever path ends it).
+func (l *Loop) countDisconnect(d protocol.Disconnect) {
+	l.cfg.Disconnects.Inc(d.Code)
+	l.CountDisconnectPush(d)
 }
 
 // closeWith disconnects a client whose socket may be full with d, in a way it
@@ -320,7 +325,7 @@ func (l *Loop) closeWith(c *Conn, d protocol.Disconnect) {
 	l.q.Drop(&c.pending)
 	c.State = StateClosing
 	l.ForgetBacklog(c)
-	l.CountDisconnectPush(d)
+	l.countDisconnect(d)
 	out := httpwrite.AppendDisconnectEvent(l.Out[:0], d, c.Chunked)
 	if c.Chunked {
 		out = append(out, sse.Terminator...)
