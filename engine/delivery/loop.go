@@ -24,7 +24,7 @@ type item struct {
 	// offset is a publication's offset in its stream (0 without one): a
 	// parked subscriber drops frames at or below the position it gets.
 	offset uint64
-	kind   uint8       // framePub, frameJoinLeave, frameNotJSON
+	kind   uint8       // FramePub, FrameJoin, FrameLeave, FrameNotJSON
 	op     func(*Loop) // run on the loop (API operations, sweeps, shutdown)
 	posted int64       // monoNow when a publication was posted (the delay histogram)
 }
