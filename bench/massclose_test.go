@@ -212,9 +212,9 @@ func TestMassClose(t *testing.T) {
 	}
 	closed := time.Since(closing)
 	if !enginetest.Poll(30*time.Second, func() bool {
-		return stallMetric(t, base, "unisse_client_connections") == massHealthy
+		return stallMetric(t, base, "centrifugo_node_num_clients") == massHealthy
 	}) {
-		t.Errorf("the server still counts %d connections", stallMetric(t, base, "unisse_client_connections"))
+		t.Errorf("the server still counts %d connections", stallMetric(t, base, "centrifugo_node_num_clients"))
 	}
 	seen := time.Since(closing)
 	time.Sleep(4 * time.Second)
@@ -222,7 +222,7 @@ func TestMassClose(t *testing.T) {
 	pubDone.Wait()
 	prof.Wait()
 	time.Sleep(500 * time.Millisecond)
-	if n := stallMetric(t, base, "unisse_client_connections"); n != massHealthy {
+	if n := stallMetric(t, base, "centrifugo_node_num_clients"); n != massHealthy {
 		t.Errorf("%d connections at the end, want the %d measured ones", n, massHealthy)
 	}
 	for _, c := range healthy {

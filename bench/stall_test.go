@@ -95,7 +95,7 @@ func TestStalledReaders(t *testing.T) {
 	for len(at) < stallReaders && time.Since(start) < 60*time.Second {
 		time.Sleep(50 * time.Millisecond)
 		peak = max(peak, vmRSS(t, srv.Process.Pid))
-		for n := stallMetric(t, base, `unisse_client_disconnects_total{code="3008"}`); len(at) < n; {
+		for n := stallMetric(t, base, `centrifugo_client_num_server_disconnects{code="3008"}`); len(at) < n; {
 			at = append(at, time.Since(start))
 		}
 	}

@@ -209,7 +209,7 @@ func TestConnectUnpublishedChannelsBounded(t *testing.T) {
 		return nil
 	})
 	enginetest.Eventually(t, rbTimeout, "every flood stream closed", func() bool { return srv.NumClients() == 0 })
-	enginetest.Eventually(t, rbTimeout, "hub channels released", func() bool { return rbMetric(t, srv, "unisse_channels") == 0 })
+	enginetest.Eventually(t, rbTimeout, "hub channels released", func() bool { return rbMetric(t, srv, "centrifugo_node_num_channels") == 0 })
 	if n := b.Streams(); n != 1 {
 		t.Errorf("broker keeps %d streams after %d positioned subscriptions to unpublished channels; want 1 (the published channel)", n, conns*perConn)
 	}

@@ -125,7 +125,7 @@ func TestLeakStreamsAndAPIConnections(t *testing.T) {
 		pub.batch(10)
 	}
 	enginetest.Eventually(t, lkTimeout, "slow streams evicted", func() bool { return srv.NumClients() == n-closedA-closedB })
-	if got := rbMetric(t, srv, `unisse_client_disconnects_total{code="3008"}`); got != slowN {
+	if got := rbMetric(t, srv, `centrifugo_client_num_server_disconnects{code="3008"}`); got != slowN {
 		t.Errorf("3008 disconnects: %v, want %d", got, slowN)
 	}
 	for i, st := range slow {
@@ -170,8 +170,8 @@ func TestLeakStartStop(t *testing.T) {
 		if got := api.Call(t, "info", `{}`); !strings.Contains(got, `"num_clients":1,`) {
 			t.Fatalf("info: %s", got)
 		}
-		if got := rbMetric(t, srv, "unisse_client_connections"); got != 1 {
-			t.Fatalf("cycle %d: unisse_client_connections = %v, want 1", cycle, got)
+		if got := rbMetric(t, srv, "centrifugo_node_num_clients"); got != 1 {
+			t.Fatalf("cycle %d: centrifugo_node_num_clients = %v, want 1", cycle, got)
 		}
 
 		ctx, cancel := context.WithTimeout(context.Background(), lkTimeout)

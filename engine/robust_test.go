@@ -958,8 +958,8 @@ func TestRobustSlowClient(t *testing.T) {
 	t.Logf("slow client evicted after %d publications", total-50)
 
 	hc.expectAll(t, "healthy client", total)
-	if got := rbMetric(t, srv, `unisse_client_disconnects_total{code="3008"}`); got != 1 {
-		t.Errorf(`unisse_client_disconnects_total{code="3008"} = %v, want 1`, got)
+	if got := rbMetric(t, srv, `centrifugo_client_num_server_disconnects{code="3008"}`); got != 1 {
+		t.Errorf(`centrifugo_client_num_server_disconnects{code="3008"} = %v, want 1`, got)
 	}
 
 	// Now the slow client reads what reached it.
@@ -1055,7 +1055,7 @@ func TestRobustBurstToHealthyClient(t *testing.T) {
 	pub := &rbPublisher{t: t, srv: srv, api: api, channel: "burst", size: 1024, next: burst}
 	pub.batch(burst)
 	hc.expectAll(t, "subscriber after a pipelined burst", 2*burst)
-	if got := rbMetric(t, srv, `unisse_client_disconnects_total{code="3008"}`); got != 0 {
+	if got := rbMetric(t, srv, `centrifugo_client_num_server_disconnects{code="3008"}`); got != 0 {
 		t.Errorf("3008 disconnects: %v, want 0", got)
 	}
 	rbExpectHealthy(t, srv, 1)

@@ -165,6 +165,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	if cerr := s.broker.Close(); err == nil {
 		err = cerr
 	}
+	s.node.ReleaseMetrics()
 	return err
 }
 

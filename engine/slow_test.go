@@ -66,7 +66,7 @@ func TestSlowReaderStallGets3008(t *testing.T) {
 	stopped := time.Now()
 	enginetest.Eventually(t, stall+5*time.Second, "the stalled reader disconnected", func() bool { return srv.NumClients() == 3 })
 	t.Logf("stalled reader closed %v after the last publication (%d publications)", time.Since(stopped).Round(time.Millisecond), pub.next)
-	if got := rbMetric(t, srv, `unisse_client_disconnects_total{code="3008"}`); got != 1 {
+	if got := rbMetric(t, srv, `centrifugo_client_num_server_disconnects{code="3008"}`); got != 1 {
 		t.Errorf("3008 disconnects: %v, want 1", got)
 	}
 

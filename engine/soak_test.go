@@ -343,7 +343,7 @@ func TestSoak(t *testing.T) {
 	enginetest.ExpectNoNewGoroutines(t, baseGoroutines, 10*time.Second)
 	endHeap := liveHeap()
 	lkExpectEmpty(t, srv)
-	slowMetric := rbMetric(t, srv, `unisse_client_disconnects_total{code="3008"}`)
+	slowMetric := rbMetric(t, srv, `centrifugo_client_num_server_disconnects{code="3008"}`)
 
 	t.Logf("soak %v: %d publications to %d healthy streams (+%d bulk), %d churn cycles, %d slow readers closed of %d (server 3008 count %v)",
 		duration, last, soakHealthy, last/soakBulkEvery, churned.Load(), slowShut.Load(), slowTotal.Load(), slowMetric)

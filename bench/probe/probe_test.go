@@ -29,12 +29,12 @@ func TestParseSockstat(t *testing.T) {
 
 func TestParseMetricsAndRatio(t *testing.T) {
 	before, err := ParseMetrics(strings.NewReader("# HELP x\nunisse_transport_events_total 100\nunisse_transport_writes_total 50\n" +
-		`unisse_client_disconnects_total{code="3008"} 2` + "\n"))
+		`centrifugo_client_num_server_disconnects{code="3008"} 2` + "\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	after, _ := ParseMetrics(strings.NewReader("unisse_transport_events_total 1100\nunisse_transport_writes_total 300\n"))
-	if before[`unisse_client_disconnects_total{code="3008"}`] != 2 {
+	if before[`centrifugo_client_num_server_disconnects{code="3008"}`] != 2 {
 		t.Fatalf("labelled series: %v", before)
 	}
 	r, e, w, ok := EventsPerWrite(before, after)

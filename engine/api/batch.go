@@ -32,7 +32,7 @@ type batchCommand struct {
 func (h *Handler) serveBatch(dst []byte, body []byte) Response {
 	var br batchRequest
 	if err := decode(body, &br); err != nil {
-		return badRequest(dst)
+		return h.undecodable(dst, "batch")
 	}
 	cmds := make([]batchCommand, len(br.Commands))
 	for i, raw := range br.Commands {
@@ -43,16 +43,19 @@ func (h *Handler) serveBatch(dst []byte, body []byte) Response {
 		}
 		var fields map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &fields); err != nil {
-			return badRequest(dst)
+			return h.undecodable(dst, "batch")
 		}
 		m, params := firstKnownCommand(fields)
 		if m == MethodUnknown {
 			cmds[i].perr = protocol.ErrorNotFound
+			if h.obs != nil {
+				h.obs.Error("unknown", protocol.ErrorNotFound.Code)
+			}
 			continue
 		}
 		req, err := decodeCommand(m, params)
 		if err != nil {
-			return badRequest(dst)
+			return h.undecodable(dst, "batch")
 		}
 		cmds[i] = batchCommand{method: m, req: req}
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	json "github.com/goccy/go-json"
 
@@ -21,7 +22,8 @@ type Handler struct {
 	exec           Executor
 	key            []byte // http_api.key; empty means no key is accepted
 	insecure       bool
-	transportError bool // http_api.error_mode = "transport"
+	transportError bool     // http_api.error_mode = "transport"
+	obs            Observer // nil: nothing is measured
 }
 
 // Config is what the handler needs from the server configuration.
@@ -29,11 +31,30 @@ type Config struct {
 	Key       string // http_api.key; empty and not Insecure means every call is 401
 	Insecure  bool   // http_api.insecure: no key check
 	ErrorMode string // http_api.error_mode: "" or "transport"
+	// Observer, when set, is told of every command run and every error,
+	// as Centrifugo counts them for its API metrics.
+	Observer Observer
+}
+
+// Observer measures the API for /metrics, with Centrifugo's method labels.
+// Its calls are made on the goroutine (or event loop) serving the request:
+// they must not block or allocate in steady state.
+type Observer interface {
+	// Command: a command of method m ran for d (failed ones included; a
+	// batch's commands each, not the batch itself).
+	Command(m Method, d time.Duration)
+	// Error: a command failed with an error object of code. method is the
+	// command's name, "broadcast_publish" for one channel of a broadcast
+	// and "unknown" for a batch command that names no method.
+	Error(method string, code uint32)
+	// Undecodable: the body of a request for method did not decode (HTTP
+	// 400); Centrifugo counts it with error="unmarshal".
+	Undecodable(method string)
 }
 
 // NewHandler returns a handler executing commands on exec.
 func NewHandler(exec Executor, cfg Config) *Handler {
-	return &Handler{exec: exec, key: []byte(cfg.Key), insecure: cfg.Insecure, transportError: cfg.ErrorMode == "transport"}
+	return &Handler{exec: exec, key: []byte(cfg.Key), insecure: cfg.Insecure, transportError: cfg.ErrorMode == "transport", obs: cfg.Observer}
 }
 
 // Authorized checks the API key the way Centrifugo does: the X-API-Key header;
@@ -139,7 +160,7 @@ func (h *Handler) Serve(dst []byte, m Method, body []byte, transportHeader bool)
 	start := len(dst)
 	out, perr, err := h.run(append(dst, `{"result":`...), m, body)
 	if err != nil {
-		return badRequest(dst)
+		return h.undecodable(dst, m.String())
 	}
 	if perr != nil {
 		if h.transportError || transportHeader {
@@ -150,6 +171,14 @@ func (h *Handler) Serve(dst []byte, m Method, body []byte, transportHeader bool)
 		return Response{Status: 200, ContentType: "application/json", Body: append(out, '}')}
 	}
 	return Response{Status: 200, ContentType: "application/json", Body: append(out, '}')}
+}
+
+// undecodable answers a request whose body did not decode (400) and counts it.
+func (h *Handler) undecodable(dst []byte, method string) Response {
+	if h.obs != nil {
+		h.obs.Undecodable(method)
+	}
+	return badRequest(dst)
 }
 
 func appendError(dst []byte, e *protocol.Error) []byte {
@@ -185,9 +214,21 @@ func decodeCommand(m Method, params []byte) (any, error) {
 func (h *Handler) execute(dst []byte, m Method, req any) ([]byte, *protocol.Error) {
 	s := m.spec()
 	if s == nil || s.run == nil {
+		if h.obs != nil {
+			h.obs.Error("unknown", protocol.ErrorNotFound.Code)
+		}
 		return dst, protocol.ErrorNotFound
 	}
-	return s.run(h, dst, req)
+	if h.obs == nil {
+		return s.run(h, dst, req)
+	}
+	start := time.Now()
+	out, perr := s.run(h, dst, req)
+	h.obs.Command(m, time.Since(start))
+	if perr != nil {
+		h.obs.Error(s.name, perr.Code)
+	}
+	return out, perr
 }
 
 // The methods' run functions (see methods): each validates its request,
@@ -234,6 +275,9 @@ func (h *Handler) broadcast(dst []byte, r *BroadcastRequest) ([]byte, *protocol.
 			res, perr = h.exec.Publish(&pub)
 		}
 		if perr != nil {
+			if h.obs != nil {
+				h.obs.Error("broadcast_publish", perr.Code)
+			}
 			dst = append(dst, `{"error":`...)
 			dst = appendError(dst, perr)
 			dst = append(dst, '}')

@@ -22,10 +22,12 @@ type Config struct {
 	// unisse.loop_inbox_max_size and unisse.write_stall_timeout from them.
 	Opts *config.Options
 	Log  *slog.Logger
-	// SlowDisconnects counts 3008 disconnects; PushWaits the disconnects
-	// whose push a full socket could not be made to hold at once.
-	SlowDisconnects, PushWaits *metrics.Counter
-	Host                       Host
+	// Disconnects counts the streams the loops end, by code (3008 slow
+	// included); PushWaits the disconnects whose push a full socket could
+	// not be made to hold at once.
+	Disconnects *DisconnectCounts
+	PushWaits   *metrics.Counter
+	Host        Host
 }
 
 // Host is the part of the session the delivery runtime calls back into.

@@ -105,7 +105,10 @@ type Conn struct {
 	Chunked  bool // response uses chunked transfer encoding (HTTP/1.1)
 	HTTP10   bool // the current request is HTTP/1.0: answer with an HTTP/1.0 status line
 	UserSlot bool // holds a slot of client.user_connection_limit (released on close)
-	NodeSlot bool // holds a slot of client.connection_limit (released when no stream follows, or on close)
+	// ClientLabels indexes the client_name and client_version label values
+	// of its connect (/metrics: centrifugo_client_connections_*).
+	ClientLabels uint8
+	NodeSlot     bool // holds a slot of client.connection_limit (released when no stream follows, or on close)
 	// Parked: subscriptions wait for a broker answer (a position or
 	// history); the sweep leaves its frames in the channel logs meanwhile,
 	// as for a stalled connection (see held and unpark).

@@ -23,7 +23,13 @@
 //   - ending a stream in order (Loop.Finish, Loop.CatchUp, Loop.WriteEvent)
 //     and the spread of a graceful stop (Spread);
 //   - the loop's streams and users (Loop.Find) and its timing wheel
-//     (Loop.Wheel, engine/wheel), whose timers the session sets.
+//     (Loop.Wheel, engine/wheel), whose timers the session sets;
+//   - the loop's numbers for /metrics (stats.go): events queued, writes,
+//     the publish → write delay histogram (PostFrame stamps a publication,
+//     the sweep observes it), the backlog bytes stored once per slice, and
+//     the server disconnects by code (DisconnectCounts). The loop counts
+//     with atomic adds on its own fields, never a lock or an allocation;
+//     /metrics sums the loops.
 //
 // What a connection does — requests, connects, subscriptions, parking for
 // the broker, timers firing — is the session's (engine/session); it

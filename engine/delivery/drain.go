@@ -73,15 +73,20 @@ type Channel = hub.Channel[*Conn, ChanState]
 
 // What a logged frame is.
 const (
-	FramePub       uint8 = iota // a publication
-	FrameJoinLeave              // a join or leave push: for subscriptions that receive them
-	FrameNotJSON                // a publication whose data is not JSON: subscribers get 3506
+	FramePub     uint8 = iota // a publication
+	FrameJoin                 // a join push: for subscriptions that receive them
+	FrameLeave                // a leave push: for subscriptions that receive them
+	FrameNotJSON              // a publication whose data is not JSON: subscribers get 3506
 )
+
+// pushKindOf is the push a logged frame of each kind is.
+var pushKindOf = [...]PushKind{FramePub: PushPublication, FrameJoin: PushJoin, FrameLeave: PushLeave, FrameNotJSON: PushPublication}
 
 // logFrame is one entry of a channel's log on a loop.
 type logFrame struct {
 	frame  *sse.Frame // nil for frameNotJSON
 	offset uint64     // the publication's offset in its stream; 0 without one
+	posted int64      // monoNow when posted (FramePub only; 0 for others)
 	kind   uint8
 }
 
@@ -94,6 +99,7 @@ type ChanState struct {
 	released uint64 // frames below this may leave the log after the flush
 	sweep    int    // next entry to visit in the current pass
 	bytes    int    // size of the frames in log
+	timed    uint64 // frames below this had their delay observed (sweep)
 	active   bool   // on the loop's active list
 	touched  bool   // on the loop's touched list (has frames to release)
 	overCap  bool   // on the loop's overCap list
@@ -144,14 +150,16 @@ func (l *Loop) Post(op func(*Loop)) {
 // without one) for the loop, numbered in the channel's sequence under the
 // same lock, so the loop logs frames in order. The caller has retained f for
 // the loop. It does not wake the loop: it reports whether the caller must
-// (wake), once it has released its own locks. Safe from any goroutine.
+// (wake), once it has released its own locks. posted is when a publication
+// was handed to the hub (Now, read once for all the loops), 0 for frames
+// whose delay is not measured. Safe from any goroutine.
 //
 // A loop that cannot keep up does not let its inbox grow past
 // unisse.loop_inbox_max_size: a frame that does not fit is not queued (and not
 // numbered), and its channel is marked lost instead, so the loop disconnects
 // the channel's subscribers with 3008 — they missed a publication — rather
 // than the publish failing or memory growing without bound.
-func (l *Loop) PostFrame(ch *Channel, f *sse.Frame, kind uint8, offset uint64) (wake bool) {
+func (l *Loop) PostFrame(ch *Channel, f *sse.Frame, kind uint8, offset uint64, posted int64) (wake bool) {
 	size := frameSize(f)
 	l.mu.Lock()
 	loc := ch.Local(l.Idx)
@@ -170,7 +178,7 @@ func (l *Loop) PostFrame(ch *Channel, f *sse.Frame, kind uint8, offset uint64) (
 	}
 	l.inboxBytes += size
 	seq := loc.NextSeq()
-	l.inbox = append(l.inbox, item{ch: ch, frame: f, kind: kind, seq: seq, offset: offset})
+	l.inbox = append(l.inbox, item{ch: ch, frame: f, kind: kind, seq: seq, offset: offset, posted: posted})
 	wake = !l.scheduled
 	l.scheduled = true
 	l.mu.Unlock()
@@ -212,7 +220,9 @@ func (l *Loop) Drain() {
 	if !more {
 		l.scheduled = false
 	}
+	inbox := l.inboxBytes
 	l.mu.Unlock()
+	l.backlog.Store(int64(l.logBytes + inbox))
 	if more {
 		l.Wake()
 	}
@@ -246,8 +256,9 @@ func (l *Loop) takeInbox() (lost []*Channel) {
 			st.base = it.seq
 			st.released = it.seq
 		}
-		st.log = append(st.log, logFrame{frame: it.frame, kind: it.kind, offset: it.offset})
+		st.log = append(st.log, logFrame{frame: it.frame, kind: it.kind, offset: it.offset, posted: it.posted})
 		st.bytes += frameSize(it.frame)
+		l.logBytes += frameSize(it.frame)
 		if st.bytes > l.cfg.Opts.Client.QueueMaxSize && !st.overCap {
 			st.overCap = true
 			l.overCap = append(l.overCap, it.ch)
@@ -277,6 +288,7 @@ func (l *Loop) activate(ch *Channel, st *ChanState) {
 // budgets; an unfinished pass resumes in the next slice.
 func (l *Loop) sweep() {
 	budget, scan := SliceBudget, scanBudget
+	now := int64(0) // read once per slice, when a channel has new frames
 	for visited := 0; visited < len(l.active) && budget > 0 && scan > 0; visited++ {
 		if l.activeIdx >= len(l.active) {
 			l.activeIdx = 0
@@ -285,6 +297,9 @@ func (l *Loop) sweep() {
 		loc := ch.Local(l.Idx)
 		st := &loc.X
 		head := st.head()
+		if st.timed < head {
+			l.observeDelays(st, head, &now)
+		}
 		queued := 0
 		// Entries is re-read every step: delivering can close a connection
 		// (gnet runs OnClose inside a failed write), which swap-removes it.
@@ -366,7 +381,7 @@ func (l *Loop) deliver(c *Conn, ch *Channel, st *ChanState, from, to uint64, lim
 		}
 		lf := &st.log[seq-st.base]
 		switch lf.kind {
-		case FrameJoinLeave:
+		case FrameJoin, FrameLeave:
 			if c.FlagsFor(ch)&SubPushJoinLeave == 0 {
 				continue
 			}
@@ -379,6 +394,7 @@ func (l *Loop) deliver(c *Conn, ch *Channel, st *ChanState, from, to uint64, lim
 		if l.queue(c, ch, lf) {
 			l.dirty = append(l.dirty, c)
 		}
+		l.CountPush(pushKindOf[lf.kind], len(lf.frame.JSON()))
 		n++
 	}
 	return n, to
@@ -470,6 +486,7 @@ func (l *Loop) releaseDelivered() {
 		for i := range n {
 			if f := st.log[i].frame; f != nil {
 				st.bytes -= frameSize(f)
+				l.logBytes -= frameSize(f)
 				f.Release()
 			}
 		}

@@ -24,8 +24,9 @@ type item struct {
 	// offset is a publication's offset in its stream (0 without one): a
 	// parked subscriber drops frames at or below the position it gets.
 	offset uint64
-	kind   uint8       // framePub, frameJoinLeave, frameNotJSON
+	kind   uint8       // FramePub, FrameJoin, FrameLeave, FrameNotJSON
 	op     func(*Loop) // run on the loop (API operations, sweeps, shutdown)
+	posted int64       // monoNow when a publication was posted (the delay histogram)
 }
 
 // Loop is unisse's state for one gnet event Loop. Fields under "inbox" are
@@ -93,6 +94,13 @@ type Loop struct {
 	framesQueued atomic.Uint64
 	writes       atomic.Uint64
 	earlyServed  atomic.Uint64
+	delay        delayStats   // publish → write delay (stats.go)
+	pushes       pushStats    // pushes by kind (stats.go)
+	scratch      []byte       // a disconnect push, to count its size
+	backlog      atomic.Int64 // logBytes + inbox bytes, stored once per slice
+	// logBytes is the size of the frames in l's channel logs (the sum of
+	// their ChanState.bytes), kept beside them on the loop.
+	logBytes int
 }
 
 // NewLoop returns the state of event loop idx (el), whose timing wheel
@@ -275,6 +283,7 @@ func (l *Loop) Finish(c *Conn, d protocol.Disconnect) {
 	}
 	// Not streaming any more: nothing else is pushed behind the disconnect.
 	c.State = StateFlushing
+	l.countDisconnect(d)
 	out := httpwrite.AppendDisconnectEvent(l.Out[:0], d, c.Chunked)
 	if c.Chunked {
 		out = append(out, sse.Terminator...)
@@ -294,8 +303,14 @@ func (l *Loop) CloseSlow(c *Conn) {
 	if c.State != StateStreaming {
 		return
 	}
-	l.cfg.SlowDisconnects.Inc()
 	l.closeWith(c, protocol.DisconnectSlow)
+}
+
+// countDisconnect counts a server disconnect of a stream with d where its
+// push is written (once per stream, whatever path ends it).
+func (l *Loop) countDisconnect(d protocol.Disconnect) {
+	l.cfg.Disconnects.Inc(d.Code)
+	l.CountDisconnectPush(d)
 }
 
 // closeWith disconnects a client whose socket may be full with d, in a way it
@@ -313,6 +328,7 @@ func (l *Loop) closeWith(c *Conn, d protocol.Disconnect) {
 	l.q.Drop(&c.pending)
 	c.State = StateClosing
 	l.ForgetBacklog(c)
+	l.countDisconnect(d)
 	out := httpwrite.AppendDisconnectEvent(l.Out[:0], d, c.Chunked)
 	if c.Chunked {
 		out = append(out, sse.Terminator...)
@@ -348,7 +364,7 @@ func (l *Loop) closeWith(c *Conn, d protocol.Disconnect) {
 // A connection whose socket fills up before it has caught up cannot get the
 // push in order: it is disconnected with 3008, as when its backlog passes
 // queue_max_size.
-func (l *Loop) WriteEvent(c *Conn, json []byte) {
+func (l *Loop) WriteEvent(c *Conn, kind PushKind, json []byte) {
 	if !l.CatchUp(c) {
 		l.CloseSlow(c)
 		return
@@ -359,6 +375,7 @@ func (l *Loop) WriteEvent(c *Conn, json []byte) {
 	l.Out = sse.AppendEvent(l.Out[:0], json, c.Chunked)
 	_, _ = c.GC.Write(l.Out)
 	l.writes.Add(1)
+	l.CountPush(kind, len(json))
 	l.noteStall(c)
 }
 

@@ -46,9 +46,14 @@ func SnapshotGoroutines() Goroutines {
 // the pool keeps each one for about ten seconds after its last task and
 // reuses it for the next, so a bounded number of them outlives any server.
 // A worker running a task has that task's frames on top and is not idle.
+//
+// VictoriaMetrics' summary cron is the process's too: the first summary
+// created (the API's duration summary, on a server's first API command)
+// starts the one goroutine that rotates every summary's window, for good.
 func idleWorker(stack string) bool {
 	_, frames, _ := strings.Cut(stack, "\n")
-	return strings.HasPrefix(frames, "github.com/panjf2000/ants/v2.(*goWorker).run.func1(")
+	return strings.HasPrefix(frames, "github.com/panjf2000/ants/v2.(*goWorker).run.func1(") ||
+		strings.Contains(frames, "github.com/VictoriaMetrics/metrics.summariesSwapCron(")
 }
 
 // NewGoroutines returns the stacks of the goroutines running now that are not

@@ -95,7 +95,7 @@ func NewAdmission(o *config.Client, log *slog.Logger, set *metrics.Set) *Admissi
 	a := &Admission{
 		limit:        int64(max(o.ConnectionLimit, 0)),
 		log:          log,
-		refusedLimit: set.NewCounter(`unisse_client_connections_refused_total{reason="connection_limit"}`),
+		refusedLimit: set.NewCounter("centrifugo_node_client_connection_limit"), // Centrifugo's name
 		refusedRate:  set.NewCounter(`unisse_client_connections_refused_total{reason="connection_rate_limit"}`),
 	}
 	if o.ConnectionRateLimit > 0 {

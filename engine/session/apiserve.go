@@ -22,7 +22,6 @@ import (
 func (s *Node) serveAPI(c *delivery.Conn, req *httpparse.Request, m api.Method, body []byte, keepAlive bool) bool {
 	l := s.loops[c.LoopIdx]
 	transport := bytes.EqualFold(req.Header("X-Centrifugo-Error-Mode"), transportMode)
-	s.metrics.apiCommands.Inc()
 	if s.runsInline(m) {
 		res := s.api.Serve(l.APIOut[:0], m, body, transport)
 		l.APIOut = res.Body[:0]

@@ -57,8 +57,11 @@ func (s *Node) newCluster() {
 	cs.c = cluster.New(cluster.Config{
 		Identity: cluster.Identity{UID: s.nodeID, Name: s.nodeName(), Version: s.version, Started: time.Now()},
 		Counts:   s.clusterCounts,
-		Publish:  s.broker.PublishControl,
-		Handler:  clusterHandler{s},
+		Publish: func(ctx context.Context, data []byte, node string, done func(error)) {
+			s.metrics.sent[msgControl].Inc()
+			s.broker.PublishControl(ctx, data, node, done)
+		},
+		Handler: clusterHandler{s},
 	})
 	cs.c.Announcer.OnError = func(err error) {
 		s.metrics.controlErrors.Inc()

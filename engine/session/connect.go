@@ -208,6 +208,7 @@ func (s *Node) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.Connec
 		// refusal with 3001 sends the client to reconnect (to another node).
 		return nil, nil, failWith(protocol.DisconnectShutdown)
 	}
+	c.ClientLabels = clientLabels(creq.Name, creq.Version)
 	o := &s.opts.Client
 	now := time.Now()
 	var creds auth.Credentials
@@ -539,11 +540,12 @@ func (s *Node) startStream(c *delivery.Conn, res *protocol.ConnectResult, cr *ht
 	} else {
 		l.Out = sse.AppendEvent(l.Out, l.Tmp, chunked)
 	}
+	l.CountPush(delivery.PushConnect, len(l.Tmp))
 	c.State = delivery.StateStreaming
 	c.ReadDeadline = 0
 	l.AddStream(c)
 	s.numClients.Add(1)
-	s.metrics.connects.Inc()
+	s.metrics.streamStarted(c)
 	if err := sendResponse(c, l.Out); err != nil {
 		return // gnet closed the connection; OnClose undid the registration
 	}
@@ -640,6 +642,8 @@ func (s *Node) refuseConnect(c *delivery.Conn, f *connectFailure, cr *httpwrite.
 	} else {
 		s.logConnectRefusal(c, f, d.Code, d.Reason, 0, 0)
 	}
+	s.metrics.disconnects.Inc(d.Code)
+	l.CountDisconnectPush(d)
 	l.Out = httpwrite.AppendStreamHead(l.Out[:0], cr, !keepAlive, chunked)
 	l.Out = httpwrite.AppendDisconnectEvent(l.Out, d, chunked)
 	if chunked {

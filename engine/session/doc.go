@@ -42,8 +42,11 @@
 //     included, hears them back through HandleJoinLeave and pushes them to
 //     its own subscribers, one push each), else pushed to this node's
 //     subscribers directly; asynchronous, failures counted and logged;
-//   - the node's metrics (metrics.go), the SSE retry jitter (reconnect.go),
-//     and the graceful stop's window (shutdown.go, Node.DisconnectAll);
+//   - the node's metrics (metrics.go): Centrifugo's families under its names
+//     (CentrifugoFamilies) and unisse's (UnisseFamilies), the loops' numbers
+//     summed at scrape time, /api/info's items named as Centrifugo's; the
+//     SSE retry jitter (reconnect.go), and the graceful stop's window
+//     (shutdown.go, Node.DisconnectAll), during which /health answers 503;
 //   - the debug line for each refused connect or request (refusallog.go:
 //     client, user, code, reason; never a token, cf_connect or API key),
 //     behind one Enabled check so that other levels pay nothing.

@@ -139,6 +139,7 @@ func (s *events) OnClose(gc gnet.Conn, err error) gnet.Action {
 		s.removeStreamPresence(c) // presence.go
 		s.unsubscribeAll(l, c)
 		s.numClients.Add(-1)
+		s.metrics.streamEnded(c)
 	} else if len(c.Subs) > 0 {
 		s.unsubscribeAll(l, c) // a connect parked for the broker
 	}
@@ -225,6 +226,7 @@ func (s *Node) onTimer(l *delivery.Loop, c *delivery.Conn, now int64) {
 		if now >= int64(c.NextPing) {
 			if !c.Stalled() { // a full socket takes no ping; checkStalled decides
 				l.Push(c, sse.Ping)
+				l.CountPush(delivery.PushPing, len(sse.Ping.JSON()))
 			}
 			c.NextPing = int32(now + s.pingTicks())
 		}

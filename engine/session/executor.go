@@ -60,7 +60,7 @@ func (s *executor) Publish(p *api.Publication) (api.PublishResult, *protocol.Err
 		s.log.Error("publish failed", "channel", p.Channel, "err", err)
 		return api.PublishResult{}, protocol.ErrorInternal
 	}
-	s.metrics.publications.Inc()
+	s.metrics.sent[msgPublication].Inc()
 	return api.PublishResult{Offset: pos.Offset, Epoch: pos.Epoch}, nil
 }
 
@@ -115,17 +115,20 @@ var errNotInline = errors.New("broker call did not complete inline")
 // subscribers on the channel (broker.Handler). The loops are woken by
 // Flush, once the broker and the hub hold no lock. Safe from any goroutine.
 func (s *executor) HandlePublication(name string, pub *broker.Publication, sp broker.StreamPosition) broker.Deferred {
+	s.metrics.received[msgPublication].Inc()
 	loops := s.loops
 	var d broker.Deferred
 	if pub.NotJSON {
 		s.hub.Broadcast(name, func(loop int, ch *delivery.Channel) {
-			deferWake(&d, loops, loop, loops[loop].PostFrame(ch, nil, delivery.FrameNotJSON, pub.Offset))
+			deferWake(&d, loops, loop, loops[loop].PostFrame(ch, nil, delivery.FrameNotJSON, pub.Offset, 0))
 		})
 		return d
 	}
 	var f *sse.Frame
+	var posted int64 // read once, for every loop: the delay histogram's start
 	s.hub.Broadcast(name, func(loop int, ch *delivery.Channel) {
 		if f == nil {
+			posted = delivery.Now()
 			f = sse.NewFrame()
 			p := protocol.Publication{Data: pub.Data, Info: pub.Info, Offset: pub.Offset, Tags: pub.Tags}
 			if pub.Offset == 1 {
@@ -135,7 +138,7 @@ func (s *executor) HandlePublication(name string, pub *broker.Publication, sp br
 			f.Epoch = sp.Epoch // for connections with SSE ids (delivery)
 		}
 		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, delivery.FramePub, pub.Offset))
+		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, delivery.FramePub, pub.Offset, posted))
 	})
 	if f != nil {
 		f.Release() // the publisher's reference; each loop holds its own
@@ -170,7 +173,10 @@ func (s *Node) wakeLoops(d broker.Deferred) {
 // HandleControl receives node-to-node commands (broker.Handler): the
 // cluster's dispatcher acts on them (cluster.go); a single node ignores
 // what the memory broker hands back.
-func (s *executor) HandleControl(data []byte) { s.handleControl(data) }
+func (s *executor) HandleControl(data []byte) {
+	s.metrics.received[msgControl].Inc()
+	s.handleControl(data)
+}
 
 // HandleResubscribed (broker.Handler): the broker's PUB/SUB connection was
 // lost and is back, subscribed again to channels; what was published to them
@@ -212,7 +218,6 @@ func (s *executor) HandleResubscribed(channels []string) {
 			for _, c := range targets {
 				if c.State == delivery.StateStreaming {
 					l.Finish(c, protocol.DisconnectInsufficientState)
-					s.metrics.insufficientState.Inc()
 				}
 			}
 		})
@@ -308,7 +313,7 @@ func (s *Node) subscribeOp(channel, user, client, session string, allUsers bool,
 func (s *Node) pushSubscribed(l *delivery.Loop, c *delivery.Conn, channel string, co chanOpts, res *protocol.SubscribeResult, data []byte) {
 	res.Data = data
 	l.Tmp = protocol.AppendSubscribePush(l.Tmp[:0], channel, res)
-	l.WriteEvent(c, l.Tmp)
+	l.WriteEvent(c, delivery.PushSubscribe, l.Tmp)
 	if co.flags&delivery.SubJoinLeave != 0 {
 		s.broadcastJoinLeave(c, channel, true)
 	}
@@ -387,7 +392,7 @@ func (s *Node) unsubscribeOp(channel, user, client, session string, code uint32,
 					s.removePresence(c, channel)
 				}
 			}
-			l.WriteEvent(c, push)
+			l.WriteEvent(c, delivery.PushUnsubscribe, push)
 		}
 	}
 }
@@ -471,7 +476,7 @@ func (s *Node) refreshOp(user, client, session string, allUsers, expired bool, e
 				push = protocol.AppendRefreshPush(l.Tmp[:0], false, 0)
 			}
 			l.Tmp = push
-			l.WriteEvent(c, push)
+			l.WriteEvent(c, delivery.PushRefresh, push)
 			// Rescheduling restarts the presence interval: refresh it now.
 			s.refreshPresence(c)
 			s.scheduleStream(l, c, l.Wheel.Tick())

@@ -49,6 +49,7 @@ func (j *joinLeaveState) init(s *Node) {
 // channel's subscribers that receive join/leave pushes, on every node. On
 // c's loop (or where c may be read).
 func (s *Node) broadcastJoinLeave(c *delivery.Conn, name string, join bool) {
+	s.metrics.sent[joinLeaveType(join)].Inc()
 	client := uuidString(c.Client)
 	if j := &s.jl; j.publisher != nil {
 		info := &broker.ClientInfo{ClientID: client, UserID: c.User, ConnInfo: c.Info(), ChanInfo: c.ChanInfo(name)}
@@ -73,13 +74,32 @@ func (s *Node) broadcastJoinLeave(c *delivery.Conn, name string, join bool) {
 		}
 		return
 	}
+	// Received at once, as from Centrifugo's memory broker.
+	s.metrics.received[joinLeaveType(join)].Inc()
 	s.pushJoinLeave(name, &protocol.ClientInfo{User: c.User, Client: client, ConnInfo: c.Info(), ChanInfo: c.ChanInfo(name)}, join)
+}
+
+// joinLeaveFrame is the kind of a join (or leave) frame in the loops' logs.
+func joinLeaveFrame(join bool) uint8 {
+	if join {
+		return delivery.FrameJoin
+	}
+	return delivery.FrameLeave
+}
+
+// joinLeaveType is the type label of a join (or leave) message.
+func joinLeaveType(join bool) int {
+	if join {
+		return msgJoin
+	}
+	return msgLeave
 }
 
 // HandleJoinLeave (broker.Handler): a join or leave announced through the
 // broker, by any node, goes to this node's subscribers of channel that
 // receive join/leave pushes. On the broker's goroutine; never blocks.
 func (s *executor) HandleJoinLeave(channel string, info *broker.ClientInfo, join bool) {
+	s.metrics.received[joinLeaveType(join)].Inc()
 	s.pushJoinLeave(channel, &protocol.ClientInfo{User: info.UserID, Client: info.ClientID, ConnInfo: info.ConnInfo, ChanInfo: info.ChanInfo}, join)
 }
 
@@ -100,7 +120,7 @@ func (s *Node) pushJoinLeave(name string, ci *protocol.ClientInfo, join bool) {
 			}
 		}
 		f.Retain(1)
-		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, delivery.FrameJoinLeave, 0))
+		deferWake(&d, loops, loop, loops[loop].PostFrame(ch, f, joinLeaveFrame(join), 0, 0))
 	})
 	if f != nil {
 		f.Release()

@@ -141,7 +141,8 @@ func New(cfg Config) (*Node, error) {
 		}
 		s.origins = append(s.origins, g)
 	}
-	s.api = api.NewHandler(&executor{s}, api.Config{Key: opts.HTTPAPI.Key, Insecure: opts.HTTPAPI.Insecure, ErrorMode: opts.HTTPAPI.ErrorMode})
+	s.metrics = newMetrics(s)
+	s.api = api.NewHandler(&executor{s}, api.Config{Key: opts.HTTPAPI.Key, Insecure: opts.HTTPAPI.Insecure, ErrorMode: opts.HTTPAPI.ErrorMode, Observer: s.metrics})
 	s.numLoops = opts.Own.EventLoops
 	if s.numLoops <= 0 {
 		s.numLoops = runtime.NumCPU()
@@ -156,8 +157,7 @@ func New(cfg Config) (*Node, error) {
 	s.loopOf = make(map[gnet.EventLoop]*delivery.Loop, s.numLoops)
 	empty := []*delivery.Loop{}
 	s.known.Store(&empty)
-	s.metrics = newMetrics(s)
-	s.loopCfg = delivery.Config{Opts: &s.opts, Log: s.log, SlowDisconnects: s.metrics.slowDisconnects, PushWaits: s.metrics.slowPushWaits, Host: host{s}}
+	s.loopCfg = delivery.Config{Opts: &s.opts, Log: s.log, Disconnects: &s.metrics.disconnects, PushWaits: s.metrics.slowPushWaits, Host: host{s}}
 	s.scratch = make([]connectScratch, s.numLoops)
 	s.tickOp = s.tickLoop
 	s.users = limits.NewUserSlots()

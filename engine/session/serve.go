@@ -563,17 +563,26 @@ func sendResponse(c *delivery.Conn, out []byte) error {
 	return err
 }
 
-// unhealthy reports why the node cannot serve fully, nil when it can: its
-// broker (broker.HealthChecker) is cut off. A separate presence manager is
+// unhealthy reports why the node cannot serve fully, nil when it can: it is
+// stopping (from Server.Stop until the loops stop: the shutdown window,
+// while streams are being ended, so that a load balancer probing over a
+// kept-alive connection drains the node), or its broker
+// (broker.HealthChecker) is cut off. A separate presence manager is
 // not asked: the Redis one reports the health of PUB/SUB connections, which
 // only a broker that is Run has (a presence-only instance would look down
 // for ever), and presence calls fail on their own while Redis is away.
 func (s *Node) unhealthy() error {
+	if s.Stopping() {
+		return errShuttingDown
+	}
 	if h, ok := s.broker.(broker.HealthChecker); ok {
 		return h.Healthy()
 	}
 	return nil
 }
+
+// errShuttingDown is /health's reason while the node stops.
+var errShuttingDown = errors.New("shutting down")
 
 // healthError is /health's 503 body: {"error":"<reason>"}. Centrifugo's
 // /health always answers 200 {}; unisse tells a load balancer that the

@@ -61,7 +61,7 @@ func TestLogCapShedsTheStalledSubscriber(t *testing.T) {
 	if c.State != delivery.StateFlushing || stalled.closed {
 		t.Fatalf("stalled subscriber: state %d, closed %v; want it shed and flushing its push", c.State, stalled.closed)
 	}
-	if got := s.metrics.slowDisconnects.Get(); got != 1 {
+	if got := s.metrics.disconnects.Get(3008); got != 1 {
 		t.Errorf("3008 disconnects: %d, want 1", got)
 	}
 	if got := s.metrics.slowPushWaits.Get(); got != 1 {
@@ -147,7 +147,7 @@ func TestDisconnectCatchUpStopsAtAFullSocket(t *testing.T) {
 	if n := strings.Count(body, "data: "); n == 0 || n >= 1000 || !strings.HasSuffix(body, "\n\n\r\n40") {
 		t.Errorf("before the push: %d publications ending %q; want a prefix of whole frames", n, tail([]byte(body), 20))
 	}
-	if got := s.metrics.slowDisconnects.Get(); got != 0 {
+	if got := s.metrics.disconnects.Get(3008); got != 0 {
 		t.Errorf("3008 disconnects: %d, want 0 (the API asked for 3503)", got)
 	}
 	if l.Behind(c) {
@@ -164,7 +164,7 @@ func TestPushCatchUpStopsAtAFullSocket(t *testing.T) {
 	s.opts.Client.QueueMaxSize = 32 << 20
 	c, w := backloggedSubscriber(t, s, l, 100<<10, 1000)
 
-	l.WriteEvent(c, []byte(`{"refresh":{"expires":false}}`))
+	l.WriteEvent(c, delivery.PushRefresh, []byte(`{"refresh":{"expires":false}}`))
 
 	push := "data: {\"disconnect\":{\"code\":3008,\"reason\":\"slow\"}}\n\n\r\n0\r\n\r\n"
 	if held := w.OutboundBuffered(); held > delivery.MaxWrite+2048+len(push)+16 {
@@ -173,7 +173,7 @@ func TestPushCatchUpStopsAtAFullSocket(t *testing.T) {
 	if !strings.HasSuffix(string(w.data), push) || strings.Contains(string(w.data), "refresh") {
 		t.Fatalf("output does not end with the 3008 push (and no refresh): …%q", tail(w.data, 120))
 	}
-	if got := s.metrics.slowDisconnects.Get(); got != 1 {
+	if got := s.metrics.disconnects.Get(3008); got != 1 {
 		t.Errorf("3008 disconnects: %d, want 1", got)
 	}
 }
@@ -186,7 +186,7 @@ func TestPushCatchUpDeliversEverythingToAReader(t *testing.T) {
 	s.opts.Client.QueueMaxSize = 32 << 20
 	c, w := backloggedSubscriber(t, s, l, 64<<20, 1000)
 
-	l.WriteEvent(c, []byte(`{"refresh":{"expires":false}}`))
+	l.WriteEvent(c, delivery.PushRefresh, []byte(`{"refresh":{"expires":false}}`))
 
 	out := string(w.data)
 	if n := strings.Count(out, "data: "); n != 1001 || !strings.Contains(out[len(out)-100:], "refresh") {
@@ -257,7 +257,7 @@ func TestLoopInboxCapShedsTheChannelsSubscribers(t *testing.T) {
 			t.Errorf("subscriber %d got %d publications before the 3008; want those that fitted in the inbox", i, n)
 		}
 	}
-	if got := s.metrics.slowDisconnects.Get(); got != 3 {
+	if got := s.metrics.disconnects.Get(3008); got != 3 {
 		t.Errorf("3008 disconnects: %d, want 3", got)
 	}
 	if n := s.hub.Lookup("news").Local(0).X.Logged(); n != 0 {
