@@ -5,10 +5,11 @@
 //
 // It plays the application's backend: it serves the page and hands it the
 // unisse URL and a connection token in a generated /config.js. The token is
-// -token, or, with -secret, one it signs itself (HS256, claims sub, channels
-// and exp), as an application's backend does for its users.
+// -token, made with `unisse gentoken` from the server's config (an
+// application's backend signs one per user the same way):
 //
-//	go run ./examples/browser -unisse http://127.0.0.1:8000 -secret SECRET
+//	go run ./examples/browser -unisse http://127.0.0.1:8000 \
+//	    -token "$(bin/unisse gentoken -c config.json -u demo --channels news)"
 //
 // The page is served from another origin than unisse, so unisse must list it
 // in client.allowed_origins (examples/browser/run.sh writes such a config).
@@ -27,8 +28,6 @@ import (
 	"os"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 //go:embed index.html app.js
@@ -64,23 +63,6 @@ func newHandler(cfg pageConfig) (http.Handler, error) {
 	return mux, nil
 }
 
-// signToken signs an HS256 connection token as unisse (and Centrifugo)
-// verify it with client.token.hmac_secret_key.
-func signToken(secret, user string, channels []string, ttl time.Duration) (string, error) {
-	claims := jwt.MapClaims{"sub": user}
-	if len(channels) > 0 {
-		claims["channels"] = channels
-	}
-	if ttl > 0 {
-		claims["exp"] = time.Now().Add(ttl).Unix()
-	}
-	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
-	if err != nil {
-		return "", fmt.Errorf("sign token: %w", err)
-	}
-	return s, nil
-}
-
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "browser example:", err)
@@ -93,10 +75,6 @@ func run(args []string, out io.Writer) error {
 	listen := fs.String("listen", "127.0.0.1:3000", "address to serve the page on")
 	unisse := fs.String("unisse", "http://127.0.0.1:8000", "unisse's base URL (or the full uni_sse endpoint URL)")
 	token := fs.String("token", "", "connection token for the page (e.g. from `unisse gentoken`)")
-	secret := fs.String("secret", "", "client.token.hmac_secret_key: sign a token when -token is empty")
-	user := fs.String("user", "demo", "with -secret: the token's sub")
-	channels := fs.String("channels", "news", "with -secret: comma-separated channels claim")
-	ttl := fs.Duration("ttl", 24*time.Hour, "with -secret: token lifetime (0: no exp)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -105,22 +83,8 @@ func run(args []string, out io.Writer) error {
 	if !strings.Contains(cfg.URL, "/connection/") {
 		cfg.URL = strings.TrimSuffix(cfg.URL, "/") + "/connection/uni_sse"
 	}
-	switch {
-	case cfg.Token != "":
-	case *secret != "":
-		var chans []string
-		for c := range strings.SplitSeq(*channels, ",") {
-			if c = strings.TrimSpace(c); c != "" {
-				chans = append(chans, c)
-			}
-		}
-		t, err := signToken(*secret, *user, chans, *ttl)
-		if err != nil {
-			return err
-		}
-		cfg.Token = t
-	default:
-		return errors.New("need -token or -secret (the page cannot connect without a token)")
+	if cfg.Token == "" {
+		return errors.New("need -token (the page cannot connect without one: bin/unisse gentoken -c CONFIG -u USER --channels news)")
 	}
 
 	h, err := newHandler(cfg)

@@ -40,17 +40,11 @@ cat >"$config" <<EOF
 EOF
 chmod 600 "$config"
 
-# The token: `unisse gentoken` when this build has it, else the page server
-# signs one with the config's secret (same claims: sub demo, channel news).
-page_args=(-listen "127.0.0.1:$PAGE_PORT" -unisse "http://127.0.0.1:$UNISSE_PORT")
-if token=$(timeout 10 bin/unisse gentoken -c "$config" -u demo --channels news --ttl 24h 2>/dev/null) &&
-	[ -n "$token" ] && [ "$(printf '%s\n' "$token" | wc -l)" -eq 1 ]; then
-	echo "token: from bin/unisse gentoken (user demo, channel news, 24h)"
-	page_args+=(-token "$token")
-else
-	echo "token: bin/unisse has no gentoken subcommand; the page server signs one (user demo, channel news, 24h)"
-	page_args+=(-secret "$secret" -user demo -channels news -ttl 24h)
-fi
+# The token, signed with the config's secret as the application's backend
+# would for its user demo.
+token=$(bin/unisse gentoken -c "$config" -u demo --channels news --ttl 24h)
+echo "token: from bin/unisse gentoken (user demo, channel news, 24h)"
+page_args=(-listen "127.0.0.1:$PAGE_PORT" -unisse "http://127.0.0.1:$UNISSE_PORT" -token "$token")
 
 pids=()
 stop() {
