@@ -162,22 +162,10 @@ func AppendEvent(dst []byte, json []byte, chunked bool) []byte {
 
 // AppendEventWithID appends the event "id: <id>\ndata: <json>\n\n", chunked or
 // not: an event whose lastEventId is id.
+// The id line goes in its own chunk when chunked (AppendIDField), as it
+// does before shared frames.
 func AppendEventWithID(dst, id, json []byte, chunked bool) []byte {
-	n := len("id: ") + len(id) + 1 + len("data: ") + len(json) + 2
-	if chunked {
-		dst = appendHex(dst, n)
-		dst = append(dst, '\r', '\n')
-	}
-	dst = append(dst, "id: "...)
-	dst = append(dst, id...)
-	dst = append(dst, '\n')
-	dst = append(dst, "data: "...)
-	dst = append(dst, json...)
-	dst = append(dst, '\n', '\n')
-	if chunked {
-		dst = append(dst, '\r', '\n')
-	}
-	return dst
+	return AppendEvent(AppendIDField(dst, id, chunked), json, chunked)
 }
 
 // AppendIDField appends the line "id: <id>\n" on its own, in its own chunk

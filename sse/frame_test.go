@@ -228,7 +228,7 @@ func TestPushWithIDWritesTheIDRightBeforeItsEvent(t *testing.T) {
 		}
 	}
 	got := string(AppendEventWithID(nil, []byte("t"), []byte("{}"), true))
-	if want := "10\r\nid: t\ndata: {}\n\n\r\n"; got != want {
+	if want := "6\r\nid: t\n\r\na\r\ndata: {}\n\n\r\n"; got != want {
 		t.Fatalf("AppendEventWithID = %q, want %q", got, want)
 	}
 }
