@@ -35,8 +35,11 @@ var commands = map[string]func(args, environ []string, stdout, stderr io.Writer)
 	"gentoken":    gentokenCmd,
 }
 
-const commandsHelp = `
-Commands (unisse <command> -h for their flags):
+// usage is --help's text: the commands first, where a new user looks, then
+// the server's flags.
+func usage() string { return commandsHelp + "\n" + config.Usage() }
+
+const commandsHelp = `Commands (unisse <command> -h for their flags):
   version       print the version, the Go version and the commit
   genconfig     write a starting config file (-c config.json) with a generated HMAC secret and API key
   checkconfig   validate a config file (-c config.json): errors, unknown and unsupported keys
@@ -50,7 +53,7 @@ func dispatch(args, environ []string, stdout, stderr io.Writer) error {
 			return cmd(args[1:], environ, stdout, stderr)
 		}
 		if args[0] == "help" {
-			fmt.Fprint(stdout, config.Usage()+commandsHelp)
+			fmt.Fprint(stdout, usage())
 			return nil
 		}
 	}

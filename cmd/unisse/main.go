@@ -51,7 +51,7 @@ func run(args, environ []string, out io.Writer) error {
 	opts, rep, err := config.Load(args, environ)
 	switch {
 	case errors.Is(err, config.ErrHelp):
-		fmt.Fprint(out, config.Usage()+commandsHelp)
+		fmt.Fprint(out, usage())
 		return nil
 	case errors.Is(err, config.ErrVersion):
 		fmt.Fprintln(out, versionString())
