@@ -297,7 +297,7 @@ func (o *Options) ShutdownTimeout() time.Duration {
 
 // Own holds unisse-only settings (JSON key "unisse"; env UNISSE_UNISSE_*).
 type Own struct {
-	// EventLoops is the number of gnet event loops; 0 means one per CPU. Must be >= 0.
+	// EventLoops is the number of gnet event loops; 0 means GOMAXPROCS (the CPUs this process may use, a container's CPU limit included). Several nodes sharing one machine each want their share of its cores. Must be >= 0.
 	EventLoops int `json:"event_loops"`
 	// MaxRequestHeadSize caps request line + headers; larger → 431. Default 1 MiB + 4 KiB (Go's net/http). Must be > 0.
 	MaxRequestHeadSize int `json:"max_request_head_size"`

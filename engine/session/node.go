@@ -145,7 +145,13 @@ func New(cfg Config) (*Node, error) {
 	s.api = api.NewHandler(&executor{s}, api.Config{Key: opts.HTTPAPI.Key, Insecure: opts.HTTPAPI.Insecure, ErrorMode: opts.HTTPAPI.ErrorMode, Observer: s.metrics})
 	s.numLoops = opts.Own.EventLoops
 	if s.numLoops <= 0 {
-		s.numLoops = runtime.NumCPU()
+		// GOMAXPROCS, not NumCPU: a loop is worth a core only if the
+		// process may run on one. Go sets it from the container's CPU
+		// limit, and an operator packing several nodes on one machine
+		// sets it (or event_loops) to each node's share: loops beyond the
+		// cores wait for each other's time slices, which is what a
+		// publication's fan-out across every loop then waits for too.
+		s.numLoops = runtime.GOMAXPROCS(0)
 	}
 	var hubOpts []hub.Option[*delivery.Conn, delivery.ChanState]
 	if !s.broker.Inline(broker.OpSubscribe) {
