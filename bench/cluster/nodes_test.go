@@ -29,6 +29,13 @@ type node struct {
 // default key prefix (so that the layout is the one Centrifugo uses).
 func startNodes(t *testing.T, redis *Redis, kinds ...string) []*node {
 	t.Helper()
+	return startNodesWith(t, redis, nil, kinds...)
+}
+
+// startNodesWith is startNodes with every node's config passed through
+// tweak (when not nil) before the node starts.
+func startNodesWith(t *testing.T, redis *Redis, tweak func(cfg map[string]any), kinds ...string) []*node {
+	t.Helper()
 	var nodes []*node
 	for i, kind := range kinds {
 		name := kind + strconv.Itoa(i)
@@ -36,13 +43,21 @@ func startNodes(t *testing.T, redis *Redis, kinds ...string) []*node {
 		var p *Process
 		switch kind {
 		case kindUnisse:
-			p = Start(t, name, unisseBin, NodeConfig(name, port, redis.URL(), "centrifugo"))
+			cfg := NodeConfig(name, port, redis.URL(), "centrifugo")
+			if tweak != nil {
+				tweak(cfg)
+			}
+			p = Start(t, name, unisseBin, cfg)
 		case kindCentrifugo:
 			bin, err := BinaryFromEnv("CENTRIFUGO_BIN", "../../bin/centrifugo")
 			if err != nil {
 				t.Fatalf("Centrifugo v6.9.1: %v (make interop installs it)", err)
 			}
-			p = Start(t, name, bin, CentrifugoConfig(name, port, redis.URL(), "centrifugo"))
+			cfg := CentrifugoConfig(name, port, redis.URL(), "centrifugo")
+			if tweak != nil {
+				tweak(cfg)
+			}
+			p = Start(t, name, bin, cfg)
 		}
 		nodes = append(nodes, &node{Process: p, kind: kind, api: API{p.Addr()}})
 	}

@@ -111,6 +111,7 @@ func redisOptions(r *config.Redis, key, nodeID string) (redisbroker.Options, err
 	o := redisbroker.Options{
 		NodeID: nodeID, Prefix: r.Prefix, ClientName: r.ClientName,
 		PresenceTTL: r.PresenceTTL, PresenceUserMapping: r.PresenceUserMapping,
+		HistoryUseLists: r.HistoryUseLists,
 	}
 	if len(r.Shards) == 0 {
 		return o, fmt.Errorf("%s.redis: no address: %w", key, errRedisTopology)

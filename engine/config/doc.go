@@ -89,9 +89,11 @@
 // or "redis"), each Redis section parsed into shards the way centrifuge
 // reads its address forms; its errors are the FieldErrors Validate reports.
 // Redis keys that load but that unisse's broker does not act on
-// (history_use_lists, presence_hash_field_ttl, presence_user_mapping,
+// (presence_hash_field_ttl, presence_user_mapping,
 // force_resp2, replica_client, client names) are listed as Unsupported when
-// set in a section in use.
+// set in a section in use. history_use_lists is acted on: the Redis serving
+// publications (broker.redis when the broker section is enabled, else
+// engine.redis) keeps history in Centrifugo's LIST layout.
 //
 // # NATS
 //

@@ -378,9 +378,6 @@ func unimplementedRedis(o *Options) []string {
 	if (!o.Broker.Enabled || !o.PresenceManager.Enabled) && o.Engine.Type == BackendRedis {
 		r := &o.Engine.Redis
 		conn("engine.redis.", &r.RedisConnection)
-		if r.HistoryUseLists && !o.Broker.Enabled {
-			out = append(out, "engine.redis.history_use_lists")
-		}
 		if !o.PresenceManager.Enabled {
 			presence("engine.redis.", &r.RedisPresence)
 		}
@@ -388,9 +385,6 @@ func unimplementedRedis(o *Options) []string {
 	if o.Broker.Enabled && o.Broker.Type == BackendRedis {
 		r := &o.Broker.Redis
 		conn("broker.redis.", &r.RedisConnection)
-		if r.HistoryUseLists {
-			out = append(out, "broker.redis.history_use_lists")
-		}
 	}
 	if o.PresenceManager.Enabled && o.PresenceManager.Type == BackendRedis {
 		r := &o.PresenceManager.Redis

@@ -67,7 +67,10 @@ type EngineRedis struct {
 	// nodes share channels only with the same prefix.
 	Prefix          string `json:"prefix"`
 	RedisConnection `json:",squash"`
-	// HistoryUseLists keeps history in Redis lists instead of streams.
+	// HistoryUseLists keeps history in Redis lists (keys prefix.list.channel
+	// and prefix.list.meta.channel) instead of streams, in Centrifugo's
+	// layout: every node on the Redis, unisse or Centrifugo, must set the
+	// same value.
 	HistoryUseLists bool `json:"history_use_lists"`
 	RedisPresence   `json:",squash"`
 }
@@ -107,7 +110,9 @@ type BrokerNats struct {
 type BrokerRedis struct {
 	Prefix          string `json:"prefix"` // default "centrifugo"
 	RedisConnection `json:",squash"`
-	HistoryUseLists bool `json:"history_use_lists"` // history in lists (accepted, not implemented)
+	// HistoryUseLists keeps history in Redis lists instead of streams, as
+	// engine.redis.history_use_lists; all nodes must agree on it.
+	HistoryUseLists bool `json:"history_use_lists"`
 }
 
 // PresenceManager is Centrifugo's presence_manager section: when Enabled, it

@@ -260,7 +260,7 @@ func TestRedisUnimplementedReported(t *testing.T) {
 	}`
 	_, rep := load(t, []string{"-c", writeConfig(t, strings.Replace(body, "%s", "redis", 1))}, nil)
 	want := []string{
-		"engine.redis.client_name", "engine.redis.force_resp2", "engine.redis.history_use_lists",
+		"engine.redis.client_name", "engine.redis.force_resp2",
 		"engine.redis.presence_hash_field_ttl", "engine.redis.presence_user_mapping", "map_broker",
 	}
 	if !slices.Equal(rep.Unsupported, want) {
@@ -270,10 +270,33 @@ func TestRedisUnimplementedReported(t *testing.T) {
 	if !slices.Equal(rep.Unsupported, []string{"map_broker"}) {
 		t.Errorf("memory engine: Unsupported = %q, want only map_broker", rep.Unsupported)
 	}
-	// A standalone broker section takes history_use_lists from itself.
-	_, rep = load(t, []string{"-c", writeConfig(t, `{"broker": {"enabled": true, "type": "redis", "redis": {"history_use_lists": true}},
-		"engine": {"type": "redis", "redis": {"history_use_lists": true}}}`)}, nil)
-	if !slices.Equal(rep.Unsupported, []string{"broker.redis.history_use_lists"}) {
-		t.Errorf("broker section: Unsupported = %q", rep.Unsupported)
+}
+
+// TestHistoryUseLists: history_use_lists is implemented (not reported) and
+// taken from the Redis that serves publications: engine.redis, or
+// broker.redis when the broker section is enabled.
+func TestHistoryUseLists(t *testing.T) {
+	for _, c := range []struct {
+		name, body string
+		want       bool
+	}{
+		{"engine", `{"engine": {"type": "redis", "redis": {"history_use_lists": true}}}`, true},
+		{"engine default", `{"engine": {"type": "redis"}}`, false},
+		{"broker section", `{"broker": {"enabled": true, "type": "redis", "redis": {"history_use_lists": true}},
+			"engine": {"type": "redis"}}`, true},
+		{"broker section wins", `{"broker": {"enabled": true, "type": "redis", "redis": {}},
+			"engine": {"type": "redis", "redis": {"history_use_lists": true}}}`, false},
+	} {
+		o, rep := load(t, []string{"-c", writeConfig(t, c.body)}, nil)
+		if len(rep.Unsupported) != 0 {
+			t.Errorf("%s: Unsupported = %q", c.name, rep.Unsupported)
+		}
+		b, err := o.Backends()
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if b.BrokerRedis == nil || b.BrokerRedis.HistoryUseLists != c.want {
+			t.Errorf("%s: broker Redis %+v, want HistoryUseLists %v", c.name, b.BrokerRedis, c.want)
+		}
 	}
 }

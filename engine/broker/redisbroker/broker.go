@@ -193,9 +193,15 @@ func (b *Broker) publish(ctx context.Context, channel string, payload []byte, op
 	if metaTTL <= 0 {
 		metaTTL = b.opts.HistoryMetaTTL
 	}
-	reply, err := publishHistory.Exec(ctx, s.client,
-		[]string{b.keys.stream(channel), b.keys.meta(channel), b.keys.result(channel, opts.IdempotencyKey)},
-		[]string{msg, strconv.Itoa(opts.HistorySize), seconds(opts.HistoryTTL), b.keys.clientChannel(channel),
+	// Both scripts take the same arguments; a stream's MAXLEN is the size, a
+	// list's LTRIM keeps indices 0..size-1 (what centrifuge passes).
+	script, histKey, size := publishHistory, b.keys.stream(channel), opts.HistorySize
+	if b.opts.HistoryUseLists {
+		script, histKey, size = publishHistoryList, b.keys.list(channel), opts.HistorySize-1
+	}
+	reply, err := script.Exec(ctx, s.client,
+		[]string{histKey, b.metaKey(channel), b.keys.result(channel, opts.IdempotencyKey)},
+		[]string{msg, strconv.Itoa(size), seconds(opts.HistoryTTL), b.keys.clientChannel(channel),
 			seconds(metaTTL), newEpoch(), resultTTL}).ToArray()
 	if err != nil {
 		return broker.StreamPosition{}, wrap("publish", err)
@@ -227,6 +233,9 @@ func (b *Broker) History(ctx context.Context, channel string, opts broker.Publis
 }
 
 func (b *Broker) history(ctx context.Context, channel string, opts broker.PublishOptions, f broker.HistoryFilter) (broker.HistoryResult, error) {
+	if b.opts.HistoryUseLists {
+		return b.historyList(ctx, channel, opts, f)
+	}
 	s := b.shardFor(channel)
 	include := "1"
 	if f.Limit == 0 {
@@ -327,12 +336,16 @@ func decodeEntry(e rueidis.RedisMessage) (broker.Publication, error) {
 	return pub, errors.New("stream entry without field d")
 }
 
-// RemoveHistory implements broker.Broker: the stream goes, its meta (epoch
+// RemoveHistory implements broker.Broker: the stream (or list) goes, its meta (epoch
 // and offset) stays, as in centrifuge.
 func (b *Broker) RemoveHistory(ctx context.Context, channel string, done func(error)) {
 	b.async(func() {
 		s := b.shardFor(channel)
-		done(wrap("remove history", s.client.Do(ctx, s.client.B().Del().Key(b.keys.stream(channel)).Build()).Error()))
+		key := b.keys.stream(channel)
+		if b.opts.HistoryUseLists {
+			key = b.keys.list(channel)
+		}
+		done(wrap("remove history", s.client.Do(ctx, s.client.B().Del().Key(key).Build()).Error()))
 	})
 }
 

@@ -103,10 +103,19 @@ func TestPublicationFields(t *testing.T) {
 	}
 }
 
-func TestHistoryRecovery(t *testing.T) {
+// historyModes runs a test in both history layouts: STREAM (the default)
+// and LIST (HistoryUseLists), which must behave the same.
+func historyModes(t *testing.T, test func(t *testing.T, opts Options, metaKey string)) {
+	t.Run("streams", func(t *testing.T) { test(t, Options{}, "centrifugo.stream.meta.") })
+	t.Run("lists", func(t *testing.T) { test(t, Options{HistoryUseLists: true}, "centrifugo.list.meta.") })
+}
+
+func TestHistoryRecovery(t *testing.T) { historyModes(t, testHistoryRecovery) }
+
+func testHistoryRecovery(t *testing.T, o Options, metaKey string) {
 	srv := redistest.Start(t)
-	a, _ := node(t, "a", Options{}, srv)
-	b, _ := node(t, "b", Options{}, srv)
+	a, _ := node(t, "a", o, srv)
+	b, _ := node(t, "b", o, srv)
 
 	// A channel never published to has a position already, and its first
 	// publication continues that epoch (a position read before it recovers).
@@ -171,7 +180,7 @@ func TestHistoryRecovery(t *testing.T) {
 
 	// A lost meta (eviction, expiry) starts a new epoch: old positions are
 	// then unrecoverable.
-	if _, err := srv.Do("DEL", "centrifugo.stream.meta.h"); err != nil {
+	if _, err := srv.Do("DEL", metaKey+"h"); err != nil {
 		t.Fatal(err)
 	}
 	sp := mustPublish(t, a, "h", "1", opts)
@@ -184,9 +193,13 @@ func TestHistoryRecovery(t *testing.T) {
 }
 
 func TestIdempotency(t *testing.T) {
+	historyModes(t, func(t *testing.T, o Options, _ string) { testIdempotency(t, o) })
+}
+
+func testIdempotency(t *testing.T, o Options) {
 	srv := redistest.Start(t)
-	a, _ := node(t, "a", Options{}, srv)
-	b, rb := node(t, "b", Options{}, srv)
+	a, _ := node(t, "a", o, srv)
+	b, rb := node(t, "b", o, srv)
 	subscribe(t, b, "i")
 	subscribe(t, b, "nh")
 	opts := withHistory

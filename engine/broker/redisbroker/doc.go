@@ -1,10 +1,10 @@
 // Package redisbroker is a broker.Broker and broker.PresenceManager on Redis
 // (github.com/redis/rueidis, auto-pipelined), built to share one Redis with
 // Centrifugo v6.9.1 nodes (centrifuge v0.38 RedisBroker and
-// RedisPresenceManager, non-sharded PUB/SUB layout, STREAM history): the same
-// keys, PUB/SUB channel names, encodings and script semantics, so that a
-// publication made on either kind of node reaches the subscribers of both,
-// and history, positions, idempotency results and presence are shared.
+// RedisPresenceManager, non-sharded PUB/SUB layout, STREAM or LIST history):
+// the same keys, PUB/SUB channel names, encodings and script semantics, so
+// that a publication made on either kind of node reaches the subscribers of
+// both, and history, positions, idempotency results and presence are shared.
 //
 // # Layout (prefix "centrifugo" by default)
 //
@@ -13,7 +13,10 @@
 // control, <prefix>.stream.<ch> (XADD id "<offset>-0", field "d" = protobuf
 // Publication) and <prefix>.stream.meta.<ch> (hash: "e" epoch, "s" top
 // offset) for history, <prefix>.result.<ch>.<key> (hash "e", "s") for
-// idempotency, <prefix>.presence.data.<ch> (hash client → protobuf
+// idempotency (with HistoryUseLists, history is <prefix>.list.<ch>, a LIST
+// newest first whose elements are the "__p1:…" PUB/SUB messages, and
+// <prefix>.list.meta.<ch>, the same hash; see history_lists.go),
+// <prefix>.presence.data.<ch> (hash client → protobuf
 // ClientInfo) and <prefix>.presence.expire.<ch> (zset client → unix expiry),
 // plus <prefix>.presence.user.{expire,clients}.<ch> with user mapping. In a
 // Redis Cluster the channel is wrapped in {} as centrifuge does.
@@ -93,9 +96,10 @@
 //	presence_ttl         → PresenceTTL (60s)
 //	presence_user_mapping → PresenceUserMapping
 //	history_meta_ttl     → HistoryMetaTTL (720h; a publish's own value wins)
+//	history_use_lists    → HistoryUseLists (LIST history instead of STREAM)
 //	(node name)          → NodeID: required, unique per node
 //
-// Not supported: history_use_lists (LIST history), presence_hash_field_ttl
+// Not supported: presence_hash_field_ttl
 // (HEXPIRE, Redis 7.4), replica_client / SubscribeOnReplica, skip_pub_sub,
 // sharded PUB/SUB (num_sharded_pub_sub_partitions), sentinel
 // TLS separate from TLS, delta and version publications. Cluster is tested

@@ -9,6 +9,8 @@ package redisbroker
 //	PUB/SUB, control to one node:        <prefix>.node.<nodeID>
 //	history stream (XADD, field "d"):    <prefix>.stream.<channel>
 //	history meta hash ("e" epoch, "s" top offset): <prefix>.stream.meta.<channel>
+//	history list (HistoryUseLists; LPUSH, newest first, "__p1:<offset>:<epoch>__"+Publication): <prefix>.list.<channel>
+//	its meta hash (as the stream's):     <prefix>.list.meta.<channel>
 //	idempotent result hash ("e", "s"):   <prefix>.result.<channel>.<key>  (cluster: <prefix>.result.{<channel>}.<key>)
 //	presence hash (client → ClientInfo): <prefix>.presence.data.<channel>
 //	presence zset (client → expire at):  <prefix>.presence.expire.<channel>
@@ -30,6 +32,8 @@ func (k keys) controlChannel() string         { return k.prefix + ".control" }
 func (k keys) nodeChannel(node string) string { return k.prefix + ".node." + node }
 func (k keys) stream(ch string) string        { return k.tagged(".stream.", ch) }
 func (k keys) meta(ch string) string          { return k.tagged(".stream.meta.", ch) }
+func (k keys) list(ch string) string          { return k.tagged(".list.", ch) }
+func (k keys) listMeta(ch string) string      { return k.tagged(".list.meta.", ch) }
 func (k keys) presenceData(ch string) string  { return k.tagged(".presence.data.", ch) }
 func (k keys) presenceSet(ch string) string   { return k.tagged(".presence.expire.", ch) }
 func (k keys) userSet(ch string) string       { return k.tagged(".presence.user.expire.", ch) }

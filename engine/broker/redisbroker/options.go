@@ -69,6 +69,11 @@ type Options struct {
 	// HistoryMetaTTL is how long a stream's epoch and offset outlive its last
 	// publication when the publish options do not say.
 	HistoryMetaTTL time.Duration
+	// HistoryUseLists keeps history in Redis LISTs (<prefix>.list.<ch>,
+	// meta <prefix>.list.meta.<ch>) instead of STREAMs, as Centrifugo's
+	// history_use_lists does: every node sharing the Redis must agree on it,
+	// since each mode reads only its own keys.
+	HistoryUseLists bool
 
 	// PubSubWorkers is the number of goroutines per shard that decode
 	// PUB/SUB messages and hand them to the Handler (a channel always maps to

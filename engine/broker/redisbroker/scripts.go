@@ -6,7 +6,8 @@ import "github.com/redis/rueidis"
 // payloads are those of centrifuge's scripts (internal/redis_lua), so that
 // Centrifugo nodes and unisse nodes share streams and presence; the scripts
 // themselves are ours and carry only the features unisse uses (no delta, no
-// version, no list history, no hash-field TTL).
+// version, no hash-field TTL). The LIST history scripts are in
+// history_lists.go.
 
 // publishHistory appends a publication to a channel's stream and publishes
 // it, atomically, so that PUB/SUB order is offset order.
