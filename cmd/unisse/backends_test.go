@@ -146,13 +146,15 @@ func TestRedisOptions(t *testing.T) {
 	r := &config.Redis{Prefix: "p", Shards: []config.RedisShard{
 		{Mode: config.RedisStandalone, Network: "tcp", Addrs: []string{"127.0.0.1:6379"}},
 		{Mode: config.RedisStandalone, Network: "tcp", Addrs: []string{"127.0.0.2:6380"}, DB: 2, User: "u", Password: "p@ss"},
-	}, PresenceTTL: 9 * time.Second, HistoryUseLists: true}
+	}, PresenceTTL: 9 * time.Second, HistoryUseLists: true, PresenceUserMapping: true, ClientName: "node-a"}
+	r.Shards[0].ForceResp2 = true
 	o, err := redisOptions(r, "engine", "n1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"redis://127.0.0.1:6379/0", "redis://u:p%40ss@127.0.0.2:6380/2"}
-	if strings.Join(o.Addresses, " ") != strings.Join(want, " ") || o.Prefix != "p" || o.NodeID != "n1" || o.PresenceTTL != 9*time.Second || !o.HistoryUseLists {
+	if strings.Join(o.Addresses, " ") != strings.Join(want, " ") || o.Prefix != "p" || o.NodeID != "n1" || o.PresenceTTL != 9*time.Second || !o.HistoryUseLists ||
+		!o.PresenceUserMapping || o.ClientName != "node-a" || !o.ForceRESP2 {
 		t.Errorf("standalone shards: %+v, want addresses %v", o, want)
 	}
 	r.Shards = append(r.Shards, config.RedisShard{Mode: config.RedisCluster, Network: "tcp", Addrs: []string{"127.0.0.3:7000"}})

@@ -348,20 +348,14 @@ func nameForEnv(name string) string {
 
 // unimplementedRedis lists the Redis keys that load (so that a Centrifugo
 // config works unchanged) but that unisse's Redis broker does not act on,
-// when they are set in a section that is in use: history in lists, presence
-// hash-field TTLs and the user mapping (Redis data layouts unisse does not
-// write), replica reads, forced RESP2 and client names.
+// when they are set in a section that is in use: presence hash-field TTLs (a
+// Redis data layout unisse does not write), replica reads and the sentinels'
+// client name.
 func unimplementedRedis(o *Options) []string {
 	var out []string
 	conn := func(prefix string, c *RedisConnection) {
-		if c.ForceResp2 {
-			out = append(out, prefix+"force_resp2")
-		}
 		if c.ReplicaClient.Enabled {
 			out = append(out, prefix+"replica_client.enabled")
-		}
-		if c.ClientName != "" {
-			out = append(out, prefix+"client_name")
 		}
 		if c.SentinelClientName != "" {
 			out = append(out, prefix+"sentinel_client_name")
@@ -370,9 +364,6 @@ func unimplementedRedis(o *Options) []string {
 	presence := func(prefix string, p *RedisPresence) {
 		if p.PresenceHashFieldTTL {
 			out = append(out, prefix+"presence_hash_field_ttl")
-		}
-		if p.PresenceUserMapping {
-			out = append(out, prefix+"presence_user_mapping")
 		}
 	}
 	if (!o.Broker.Enabled || !o.PresenceManager.Enabled) && o.Engine.Type == BackendRedis {

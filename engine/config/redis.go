@@ -44,8 +44,8 @@ type RedisConnection struct {
 	DB             int           `json:"db"`              // Redis database number
 	User           string        `json:"user"`            // ACL user name
 	Password       string        `json:"password"`        // password (AUTH)
-	ClientName     string        `json:"client_name"`     // CLIENT SETNAME (accepted, not implemented)
-	ForceResp2     bool          `json:"force_resp2"`     // force RESP2 (accepted, not implemented)
+	ClientName     string        `json:"client_name"`     // name set with CLIENT SETNAME on every connection
+	ForceResp2     bool          `json:"force_resp2"`     // speak RESP2, for proxies without RESP3
 	// ClusterAddress lists Redis Cluster shards; one shard's seed addresses
 	// are comma-separated host:port. Takes precedence over the others.
 	ClusterAddress []string `json:"cluster_address"`
@@ -79,7 +79,7 @@ type EngineRedis struct {
 type RedisPresence struct {
 	PresenceTTL          time.Duration `json:"presence_ttl"`            // default 60s
 	PresenceHashFieldTTL bool          `json:"presence_hash_field_ttl"` // per-field TTLs (accepted, not implemented)
-	PresenceUserMapping  bool          `json:"presence_user_mapping"`   // user presence mapping (accepted, not implemented)
+	PresenceUserMapping  bool          `json:"presence_user_mapping"`   // per-user counters for presence stats, in Centrifugo's layout
 }
 
 // Broker is Centrifugo's broker section: when Enabled, it serves

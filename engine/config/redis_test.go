@@ -260,8 +260,7 @@ func TestRedisUnimplementedReported(t *testing.T) {
 	}`
 	_, rep := load(t, []string{"-c", writeConfig(t, strings.Replace(body, "%s", "redis", 1))}, nil)
 	want := []string{
-		"engine.redis.client_name", "engine.redis.force_resp2",
-		"engine.redis.presence_hash_field_ttl", "engine.redis.presence_user_mapping", "map_broker",
+		"engine.redis.presence_hash_field_ttl", "map_broker",
 	}
 	if !slices.Equal(rep.Unsupported, want) {
 		t.Errorf("Unsupported = %q, want %q", rep.Unsupported, want)
