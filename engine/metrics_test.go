@@ -13,6 +13,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,6 +27,7 @@ import (
 	"github.com/unisse/unisse/engine/broker/redisbroker/redistest"
 	"github.com/unisse/unisse/engine/config"
 	"github.com/unisse/unisse/engine/enginetest"
+	"github.com/unisse/unisse/engine/eventid"
 	"github.com/unisse/unisse/engine/internal/promcheck"
 	"github.com/unisse/unisse/engine/session"
 )
@@ -76,6 +78,7 @@ func metricsOpts(t *testing.T) config.Options {
 	opts := enginetest.LoadCaptureConfig(t, "config.json")
 	opts.Client.ConnectionLimit = 2
 	opts.Own.EventLoops = 1
+	opts.Prometheus.RecoveredPublicationsHistogram = true
 	return opts
 }
 
@@ -295,13 +298,18 @@ func TestMetricsFamiliesAreCentrifugos(t *testing.T) {
 	a := srv.Connect(t, map[string]any{"token": rbToken(t, "u1", "chat")})
 	a.ExpectPrefix(t, `{"connect":`)
 	srv.Call(t, "publish", `{"channel":"nope:x","data":{}}`)
+	// A recovery, for centrifugo_client_recover and _recovered_publications.
+	srv.Call(t, "publish", `{"channel":"hist:f","data":{}}`)
+	r := srv.Connect(t, map[string]any{"token": rbToken(t, "u2", "hist:f"), "subs": map[string]any{"hist:f": map[string]any{"recover": true, "offset": 0}}})
+	r.ExpectPrefix(t, `{"connect":`)
+	r.Conn.Close()
 	srv.Call(t, "disconnect", `{"user":"u1"}`)
 	a.ExpectPrefix(t, `{"disconnect":`)
 	ours := scrape(t, srv)
 
 	// Label values that are not data (codes, methods, versions) must be
 	// among Centrifugo's.
-	fixed := []string{"accept_protocol", "channel_namespace", "client_name", "client_version", "frame_type", "protocol", "transport", "type"}
+	fixed := []string{"accept_protocol", "channel_namespace", "client_name", "client_version", "frame_type", "has_recovered_publications", "protocol", "recovered", "transport", "type"}
 	for _, want := range session.CentrifugoFamilies {
 		ref := cf[want.Name]
 		if ref == nil {
@@ -333,16 +341,24 @@ func TestMetricsFamiliesAreCentrifugos(t *testing.T) {
 			}
 		}
 		if want.Type == "histogram" {
+			// One series' buckets: the publish method's where there is one.
+			method := ""
+			if slices.Contains(want.Labels, "method") {
+				method = "publish"
+			}
 			var ourLe, refLe []string
 			for _, s := range got.Samples {
-				if s.Labels["method"] == "publish" && s.Name == want.Name+"_bucket" {
+				if s.Labels["method"] == method && s.Name == want.Name+"_bucket" {
 					ourLe = append(ourLe, s.Labels["le"])
 				}
 			}
 			for _, s := range ref.Samples {
-				if s.Labels["method"] == "publish" && s.Name == want.Name+"_bucket" {
+				if s.Labels["method"] == method && s.Name == want.Name+"_bucket" {
 					refLe = append(refLe, s.Labels["le"])
 				}
+			}
+			if len(refLe) == 0 {
+				t.Errorf("%s: no buckets to compare", want.Name)
 			}
 			if !slices.Equal(ourLe, refLe) {
 				t.Errorf("%s buckets %v, Centrifugo's %v", want.Name, ourLe, refLe)
@@ -494,4 +510,131 @@ func TestMetricsNumNodesCluster(t *testing.T) {
 	}
 	// B announces its shutdown: A drops it at once rather than after 7 s.
 	enginetest.Eventually(t, 5*time.Second, "A alone", func() bool { return numNodes(a) == 1 })
+}
+
+// TestMetricsCountRecovery: recovering connects move centrifugo_client_recover
+// and centrifugo_client_recovered_publications by exactly what Centrifugo's
+// would (recovered yes with and without publications, no for another
+// epoch; the histogram observes successful recoveries only), and connects
+// carrying a Last-Event-ID move unisse_last_event_id_total: used when it
+// positioned a subscription, ignored when malformed or foreign.
+func TestMetricsCountRecovery(t *testing.T) {
+	t.Parallel()
+	opts := lastIDOptions(t, true)
+	opts.Prometheus.RecoveredPublicationsHistogram = true
+	srv := enginetest.Start(t, opts)
+	api := srv.DialAPI(t)
+	const ch = "hist:metrics"
+	token := rbToken(t, "u", ch)
+	for n := range 5 {
+		publishN(t, api, ch, n)
+	}
+	before := scrape(t, srv)
+
+	// A connect that neither recovers nor carries an id counts nothing;
+	// its connect push's id is the position 5.
+	first := dialWithHeader(t, srv, map[string]any{"token": token}, "", "")
+	top := readIDEventSkipPings(t, first)
+	first.Conn.Close()
+	pos, err := eventid.Decode(nil, []byte(top.id))
+	if err != nil || len(pos) != 1 || pos[0].Offset != 5 {
+		t.Fatalf("connect push id %q: %+v %v", top.id, pos, err)
+	}
+	epoch := pos[0].Epoch
+	publishN(t, api, ch, 5)
+	publishN(t, api, ch, 6) // the top is 7
+
+	connect := func(req map[string]any, header, query string) connectEvent {
+		t.Helper()
+		st := dialWithHeader(t, srv, req, header, query)
+		defer st.Conn.Close()
+		ev := readIDEventSkipPings(t, st)
+		var c connectEvent
+		if err := json.Unmarshal([]byte(ev.data), &c); err != nil {
+			t.Fatalf("connect push %s: %v", ev.data, err)
+		}
+		return c
+	}
+	recoverFrom := func(offset uint64, epoch string) map[string]any {
+		return map[string]any{"token": token, "subs": map[string]any{ch: map[string]any{"recover": true, "offset": offset, "epoch": epoch}}}
+	}
+	for _, c := range []struct {
+		name          string
+		req           map[string]any
+		header, query string
+		recovered     bool
+		pubs          int
+		wasRecovering bool
+	}{
+		{"cf_connect from 2", recoverFrom(2, epoch), "", "", true, 5, true},
+		{"cf_connect another epoch", recoverFrom(2, "Zzzzzzzz"), "", "", false, 0, true},
+		{"cf_connect from the top", recoverFrom(7, epoch), "", "", true, 0, true},
+		{"Last-Event-ID used", map[string]any{"token": token}, "Last-Event-ID: " + top.id + "\r\n", "", true, 2, true},
+		{"Last-Event-ID malformed", map[string]any{"token": token}, "Last-Event-ID: garbage\r\n", "", false, 0, false},
+		{"lastEventId of another channel", map[string]any{"token": token}, "", "&lastEventId=" + url.QueryEscape(string(eventid.AppendEntry(eventid.AppendVersion(nil), eventid.Hash("hist:other"), 1, epoch))), false, 0, false},
+	} {
+		got := connect(c.req, c.header, c.query).Connect.Subs[ch]
+		if got.WasRecovering != c.wasRecovering || got.Recovered != c.recovered || len(got.Publications) != c.pubs {
+			t.Fatalf("%s: was_recovering %v recovered %v with %d publications, want %v %v %d", c.name, got.WasRecovering, got.Recovered, len(got.Publications), c.wasRecovering, c.recovered, c.pubs)
+		}
+	}
+
+	after := scrape(t, srv)
+	rec := "centrifugo_client_recover"
+	recLabels := func(recovered, has string) map[string]string {
+		return map[string]string{"channel_namespace": "", "recovered": recovered, "has_recovered_publications": has}
+	}
+	hist := "centrifugo_client_recovered_publications"
+	le := func(b string) map[string]string { return map[string]string{"channel_namespace": "", "le": b} }
+	lastID := "unisse_last_event_id_total"
+	for _, c := range []struct {
+		family, name string
+		labels       map[string]string
+		want         float64
+	}{
+		{rec, rec, recLabels("yes", "yes"), 2}, // from 2 (5) and the Last-Event-ID (2)
+		{rec, rec, recLabels("yes", "no"), 1},  // from the top
+		{rec, rec, recLabels("no", "no"), 1},   // another epoch
+		{rec, rec, recLabels("no", "yes"), 0},
+		{hist, hist + "_count", map[string]string{"channel_namespace": ""}, 3},
+		{hist, hist + "_sum", map[string]string{"channel_namespace": ""}, 7},
+		{hist, hist + "_bucket", le("0"), 1},
+		{hist, hist + "_bucket", le("1"), 1},
+		{hist, hist + "_bucket", le("2"), 2},
+		{hist, hist + "_bucket", le("3"), 2},
+		{hist, hist + "_bucket", le("5"), 3},
+		{hist, hist + "_bucket", le("+Inf"), 3},
+		{lastID, lastID, map[string]string{"result": "used"}, 1},
+		{lastID, lastID, map[string]string{"result": "ignored"}, 2},
+	} {
+		if got := value(after, c.family, c.name, c.labels) - value(before, c.family, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v moved by %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+}
+
+// TestMetricsRecoveredHistogramOff: without
+// prometheus.recovered_publications_histogram (Centrifugo's default) a
+// recovery is counted but the histogram is not exposed, as in Centrifugo.
+func TestMetricsRecoveredHistogramOff(t *testing.T) {
+	t.Parallel()
+	srv := enginetest.Start(t, lastIDOptions(t, false))
+	const ch = "hist:off"
+	srv.Call(t, "publish", `{"channel":"`+ch+`","data":{}}`)
+	st := srv.Connect(t, map[string]any{"token": rbToken(t, "u", ch), "subs": map[string]any{ch: map[string]any{"recover": true, "offset": 0}}})
+	st.ExpectPrefix(t, `{"connect":`)
+	fams := scrape(t, srv)
+	yes := map[string]string{"channel_namespace": "", "recovered": "yes", "has_recovered_publications": "yes"}
+	if got := value(fams, "centrifugo_client_recover", "centrifugo_client_recover", yes); got != 1 {
+		t.Errorf("centrifugo_client_recover%v = %v, want 1", yes, got)
+	}
+	if fams["centrifugo_client_recovered_publications"] != nil {
+		t.Error("centrifugo_client_recovered_publications exposed with the histogram off")
+	}
+	// Ids off: a Last-Event-ID is not read, so not counted.
+	for _, r := range []string{"used", "ignored"} {
+		if got := value(fams, "unisse_last_event_id_total", "unisse_last_event_id_total", map[string]string{"result": r}); got != 0 {
+			t.Errorf("unisse_last_event_id_total{result=%q} = %v with ids off", r, got)
+		}
+	}
 }

@@ -251,7 +251,7 @@ var centrifugoOnlyNested = []string{
 	"client.channel_position_max_time_lag", "client.user_id_http_header",
 	"channel.proxy", "channel.user_separator", "channel.publication_data_format",
 	"http_api.disabled",
-	"prometheus.instrument_http_handlers", "prometheus.recovered_publications_histogram",
+	"prometheus.instrument_http_handlers",
 	"prometheus.native_histograms",
 	"node.info_metrics_aggregate_interval",
 }

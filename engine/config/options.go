@@ -245,6 +245,9 @@ type Health struct {
 type Prometheus struct {
 	Enabled       bool   `json:"enabled"`        // serve metrics
 	HandlerPrefix string `json:"handler_prefix"` // default "/metrics"; must start with "/"
+	// RecoveredPublicationsHistogram exposes centrifugo_client_recovered_publications,
+	// the number of publications each successful recovery returned (off by default, as in Centrifugo).
+	RecoveredPublicationsHistogram bool `json:"recovered_publications_histogram"`
 }
 
 // Node names this server in /api/info.

@@ -100,6 +100,10 @@ func TestMetricsCountingAllocs(t *testing.T) {
 		m.streamStarted(c)
 		m.streamEnded(c)
 		m.sent[msgPublication].Inc()
+		cc := &s.scratch[l.Idx].counts
+		cc.recovery(true, 3)
+		cc.recovery(false, 0)
+		cc.lastEventID(true)
 	}
 	count()
 	if n := testing.AllocsPerRun(100, count); n != 0 {
@@ -107,6 +111,9 @@ func TestMetricsCountingAllocs(t *testing.T) {
 	}
 	if got := m.disconnects.Get(3008); got != 102 {
 		t.Fatalf("3008 counted %d times, want 102", got)
+	}
+	if got := s.scratch[l.Idx].counts.recover[1][1].Load(); got != 102 {
+		t.Fatalf("recoveries counted %d times, want 102", got)
 	}
 }
 

@@ -75,7 +75,7 @@ func (s *Node) serveConnect(c *delivery.Conn, req *httpparse.Request, body []byt
 		}
 	}
 	chunked := req.ProtoMinor() == 1
-	var resume []eventid.Position
+	var resume lastEventID
 	if s.opts.Own.SSEEventIDs {
 		resume = s.lastEventPositions(l, req)
 	}
@@ -87,15 +87,24 @@ func (s *Node) serveConnect(c *delivery.Conn, req *httpparse.Request, body []byt
 	s.answerConnect(l, c, res, qs, fail, cr, keepAlive, chunked)
 }
 
+// lastEventID is a connect's Last-Event-ID (unisse.sse_event_ids): the
+// positions it carries, and whether the request carried a non-empty one at
+// all (sent), so that connect can count it used or ignored
+// (unisse_last_event_id_total) once it knows its channels.
+type lastEventID struct {
+	positions []eventid.Position
+	sent      bool
+}
+
 // lastEventPositions reads the positions a reconnecting EventSource sends
 // back (unisse.sse_event_ids): the Last-Event-ID header, or for polyfills
 // that cannot set headers the lastEventId or last_event_id query parameter.
 // A token that does not decode is ignored whole (the connect goes on as if
 // it were absent) and logged at debug: it is the client's to send, and it
 // never grants more than the connect's own subscriptions (see connect).
-// The slice is the loop's scratch, valid until its next connect. On the
-// loop.
-func (s *Node) lastEventPositions(l *delivery.Loop, req *httpparse.Request) []eventid.Position {
+// The positions are the loop's scratch, valid until its next connect. On
+// the loop.
+func (s *Node) lastEventPositions(l *delivery.Loop, req *httpparse.Request) lastEventID {
 	sc := &s.scratch[l.Idx]
 	id := req.Header("Last-Event-ID")
 	if id == nil {
@@ -104,7 +113,7 @@ func (s *Node) lastEventPositions(l *delivery.Loop, req *httpparse.Request) []ev
 			sc.lastID, found = httpparse.AppendQuery(sc.lastID[:0], req.RawQuery(), "last_event_id")
 		}
 		if !found {
-			return nil
+			return lastEventID{}
 		}
 		id = sc.lastID
 		if cap(sc.lastID) > eventid.MaxLen {
@@ -112,16 +121,16 @@ func (s *Node) lastEventPositions(l *delivery.Loop, req *httpparse.Request) []ev
 		}
 	}
 	if len(id) == 0 {
-		return nil
+		return lastEventID{}
 	}
 	ps, err := eventid.Decode(sc.resume[:0], id)
 	if err != nil {
 		s.log.Debug("last event id ignored", "len", len(id), "err", err)
-		return nil
+		return lastEventID{sent: true}
 	}
 	clear(ps[len(ps):cap(ps)]) // epochs of an earlier connect
 	sc.resume = ps
-	return ps
+	return lastEventID{positions: ps, sent: true}
 }
 
 func (s *Node) badConnectRequest(c *delivery.Conn, cr *httpwrite.CORS, keepAlive bool, reason string) {
@@ -198,11 +207,12 @@ func overrideOf(o *protocol.SubscribeOverride) override {
 // identity and subscriptions and the connect push body is returned, with
 // the queries its positioned subscriptions wait on (see answerConnect).
 //
-// resume are the positions of a Last-Event-ID (unisse.sse_event_ids): for
-// a recoverable channel the connection subscribes to, its position there
+// resume is the request's Last-Event-ID (unisse.sse_event_ids): for a
+// recoverable channel the connection subscribes to, its position there
 // replaces the request's subs entry; positions of any other channel are
-// ignored.
-func (s *Node) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.ConnectRequest, resume []eventid.Position, keysFetched bool) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
+// ignored. A connect that gets as far as its subscriptions counts it, used
+// when it positioned one of them.
+func (s *Node) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.ConnectRequest, resume lastEventID, keysFetched bool) (*protocol.ConnectResult, []*positionQuery, *connectFailure) {
 	if s.stopping.Load() {
 		// Shutting down: the stream would be ended at once anyway, and a
 		// refusal with 3001 sends the client to reconnect (to another node).
@@ -383,6 +393,7 @@ func (s *Node) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.Connec
 	c.SetInfo(creds.Info)
 	c.CloseAt = closeAt
 	var qs []*positionQuery
+	resumed := false
 	if len(chans) > 0 {
 		c.Subs = make([]delivery.Subscription, 0, len(chans))
 		res.Subs = make([]protocol.ChannelResult, len(chans))
@@ -393,9 +404,10 @@ func (s *Node) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.Connec
 			if r, ok := creq.Subs[chans[i].name]; ok {
 				rec = &r
 			}
-			if len(resume) > 0 && chans[i].co.recoverable {
-				if p, ok := eventid.Find(resume, eventid.Hash(chans[i].name)); ok {
+			if len(resume.positions) > 0 && chans[i].co.recoverable {
+				if p, ok := eventid.Find(resume.positions, eventid.Hash(chans[i].name)); ok {
 					rec = &protocol.SubscribeRequest{Recover: true, Offset: p.Offset, Epoch: p.Epoch}
+					resumed = true
 				}
 			}
 			c.SetChanInfo(chans[i].name, chans[i].chanInfo)
@@ -406,6 +418,9 @@ func (s *Node) connect(l *delivery.Loop, c *delivery.Conn, creq *protocol.Connec
 				qs = append(qs, q)
 			}
 		}
+	}
+	if resume.sent {
+		s.scratch[l.Idx].counts.lastEventID(resumed)
 	}
 	return res, qs, nil
 }
@@ -447,14 +462,14 @@ func (s *Node) answerConnect(l *delivery.Loop, c *delivery.Conn, res *protocol.C
 // is not cached: the key is fetched on a goroutine (an event loop never waits
 // on the network), then the connect resumes on the connection's loop. Input
 // that arrives meanwhile is ignored, as on a stream.
-func (s *Node) connectAfterKeyFetch(c *delivery.Conn, creq *protocol.ConnectRequest, resume []eventid.Position, cr *httpwrite.CORS, keepAlive, chunked bool) {
+func (s *Node) connectAfterKeyFetch(c *delivery.Conn, creq *protocol.ConnectRequest, resume lastEventID, cr *httpwrite.CORS, keepAlive, chunked bool) {
 	l := s.loops[c.LoopIdx]
 	c.State = delivery.StateAwaiting
 	// The CORS values point into the input buffer, which is about to be
 	// reused: keep copies.
 	saved := httpwrite.CORS{Allowed: cr.Allowed, Origin: bytes.Clone(cr.Origin), AllowHeaders: bytes.Clone(cr.AllowHeaders)}
 	req := *creq
-	resume = slices.Clone(resume) // the loop's scratch
+	resume.positions = slices.Clone(resume.positions) // the loop's scratch
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), keyFetchTimeout)
 		defer cancel()
@@ -722,4 +737,7 @@ type connectScratch struct {
 	// query, and its positions (lastEventPositions).
 	lastID []byte
 	resume []eventid.Position
+	// counts are the loop's recovery and Last-Event-ID counts, which
+	// /metrics reads (atomics; only this loop writes them).
+	counts connectCounts
 }

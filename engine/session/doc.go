@@ -44,7 +44,9 @@
 //     subscribers directly; asynchronous, failures counted and logged;
 //   - the node's metrics (metrics.go): Centrifugo's families under its names
 //     (CentrifugoFamilies) and unisse's (UnisseFamilies), the loops' numbers
-//     summed at scrape time, /api/info's items named as Centrifugo's; the
+//     (delivery's, and the recoveries and Last-Event-IDs each loop's
+//     connects count in its connectScratch) summed at scrape time,
+//     /api/info's items named as Centrifugo's; the
 //     SSE retry jitter (reconnect.go), and the graceful stop's window
 //     (shutdown.go, Node.DisconnectAll), during which /health answers 503;
 //   - the debug line for each refused connect or request (refusallog.go:

@@ -55,6 +55,8 @@ var CentrifugoFamilies = []Family{
 	{"centrifugo_client_connections_accepted", "counter", []string{"accept_protocol", "client_name", "client_version", "transport"}, "Count of accepted transports."},
 	{"centrifugo_client_connections_inflight", "gauge", []string{"accept_protocol", "client_name", "client_version", "transport"}, "Number of inflight client connections."},
 	{"centrifugo_client_num_server_disconnects", "counter", []string{"code"}, "Number of server initiated disconnects."},
+	{"centrifugo_client_recover", "counter", []string{"channel_namespace", "has_recovered_publications", "recovered"}, "Count of recover operations with success/fail resolution."},
+	{"centrifugo_client_recovered_publications", "histogram", []string{"channel_namespace"}, "Number of publications recovered during subscription recovery."},
 	{"centrifugo_transport_messages_sent", "counter", []string{"channel_namespace", "frame_type", "transport"}, "Number of messages sent to client connections over specific transport."},
 	{"centrifugo_transport_messages_sent_size", "counter", []string{"channel_namespace", "frame_type", "transport"}, "MaxSize in bytes of messages sent to client connections over specific transport (uncompressed and does not include framing overhead)."},
 	{"centrifugo_api_command_duration_seconds", "summary", []string{"method", "protocol"}, "DEPRECATED — use centrifugo_api_command_duration_seconds_histogram. Will be removed in Centrifugo v7. Duration of API per command."},
@@ -77,6 +79,7 @@ var UnisseFamilies = []Family{
 	{"unisse_presence_update_errors_total", "counter", nil, "Presence updates that failed or were skipped under backlog."},
 	{"unisse_join_leave_publish_errors_total", "counter", nil, "Join/leave announcements the broker failed to publish or that were dropped under backlog."},
 	{"unisse_broker_subscribe_errors_total", "counter", nil, "Failed broker subscriptions of channels."},
+	{"unisse_last_event_id_total", "counter", []string{"result"}, "uni_sse connects that carried a Last-Event-ID (unisse.sse_event_ids) and got as far as their subscriptions: used when it gave at least one subscription its position, ignored when it did not (malformed, oversized, or naming none of the connect's recoverable channels)."},
 }
 
 // processHelp is the HELP of the process and Go runtime families, which
@@ -121,6 +124,73 @@ var clientLabelValues = [4][2]string{
 // apiBuckets are Prometheus' default buckets, which Centrifugo's API
 // duration histogram uses.
 var apiBuckets = [...]float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// recoveredBounds are centrifugo_client_recovered_publications' buckets,
+// Centrifugo's.
+var recoveredBounds = [...]float64{0, 1, 2, 3, 5, 10, 20, 50, 100, 250, 500, 1000, 2000, 5000, 10000}
+
+// connectCounts are one loop's counts of what its connects and
+// subscriptions did with recovery and Last-Event-IDs. Only the loop writes
+// them (addOne: a load and a store, no locked add and no contention
+// between loops, as the delivery loops' own counters); /metrics sums the
+// loops (writeOwn).
+type connectCounts struct {
+	// recover is centrifugo_client_recover by recovered, then
+	// has_recovered_publications (0 no, 1 yes).
+	recover [2][2]atomic.Uint64
+	// recovered is the histogram of the publications a successful
+	// recovery returned: counts per bucket of recoveredBounds (the last
+	// +Inf), and their sum.
+	recovered    [len(recoveredBounds) + 1]atomic.Uint64
+	recoveredSum atomic.Uint64
+	// lastID is unisse_last_event_id_total by lastIDIgnored, lastIDUsed.
+	lastID [2]atomic.Uint64
+}
+
+const (
+	lastIDIgnored = iota
+	lastIDUsed
+)
+
+var lastIDResults = [2]string{"ignored", "used"}
+
+func addOne(a *atomic.Uint64, v uint64) { a.Store(a.Load() + v) }
+
+// yesNo is the index of Centrifugo's "no"/"yes" label values.
+func yesNo(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var yesNoLabels = [2]string{"no", "yes"}
+
+// recovery counts a recovery that resolved (Centrifugo's incRecover and
+// observeRecoveredPublications): recovered or not, with n publications.
+// On the loop that owns cc.
+func (cc *connectCounts) recovery(recovered bool, n int) {
+	addOne(&cc.recover[yesNo(recovered)][yesNo(n > 0)], 1)
+	if !recovered {
+		return
+	}
+	i := 0
+	for i < len(recoveredBounds) && float64(n) > recoveredBounds[i] {
+		i++
+	}
+	addOne(&cc.recovered[i], 1)
+	addOne(&cc.recoveredSum, uint64(n))
+}
+
+// lastEventID counts a connect's Last-Event-ID, used or not. On the loop
+// that owns cc.
+func (cc *connectCounts) lastEventID(used bool) {
+	if used {
+		addOne(&cc.lastID[lastIDUsed], 1)
+	} else {
+		addOne(&cc.lastID[lastIDIgnored], 1)
+	}
+}
 
 // apiHistogram is one method's API duration histogram: atomic bucket
 // counts (not cumulative, the last +Inf) and the sum in ns.
@@ -351,6 +421,8 @@ func (m *metricsSet) writeOwn(w io.Writer) {
 	meta(w, "unisse_publication_delay_seconds")
 	writeHistogram(w, "unisse_publication_delay_seconds", "", delivery.DelayBounds[:], delay[:], delaySum)
 
+	m.writeRecovery(w)
+
 	wroteMeta := false
 	m.disconnects.Each(func(code uint32, n uint64) {
 		if !wroteMeta {
@@ -389,6 +461,54 @@ func (m *metricsSet) writeOwn(w io.Writer) {
 		for k, n := range errs {
 			fmt.Fprintf(w, "centrifugo_api_command_errors_total{error=%q,method=%q,protocol=\"http\"} %d\n", k.label(), k.method, n)
 		}
+	}
+}
+
+// writeRecovery writes the loops' connectCounts: the recover counter's
+// series and the histogram (prometheus.recovered_publications_histogram)
+// only once counted, as Centrifugo's appear; unisse_last_event_id_total
+// always.
+func (m *metricsSet) writeRecovery(w io.Writer) {
+	var recover [2][2]uint64
+	var recovered [len(recoveredBounds) + 1]uint64
+	var recoveredSum uint64
+	var lastID [2]uint64
+	for i := range m.node.scratch {
+		cc := &m.node.scratch[i].counts
+		for r := range recover {
+			for p := range recover[r] {
+				recover[r][p] += cc.recover[r][p].Load()
+			}
+		}
+		for b := range recovered {
+			recovered[b] += cc.recovered[b].Load()
+		}
+		recoveredSum += cc.recoveredSum.Load()
+		for r := range lastID {
+			lastID[r] += cc.lastID[r].Load()
+		}
+	}
+	wroteMeta := false
+	for p := range 2 { // in Centrifugo's order of the label values
+		for r := range recover {
+			n := recover[r][p]
+			if n == 0 {
+				continue
+			}
+			if !wroteMeta {
+				meta(w, "centrifugo_client_recover")
+				wroteMeta = true
+			}
+			fmt.Fprintf(w, "centrifugo_client_recover{channel_namespace=\"\",has_recovered_publications=%q,recovered=%q} %d\n", yesNoLabels[p], yesNoLabels[r], n)
+		}
+	}
+	if m.node.opts.Prometheus.RecoveredPublicationsHistogram && recover[1][0]+recover[1][1] > 0 {
+		meta(w, "centrifugo_client_recovered_publications")
+		writeHistogram(w, "centrifugo_client_recovered_publications", `channel_namespace=""`, recoveredBounds[:], recovered[:], float64(recoveredSum))
+	}
+	meta(w, "unisse_last_event_id_total")
+	for r, n := range lastID {
+		fmt.Fprintf(w, "unisse_last_event_id_total{result=%q} %d\n", lastIDResults[r], n)
 	}
 }
 

@@ -255,6 +255,11 @@ func (s *Node) unpark(l *delivery.Loop, c *delivery.Conn, qs []*positionQuery) *
 			continue
 		}
 		q.apply()
+		if q.recover {
+			// Resolved, as Centrifugo counts: an unrecoverable position
+			// included, a broker failure (above) not.
+			s.scratch[l.Idx].counts.recovery(q.res.Recovered, len(q.res.Publications))
+		}
 		i := c.Subscribed(q.channel)
 		if i < 0 {
 			continue // unsubscribed meanwhile (API unsubscribe)
