@@ -185,9 +185,20 @@ func (s *executor) HandleControl(data []byte) {
 // (reconnect), as centrifuge ends a client that finds its stream broken,
 // so the client reconnects and recovers from history where its namespace
 // allows. It runs on the broker's goroutine and must not block: the loops
-// are told with a posted operation each, not waited for. A connect still
-// parked for a position keeps its answer (read before or after the gap,
-// it is a position this node's stream continues from).
+// are told with a posted operation each, not waited for.
+//
+// A connect still parked (waiting for a position, history or the node's
+// SUBSCRIBE) on one of the channels has no stream to end yet: it is marked
+// (Conn.Gap) and refused with 3010 when it unparks. Its position may
+// have been read before the gap: then what it would stream continues past
+// publications it never gets, with nothing to tell it. Centrifugo does not
+// re-read a subscribing client's position either: that client's next
+// publication arrives with an offset past the one it expects, and
+// centrifuge answers that with insufficient state (client.go:
+// writePublicationUpdatePosition → handleInsufficientState, a 3010
+// disconnect for a unidirectional client); refusing at unpark is the same
+// answer given before a first frame could be skipped, and it covers the
+// channels without offsets too, where no later check could see the gap.
 func (s *executor) HandleResubscribed(channels []string) {
 	var names []string
 	for _, ch := range channels {
@@ -205,8 +216,14 @@ func (s *executor) HandleResubscribed(channels []string) {
 			for _, name := range names {
 				if ch := s.hub.Lookup(name); ch != nil {
 					for _, e := range ch.Local(l.Idx).Entries {
-						if e.Sub.State == delivery.StateStreaming {
-							targets = append(targets, e.Sub)
+						switch c := e.Sub; {
+						case c.State == delivery.StateStreaming:
+							// Parked for an API subscribe too: ended
+							// now, before its frames past the gap are
+							// released.
+							targets = append(targets, c)
+						case c.Parked:
+							c.Gap = true // a connect: refused at unpark
 						}
 					}
 				}

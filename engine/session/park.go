@@ -237,6 +237,13 @@ func (s *Node) readPositions(ctx context.Context, cancel context.CancelFunc, l *
 func (s *Node) unpark(l *delivery.Loop, c *delivery.Conn, qs []*positionQuery) *connectFailure {
 	c.Parked = false
 	var fail *connectFailure
+	if c.Gap {
+		// The broker resubscribed one of c's channels while it was parked
+		// (executor.HandleResubscribed): its answers may be from before
+		// publications this node lost.
+		c.Gap = false
+		fail = failWith(protocol.DisconnectInsufficientState)
+	}
 	for _, q := range qs {
 		if q.subErr != nil {
 			// Centrifugo answers a subscription the broker failed to make
