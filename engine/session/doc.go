@@ -35,7 +35,7 @@
 //     broker's goroutine, never waiting);
 //   - presence in a shared presence manager (presence.go): added when a
 //     stream starts, refreshed whenever the connection's wheel slot fires
-//     (scheduled at most presenceUpdateInterval ahead), removed on close and
+//     (scheduled at most client.presence_update_interval ahead), removed on close and
 //     unsubscribe, all asynchronous; /api/presence reads the manager;
 //   - join/leave pushes (joinleave.go): published through the broker when
 //     it is a broker.JoinLeavePublisher (Redis: every node, this one
