@@ -266,6 +266,11 @@ func (s *Node) unpark(l *delivery.Loop, c *delivery.Conn, qs []*positionQuery) *
 		if i < 0 {
 			continue // unsubscribed meanwhile (API unsubscribe)
 		}
+		if q.err == nil {
+			// Where a check after a broker reconnect starts from when no
+			// publication of the channel was logged here (resubscribe.go).
+			l.NotePosition(c.Subs[i].Ch, q.answer.Offset, q.answer.Epoch)
+		}
 		if !l.SkipThrough(c.Subs[i], q.start, q.answer.Offset) {
 			fail = failWith(protocol.DisconnectSlow) // shed while parked
 		}
