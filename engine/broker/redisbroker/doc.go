@@ -53,8 +53,8 @@
 // lost. Once that SUBSCRIBE is done (or has failed) a handler that is a
 // broker.ResubscribeDoneHandler hears it (HandleResubscribeDone;
 // ConfirmsResubscribe says so), so it can read positions that every later
-// publication follows. While the connection is down, Subscribe fails at once (ErrUnavailable)
-// and Healthy reports the shard and the cause. Received publications are
+// publication follows. While the connection is down, Subscribe fails at
+// once (ErrUnavailable) and Healthy reports the shard and the cause. Received publications are
 // decoded by PubSubWorkers goroutines per shard, a channel always on the
 // same one, so the Handler sees each channel's publications in order (the
 // publish script appends and publishes atomically, so PUB/SUB order is
