@@ -96,7 +96,10 @@
 // after the connect push reaches the client. A failed subscription refuses
 // the connect with 3004, as Centrifugo does; a broker that lost and restored
 // its PUB/SUB connection ends the streams of the resubscribed channels with
-// 3010 (executor.HandleResubscribed), and /health answers 503 while the
+// 3010 when publications may have been lost (session/resubscribe.go: at once
+// without positions, after a position check for positioned channels,
+// whose loops hold their frames meanwhile: delivery.Loop.Hold), and
+// /health answers 503 while the
 // broker reports itself cut off (broker.HealthChecker);
 // events.go keeps the connection's timers (pings, expiry, read deadline) in
 // its loop's timing wheel (engine/wheel). A server that stops by itself

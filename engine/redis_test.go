@@ -223,7 +223,9 @@ func TestRedisUnsubscribesAfterLastLeave(t *testing.T) {
 // stay connected and a connect that needs a new broker subscription fails
 // promptly with 3004; once Redis is back the subscribers of the channels
 // the node had to subscribe again get 3010 (their publications of the
-// outage were lost) and, reconnected, receive later publications.
+// outage were lost: the plain channel's at once, the recoverable one's
+// because Redis came back empty, its stream in a new epoch) and,
+// reconnected, receive later publications.
 func TestRedisOutage(t *testing.T) {
 	rs := redistest.Start(t)
 	a, b := redisNode(t, rs, "a", 0), redisNode(t, rs, "b", 0)

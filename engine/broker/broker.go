@@ -202,3 +202,24 @@ type PresenceManager interface {
 type HealthChecker interface {
 	Healthy() error
 }
+
+// ResubscribeConfirmer is implemented by a broker that follows each
+// Handler.HandleResubscribed with a call to the handler's
+// HandleResubscribeDone (when the handler is a ResubscribeDoneHandler)
+// once the new subscription to those channels is in place, or has failed:
+// from then on every publication reaches the handler, so a stream position
+// read after it shows whether one was lost in between. ConfirmsResubscribe
+// reports whether it does (a wrapper may embed one that does not).
+type ResubscribeConfirmer interface {
+	ConfirmsResubscribe() bool
+}
+
+// ResubscribeDoneHandler is a Handler that checks channels for lost
+// publications after a reconnect (see ResubscribeConfirmer).
+// HandleResubscribeDone says the channels of the last HandleResubscribed
+// are subscribed again (err nil) or could not be (err); it is called from
+// the broker's goroutine, holding no broker lock, must not block, and
+// channels must not be retained.
+type ResubscribeDoneHandler interface {
+	HandleResubscribeDone(channels []string, err error)
+}

@@ -32,7 +32,11 @@
 // says so with Handler.HandleResubscribed, naming the channels it subscribed
 // again; Memory never calls it (the engine ends those channels' streams
 // with 3010, so that clients recover instead of missing publications). A
-// broker that can be cut off implements HealthChecker, for /health.
+// ResubscribeConfirmer (redisbroker) also tells a ResubscribeDoneHandler
+// when the new subscription is in place, so the engine can read a
+// positioned channel's stream position then and end its streams only when
+// a publication is really missing. A broker that can be cut off implements
+// HealthChecker, for /health.
 //
 // Join/leave: a broker that carries them between nodes implements
 // JoinLeavePublisher (redisbroker, as centrifuge's PublishJoin and

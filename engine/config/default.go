@@ -18,6 +18,7 @@ func Default() Options {
 			PongTimeout:                 8 * time.Second,
 			ExpiredCloseDelay:           25 * time.Second,
 			StaleCloseDelay:             10 * time.Second,
+			PresenceUpdateInterval:      27 * time.Second,
 			ChannelLimit:                128,
 			QueueMaxSize:                1048576,
 			HistoryMaxPublicationLimit:  300,

@@ -247,7 +247,7 @@ var centrifugoOnlyNested = []string{
 	"broker.nats.allow_wildcards", "broker.nats.raw_mode", "broker.postgres", "broker.redisnats",
 	"client.token.insecure_skip_jwks_endpoint_safety_check",
 	"client.proxy", "client.subscription_token", "client.expired_sub_close_delay",
-	"client.presence_update_interval", "client.concurrency", "client.channel_position_check_delay",
+	"client.concurrency", "client.channel_position_check_delay",
 	"client.channel_position_max_time_lag", "client.user_id_http_header",
 	"channel.proxy", "channel.user_separator", "channel.publication_data_format",
 	"http_api.disabled",

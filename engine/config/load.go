@@ -250,6 +250,11 @@ func zeroMeansDefault(o *Options) {
 	if o.UniSSE.MaxRequestBodySize == 0 {
 		o.UniSSE.MaxRequestBodySize = d.UniSSE.MaxRequestBodySize
 	}
+	if o.Client.PresenceUpdateInterval == 0 {
+		// centrifuge's own zero value (node.go), not Centrifugo's 27s
+		// default: what a Centrifugo node with an explicit 0 does.
+		o.Client.PresenceUpdateInterval = 25 * time.Second
+	}
 }
 
 // loader carries the state of one Load call.

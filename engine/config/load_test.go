@@ -57,6 +57,7 @@ func TestDefault(t *testing.T) {
 		{"client.pong_timeout", d.Client.PongTimeout, 8 * time.Second},
 		{"client.expired_close_delay", d.Client.ExpiredCloseDelay, 25 * time.Second},
 		{"client.stale_close_delay", d.Client.StaleCloseDelay, 10 * time.Second},
+		{"client.presence_update_interval", d.Client.PresenceUpdateInterval, 27 * time.Second},
 		{"client.channel_limit", d.Client.ChannelLimit, 128},
 		{"client.queue_max_size", d.Client.QueueMaxSize, 1048576},
 		{"client.history_max_publication_limit", d.Client.HistoryMaxPublicationLimit, 300},
@@ -631,7 +632,8 @@ func TestCentrifugoKeyClassification(t *testing.T) {
 		"BROKER_NATS_URL":                      false,
 		"BROKER_NATS_RAW_MODE_ENABLED":         true,
 		"CHANNEL_NAMESPACES_X_Y_DELTA_PUBLISH": true,
-		"CLIENT_PRESENCE_UPDATE_INTERVAL":      true,
+		"CLIENT_CONCURRENCY":                   true,
+		"CLIENT_PRESENCE_UPDATE_INTERVAL":      false, // loaded
 		"NOPE":                                 false,
 		"UNI_SSE_NOPE":                         false,
 		"CHANNEL_NAMESPACES_ZZZ_PRESENCE":      false,
@@ -648,7 +650,7 @@ func TestCentrifugoKeyClassification(t *testing.T) {
 func TestZeroLimitsMeanDefault(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "zero.json")
-	if err := os.WriteFile(path, []byte(`{"client":{"queue_max_size":0},"uni_sse":{"max_request_body_size":0}}`), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(`{"client":{"queue_max_size":0,"presence_update_interval":0},"uni_sse":{"max_request_body_size":0}}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	o, _, err := Load([]string{"-c", path}, nil)
@@ -657,6 +659,9 @@ func TestZeroLimitsMeanDefault(t *testing.T) {
 	}
 	if o.Client.QueueMaxSize != 1048576 || o.UniSSE.MaxRequestBodySize != 65536 {
 		t.Fatalf("queue_max_size %d, max_request_body_size %d; want the defaults", o.Client.QueueMaxSize, o.UniSSE.MaxRequestBodySize)
+	}
+	if o.Client.PresenceUpdateInterval != 25*time.Second {
+		t.Fatalf("presence_update_interval 0 loads as %v, want centrifuge's 25s", o.Client.PresenceUpdateInterval)
 	}
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)

@@ -126,7 +126,13 @@ type Client struct {
 	PongTimeout       time.Duration `json:"pong_timeout"`
 	ExpiredCloseDelay time.Duration `json:"expired_close_delay"` // default 25s; grace after token expiry before 3005
 	StaleCloseDelay   time.Duration `json:"stale_close_delay"`   // default 10s
-	ChannelLimit      int           `json:"channel_limit"`       // default 128; max server-side subs per connection (3505)
+	// PresenceUpdateInterval is how often a stream refreshes its entries in a
+	// shared presence (Redis), which expire after the engine's presence_ttl
+	// (60s by default) unless refreshed: keep it well below that. Default
+	// 27s; a file's 0 means 25s (centrifuge's zero value); must be > 0.
+	// Rounded up to the loops' 100 ms tick.
+	PresenceUpdateInterval time.Duration `json:"presence_update_interval"`
+	ChannelLimit           int           `json:"channel_limit"` // default 128; max server-side subs per connection (3505)
 	// UserConnectionLimit, ConnectionLimit and ConnectionRateLimit: 0 means unlimited.
 	UserConnectionLimit int `json:"user_connection_limit"`
 	ConnectionLimit     int `json:"connection_limit"`      // connections on this node; over it a connect gets 503

@@ -138,6 +138,9 @@ func (v *validator) client(o Options) {
 	if claim := c.Token.UserIDClaim; claim != "" && !userIDClaimRe.MatchString(claim) {
 		v.failf("client.token.user_id_claim", "must match %s, got %q", userIDClaimRe, claim)
 	}
+	if c.PresenceUpdateInterval <= 0 {
+		v.failf("client.presence_update_interval", "must be > 0, got %s", c.PresenceUpdateInterval)
+	}
 	if c.QueueMaxSize <= 0 {
 		v.failf("client.queue_max_size", "must be > 0, got %d", c.QueueMaxSize)
 	}

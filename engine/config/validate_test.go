@@ -87,6 +87,10 @@ func TestValidate(t *testing.T) {
 		{"user_id_claim", func(o *Options) { o.Client.Token.UserIDClaim = "user.id" }, []string{"client.token.user_id_claim"}},
 		{"user_id_claim ok", func(o *Options) { o.Client.Token.UserIDClaim = "user_id" }, nil},
 
+		// client.presence_update_interval
+		{"presence_update_interval 0", func(o *Options) { o.Client.PresenceUpdateInterval = 0 }, []string{"client.presence_update_interval"}},
+		{"presence_update_interval -1s", func(o *Options) { o.Client.PresenceUpdateInterval = -time.Second }, []string{"client.presence_update_interval"}},
+		{"presence_update_interval 1ms", func(o *Options) { o.Client.PresenceUpdateInterval = time.Millisecond }, nil},
 		// client.queue_max_size
 		{"queue_max_size 0", func(o *Options) { o.Client.QueueMaxSize = 0 }, []string{"client.queue_max_size"}},
 		{"queue_max_size -1", func(o *Options) { o.Client.QueueMaxSize = -1 }, []string{"client.queue_max_size"}},

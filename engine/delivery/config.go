@@ -126,6 +126,78 @@ func (l *Loop) SkipThrough(sub Subscription, start, offset uint64) bool {
 	return true
 }
 
+// NotePosition tells the loop a position of ch's stream the broker gave a
+// subscriber (what a check after a reconnect starts from when no
+// publication was logged yet). Ignored while ch is held: a position read
+// during a broker's reconnect may be past publications the node lost. Only
+// on the loop.
+func (l *Loop) NotePosition(ch *Channel, offset uint64, epoch string) {
+	st := &ch.Local(l.Idx).X
+	switch {
+	case st.holdID != 0:
+	case epoch != st.lastEpoch:
+		st.lastOffset, st.lastEpoch = offset, epoch // offset 0 too: an empty stream
+	case offset > st.lastOffset:
+		st.lastOffset = offset
+	}
+}
+
+// Hold stops the delivery of ch's frames logged from now on, until Unhold
+// with the same id (not 0; a later Hold replaces it): the broker lost and
+// is restoring its subscription to ch, and whether a publication went
+// missing meanwhile is not known yet. The subscribers still get what was
+// logged before. Only on the loop.
+func (l *Loop) Hold(ch *Channel, id uint64) {
+	st := &ch.Local(l.Idx).X
+	st.holdID, st.holdSeq = id, st.head()
+	st.holdKnown = st.lastOffset != 0 || st.lastEpoch != ""
+	st.holdGap = false
+}
+
+// HoldCheck compares what the loop logged of ch, held as id, with the
+// stream position (offset, epoch) read once the broker's subscription was
+// back. Held is false when id is no longer ch's hold. Intact: no
+// publication is missing — the frames logged since the hold follow the last
+// position known before it without a skipped offset, in the same epoch,
+// and reach offset. Lost: one is — a skipped offset, another epoch, or no
+// position known before the hold and a stream that is not empty. Neither:
+// the publications up to offset have not all arrived yet (they may be on
+// their way: the position was read after the SUBSCRIBE, and publications
+// made in between reach the loop after the answer can). Only on the loop.
+func (l *Loop) HoldCheck(ch *Channel, id uint64, offset uint64, epoch string) (held, intact, lost bool) {
+	st := &ch.Local(l.Idx).X
+	if st.holdID != id || id == 0 {
+		return false, false, false
+	}
+	if !st.holdKnown {
+		// Nothing known to compare with: only an empty stream is certain.
+		ok := offset == 0 && (st.lastEpoch == "" || st.lastEpoch == epoch)
+		return true, ok, !ok
+	}
+	if st.holdGap || epoch != "" && st.lastEpoch != "" && epoch != st.lastEpoch {
+		return true, false, true
+	}
+	return true, st.lastOffset >= offset, false
+}
+
+// Unhold ends ch's hold id (if still in place) and has the sweep deliver
+// what waited. Only on the loop.
+func (l *Loop) Unhold(ch *Channel, id uint64) {
+	loc := ch.Local(l.Idx)
+	st := &loc.X
+	if st.holdID != id {
+		return
+	}
+	st.holdID, st.holdGap = 0, false
+	for i := range loc.Entries {
+		if loc.Entries[i].Next < st.head() {
+			l.activate(ch, st)
+			l.Schedule()
+			break
+		}
+	}
+}
+
 // Logged is how many frames st's log holds.
 func (st *ChanState) Logged() int { return len(st.log) }
 

@@ -113,6 +113,12 @@ type Conn struct {
 	// history); the sweep leaves its frames in the channel logs meanwhile,
 	// as for a stalled connection (see held and unpark).
 	Parked bool
+	// Gap: while c was parked, the broker lost and restored its
+	// subscription to one of c's channels (a PUB/SUB reconnect), so the
+	// position its parked subscriptions were told may be below publications
+	// this node never received; unpark refuses it with 3010 (the session
+	// sets it after a reconnect, resubscribe.go; unpark reads and clears it).
+	Gap bool
 	// onStallList: c is on its loop's stalled list (it may have resumed
 	// since; checkStalled drops it then), so noteStall adds it once.
 	onStallList bool

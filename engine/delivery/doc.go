@@ -22,6 +22,11 @@
 //     the inbox is disconnected with a readable 3008 (Loop.CloseSlow);
 //   - ending a stream in order (Loop.Finish, Loop.CatchUp, Loop.WriteEvent)
 //     and the spread of a graceful stop (Spread);
+//   - a channel's last known stream position (the newest publication
+//     logged, Loop.NotePosition) and holds (Loop.Hold, HoldCheck, Unhold):
+//     after a broker reconnect the session stops a positioned channel's
+//     delivery where the loss may begin until the stream's position says
+//     whether a publication went missing;
 //   - the loop's streams and users (Loop.Find) and its timing wheel
 //     (Loop.Wheel, engine/wheel), whose timers the session sets;
 //   - the loop's numbers for /metrics (stats.go): events queued, writes,

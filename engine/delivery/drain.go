@@ -106,9 +106,46 @@ type ChanState struct {
 	// lost: a frame of this channel did not fit in the loop's inbox
 	// (unisse.loop_inbox_max_size). Guarded by loop.mu, unlike the rest.
 	lost bool
+
+	// The last stream position this loop knows the channel at: the newest
+	// publication logged, or a subscriber's position told by the broker
+	// (NotePosition). A check after a broker reconnect compares it with the
+	// stream's (see Hold).
+	lastOffset uint64
+	lastEpoch  string
+	// A hold (Hold … Unhold): frames from sequence number holdSeq on are not
+	// delivered; holdID names it, holdKnown says a position was known when
+	// it began, holdGap that a frame logged since skipped an offset or
+	// changed the epoch.
+	holdID    uint64
+	holdSeq   uint64
+	holdKnown bool
+	holdGap   bool
 }
 
 func (st *ChanState) head() uint64 { return st.base + uint64(len(st.log)) }
+
+// ready is where delivery stops: the head, or where a hold began.
+func (st *ChanState) ready() uint64 {
+	if st.holdID != 0 {
+		return min(st.holdSeq, st.head())
+	}
+	return st.head()
+}
+
+// noteFrame moves the known position to a logged publication's; while held
+// it notes a frame that does not follow the last one known.
+func (st *ChanState) noteFrame(offset uint64, epoch string) {
+	switch {
+	case offset == 0:
+	case epoch != "" && epoch != st.lastEpoch:
+		st.holdGap = st.holdGap || st.holdID != 0 && st.lastEpoch != ""
+		st.lastOffset, st.lastEpoch = offset, epoch
+	case offset > st.lastOffset:
+		st.holdGap = st.holdGap || st.holdID != 0 && st.holdKnown && offset > st.lastOffset+1
+		st.lastOffset = offset
+	}
+}
 
 // frameSize is what a frame counts against the log and inbox caps.
 func frameSize(f *sse.Frame) int {
@@ -257,6 +294,13 @@ func (l *Loop) takeInbox() (lost []*Channel) {
 			st.released = it.seq
 		}
 		st.log = append(st.log, logFrame{frame: it.frame, kind: it.kind, offset: it.offset, posted: it.posted})
+		if it.offset != 0 && (it.kind == FramePub || it.kind == FrameNotJSON) {
+			epoch := st.lastEpoch
+			if it.frame != nil {
+				epoch = it.frame.Epoch
+			}
+			st.noteFrame(it.offset, epoch)
+		}
 		st.bytes += frameSize(it.frame)
 		l.logBytes += frameSize(it.frame)
 		if st.bytes > l.cfg.Opts.Client.QueueMaxSize && !st.overCap {
@@ -296,10 +340,10 @@ func (l *Loop) sweep() {
 		ch := l.active[l.activeIdx]
 		loc := ch.Local(l.Idx)
 		st := &loc.X
-		head := st.head()
-		if st.timed < head {
-			l.observeDelays(st, head, &now)
+		if st.timed < st.head() {
+			l.observeDelays(st, st.head(), &now)
 		}
+		head := st.ready() // a held channel's frames past the hold wait
 		queued := 0
 		// Entries is re-read every step: delivering can close a connection
 		// (gnet runs OnClose inside a failed write), which swap-removes it.
@@ -435,7 +479,7 @@ func (l *Loop) CatchUp(c *Conn) bool {
 		for i := 0; i < len(c.Subs) && c.State == StateStreaming; i++ {
 			sub := c.Subs[i]
 			loc := sub.Ch.Local(l.Idx)
-			head := loc.X.head()
+			head := loc.X.ready()
 			if loc.Entries[sub.Idx].Next >= head {
 				continue
 			}
@@ -468,7 +512,7 @@ func (l *Loop) CatchUp(c *Conn) bool {
 func (l *Loop) behind(c *Conn) bool {
 	for _, sub := range c.Subs {
 		loc := sub.Ch.Local(l.Idx)
-		if loc.Entries[sub.Idx].Next < loc.X.head() {
+		if loc.Entries[sub.Idx].Next < loc.X.ready() {
 			return true
 		}
 	}

@@ -25,8 +25,14 @@
 //   - the server API's executor and the broker's handler (executor.go,
 //     apiserve.go): publish, fan-out to the loops (HandlePublication),
 //     subscribe/unsubscribe/disconnect/refresh on connections, presence,
-//     history, info; HandleResubscribed, which ends the streams of channels
-//     whose publications a broker reconnect may have lost with 3010;
+//     history, info;
+//   - after a broker reconnect (resubscribe.go: HandleResubscribed,
+//     HandleResubscribeDone): the streams of channels without positions end
+//     with 3010; positioned channels are held on the loops until their
+//     stream position, read once the broker is subscribed again, shows
+//     whether a publication was lost (3010) or not (the streams go on);
+//     connects parked on those channels meanwhile are refused with 3010
+//     (Conn.Gap);
 //   - the node's part in a cluster (cluster.go): with a broker that is not
 //     inline (Redis) and a node ID, an engine/cluster.Cluster announces the
 //     node (JoinCluster … LeaveCluster), /api/info and /api/channels span
@@ -35,7 +41,7 @@
 //     broker's goroutine, never waiting);
 //   - presence in a shared presence manager (presence.go): added when a
 //     stream starts, refreshed whenever the connection's wheel slot fires
-//     (scheduled at most presenceUpdateInterval ahead), removed on close and
+//     (scheduled at most client.presence_update_interval ahead), removed on close and
 //     unsubscribe, all asynchronous; /api/presence reads the manager;
 //   - join/leave pushes (joinleave.go): published through the broker when
 //     it is a broker.JoinLeavePublisher (Redis: every node, this one

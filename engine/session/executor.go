@@ -35,8 +35,9 @@ import (
 type executor struct{ *Node }
 
 var (
-	_ api.Executor   = (*executor)(nil)
-	_ broker.Handler = (*executor)(nil)
+	_ api.Executor                  = (*executor)(nil)
+	_ broker.Handler                = (*executor)(nil)
+	_ broker.ResubscribeDoneHandler = (*executor)(nil)
 )
 
 // Publish hands a publication to the broker.
@@ -176,52 +177,6 @@ func (s *Node) wakeLoops(d broker.Deferred) {
 func (s *executor) HandleControl(data []byte) {
 	s.metrics.received[msgControl].Inc()
 	s.handleControl(data)
-}
-
-// HandleResubscribed (broker.Handler): the broker's PUB/SUB connection was
-// lost and is back, subscribed again to channels; what was published to them
-// meanwhile never reached this node. Never a silent gap: every stream
-// subscribed to one of them here is ended with 3010 "insufficient state"
-// (reconnect), as centrifuge ends a client that finds its stream broken,
-// so the client reconnects and recovers from history where its namespace
-// allows. It runs on the broker's goroutine and must not block: the loops
-// are told with a posted operation each, not waited for. A connect still
-// parked for a position keeps its answer (read before or after the gap,
-// it is a position this node's stream continues from).
-func (s *executor) HandleResubscribed(channels []string) {
-	var names []string
-	for _, ch := range channels {
-		if s.hub.Lookup(ch) != nil {
-			names = append(names, ch) // a copy: channels is the broker's
-		}
-	}
-	if len(names) == 0 {
-		return
-	}
-	s.log.Warn("broker resubscribed after a connection loss: ending the channels' streams with 3010", "channels", len(names))
-	for _, l := range *s.known.Load() {
-		l.Post(func(l *delivery.Loop) {
-			var targets []*delivery.Conn
-			for _, name := range names {
-				if ch := s.hub.Lookup(name); ch != nil {
-					for _, e := range ch.Local(l.Idx).Entries {
-						if e.Sub.State == delivery.StateStreaming {
-							targets = append(targets, e.Sub)
-						}
-					}
-				}
-			}
-			// Finish's close may unsubscribe (OnClose): the entries are
-			// collected first. A connection on several of the channels is
-			// listed more than once and finished once (it is no longer
-			// streaming the second time).
-			for _, c := range targets {
-				if c.State == delivery.StateStreaming {
-					l.Finish(c, protocol.DisconnectInsufficientState)
-				}
-			}
-		})
-	}
 }
 
 // Subscribe subscribes the selected connections to a channel and sends them

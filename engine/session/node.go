@@ -60,9 +60,10 @@ type Node struct {
 	broker   broker.Broker
 	presence broker.PresenceManager // nil: answered from the loops
 	nodeID   string
-	cluster  *clusterState  // nil on a single node (cluster.go)
-	pres     presenceState  // presence updates (presence.go)
-	jl       joinLeaveState // join/leave through the broker (joinleave.go)
+	cluster  *clusterState     // nil on a single node (cluster.go)
+	pres     presenceState     // presence updates (presence.go)
+	resub    resubscribeChecks // positioned channels checked after a broker reconnect (resubscribe.go)
+	jl       joinLeaveState    // join/leave through the broker (joinleave.go)
 	// hooked: the broker subscribes over the network (Inline(OpSubscribe)
 	// false), so the hub tells it which channels this node needs
 	// (brokerSubscribe) and a subscription may have to wait for it.

@@ -237,6 +237,13 @@ func (s *Node) readPositions(ctx context.Context, cancel context.CancelFunc, l *
 func (s *Node) unpark(l *delivery.Loop, c *delivery.Conn, qs []*positionQuery) *connectFailure {
 	c.Parked = false
 	var fail *connectFailure
+	if c.Gap {
+		// The broker resubscribed one of c's channels while it was parked
+		// (executor.HandleResubscribed): its answers may be from before
+		// publications this node lost.
+		c.Gap = false
+		fail = failWith(protocol.DisconnectInsufficientState)
+	}
 	for _, q := range qs {
 		if q.subErr != nil {
 			// Centrifugo answers a subscription the broker failed to make
@@ -263,6 +270,11 @@ func (s *Node) unpark(l *delivery.Loop, c *delivery.Conn, qs []*positionQuery) *
 		i := c.Subscribed(q.channel)
 		if i < 0 {
 			continue // unsubscribed meanwhile (API unsubscribe)
+		}
+		if q.err == nil {
+			// Where a check after a broker reconnect starts from when no
+			// publication of the channel was logged here (resubscribe.go).
+			l.NotePosition(c.Subs[i].Ch, q.answer.Offset, q.answer.Epoch)
 		}
 		if !l.SkipThrough(c.Subs[i], q.start, q.answer.Offset) {
 			fail = failWith(protocol.DisconnectSlow) // shed while parked

@@ -20,19 +20,14 @@ import (
 // the manager, so they count every node's clients.
 //
 // Refreshes ride on the connection's one wheel slot (events.go): a stream
-// with presence is scheduled at the latest presenceUpdateInterval after its
-// last timer, and every time its timer fires it refreshes its presence. No
+// with presence is scheduled at the latest client.presence_update_interval
+// after its last timer, and every time its timer fires it refreshes its presence. No
 // goroutine, timer or field per connection. The manager's calls are
 // asynchronous (an event loop never waits for Redis); failures are counted
 // and logged at most every 10 s, and when too many calls are in flight (a
 // Redis that stopped answering) refreshes are skipped rather than piled
 // up: the entries then expire after presence_ttl, as they would in
 // Centrifugo.
-
-// presenceUpdateInterval is how often a stream refreshes its presence:
-// Centrifugo's client.presence_update_interval default (27 s), well inside
-// the default presence_ttl (60 s).
-const presenceUpdateInterval = 27 * time.Second
 
 // presenceTimeout bounds one presence manager call.
 const presenceTimeout = 5 * time.Second
@@ -43,13 +38,14 @@ const maxPresenceInFlight = 1 << 16
 
 // presenceState is the node's presence bookkeeping.
 type presenceState struct {
-	ticks    int64 // presenceUpdateInterval in loop ticks
+	ticks    int64 // client.presence_update_interval in loop ticks, at least 1
 	inFlight atomic.Int64
 	errs     errorLog
 }
 
 func (p *presenceState) init(s *Node) {
-	p.ticks = int64(presenceUpdateInterval / delivery.TickInterval)
+	// Rounded up: a refresh never comes later than the operator asked.
+	p.ticks = max(1, int64((s.opts.Client.PresenceUpdateInterval+delivery.TickInterval-1)/delivery.TickInterval))
 	p.errs.log = s.log
 }
 

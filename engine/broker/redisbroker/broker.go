@@ -94,6 +94,11 @@ func (b *Broker) Run(h broker.Handler) error {
 // Inline implements broker.Broker: everything goes over the network.
 func (b *Broker) Inline(broker.Op) bool { return false }
 
+// ConfirmsResubscribe implements broker.ResubscribeConfirmer: after a
+// PUB/SUB reconnect, a handler that is a broker.ResubscribeDoneHandler
+// hears when the channels' SUBSCRIBE is done (or failed).
+func (b *Broker) ConfirmsResubscribe() bool { return true }
+
 // Healthy reports nil while every shard's PUB/SUB connection is up, else why
 // not (for a /health answering 503).
 func (b *Broker) Healthy() error {

@@ -53,8 +53,11 @@
 // breaks the goroutine reconnects (50 ms backoff doubling to 1 s),
 // subscribes the control channels and the whole set again, and then calls
 // Handler.HandleResubscribed with the set: what was published meanwhile was
-// lost. While the connection is down, Subscribe fails at once (ErrUnavailable)
-// and Healthy reports the shard and the cause. Received publications are
+// lost. Once that SUBSCRIBE is done (or has failed) a handler that is a
+// broker.ResubscribeDoneHandler hears it (HandleResubscribeDone;
+// ConfirmsResubscribe says so), so it can read positions that every later
+// publication follows. While the connection is down, Subscribe fails at
+// once (ErrUnavailable) and Healthy reports the shard and the cause. Received publications are
 // decoded by PubSubWorkers goroutines per shard, a channel always on the
 // same one, so the Handler sees each channel's publications in order (the
 // publish script appends and publishes atomically, so PUB/SUB order is

@@ -192,7 +192,15 @@ func (s *shard) session(first *bool) error {
 		// stream gets publications from past the gap before it is told.
 		s.b.handler.HandleResubscribed(chans)
 	}
-	if err := s.send(ctx, conn, chans, false); err != nil {
+	err := s.send(ctx, conn, chans, false)
+	if !*first && len(chans) > 0 {
+		if h, ok := s.b.handler.(broker.ResubscribeDoneHandler); ok {
+			// Every publication from now on reaches the handler: a
+			// position it reads now tells what the gap lost.
+			h.HandleResubscribeDone(chans, wrap("resubscribe", err))
+		}
+	}
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
