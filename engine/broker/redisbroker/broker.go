@@ -270,24 +270,9 @@ func (b *Broker) history(ctx context.Context, channel string, opts broker.Publis
 	if err != nil {
 		return broker.HistoryResult{}, wrap("history", err)
 	}
-	if len(reply) < 2 {
-		return broker.HistoryResult{}, errors.New("redisbroker: history: unexpected reply")
-	}
-	off, err1 := reply[0].AsInt64()
-	epoch, err2 := reply[1].ToString()
-	if err := errors.Join(err1, err2); err != nil || off < 0 {
-		return broker.HistoryResult{}, fmt.Errorf("redisbroker: history: unexpected reply: %w", err)
-	}
-	res := broker.HistoryResult{StreamPosition: broker.StreamPosition{Offset: uint64(off), Epoch: epoch}}
-	if f.Since != nil && f.Since.Epoch != "" && f.Since.Epoch != epoch {
-		return res, broker.ErrUnrecoverablePosition
-	}
-	if include == "0" || len(reply) < 3 || reply[2].IsNil() {
-		return res, nil
-	}
-	entries, err := reply[2].ToArray()
-	if err != nil {
-		return broker.HistoryResult{}, wrap("history", err)
+	res, entries, err := historyReply(reply, f, include == "1")
+	if err != nil || entries == nil {
+		return res, err
 	}
 	res.Publications = make([]broker.Publication, 0, len(entries))
 	for _, e := range entries {
@@ -298,6 +283,33 @@ func (b *Broker) history(ctx context.Context, channel string, opts broker.Publis
 		res.Publications = append(res.Publications, pub)
 	}
 	return res, nil
+}
+
+// historyReply reads what both history scripts (streams and lists) return,
+// {offset, epoch, entries}: the stream's position, and its entries when
+// asked for (withEntries) and the filter's epoch is the stream's. A Since
+// in another epoch is broker.ErrUnrecoverablePosition, with the position.
+func historyReply(reply []rueidis.RedisMessage, f broker.HistoryFilter, withEntries bool) (broker.HistoryResult, []rueidis.RedisMessage, error) {
+	if len(reply) < 2 {
+		return broker.HistoryResult{}, nil, errors.New("redisbroker: history: unexpected reply")
+	}
+	off, err1 := reply[0].AsInt64()
+	epoch, err2 := reply[1].ToString()
+	if err := errors.Join(err1, err2); err != nil || off < 0 {
+		return broker.HistoryResult{}, nil, fmt.Errorf("redisbroker: history: unexpected reply: %w", err)
+	}
+	res := broker.HistoryResult{StreamPosition: broker.StreamPosition{Offset: uint64(off), Epoch: epoch}}
+	if f.Since != nil && f.Since.Epoch != "" && f.Since.Epoch != epoch {
+		return res, nil, broker.ErrUnrecoverablePosition
+	}
+	if !withEntries || len(reply) < 3 || reply[2].IsNil() {
+		return res, nil, nil
+	}
+	entries, err := reply[2].ToArray()
+	if err != nil {
+		return broker.HistoryResult{}, nil, wrap("history", err)
+	}
+	return res, entries, nil
 }
 
 // decodeEntry decodes one XRANGE entry: [id, [field, value, ...]].

@@ -3,7 +3,6 @@ package redisbroker
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 
 	cproto "github.com/centrifugal/protocol"
@@ -44,40 +43,10 @@ func (b *Broker) metaKey(ch string) string {
 // seconds, 4 PUB/SUB channel ("" to skip), 5 meta TTL seconds ("0": none),
 // 6 epoch for a new stream, 7 result TTL seconds ("" without a key).
 // Returns {offset, epoch, suppressed "1"/"0"}.
-var publishHistoryList = rueidis.NewLuaScript(`
-local list, meta, result = KEYS[1], KEYS[2], KEYS[3]
-if ARGV[7] ~= '' then
-  local prev = redis.call('hmget', result, 'e', 's')
-  if prev[1] then
-    return {prev[2] or 0, prev[1], '1'}
-  end
-end
-local epoch = redis.call('hget', meta, 'e')
-if not epoch then
-  epoch = ARGV[6]
-  redis.call('hset', meta, 'e', epoch)
-end
-local offset = redis.call('hincrby', meta, 's', 1)
-if ARGV[5] ~= '0' then
-  redis.call('expire', meta, ARGV[5])
-end
-if offset == 1 then
-  -- A new epoch: whatever is left in the list (meta evicted) is stale.
-  redis.call('del', list)
-end
-local payload = '__p1:' .. offset .. ':' .. epoch .. '__' .. ARGV[1]
-redis.call('lpush', list, payload)
-redis.call('ltrim', list, 0, ARGV[2])
-redis.call('expire', list, ARGV[3])
-if ARGV[4] ~= '' then
-  redis.call('publish', ARGV[4], payload)
-end
-if ARGV[7] ~= '' then
-  redis.call('hset', result, 'e', epoch, 's', offset)
-  redis.call('expire', result, ARGV[7])
-end
-return {offset, epoch, '0'}
-`)
+var publishHistoryList = publishScript(`
+redis.call('lpush', hist, payload)
+redis.call('ltrim', hist, 0, ARGV[2])
+redis.call('expire', hist, ARGV[3])`)
 
 // readHistoryList returns a list's position and, when asked, the elements
 // the filter selects, newest first. The list holds offsets top, top-1, ...
@@ -158,25 +127,11 @@ func (b *Broker) historyList(ctx context.Context, channel string, opts broker.Pu
 	if err != nil {
 		return broker.HistoryResult{}, wrap("history", err)
 	}
-	if len(reply) < 2 {
-		return broker.HistoryResult{}, errors.New("redisbroker: history: unexpected reply")
+	res, elems, err := historyReply(reply, f, include == "1")
+	if err != nil || elems == nil {
+		return res, err
 	}
-	off, err1 := reply[0].AsInt64()
-	epoch, err2 := reply[1].ToString()
-	if err := errors.Join(err1, err2); err != nil || off < 0 {
-		return broker.HistoryResult{}, fmt.Errorf("redisbroker: history: unexpected reply: %w", err)
-	}
-	res := broker.HistoryResult{StreamPosition: broker.StreamPosition{Offset: uint64(off), Epoch: epoch}}
-	if f.Since != nil && f.Since.Epoch != "" && f.Since.Epoch != epoch {
-		return res, broker.ErrUnrecoverablePosition
-	}
-	if include == "0" || len(reply) < 3 || reply[2].IsNil() {
-		return res, nil
-	}
-	elems, err := reply[2].ToArray()
-	if err != nil {
-		return broker.HistoryResult{}, wrap("history", err)
-	}
+	epoch, top := res.Epoch, res.Offset
 	res.Publications = make([]broker.Publication, 0, len(elems))
 	for i := range elems {
 		e := elems[i] // newest first: forward order reads from the end
@@ -193,7 +148,7 @@ func (b *Broker) historyList(ctx context.Context, channel string, opts broker.Pu
 		}
 		// Defensive: the script's range holds only the current epoch's
 		// offsets after since unless something else wrote the list.
-		if pubEpoch != epoch || pub.Offset <= since || pub.Offset > uint64(off) {
+		if pubEpoch != epoch || pub.Offset <= since || pub.Offset > top {
 			continue
 		}
 		res.Publications = append(res.Publications, pub)

@@ -17,8 +17,19 @@ import "github.com/redis/rueidis"
 // 4 PUB/SUB channel ("" to skip), 5 meta TTL seconds ("0": none),
 // 6 epoch for a new stream, 7 result TTL seconds ("" without a key).
 // Returns {offset, epoch, suppressed "1"/"0"}.
-var publishHistory = rueidis.NewLuaScript(`
-local stream, meta, result = KEYS[1], KEYS[2], KEYS[3]
+var publishHistory = publishScript(`
+redis.call('xadd', hist, 'MAXLEN', ARGV[2], offset, 'd', ARGV[1])
+redis.call('expire', hist, ARGV[3])`)
+
+// publishScript builds a script that publishes with history, for streams
+// and lists alike: unless the idempotency result exists, take the next
+// offset from the meta hash (a missing meta starts a new epoch at 1 and
+// drops what is left of the history, which is stale), run add — which
+// appends ARGV[1] to the history KEYS[1] (hist) and may use payload, the
+// PUB/SUB message — then publish payload and record the result.
+func publishScript(add string) *rueidis.Lua {
+	return rueidis.NewLuaScript(`
+local hist, meta, result = KEYS[1], KEYS[2], KEYS[3]
 if ARGV[7] ~= '' then
   local prev = redis.call('hmget', result, 'e', 's')
   if prev[1] then
@@ -35,13 +46,13 @@ if ARGV[5] ~= '0' then
   redis.call('expire', meta, ARGV[5])
 end
 if offset == 1 then
-  -- A new epoch: whatever is left in the stream (meta evicted) is stale.
-  redis.call('del', stream)
+  -- A new epoch: whatever is left in the history (meta evicted) is stale.
+  redis.call('del', hist)
 end
-redis.call('xadd', stream, 'MAXLEN', ARGV[2], offset, 'd', ARGV[1])
-redis.call('expire', stream, ARGV[3])
+local payload = '__p1:' .. offset .. ':' .. epoch .. '__' .. ARGV[1]
+` + add + `
 if ARGV[4] ~= '' then
-  redis.call('publish', ARGV[4], '__p1:' .. offset .. ':' .. epoch .. '__' .. ARGV[1])
+  redis.call('publish', ARGV[4], payload)
 end
 if ARGV[7] ~= '' then
   redis.call('hset', result, 'e', epoch, 's', offset)
@@ -49,6 +60,7 @@ if ARGV[7] ~= '' then
 end
 return {offset, epoch, '0'}
 `)
+}
 
 // publishOnce publishes without history unless the idempotency key's result
 // exists (centrifuge stores e="" for a publication without history).
