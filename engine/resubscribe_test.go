@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/unisse/unisse/engine"
@@ -97,4 +98,92 @@ func TestResubscribeRefusesParkedConnect(t *testing.T) {
 	if ev := firstEvent(<-again); !strings.HasPrefix(ev, `{"connect":`) {
 		t.Fatalf("connect after the reconnect: %s, want its connect push", ev)
 	}
+}
+
+// lossyBroker is the memory broker playing a Redis broker whose PUB/SUB
+// connection can be cut: while dropping, publications go into history but
+// never reach the node, as when Redis has dropped the node's PUB/SUB client
+// and the broker has not noticed yet. It confirms resubscriptions, so the
+// node checks positioned channels for a gap instead of ending their streams
+// at once; the test plays the broker's reconnect through handler.
+type lossyBroker struct {
+	*broker.Memory
+	handler  broker.Handler
+	dropping atomic.Bool
+}
+
+func (b *lossyBroker) ConfirmsResubscribe() bool { return true }
+
+func (b *lossyBroker) Run(h broker.Handler) error {
+	b.handler = h
+	return b.Memory.Run(lossyHandler{Handler: h, b: b})
+}
+
+// reconnect plays a PUB/SUB reconnect of ch: resubscribed, then confirmed.
+func (b *lossyBroker) reconnect(ch string) {
+	b.handler.HandleResubscribed([]string{ch})
+	b.handler.(broker.ResubscribeDoneHandler).HandleResubscribeDone([]string{ch}, nil)
+}
+
+type lossyHandler struct {
+	broker.Handler
+	b *lossyBroker
+}
+
+func (h lossyHandler) HandlePublication(ch string, p *broker.Publication, sp broker.StreamPosition) broker.Deferred {
+	if h.b.dropping.Load() {
+		return 0
+	}
+	return h.Handler.HandlePublication(ch, p, sp)
+}
+
+func startLossy(t *testing.T) (*lossyBroker, *enginetest.Server, *enginetest.APIClient) {
+	b := &lossyBroker{Memory: broker.NewMemory()}
+	opts := enginetest.LoadCaptureConfig(t, "config.json")
+	opts.Own.EventLoops = 1 // every stream shares one loop's view of the channel
+	srv := enginetest.Start(t, opts, engine.WithBroker(b))
+	return b, srv, srv.DialAPI(t)
+}
+
+// TestResubscribeGapSurvivesASecondReconnect: a publication lost while a
+// positioned channel is held for its check is still a gap when the broker
+// loses its connection again before that check ends: the subscriber gets
+// 3010, not the publications after the gap.
+func TestResubscribeGapSurvivesASecondReconnect(t *testing.T) {
+	b, srv, api := startLossy(t)
+	s := srv.Connect(t, map[string]any{"token": subscriberToken(t, "pos:x")})
+	s.ExpectPrefix(t, `{"connect":`)
+	publishOK(t, api, "pos:x", `{"n":1}`)
+	nextEventHas(t, s, "publication 1", `"n":1`)
+
+	b.handler.HandleResubscribed([]string{"pos:x"}) // first loss: held
+	b.dropping.Store(true)
+	publishOK(t, api, "pos:x", `{"n":2}`) // lost
+	b.dropping.Store(false)
+	publishOK(t, api, "pos:x", `{"n":3}`) // held, after the gap
+	b.reconnect("pos:x")                  // lost again before the first check
+	publishOK(t, api, "pos:x", `{"n":4}`)
+	nextEventHas(t, s, "the disconnect for the lost publication 2", `"disconnect":`, `"code":3010`)
+}
+
+// TestResubscribeGapNotHiddenByANewcomer: a connect made while the broker's
+// PUB/SUB connection is lost but before the broker knows reads a position
+// past the publications this node lost; the check after the reconnect must
+// still find the gap of the subscribers that were already streaming.
+func TestResubscribeGapNotHiddenByANewcomer(t *testing.T) {
+	b, srv, api := startLossy(t)
+	s1 := srv.Connect(t, map[string]any{"token": subscriberToken(t, "pos:y")})
+	s1.ExpectPrefix(t, `{"connect":`)
+	publishOK(t, api, "pos:y", `{"n":1}`)
+	nextEventHas(t, s1, "publication 1", `"n":1`)
+
+	b.dropping.Store(true)
+	publishOK(t, api, "pos:y", `{"n":2}`)
+	publishOK(t, api, "pos:y", `{"n":3}`)
+	s2 := srv.Connect(t, map[string]any{"token": subscriberToken(t, "pos:y")})
+	s2.ExpectPrefix(t, `{"connect":`) // positioned at 3
+	b.dropping.Store(false)
+	b.reconnect("pos:y")
+	publishOK(t, api, "pos:y", `{"n":4}`)
+	nextEventHas(t, s1, "the disconnect for the lost publications 2 and 3", `"disconnect":`, `"code":3010`)
 }

@@ -127,14 +127,21 @@ func (l *Loop) SkipThrough(sub Subscription, start, offset uint64) bool {
 }
 
 // NotePosition tells the loop a position of ch's stream the broker gave a
-// subscriber (what a check after a reconnect starts from when no
-// publication was logged yet). Ignored while ch is held: a position read
-// during a broker's reconnect may be past publications the node lost. Only
-// on the loop.
+// subscriber: what a check after a reconnect starts from when no
+// publication of ch was logged here yet. It sets the loop's known position
+// only when the loop knows none, or when that subscriber is the channel's
+// only one here. Otherwise the known position is what the loop logged: a
+// position read while the broker's PUB/SUB connection is already lost (but
+// not yet known to be) can be past publications that never reached this
+// node, and taking it would hide their loss from the check, while the
+// subscribers already here missed them. Ignored while ch is held, for the
+// same reason. Only on the loop.
 func (l *Loop) NotePosition(ch *Channel, offset uint64, epoch string) {
-	st := &ch.Local(l.Idx).X
+	loc := ch.Local(l.Idx)
+	st := &loc.X
+	known := st.lastOffset != 0 || st.lastEpoch != ""
 	switch {
-	case st.holdID != 0:
+	case st.holdID != 0, known && len(loc.Entries) > 1:
 	case epoch != st.lastEpoch:
 		st.lastOffset, st.lastEpoch = offset, epoch // offset 0 too: an empty stream
 	case offset > st.lastOffset:
@@ -147,11 +154,19 @@ func (l *Loop) NotePosition(ch *Channel, offset uint64, epoch string) {
 // is restoring its subscription to ch, and whether a publication went
 // missing meanwhile is not known yet. The subscribers still get what was
 // logged before. Only on the loop.
+//
+// A Hold while ch is already held (the broker lost its connection again
+// before the first check ended) keeps the first hold's start, known
+// position and any gap seen since: the frames held so far are not yet
+// known to be complete, and the later check must answer for them too.
 func (l *Loop) Hold(ch *Channel, id uint64) {
 	st := &ch.Local(l.Idx).X
-	st.holdID, st.holdSeq = id, st.head()
-	st.holdKnown = st.lastOffset != 0 || st.lastEpoch != ""
-	st.holdGap = false
+	if st.holdID == 0 {
+		st.holdSeq = st.head()
+		st.holdKnown = st.lastOffset != 0 || st.lastEpoch != ""
+		st.holdGap = false
+	}
+	st.holdID = id
 }
 
 // HoldCheck compares what the loop logged of ch, held as id, with the
