@@ -234,12 +234,20 @@ func (ids *eventIDs) advance(ch *Channel, offset uint64, epoch string) bool {
 		if p.ch != ch {
 			continue
 		}
-		p.offset = offset
-		if epoch != "" && epoch != p.epoch {
+		switch {
+		case epoch != "" && epoch != p.epoch:
 			// The stream was lost and restarted (offsets start over);
 			// an epoch that cannot be written goes out empty, which a
 			// recovery takes as the current one.
-			p.epoch = epoch
+			p.offset, p.epoch = offset, epoch
+		case offset > p.offset:
+			p.offset = offset
+		default:
+			// A publication at or below the position the connection
+			// already has (one that reached the loop after the connect's
+			// position read): the id must not move back, or a resume
+			// would ask for publications the client already has.
+			return true
 		}
 		p.encode()
 		return true

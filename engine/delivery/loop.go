@@ -134,6 +134,9 @@ func (l *Loop) FlushDirty() {
 			l.q.Drop(&c.pending)
 			continue
 		}
+		if c.pending.Empty() {
+			continue // written meanwhile (flushConn, ahead of a direct write)
+		}
 		l.write(c)
 		writes++
 	}

@@ -65,6 +65,13 @@ func TestEventIDFollowsTheStream(t *testing.T) {
 	if ps := lastID(); ps[0].Offset != 8 || ps[0].Epoch != "OldEpoch" {
 		t.Fatalf("after offset 8: %+v", ps)
 	}
+	// A publication the connection's position already covers (one that
+	// reached the loop after the connect read its position) does not move
+	// the id back.
+	publish("news", 6, "OldEpoch")
+	if ps := lastID(); ps[0].Offset != 8 || ps[0].Epoch != "OldEpoch" {
+		t.Fatalf("after an older offset 6: %+v, want the id to stay at 8", ps)
+	}
 	// The stream was lost and restarted: offsets start over, in a new epoch.
 	publish("news", 1, "NewEpoch")
 	if ps := lastID(); ps[0].Offset != 1 || ps[0].Epoch != "NewEpoch" {
