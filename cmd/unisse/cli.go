@@ -158,29 +158,40 @@ func genconfigCmd(args, environ []string, stdout, stderr io.Writer) error {
 	c.Log.Level = "info"
 	b, _ := json.MarshalIndent(&c, "", "  ")
 	b = append(b, '\n')
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if *force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(*path, flags, 0o600) // it holds secrets
-	if errors.Is(err, os.ErrExist) {
+	if _, err := os.Lstat(*path); err == nil && !*force {
 		return fmt.Errorf("genconfig: %s already exists (use -f to overwrite it)", *path)
 	}
+	// Written to a new file (mode 0600: it holds secrets) next to the
+	// target, checked, then renamed over it: an existing config is
+	// replaced only by one that loads, and never keeps a wider mode.
+	tmp, err := os.CreateTemp(filepath.Dir(*path), ".genconfig-*.json")
 	if err != nil {
 		return fmt.Errorf("genconfig: %w", err)
 	}
-	_, err = f.Write(b)
-	if cerr := f.Close(); err == nil {
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("genconfig: writing %s: %w", *path, err)
+		return fmt.Errorf("genconfig: writing %s: %w", tmp.Name(), err)
 	}
 	// As Centrifugo: the file must load and validate (with this
-	// environment), or it is removed.
-	if _, err := loadChecked(*path, environ); err != nil {
-		_ = os.Remove(*path)
+	// environment), or it is not written.
+	if _, err := loadChecked(tmp.Name(), environ); err != nil {
 		return fmt.Errorf("genconfig: the generated file does not load: %w", err)
+	}
+	if !*force {
+		// Link rather than rename: it fails if the target appeared since
+		// the check above, instead of replacing it.
+		if err := os.Link(tmp.Name(), *path); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("genconfig: %s already exists (use -f to overwrite it)", *path)
+			}
+			return fmt.Errorf("genconfig: %w", err)
+		}
+	} else if err := os.Rename(tmp.Name(), *path); err != nil {
+		return fmt.Errorf("genconfig: %w", err)
 	}
 	fmt.Fprintf(stderr, "wrote %s (client.token.hmac_secret_key and http_api.key generated; keep it private)\n", *path)
 	return nil

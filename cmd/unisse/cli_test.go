@@ -95,6 +95,29 @@ func TestGenconfig(t *testing.T) {
 	if now, _ := os.ReadFile(p); bytes.Equal(now, first) {
 		t.Error("genconfig -f did not write new secrets")
 	}
+	// -f over a world-readable file: the new secrets are 0600 all the same.
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := cli(t, nil, "genconfig", "-c", p, "-f"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("after -f over a 0644 file: %v %v, want mode 0600", fi.Mode().Perm(), err)
+	}
+	// A generated file that does not load (here: the environment sets an
+	// invalid log level) leaves the existing config as it was, and no
+	// temporary file behind.
+	kept, _ := os.ReadFile(p)
+	if _, _, err := cli(t, []string{"UNISSE_LOG_LEVEL=verbose"}, "genconfig", "-c", p, "-f"); err == nil {
+		t.Error("genconfig -f with an invalid UNISSE_LOG_LEVEL succeeded")
+	}
+	if now, _ := os.ReadFile(p); !bytes.Equal(now, kept) {
+		t.Error("a failed genconfig -f replaced the existing config")
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(p), ".genconfig-*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
 	if _, _, err := cli(t, nil, "genconfig", "-c", filepath.Join(t.TempDir(), "config.yaml")); err == nil {
 		t.Error("genconfig wrote a .yaml file")
 	}
