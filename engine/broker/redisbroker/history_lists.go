@@ -59,21 +59,8 @@ redis.call('expire', hist, ARGV[3])`)
 // start), 3 limit ("-1": all), 4 reverse "0"/"1", 5 meta TTL seconds ("0":
 // none), 6 epoch for a new stream.
 // Returns {offset, epoch, elements or nil}.
-var readHistoryList = rueidis.NewLuaScript(`
-local list, meta = KEYS[1], KEYS[2]
-local m = redis.call('hmget', meta, 'e', 's')
-local epoch, offset = m[1], m[2]
-if not epoch then
-  epoch = ARGV[6]
-  offset = 0
-  redis.call('hset', meta, 'e', epoch)
-end
-if not offset then
-  offset = 0
-end
-if ARGV[5] ~= '0' then
-  redis.call('expire', meta, ARGV[5])
-end
+var readHistoryList = rueidis.NewLuaScript(readMeta("ARGV[5]", "ARGV[6]") + `
+local list = KEYS[1]
 local pubs = nil
 if ARGV[1] == '1' then
   local n = tonumber(offset) - tonumber(ARGV[2])

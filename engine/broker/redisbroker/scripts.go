@@ -21,6 +21,31 @@ var publishHistory = publishScript(`
 redis.call('xadd', hist, 'MAXLEN', ARGV[2], offset, 'd', ARGV[1])
 redis.call('expire', hist, ARGV[3])`)
 
+// readMeta is how both history read scripts (streams and lists) start:
+// the position from the meta hash KEYS[2] into epoch and offset, a meta
+// created with the epoch newEpoch when missing (so that a position read
+// before the first publication stays valid, as centrifuge does), and its
+// TTL renewed to metaTTL seconds unless that is "0". The arguments name
+// the script's ARGV entries.
+func readMeta(metaTTL, newEpoch string) string {
+	return `
+local meta = KEYS[2]
+local m = redis.call('hmget', meta, 'e', 's')
+local epoch, offset = m[1], m[2]
+if not epoch then
+  epoch = ` + newEpoch + `
+  offset = 0
+  redis.call('hset', meta, 'e', epoch)
+end
+if not offset then
+  offset = 0
+end
+if ` + metaTTL + ` ~= '0' then
+  redis.call('expire', meta, ` + metaTTL + `)
+end
+`
+}
+
 // publishScript builds a script that publishes with history, for streams
 // and lists alike: unless the idempotency result exists, take the next
 // offset from the meta hash (a missing meta starts a new epoch at 1 and
@@ -87,21 +112,8 @@ return 0
 // all), 5 reverse "0"/"1", 6 meta TTL seconds ("0": none), 7 epoch for a
 // new stream.
 // Returns {offset, epoch, entries or nil}.
-var readHistory = rueidis.NewLuaScript(`
-local stream, meta = KEYS[1], KEYS[2]
-local m = redis.call('hmget', meta, 'e', 's')
-local epoch, offset = m[1], m[2]
-if not epoch then
-  epoch = ARGV[7]
-  offset = 0
-  redis.call('hset', meta, 'e', epoch)
-end
-if not offset then
-  offset = 0
-end
-if ARGV[6] ~= '0' then
-  redis.call('expire', meta, ARGV[6])
-end
+var readHistory = rueidis.NewLuaScript(readMeta("ARGV[6]", "ARGV[7]") + `
+local stream = KEYS[1]
 local pubs = nil
 if ARGV[1] == '1' then
   local cmd = 'xrange'
