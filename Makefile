@@ -107,7 +107,7 @@ interop: build
 	UNISSE_BIN=$(CURDIR)/$(BIN)/unisse CENTRIFUGO_BIN=$(CURDIR)/$(BIN)/centrifugo \
 	  $(GO) test -tags interop -count=1 -timeout 15m -v ./bench/cluster/
 	CENTRIFUGO_BIN=$(CURDIR)/$(BIN)/centrifugo \
-	  $(GO) test -tags interop -count=1 -timeout 5m -v -run Interop ./engine/broker/natsbroker/
+	  $(GO) test -tags interop -count=1 -timeout 5m -v -run 'Interop|Centrifugo' ./engine/broker/natsbroker/ ./engine/broker/redisbroker/
 
 # Release build: static (no cgo, so it runs on any Linux of the arch,
 # distroless and scratch images included), without local paths (-trimpath)

@@ -33,7 +33,8 @@
 //	                 decoding from Last-Event-ID
 //	engine/auth, engine/namespace, engine/protocol, engine/config
 //	engine/enginetest real-socket helpers for tests of the engine;
-//	                 enginetest/browser drives a headless Chromium
+//	                 enginetest/browser drives a headless Chromium,
+//	                 enginetest/centrifugotest a real Centrifugo binary
 //
 // File names below without a package are engine/session's (session/…).
 //

@@ -1,111 +1,32 @@
-//go:build centrifugo
+//go:build interop
 
 // Interoperation with a real Centrifugo v6.9.1 on one Redis. Not in the
 // default suite (it needs the Centrifugo binary):
 //
 //	GOBIN=/tmp/cf go install github.com/centrifugal/centrifugo/v6@v6.9.1
-//	CENTRIFUGO_BIN=/tmp/cf/centrifugo go test -tags centrifugo -run Centrifugo -v ./engine/broker/redisbroker/
+//	CENTRIFUGO_BIN=/tmp/cf/centrifugo go test -tags interop -run Centrifugo -v ./engine/broker/redisbroker/
 package redisbroker
 
 import (
-	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/unisse/unisse/engine/broker"
 	"github.com/unisse/unisse/engine/broker/redisbroker/redistest"
+	"github.com/unisse/unisse/engine/enginetest/centrifugotest"
 )
 
-type centrifugo struct {
-	url string
-}
-
-func startCentrifugo(t *testing.T, redisAddr string) *centrifugo {
-	bin := os.Getenv("CENTRIFUGO_BIN")
-	if bin == "" {
-		t.Skip("CENTRIFUGO_BIN not set")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	cfg := map[string]any{
-		"http_server": map[string]any{"address": "127.0.0.1", "port": port},
-		"http_api":    map[string]any{"key": "apikey"},
-		"engine":      map[string]any{"type": "redis", "redis": map[string]any{"address": []string{"redis://" + redisAddr}}},
-		"client":      map[string]any{"token": map[string]any{"hmac_secret_key": "secret"}},
+// startCentrifugo runs a Centrifugo node on the Redis at redisAddr, with
+// history and presence on channels without a namespace.
+func startCentrifugo(t *testing.T, redisAddr string) *centrifugotest.Node {
+	return centrifugotest.Start(t, map[string]any{
+		"engine": map[string]any{"type": "redis", "redis": map[string]any{"address": []string{"redis://" + redisAddr}}},
 		"channel": map[string]any{"without_namespace": map[string]any{
 			"history_size": 10, "history_ttl": "300s", "presence": true,
 		}},
-		"health":          map[string]any{"enabled": true},
-		"uni_http_stream": map[string]any{"enabled": true},
-		"log":             map[string]any{"level": "error"},
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "config.json")
-	b, _ := json.Marshal(cfg)
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "-c", path)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("centrifugo output:\n%s", logs.String())
-		}
 	})
-	c := &centrifugo{url: fmt.Sprintf("http://127.0.0.1:%d", port)}
-	eventually(t, "centrifugo /health", func() bool {
-		resp, err := http.Get(c.url + "/health")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	})
-	return c
-}
-
-func (c *centrifugo) api(t *testing.T, method string, req any) map[string]any {
-	t.Helper()
-	body, _ := json.Marshal(req)
-	r, _ := http.NewRequest("POST", c.url+"/api/"+method, bytes.NewReader(body))
-	r.Header.Set("X-API-Key", "apikey")
-	r.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
-	if out["error"] != nil {
-		t.Fatalf("%s: %v", method, out["error"])
-	}
-	res, _ := out["result"].(map[string]any)
-	return res
 }
 
 func TestCentrifugoInterop(t *testing.T) {
@@ -117,15 +38,15 @@ func TestCentrifugoInterop(t *testing.T) {
 
 	// Centrifugo publishes (data and b64data); the unisse node receives the
 	// same bytes at Centrifugo's position.
-	res := cf.api(t, "publish", map[string]any{"channel": "interop", "data": map[string]any{"x": 1}})
+	res := cf.API(t, "publish", map[string]any{"channel": "interop", "data": map[string]any{"x": 1}})
 	epoch, _ := res["epoch"].(string)
 	if epoch == "" || res["offset"] != float64(1) {
 		t.Fatalf("centrifugo publish result %v", res)
 	}
 	// (Binary data on its own channel: Centrifugo's JSON history API cannot
 	// render it.)
-	cf.api(t, "publish", map[string]any{"channel": "interop_bin", "b64data": "/wA="})
-	cf.api(t, "publish", map[string]any{"channel": "interop", "data": "second"})
+	cf.API(t, "publish", map[string]any{"channel": "interop_bin", "b64data": "/wA="})
+	cf.API(t, "publish", map[string]any{"channel": "interop", "data": "second"})
 	eventually(t, "centrifugo publications at unisse", func() bool {
 		return len(ru.received("interop")) == 2 && len(ru.received("interop_bin")) == 1
 	})
@@ -146,7 +67,7 @@ func TestCentrifugoInterop(t *testing.T) {
 	if sp.Offset != 3 || sp.Epoch != epoch {
 		t.Fatalf("unisse publish position %+v, want 3/%s", sp, epoch)
 	}
-	hist := cf.api(t, "history", map[string]any{"channel": "interop", "limit": -1})
+	hist := cf.API(t, "history", map[string]any{"channel": "interop", "limit": -1})
 	pubs, _ := hist["publications"].([]any)
 	if len(pubs) != 3 || hist["epoch"] != epoch || hist["offset"] != float64(3) {
 		t.Fatalf("centrifugo history %v", hist)
@@ -166,7 +87,7 @@ func TestCentrifugoInterop(t *testing.T) {
 	if err := wait1(t, func(done func(error)) { u.AddPresence(ctx5(t), "interop", "c-unisse", info, done) }); err != nil {
 		t.Fatal(err)
 	}
-	pr := cf.api(t, "presence", map[string]any{"channel": "interop"})
+	pr := cf.API(t, "presence", map[string]any{"channel": "interop"})
 	clients, _ := pr["presence"].(map[string]any)
 	cu, _ := clients["c-unisse"].(map[string]any)
 	if cu == nil || cu["user"] != "u1" || cu["client"] != "c-unisse" {
@@ -175,7 +96,7 @@ func TestCentrifugoInterop(t *testing.T) {
 	if ci, _ := json.Marshal(cu["conn_info"]); string(ci) != `{"name":"n"}` {
 		t.Fatalf("conn_info %s", ci)
 	}
-	st := cf.api(t, "presence_stats", map[string]any{"channel": "interop"})
+	st := cf.API(t, "presence_stats", map[string]any{"channel": "interop"})
 	if st["num_clients"] != float64(1) || st["num_users"] != float64(1) {
 		t.Fatalf("centrifugo presence stats %v", st)
 	}
@@ -184,7 +105,7 @@ func TestCentrifugoInterop(t *testing.T) {
 	// subscription to "live") receives what unisse publishes through Redis
 	// PUB/SUB, with and without history, and a join pushed by unisse does
 	// not disturb its node.
-	stream := cf.uniStream(t, "live")
+	stream := cf.Stream(t, "live")
 	if err := wait1(t, func(done func(error)) {
 		u.PublishJoin(ctx5(t), "live", &broker.ClientInfo{ClientID: "c-unisse", UserID: "u1"}, done)
 	}); err != nil {
@@ -193,7 +114,7 @@ func TestCentrifugoInterop(t *testing.T) {
 	mustPublish(t, u, "live", `{"n":1}`, broker.PublishOptions{})
 	mustPublish(t, u, "live", `{"n":2}`, opts)
 	for _, want := range []string{`"data":{"n":1}`, `"data":{"n":2},"offset":1`} {
-		line := stream.next(t, "\"pub\"")
+		line := stream.Next(t, `"pub"`)
 		t.Logf("centrifugo client: %s", line)
 		if !strings.Contains(line, want) || !strings.Contains(line, `"channel":"live"`) {
 			t.Fatalf("centrifugo client got %s, want %s", line, want)
@@ -203,60 +124,4 @@ func TestCentrifugoInterop(t *testing.T) {
 	// Centrifugo's nodes announce themselves on the control channel: the
 	// unisse node receives those (opaque) commands.
 	eventually(t, "centrifugo control message", func() bool { return len(ru.controls()) > 0 })
-}
-
-type uniStream struct {
-	lines chan string
-}
-
-// uniStream connects a Centrifugo client over uni_http_stream with a token
-// subscribing it to channel, and waits for its connect reply.
-func (c *centrifugo) uniStream(t *testing.T, channel string) *uniStream {
-	t.Helper()
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "u-cf", "channels": []string{channel}}).SignedString([]byte("secret"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := json.Marshal(map[string]any{"token": tok})
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, "POST", c.url+"/connection/uni_http_stream", bytes.NewReader(body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != 200 {
-		t.Fatalf("uni_http_stream: %s", resp.Status)
-	}
-	s := &uniStream{lines: make(chan string, 64)}
-	go func() {
-		defer resp.Body.Close()
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			s.lines <- sc.Text()
-		}
-		close(s.lines)
-	}()
-	s.next(t, "\"connect\"")
-	// The client's node subscribes its Redis channel before it answers.
-	return s
-}
-
-// next returns the next line containing substr, skipping others.
-func (s *uniStream) next(t *testing.T, substr string) string {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case l, ok := <-s.lines:
-			if !ok {
-				t.Fatalf("stream ended waiting for %s", substr)
-			}
-			if strings.Contains(l, substr) {
-				return l
-			}
-		case <-deadline:
-			t.Fatalf("no line with %s in 10s", substr)
-		}
-	}
 }
