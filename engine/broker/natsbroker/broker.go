@@ -425,8 +425,9 @@ func (b *Broker) Unsubscribe(_ context.Context, channel string, done func(error)
 // PublishJoin and PublishLeave announce a client joining or leaving
 // channel to the nodes subscribed to it, as Centrifugo's NATS broker does
 // (a protobuf Push with join or leave and the ClientInfo, on the channel's
-// subject), with redisbroker's signature. unisse nodes do not deliver them
-// yet (the Handler has no join/leave).
+// subject), with redisbroker's signature (broker.JoinLeavePublisher).
+// Every subscribed node, this one included, hears them back through
+// Handler.HandleJoinLeave.
 func (b *Broker) PublishJoin(ctx context.Context, channel string, info *broker.ClientInfo, done func(error)) {
 	b.publishJoinLeave(ctx, channel, &cproto.Push{Channel: channel, Join: &cproto.Join{Info: clientinfo.ToProto(info)}}, done)
 }
